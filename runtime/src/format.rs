@@ -1,0 +1,489 @@
+//! The `.egm` byte layout: constants, and the fixed-size records of the tensor and op
+//! tables. `docs/egm.md` is the full description; this module is its code.
+//!
+//! Everything is little-endian. Records are read field by field with `from_le_bytes`, so
+//! reading them needs no alignment; only the weights blob is used in place (as `&[f32]`,
+//! `&[i32]`, `&[i8]`), which is why the model bytes must start 4-byte aligned.
+
+/// First four bytes of every `.egm` file.
+pub const MAGIC: [u8; 4] = *b"EGMF";
+/// The format version this runtime reads and writes.
+pub const VERSION: u16 = 1;
+/// Bytes in the version-1 header.
+pub const HEADER_LEN: usize = 128;
+/// Bytes covered by neither the checksum nor the version-independent preamble: magic,
+/// version, header length, file length and the CRC itself.
+pub const PREAMBLE_LEN: usize = 16;
+/// Bytes per tensor record.
+pub const TENSOR_RECORD_LEN: usize = 40;
+/// Bytes per op record.
+pub const OP_RECORD_LEN: usize = 64;
+/// Alignment of every section's file offset.
+pub const SECTION_ALIGN: usize = 16;
+/// Alignment of the model's first byte in memory, of every weight array in the blob and of
+/// every arena offset.
+pub const DATA_ALIGN: usize = 4;
+/// "No tensor" / "no weight array" in index and offset fields.
+pub const NONE: u32 = u32::MAX;
+/// At most this many ops per model (keeps load-time validation bounded on a device).
+pub const MAX_OPS: usize = 1024;
+/// At most this many tensors per model.
+pub const MAX_TENSORS: usize = 4096;
+/// At most this many inputs per op.
+pub const MAX_INPUTS: usize = 4;
+/// At most this many terms in one int8 accumulator (dense `K`, conv `C·KH·KW`), so that
+/// `Σ (x − zp)·w` stays within ±2^30 and an int32 never overflows.
+pub const MAX_ACC_TERMS: usize = 32_896;
+
+/// Header field offsets (see `docs/egm.md`).
+pub(crate) mod header {
+    pub const MAGIC: usize = 0;
+    pub const VERSION: usize = 4;
+    pub const HEADER_LEN: usize = 6;
+    pub const FILE_LEN: usize = 8;
+    pub const CRC32: usize = 12;
+    pub const FLAGS: usize = 16;
+    pub const WEIGHT_FORMAT: usize = 20;
+    pub const CONDITION_KIND: usize = 21;
+    pub const OUTPUT_RANK: usize = 22;
+    pub const RESERVED0: usize = 23;
+    pub const NOISE_DIM: usize = 24;
+    pub const CLASSES: usize = 28;
+    pub const MASK_SHAPE: usize = 32;
+    pub const OUTPUT_DIMS: usize = 44;
+    pub const VALUE_MIN: usize = 60;
+    pub const VALUE_MAX: usize = 64;
+    pub const ARENA_BYTES: usize = 68;
+    pub const TENSOR_COUNT: usize = 72;
+    pub const OP_COUNT: usize = 76;
+    pub const NOISE_TENSOR: usize = 80;
+    pub const MASK_TENSOR: usize = 84;
+    pub const MASKED_TENSOR: usize = 88;
+    pub const OUTPUT_TENSOR: usize = 92;
+    pub const TENSOR_TABLE: usize = 96;
+    pub const OP_TABLE: usize = 100;
+    pub const BLOB_OFFSET: usize = 104;
+    pub const BLOB_LEN: usize = 108;
+    pub const RESERVED1: usize = 112;
+}
+
+#[inline]
+pub(crate) fn u32_at(b: &[u8], off: usize) -> u32 {
+    match b.get(off..off + 4) {
+        Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]),
+        _ => 0,
+    }
+}
+
+#[inline]
+pub(crate) fn u16_at(b: &[u8], off: usize) -> u16 {
+    match b.get(off..off + 2) {
+        Some(&[a, b]) => u16::from_le_bytes([a, b]),
+        _ => 0,
+    }
+}
+
+#[inline]
+pub(crate) fn u8_at(b: &[u8], off: usize) -> u8 {
+    b.get(off).copied().unwrap_or(0)
+}
+
+/// Element type of a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DType {
+    /// IEEE 754 binary32 (code 0).
+    F32,
+    /// Affine-quantised int8 (code 1): `real = (q − zero_point) · scale`.
+    I8,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::I8 => 1,
+        }
+    }
+
+    #[cfg(feature = "std")]
+    pub(crate) const fn code(self) -> u8 {
+        match self {
+            DType::F32 => 0,
+            DType::I8 => 1,
+        }
+    }
+}
+
+/// Where a tensor's bytes live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// In the caller's arena, at `offset` (code 0).
+    Arena,
+    /// A constant in the weights blob, at `offset` from the blob start (code 1).
+    Const,
+}
+
+/// One decoded tensor record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TensorInfo {
+    /// Element type.
+    pub dtype: DType,
+    /// Where the bytes live.
+    pub storage: Storage,
+    /// Number of dimensions (1 to 4); batch is not stored.
+    pub rank: u8,
+    /// Dimensions; entries past `rank` are 1.
+    pub dims: [u32; 4],
+    /// Byte offset in the arena or the blob.
+    pub offset: u32,
+    /// Element count (product of the dims).
+    pub numel: u32,
+    /// Quantisation scale (int8 only).
+    pub scale: f32,
+    /// Quantisation zero point (int8 only).
+    pub zero_point: i32,
+}
+
+impl TensorInfo {
+    /// Size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.numel as usize * self.dtype.size()
+    }
+
+    /// The byte range in its storage.
+    pub fn range(&self) -> core::ops::Range<usize> {
+        self.offset as usize..self.offset as usize + self.bytes()
+    }
+
+    /// The dimensions in use.
+    pub fn shape(&self) -> &[u32] {
+        &self.dims[..usize::from(self.rank.clamp(1, 4))]
+    }
+
+    /// Decodes a record; `Err` names the bad field.
+    pub(crate) fn decode(r: &[u8]) -> Result<Self, &'static str> {
+        let dtype = match u8_at(r, 0) {
+            0 => DType::F32,
+            1 => DType::I8,
+            _ => return Err("unknown dtype"),
+        };
+        let rank = u8_at(r, 1);
+        if !(1..=4).contains(&rank) {
+            return Err("rank must be 1 to 4");
+        }
+        let storage = match u8_at(r, 2) {
+            0 => Storage::Arena,
+            1 => Storage::Const,
+            _ => return Err("unknown storage"),
+        };
+        if u8_at(r, 3) != 0 || u32_at(r, 36) != 0 {
+            return Err("reserved bytes must be zero");
+        }
+        let dims = [u32_at(r, 4), u32_at(r, 8), u32_at(r, 12), u32_at(r, 16)];
+        let mut numel: u32 = 1;
+        for (i, &d) in dims.iter().enumerate() {
+            if i < usize::from(rank) {
+                if d == 0 {
+                    return Err("zero dimension");
+                }
+                numel = numel.checked_mul(d).ok_or("element count overflows")?;
+            } else if d != 1 {
+                return Err("dims past rank must be 1");
+            }
+        }
+        if u32_at(r, 24) != numel {
+            return Err("numel is not the product of dims");
+        }
+        let offset = u32_at(r, 20);
+        numel
+            .checked_mul(dtype.size() as u32)
+            .and_then(|b| b.checked_add(offset))
+            .ok_or("byte range overflows")?;
+        if !(offset as usize).is_multiple_of(DATA_ALIGN) {
+            return Err("offset not 4-byte aligned");
+        }
+        let scale = f32::from_bits(u32_at(r, 28));
+        let zero_point = u32_at(r, 32) as i32;
+        match dtype {
+            DType::F32 if scale != 0.0 || zero_point != 0 => {
+                return Err("f32 tensor with quantisation");
+            }
+            DType::I8 if !(scale.is_finite() && scale > 0.0) => {
+                return Err("int8 scale must be finite and > 0");
+            }
+            DType::I8 if !(-128..=127).contains(&zero_point) => {
+                return Err("int8 zero point out of range");
+            }
+            _ => {}
+        }
+        Ok(TensorInfo {
+            dtype,
+            storage,
+            rank,
+            dims,
+            offset,
+            numel,
+            scale,
+            zero_point,
+        })
+    }
+
+    /// Encodes the record (writer side).
+    #[cfg(feature = "std")]
+    pub(crate) fn encode(&self) -> [u8; TENSOR_RECORD_LEN] {
+        let mut r = [0u8; TENSOR_RECORD_LEN];
+        r[0] = self.dtype.code();
+        r[1] = self.rank;
+        r[2] = match self.storage {
+            Storage::Arena => 0,
+            Storage::Const => 1,
+        };
+        for (i, d) in self.dims.iter().enumerate() {
+            r[4 + 4 * i..8 + 4 * i].copy_from_slice(&d.to_le_bytes());
+        }
+        r[20..24].copy_from_slice(&self.offset.to_le_bytes());
+        r[24..28].copy_from_slice(&self.numel.to_le_bytes());
+        r[28..32].copy_from_slice(&self.scale.to_bits().to_le_bytes());
+        r[32..36].copy_from_slice(&self.zero_point.to_le_bytes());
+        r
+    }
+}
+
+/// Op kinds and their codes in the op table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpKind {
+    /// Fully connected layer (code 1).
+    Dense,
+    /// 2-D convolution (code 2).
+    Conv2d,
+    /// Nearest-neighbour upsampling (code 3).
+    Upsample,
+    /// Relu (code 4).
+    Relu,
+    /// LeakyRelu (code 5).
+    LeakyRelu,
+    /// Tanh (code 6).
+    Tanh,
+    /// Sigmoid (code 7).
+    Sigmoid,
+    /// Concat along the first axis (code 8).
+    Concat,
+    /// Class-table look-up by the label (code 9).
+    Gather,
+    /// Elementwise add (code 10).
+    Add,
+    /// Elementwise subtract (code 11).
+    Sub,
+    /// Elementwise multiply (code 12).
+    Mul,
+    /// Reshape (code 13): in place or a copy.
+    Reshape,
+    /// f32 → int8 (code 14).
+    Quantize,
+    /// int8 → f32 (code 15).
+    Dequantize,
+}
+
+impl OpKind {
+    /// The kind for a code.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => OpKind::Dense,
+            2 => OpKind::Conv2d,
+            3 => OpKind::Upsample,
+            4 => OpKind::Relu,
+            5 => OpKind::LeakyRelu,
+            6 => OpKind::Tanh,
+            7 => OpKind::Sigmoid,
+            8 => OpKind::Concat,
+            9 => OpKind::Gather,
+            10 => OpKind::Add,
+            11 => OpKind::Sub,
+            12 => OpKind::Mul,
+            13 => OpKind::Reshape,
+            14 => OpKind::Quantize,
+            15 => OpKind::Dequantize,
+            _ => return None,
+        })
+    }
+
+    /// The code in the op table.
+    pub const fn code(self) -> u8 {
+        match self {
+            OpKind::Dense => 1,
+            OpKind::Conv2d => 2,
+            OpKind::Upsample => 3,
+            OpKind::Relu => 4,
+            OpKind::LeakyRelu => 5,
+            OpKind::Tanh => 6,
+            OpKind::Sigmoid => 7,
+            OpKind::Concat => 8,
+            OpKind::Gather => 9,
+            OpKind::Add => 10,
+            OpKind::Sub => 11,
+            OpKind::Mul => 12,
+            OpKind::Reshape => 13,
+            OpKind::Quantize => 14,
+            OpKind::Dequantize => 15,
+        }
+    }
+
+    /// The ONNX-style name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            OpKind::Dense => "Dense",
+            OpKind::Conv2d => "Conv2d",
+            OpKind::Upsample => "Upsample",
+            OpKind::Relu => "Relu",
+            OpKind::LeakyRelu => "LeakyRelu",
+            OpKind::Tanh => "Tanh",
+            OpKind::Sigmoid => "Sigmoid",
+            OpKind::Concat => "Concat",
+            OpKind::Gather => "Gather",
+            OpKind::Add => "Add",
+            OpKind::Sub => "Sub",
+            OpKind::Mul => "Mul",
+            OpKind::Reshape => "Reshape",
+            OpKind::Quantize => "Quantize",
+            OpKind::Dequantize => "Dequantize",
+        }
+    }
+}
+
+/// Arithmetic of an op (the op record's `format` byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpFormat {
+    /// f32 weights and activations (code 0).
+    F32,
+    /// int8 per-output-channel weights with f32 scales, f32 activations (code 1; Dense and
+    /// Conv2d only).
+    W8A32,
+    /// int8 everything, integer-only (code 2).
+    W8A8,
+}
+
+/// One decoded op record, before op-specific validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpRecord {
+    /// What the op does.
+    pub kind: OpKind,
+    /// Its arithmetic.
+    pub format: OpFormat,
+    /// Fused activation code (0 none, 1 relu; Dense and Conv2d only).
+    pub activation: u8,
+    /// Number of used entries in `inputs`.
+    pub n_inputs: u8,
+    /// Input tensor indices.
+    pub inputs: [u32; MAX_INPUTS],
+    /// Output tensor index.
+    pub output: u32,
+    /// Op-specific parameters (see `docs/egm.md`).
+    pub params: [u32; 10],
+}
+
+impl OpRecord {
+    /// Decodes a record; `Err` names the bad field.
+    pub(crate) fn decode(r: &[u8]) -> Result<Self, &'static str> {
+        let kind = OpKind::from_code(u8_at(r, 0)).ok_or("unknown op kind")?;
+        let format = match u8_at(r, 1) {
+            0 => OpFormat::F32,
+            1 => OpFormat::W8A32,
+            2 => OpFormat::W8A8,
+            _ => return Err("unknown op format"),
+        };
+        let n_inputs = u8_at(r, 2);
+        if usize::from(n_inputs) > MAX_INPUTS {
+            return Err("too many inputs");
+        }
+        let activation = u8_at(r, 3);
+        if activation > 1 {
+            return Err("unknown fused activation");
+        }
+        let inputs = core::array::from_fn(|i| u32_at(r, 4 + 4 * i));
+        if inputs[usize::from(n_inputs)..].iter().any(|&t| t != NONE) {
+            return Err("unused input slots must be NONE");
+        }
+        let output = u32_at(r, 20);
+        let params = core::array::from_fn(|i| u32_at(r, 24 + 4 * i));
+        Ok(OpRecord {
+            kind,
+            format,
+            activation,
+            n_inputs,
+            inputs,
+            output,
+            params,
+        })
+    }
+
+    /// The used input indices.
+    pub fn inputs(&self) -> &[u32] {
+        &self.inputs[..usize::from(self.n_inputs).min(MAX_INPUTS)]
+    }
+
+    /// Encodes the record (writer side).
+    #[cfg(feature = "std")]
+    pub(crate) fn encode(&self) -> [u8; OP_RECORD_LEN] {
+        let mut r = [0u8; OP_RECORD_LEN];
+        r[0] = self.kind.code();
+        r[1] = match self.format {
+            OpFormat::F32 => 0,
+            OpFormat::W8A32 => 1,
+            OpFormat::W8A8 => 2,
+        };
+        r[2] = self.n_inputs;
+        r[3] = self.activation;
+        for (i, t) in self.inputs.iter().enumerate() {
+            r[4 + 4 * i..8 + 4 * i].copy_from_slice(&t.to_le_bytes());
+        }
+        r[20..24].copy_from_slice(&self.output.to_le_bytes());
+        for (i, p) in self.params.iter().enumerate() {
+            r[24 + 4 * i..28 + 4 * i].copy_from_slice(&p.to_le_bytes());
+        }
+        r
+    }
+}
+
+/// Parameter slots of each op kind (indices into [`OpRecord::params`]).
+pub(crate) mod param {
+    // Dense
+    pub const DENSE_K: usize = 0;
+    pub const DENSE_N: usize = 1;
+    pub const DENSE_WEIGHTS: usize = 2;
+    pub const DENSE_BIAS: usize = 3;
+    pub const DENSE_SCALES: usize = 4; // w8a32 scales (f32) or w8a8 multipliers (i32)
+    pub const DENSE_SHIFTS: usize = 5; // w8a8 only
+    // Conv2d
+    pub const CONV_KH: usize = 0;
+    pub const CONV_KW: usize = 1;
+    pub const CONV_STRIDE: usize = 2; // sh | sw << 16
+    pub const CONV_PAD_TL: usize = 3; // top | left << 16
+    pub const CONV_PAD_BR: usize = 4; // bottom | right << 16
+    pub const CONV_WEIGHTS: usize = 5;
+    pub const CONV_BIAS: usize = 6;
+    pub const CONV_SCALES: usize = 7;
+    pub const CONV_SHIFTS: usize = 8;
+    // Upsample
+    pub const UP_FH: usize = 0;
+    pub const UP_FW: usize = 1;
+    // Unary
+    pub const LEAKY_ALPHA: usize = 0; // f32 bits
+    pub const UNARY_LUT: usize = 1; // w8a8: 256-byte table
+    // Gather
+    pub const GATHER_TABLE: usize = 0;
+    pub const GATHER_CLASSES: usize = 1;
+    pub const GATHER_ROW: usize = 2;
+    // Add / Sub / Mul
+    pub const BIN_BCAST_A: usize = 0;
+    pub const BIN_BCAST_B: usize = 1;
+    pub const ADD_MULT_A: usize = 2;
+    pub const ADD_SHIFT_A: usize = 3;
+    pub const ADD_MULT_B: usize = 4;
+    pub const ADD_SHIFT_B: usize = 5;
+    pub const ADD_MULT_OUT: usize = 6;
+    pub const ADD_SHIFT_OUT: usize = 7;
+    pub const MUL_MULT_OUT: usize = 2;
+    pub const MUL_SHIFT_OUT: usize = 3;
+}

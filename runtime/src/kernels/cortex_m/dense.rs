@@ -1,0 +1,139 @@
+//! Dense variants: four output rows per pass.
+
+use crate::kernels::dense::{DenseI8Params, DenseParams};
+use crate::kernels::{FusedActivation, relu_f32, requantize};
+
+/// f32 dense, four rows per pass; each row is still summed in input order, so results
+/// equal [`dense_f32`](crate::kernels::dense::dense_f32) bit for bit.
+pub fn dense_f32_rows4(p: &DenseParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    let k = p.in_features.max(1);
+    let relu = p.activation == FusedActivation::Relu;
+    let finish = |n: usize, acc: f32| {
+        let acc = match bias.and_then(|b| b.get(n)) {
+            Some(&b) => acc + b,
+            None => acc,
+        };
+        if relu { relu_f32(acc) } else { acc }
+    };
+    let mut w_blocks = w.chunks_exact(4 * k);
+    let mut y_blocks = y.chunks_exact_mut(4);
+    let mut n = 0;
+    for (wb, yb) in (&mut w_blocks).zip(&mut y_blocks) {
+        let (r0, rest) = wb.split_at(k);
+        let (r1, rest) = rest.split_at(k);
+        let (r2, r3) = rest.split_at(k);
+        let mut acc = [0.0f32; 4];
+        for ((((&xv, &a), &b), &c), &d) in x.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
+            acc[0] += xv * a;
+            acc[1] += xv * b;
+            acc[2] += xv * c;
+            acc[3] += xv * d;
+        }
+        for (i, (out, a)) in yb.iter_mut().zip(acc).enumerate() {
+            *out = finish(n + i, a);
+        }
+        n += 4;
+    }
+    for (row, out) in w_blocks
+        .remainder()
+        .chunks_exact(k)
+        .zip(y_blocks.into_remainder())
+    {
+        let mut acc = 0.0f32;
+        for (&xv, &wv) in x.iter().zip(row) {
+            acc += xv * wv;
+        }
+        *out = finish(n, acc);
+        n += 1;
+    }
+}
+
+/// Exact int8 dot product of `x` and `w`, pairs of products summed first as `SMLAD` does.
+#[inline(always)]
+fn dot_i8_pairs(x: &[i8], w: &[i8]) -> i32 {
+    let mut acc = 0i32;
+    let mut xp = x.chunks_exact(2);
+    let mut wp = w.chunks_exact(2);
+    for (a, b) in (&mut xp).zip(&mut wp) {
+        // i16 × i16 products of int8 values fit easily: |a·b| ≤ 2^14.
+        let pair = i32::from(a[0]) * i32::from(b[0]) + i32::from(a[1]) * i32::from(b[1]);
+        acc = acc.wrapping_add(pair);
+    }
+    if let ([a], [b]) = (xp.remainder(), wp.remainder()) {
+        acc = acc.wrapping_add(i32::from(*a) * i32::from(*b));
+    }
+    acc
+}
+
+/// int8 dense in the Cortex-M4 shape: products in pairs (`SMLAD` on i16 lanes).
+pub fn dense_i8_cm4(
+    p: &DenseI8Params,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    let rows = w.chunks_exact(p.in_features.max(1)).zip(y.iter_mut());
+    for (((row, out), &b), (&m, &s)) in rows.zip(bias).zip(multiplier.iter().zip(shift)) {
+        let acc = dot_i8_pairs(x, row).wrapping_add(b);
+        *out = requantize(acc, m, s, p.output_zero_point, p.act_min, p.act_max);
+    }
+}
+
+/// int8 dense, four rows per pass (each input loaded once for four outputs).
+pub fn dense_i8_rows4(
+    p: &DenseI8Params,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    let k = p.in_features.max(1);
+    let blocks = w.chunks_exact(4 * k);
+    let tail = blocks
+        .remainder()
+        .chunks_exact(k)
+        .map(|row| dot_i8_pairs(x, row));
+    let block_accs = blocks.flat_map(|block| {
+        let (r0, rest) = block.split_at(k);
+        let (r1, rest) = rest.split_at(k);
+        let (r2, r3) = rest.split_at(k);
+        let mut acc = [0i32; 4];
+        for ((((&xv, &a), &b), &c), &d) in x.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
+            let xv = i32::from(xv);
+            acc[0] = acc[0].wrapping_add(xv * i32::from(a));
+            acc[1] = acc[1].wrapping_add(xv * i32::from(b));
+            acc[2] = acc[2].wrapping_add(xv * i32::from(c));
+            acc[3] = acc[3].wrapping_add(xv * i32::from(d));
+        }
+        acc
+    });
+    let per_row = bias.iter().zip(multiplier).zip(shift);
+    for ((acc, out), ((&b, &m), &s)) in block_accs.chain(tail).zip(y.iter_mut()).zip(per_row) {
+        *out = requantize(
+            acc.wrapping_add(b),
+            m,
+            s,
+            p.output_zero_point,
+            p.act_min,
+            p.act_max,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    crate::kernels::dense::dense_f32_tests!(
+        rows4_f32,
+        crate::kernels::cortex_m::dense::dense_f32_rows4
+    );
+    crate::kernels::dense::dense_i8_tests!(cm4_i8, crate::kernels::cortex_m::dense::dense_i8_cm4);
+    crate::kernels::dense::dense_i8_tests!(
+        rows4_i8,
+        crate::kernels::cortex_m::dense::dense_i8_rows4
+    );
+}

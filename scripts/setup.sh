@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything edgegan needs on a fresh Debian machine. Idempotent: each step
+# checks first and does nothing when it is already in place.
+#   - Debian packages: pkg-config + fontconfig/freetype headers and a font (plots),
+#     qemu-system-arm (firmware emulation), dataset-fashion-mnist (image datasets)
+#   - Rust: the stable toolchain's rustfmt/clippy and the thumbv7em-none-eabihf target
+set -euo pipefail
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+sudo_if_needed() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_packages=(pkg-config libfontconfig1-dev libfreetype-dev fonts-dejavu-core)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+    say "Debian packages present"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    say "cargo not found: install Rust with rustup (https://rustup.rs) first"
+    exit 1
+fi
+for component in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+        say "adding rustup component $component"
+        rustup component add "$component"
+    fi
+done
+say "ready"

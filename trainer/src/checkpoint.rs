@@ -1,0 +1,250 @@
+//! Checkpoints: G, D, both optimisers' state (Burn burnpack `.bpk`), the EMA generator,
+//! the step and the RNG state — everything a resumed run needs to continue
+//! bit-identically.
+//!
+//! A checkpoint is a folder `checkpoints/step-NNNNNNN/`. It is written under a temporary
+//! name and renamed into place when complete, and `checkpoints/latest` (itself written to
+//! a temporary file and renamed) names the newest one, so a crash at any point leaves the
+//! previous checkpoint intact and findable.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::error::{Result, TrainError};
+use crate::training::Gan;
+
+const FORMAT_VERSION: u32 = 1;
+const GENERATOR: &str = "generator.bpk";
+const DISCRIMINATOR: &str = "discriminator.bpk";
+const G_OPTIMIZER: &str = "g_optimizer.bpk";
+const D_OPTIMIZER: &str = "d_optimizer.bpk";
+const GENERATOR_EMA: &str = "generator_ema.bpk";
+const STATE: &str = "state.json";
+const LATEST: &str = "latest";
+
+/// The non-tensor part of a checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// checkpoint layout version
+    pub format_version: u32,
+    /// completed steps
+    pub step: usize,
+    /// the run RNG, exactly where training left it
+    pub rng: Pcg64,
+    /// the config the networks were built from
+    pub config: TrainConfig,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn ckpt_err(path: &Path, message: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same folder, then rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// Name of the checkpoint folder for `step`.
+pub fn folder_name(step: usize) -> String {
+    format!("step-{step:07}")
+}
+
+/// Saves the GAN's full training state under `root/step-NNNNNNN/`, points
+/// `root/latest` at it, and prunes all but the newest `keep` checkpoints.
+pub fn save(gan: &Gan, root: &Path, keep: usize) -> Result<PathBuf> {
+    std::fs::create_dir_all(root).map_err(io_err(root))?;
+    let name = folder_name(gan.step);
+    let final_dir = root.join(&name);
+    let tmp_dir = root.join(format!(".tmp-{name}"));
+    if tmp_dir.exists() {
+        std::fs::remove_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
+    }
+    std::fs::create_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
+
+    let save_err = |file: &str, e: &dyn std::fmt::Debug| ckpt_err(&tmp_dir.join(file), format!("{e:?}"));
+    gan.generator
+        .clone()
+        .save_file(tmp_dir.join(GENERATOR))
+        .map_err(|e| save_err(GENERATOR, &e))?;
+    gan.discriminator
+        .clone()
+        .save_file(tmp_dir.join(DISCRIMINATOR))
+        .map_err(|e| save_err(DISCRIMINATOR, &e))?;
+    gan.g_optimizer
+        .save(tmp_dir.join(G_OPTIMIZER))
+        .map_err(|e| save_err(G_OPTIMIZER, &e))?;
+    gan.d_optimizer
+        .save(tmp_dir.join(D_OPTIMIZER))
+        .map_err(|e| save_err(D_OPTIMIZER, &e))?;
+    if let Some(ema) = &gan.generator_ema {
+        ema.clone()
+            .save_file(tmp_dir.join(GENERATOR_EMA))
+            .map_err(|e| save_err(GENERATOR_EMA, &e))?;
+    }
+    let state = CheckpointState {
+        format_version: FORMAT_VERSION,
+        step: gan.step,
+        rng: gan.rng.clone(),
+        config: gan.config.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| save_err(STATE, &e))?;
+    std::fs::write(tmp_dir.join(STATE), json).map_err(io_err(&tmp_dir.join(STATE)))?;
+
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(io_err(&final_dir))?;
+    }
+    std::fs::rename(&tmp_dir, &final_dir).map_err(io_err(&final_dir))?;
+    write_atomic(&root.join(LATEST), name.as_bytes())?;
+    prune(root, keep)?;
+    Ok(final_dir)
+}
+
+/// Completed checkpoint folders under `root`, oldest first.
+pub fn list(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    if !root.exists() {
+        return Ok(found);
+    }
+    for entry in std::fs::read_dir(root).map_err(io_err(root))? {
+        let entry = entry.map_err(io_err(root))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("step-") && entry.path().is_dir() {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn prune(root: &Path, keep: usize) -> Result<()> {
+    let all = list(root)?;
+    let excess = all.len().saturating_sub(keep);
+    for old in &all[..excess] {
+        std::fs::remove_dir_all(old).map_err(io_err(old))?;
+    }
+    Ok(())
+}
+
+/// The checkpoint `root/latest` names.
+pub fn latest(root: &Path) -> Result<PathBuf> {
+    let pointer = root.join(LATEST);
+    let name = std::fs::read_to_string(&pointer).map_err(|e| {
+        ckpt_err(&pointer, format!("no checkpoint to resume from ({e})"))
+    })?;
+    let name = name.trim();
+    if !name.starts_with("step-") || name.contains(['/', '\\']) {
+        return Err(ckpt_err(&pointer, format!("`{name}` is not a checkpoint name")));
+    }
+    Ok(root.join(name))
+}
+
+/// Reads a checkpoint's `state.json`.
+pub fn read_state(dir: &Path) -> Result<CheckpointState> {
+    let path = dir.join(STATE);
+    let text = std::fs::read(&path).map_err(|e| ckpt_err(&path, e))?;
+    let state: CheckpointState =
+        serde_json::from_slice(&text).map_err(|e| ckpt_err(&path, format!("malformed: {e}")))?;
+    if state.format_version != FORMAT_VERSION {
+        return Err(ckpt_err(
+            &path,
+            format!(
+                "format version {} is not supported (expected {FORMAT_VERSION})",
+                state.format_version
+            ),
+        ));
+    }
+    Ok(state)
+}
+
+/// Loads a checkpoint into a GAN built from the same config. Nothing of `gan` changes
+/// unless every part loads: a corrupt, truncated or mismatched file is an error naming it.
+pub fn load(gan: &mut Gan, dir: &Path) -> Result<()> {
+    let state = read_state(dir)?;
+    let state_path = dir.join(STATE);
+    if !same_model(&state.config, &gan.config) {
+        return Err(ckpt_err(
+            &state_path,
+            "it was written by a run with a different model or data config",
+        ));
+    }
+    let load_module = |file: &str| {
+        let path = dir.join(file);
+        if !path.is_file() {
+            return Err(ckpt_err(&path, "missing"));
+        }
+        Ok(path)
+    };
+    let g_path = load_module(GENERATOR)?;
+    let generator = gan
+        .generator
+        .clone()
+        .try_load_file(&g_path)
+        .map_err(|e| ckpt_err(&g_path, format!("{e}")))?;
+    let d_path = load_module(DISCRIMINATOR)?;
+    let discriminator = gan
+        .discriminator
+        .clone()
+        .try_load_file(&d_path)
+        .map_err(|e| ckpt_err(&d_path, format!("{e}")))?;
+    let load_opt = |file: &str, settings| -> Result<ModuleOptimizer> {
+        let path = load_module(file)?;
+        crate::training::adam_for(settings)
+            .load(&path)
+            .map_err(|e| ckpt_err(&path, format!("{e}")))
+    };
+    let g_optimizer = load_opt(G_OPTIMIZER, &gan.config.g_optimizer)?;
+    let d_optimizer = load_opt(D_OPTIMIZER, &gan.config.d_optimizer)?;
+    let generator_ema = match &gan.generator_ema {
+        Some(ema) => {
+            let path = load_module(GENERATOR_EMA)?;
+            Some(
+                ema.clone()
+                    .try_load_file(&path)
+                    .map_err(|e| ckpt_err(&path, format!("{e}")))?,
+            )
+        }
+        None => None,
+    };
+    gan.generator = generator;
+    gan.discriminator = discriminator;
+    gan.g_optimizer = g_optimizer;
+    gan.d_optimizer = d_optimizer;
+    gan.generator_ema = generator_ema;
+    gan.rng = state.rng;
+    gan.step = state.step;
+    Ok(())
+}
+
+/// Whether two configs build the same networks on the same data (the step count,
+/// logging and checkpoint cadence may differ: a resumed run may train longer).
+pub fn same_model(a: &TrainConfig, b: &TrainConfig) -> bool {
+    a.seed == b.seed
+        && a.batch_size == b.batch_size
+        && a.data == b.data
+        && a.generator == b.generator
+        && a.discriminator == b.discriminator
+        && a.algorithm == b.algorithm
+        && a.g_optimizer == b.g_optimizer
+        && a.d_optimizer == b.d_optimizer
+}

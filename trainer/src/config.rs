@@ -1,0 +1,469 @@
+//! The run configuration: what the user writes in TOML (or gets from the built-in
+//! default) and what the run folder records as `config.toml` / `config.json`.
+//!
+//! Every field has a default so a config file only names what it changes; unknown keys
+//! are an error (a typo must not silently fall back to a default).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+
+/// Everything that defines a training run. Two runs with equal configs produce
+/// bit-identical weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Seed for weight initialisation, data sampling and noise.
+    pub seed: u64,
+    /// Number of generator steps.
+    pub steps: usize,
+    /// Samples per batch (real and generated batches have this size).
+    pub batch_size: usize,
+    /// Log D loss, G loss, D(real), D(fake) every this many steps (`metrics.jsonl`).
+    pub log_every: usize,
+    /// Write a checkpoint (and refresh the plots) every this many steps; 0 = only at the end.
+    pub checkpoint_every: usize,
+    /// Checkpoints kept on disk (the newest ones).
+    pub keep_checkpoints: usize,
+    /// Training data.
+    pub data: DataConfig,
+    /// Generator network.
+    pub generator: GeneratorConfig,
+    /// Discriminator network.
+    pub discriminator: DiscriminatorConfig,
+    /// The adversarial algorithm and its options.
+    pub algorithm: AlgorithmConfig,
+    /// Optimiser of G.
+    pub g_optimizer: AdamSettings,
+    /// Optimiser of D.
+    pub d_optimizer: AdamSettings,
+}
+
+impl Default for TrainConfig {
+    /// The built-in default: the seed's algorithm on the conditional ring of 8 Gaussians.
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            steps: 15000,
+            batch_size: 256,
+            log_every: 100,
+            checkpoint_every: 2000,
+            keep_checkpoints: 2,
+            data: DataConfig::default(),
+            generator: GeneratorConfig::default(),
+            discriminator: DiscriminatorConfig::default(),
+            algorithm: AlgorithmConfig::default(),
+            g_optimizer: AdamSettings::default(),
+            d_optimizer: AdamSettings::default(),
+        }
+    }
+}
+
+/// Which dataset, and whether the model is conditioned on its class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// `gauss1d`, `ring8`, `grid25` or `csv`.
+    pub kind: DatasetKind,
+    /// Condition G and D on the class (mixture component / mode index, or the CSV label).
+    pub conditional: bool,
+    /// gauss1d: component means.
+    pub means: Vec<f64>,
+    /// gauss1d: component standard deviations (one per mean).
+    pub stds: Vec<f64>,
+    /// csv: path of the file (relative paths are relative to the working directory).
+    pub path: Option<PathBuf>,
+    /// csv: name of the integer label column, if any.
+    pub label_column: Option<String>,
+    /// Map the data into about [-0.9, 0.9] per column before the networks see it (needed
+    /// for a tanh generator). With `false` the networks work in data units (use a linear
+    /// generator output then).
+    pub normalize: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            kind: DatasetKind::Ring8,
+            conditional: true,
+            means: vec![-2.0, 2.0],
+            stds: vec![0.5, 0.5],
+            path: None,
+            label_column: None,
+            normalize: true,
+        }
+    }
+}
+
+/// The built-in datasets and the CSV reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetKind {
+    /// 1-D Gaussian mixture (the seed's figure 5 case).
+    Gauss1d,
+    /// 8 Gaussians on the unit circle, sigma 0.01.
+    Ring8,
+    /// 5x5 Gaussians at {-4,-2,0,2,4}^2, sigma 0.05.
+    Grid25,
+    /// A user's CSV of numeric columns.
+    Csv,
+}
+
+impl std::str::FromStr for DatasetKind {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "gauss1d" => Ok(Self::Gauss1d),
+            "ring8" => Ok(Self::Ring8),
+            "grid25" => Ok(Self::Grid25),
+            "csv" => Ok(Self::Csv),
+            other => Err(TrainError::Config(format!(
+                "unknown dataset `{other}` (expected gauss1d, ring8, grid25 or csv)"
+            ))),
+        }
+    }
+}
+
+/// Hidden-layer activation. `LeakyRelu` is written as `relu(x) - a*relu(-x)` so the
+/// generator still exports to ONNX (burn-onnx 0.22 does not lower LeakyRelu).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Activation {
+    /// max(x, 0)
+    Relu,
+    /// max(x, 0) + slope * min(x, 0)
+    LeakyRelu {
+        /// negative slope
+        slope: f64,
+    },
+    /// tanh(x)
+    Tanh,
+}
+
+/// Output activation of the generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputActivation {
+    /// tanh: output in [-1, 1], the ONNX contract's range (data are normalised into it).
+    Tanh,
+    /// identity (unbounded output, still in normalised data units).
+    Linear,
+}
+
+/// MLP generator: `[z, class embedding] -> hidden... -> output`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeneratorConfig {
+    /// Noise dimension Z.
+    pub noise_dim: usize,
+    /// Widths of the hidden layers.
+    pub hidden: Vec<usize>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Output activation.
+    pub output: OutputActivation,
+    /// Width of the learned class embedding (conditional models).
+    pub embedding_dim: usize,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        Self {
+            noise_dim: 8,
+            hidden: vec![128, 128],
+            activation: Activation::Relu,
+            output: OutputActivation::Tanh,
+            embedding_dim: 8,
+        }
+    }
+}
+
+/// MLP discriminator: `[x, class embedding] -> hidden... -> 1 logit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscriminatorConfig {
+    /// Widths of the hidden layers.
+    pub hidden: Vec<usize>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Width of the learned class embedding (conditional models).
+    pub embedding_dim: usize,
+    /// PacGAN packing (Lin et al. 2018): D judges `pack` samples of the same origin
+    /// at once, which penalises mode collapse. 1 = the seed's single-sample D.
+    pub pack: usize,
+}
+
+impl Default for DiscriminatorConfig {
+    fn default() -> Self {
+        Self {
+            hidden: vec![128, 128],
+            activation: Activation::LeakyRelu { slope: 0.2 },
+            embedding_dim: 8,
+            pack: 1,
+        }
+    }
+}
+
+/// The adversarial loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// The seed's: binary cross-entropy on logits; G uses the non-saturating target 1.
+    Bce,
+    /// Least squares (Mao et al. 2017): D regresses real to 1 and fake to 0, G pushes fake to 1.
+    LeastSquares,
+    /// Hinge (Lim & Ye 2017; SAGAN): D max(0, 1-D(x)) + max(0, 1+D(G(z))), G -D(G(z)).
+    Hinge,
+}
+
+/// How the discriminator consumes its fake and real batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DUpdate {
+    /// The seed's: one gradient step on the fake batch (label 0), then one on the real
+    /// batch (label 1); the logged D loss is the mean of the two.
+    Separate,
+    /// One step on the mean of both losses (the PyTorch DCGAN habit).
+    Joint,
+}
+
+/// Algorithm options. The defaults are the seed's algorithm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlgorithmConfig {
+    /// Adversarial loss.
+    pub loss: LossKind,
+    /// Separate (seed) or joint discriminator update.
+    pub d_update: DUpdate,
+    /// Discriminator steps per generator step (k in Goodfellow et al. 2014, Algorithm 1).
+    pub d_steps: usize,
+    /// One-sided label smoothing: the real target becomes `1 - label_smoothing`.
+    pub label_smoothing: f64,
+    /// Exponential moving average of G's weights (e.g. 0.999); used for sampling and
+    /// evaluation when set.
+    pub ema_decay: Option<f64>,
+}
+
+impl Default for AlgorithmConfig {
+    fn default() -> Self {
+        Self {
+            loss: LossKind::Bce,
+            d_update: DUpdate::Separate,
+            d_steps: 1,
+            label_smoothing: 0.0,
+            ema_decay: None,
+        }
+    }
+}
+
+/// Adam hyperparameters of one network.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdamSettings {
+    /// Learning rate.
+    pub lr: f64,
+    /// First-moment decay.
+    pub beta1: f32,
+    /// Second-moment decay.
+    pub beta2: f32,
+}
+
+impl Default for AdamSettings {
+    /// DCGAN's settings (Radford et al. 2015): lr 2e-4, beta1 0.5.
+    fn default() -> Self {
+        Self {
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads and validates a TOML config file.
+    pub fn from_toml_file(path: &Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: Self = toml::from_str(&text).map_err(|e| TrainError::ConfigFile {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.validate().map_err(|e| match e {
+            TrainError::Config(message) => TrainError::ConfigFile {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    /// The config as TOML text.
+    pub fn to_toml(&self) -> Result<String, TrainError> {
+        toml::to_string_pretty(self).map_err(|e| TrainError::Config(e.to_string()))
+    }
+
+    /// Rejects values that cannot train (zero sizes, bad rates, inconsistent mixture).
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.steps == 0 {
+            return bad("steps must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size must be at least 1".into());
+        }
+        if self.log_every == 0 {
+            return bad("log_every must be at least 1".into());
+        }
+        if self.keep_checkpoints == 0 {
+            return bad("keep_checkpoints must be at least 1".into());
+        }
+        if self.generator.noise_dim == 0 {
+            return bad("generator.noise_dim must be at least 1".into());
+        }
+        if self.generator.hidden.contains(&0) || self.discriminator.hidden.contains(&0) {
+            return bad("hidden layer widths must be at least 1".into());
+        }
+        if self.data.conditional
+            && (self.generator.embedding_dim == 0 || self.discriminator.embedding_dim == 0)
+        {
+            return bad("embedding_dim must be at least 1 for a conditional model".into());
+        }
+        if self.discriminator.pack == 0 || !self.batch_size.is_multiple_of(self.discriminator.pack) {
+            return bad(format!(
+                "discriminator.pack ({}) must be at least 1 and divide batch_size ({})",
+                self.discriminator.pack, self.batch_size
+            ));
+        }
+        if self.algorithm.d_steps == 0 {
+            return bad("algorithm.d_steps must be at least 1".into());
+        }
+        if !(0.0..0.5).contains(&self.algorithm.label_smoothing) {
+            return bad("algorithm.label_smoothing must be in [0, 0.5)".into());
+        }
+        if let Some(decay) = self.algorithm.ema_decay
+            && !(0.0..1.0).contains(&decay)
+        {
+            return bad("algorithm.ema_decay must be in [0, 1)".into());
+        }
+        for (name, adam) in [("g_optimizer", &self.g_optimizer), ("d_optimizer", &self.d_optimizer)]
+        {
+            if !(adam.lr.is_finite() && adam.lr > 0.0) {
+                return bad(format!("{name}.lr must be a positive number"));
+            }
+            if !(0.0..1.0).contains(&adam.beta1) || !(0.0..1.0).contains(&adam.beta2) {
+                return bad(format!("{name}.beta1 and beta2 must be in [0, 1)"));
+            }
+        }
+        for act in [self.generator.activation, self.discriminator.activation] {
+            if let Activation::LeakyRelu { slope } = act
+                && !(slope.is_finite() && (0.0..1.0).contains(&slope))
+            {
+                return bad("leaky_relu slope must be in [0, 1)".into());
+            }
+        }
+        if self.data.kind == DatasetKind::Gauss1d {
+            let d = &self.data;
+            if d.means.is_empty() || d.means.len() != d.stds.len() {
+                return bad("data.means and data.stds must be non-empty and of equal length".into());
+            }
+            if d.means.iter().any(|m| !m.is_finite())
+                || d.stds.iter().any(|s| !(s.is_finite() && *s > 0.0))
+            {
+                return bad("data.means must be finite and data.stds positive".into());
+            }
+        }
+        if self.data.kind == DatasetKind::Csv && self.data.path.is_none() {
+            return bad("data.path is required for the csv dataset".into());
+        }
+        if self.data.kind == DatasetKind::Csv && self.data.conditional && self.data.label_column.is_none()
+        {
+            return bad("a conditional csv model needs data.label_column".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_the_seeds_algorithm_on_conditional_ring8() {
+        let c = TrainConfig::default();
+        assert_eq!(c.algorithm.loss, LossKind::Bce);
+        assert_eq!(c.algorithm.d_update, DUpdate::Separate);
+        assert_eq!(c.algorithm.d_steps, 1);
+        assert_eq!(c.algorithm.label_smoothing, 0.0);
+        assert_eq!(c.algorithm.ema_decay, None);
+        assert_eq!(c.data.kind, DatasetKind::Ring8);
+        assert!(c.data.conditional);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn toml_round_trip_keeps_every_field() {
+        let mut c = TrainConfig::default();
+        c.algorithm.ema_decay = Some(0.999);
+        c.generator.activation = Activation::LeakyRelu { slope: 0.1 };
+        let text = c.to_toml().unwrap();
+        let back: TrainConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn partial_toml_fills_defaults() {
+        let c: TrainConfig = toml::from_str("steps = 10\n[data]\nkind = \"grid25\"\n").unwrap();
+        assert_eq!(c.steps, 10);
+        assert_eq!(c.data.kind, DatasetKind::Grid25);
+        assert_eq!(c.batch_size, TrainConfig::default().batch_size);
+    }
+
+    #[test]
+    fn unknown_key_is_error() {
+        let err = toml::from_str::<TrainConfig>("stepz = 10\n").unwrap_err();
+        assert!(err.to_string().contains("stepz"), "{err}");
+    }
+
+    #[test]
+    fn unknown_dataset_is_error_naming_it() {
+        let err = toml::from_str::<TrainConfig>("[data]\nkind = \"mnist9\"\n").unwrap_err();
+        assert!(err.to_string().contains("mnist9"), "{err}");
+        let err = "mnist9".parse::<DatasetKind>().unwrap_err();
+        assert!(err.to_string().contains("mnist9"));
+    }
+
+    #[test]
+    fn malformed_config_file_error_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "steps = \"many\"\n").unwrap();
+        let err = TrainConfig::from_toml_file(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.toml"), "{err}");
+        let missing = dir.path().join("missing.toml");
+        let err = TrainConfig::from_toml_file(&missing).unwrap_err().to_string();
+        assert!(err.contains("missing.toml"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_rejected() {
+        let c = TrainConfig {
+            batch_size: 0,
+            ..TrainConfig::default()
+        };
+        assert!(c.validate().is_err());
+        let mut c = TrainConfig::default();
+        c.g_optimizer.lr = f64::NAN;
+        assert!(c.validate().is_err());
+        let mut c = TrainConfig::default();
+        c.algorithm.label_smoothing = 0.7;
+        assert!(c.validate().is_err());
+        let mut c = TrainConfig::default();
+        c.data.kind = DatasetKind::Csv;
+        assert!(c.validate().is_err());
+    }
+}

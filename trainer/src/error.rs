@@ -1,0 +1,95 @@
+//! The trainer's typed errors. Each names the file (and row/column/index where it
+//! applies) so a user can fix the input without reading the source.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the trainer library.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// the file
+        path: PathBuf,
+        /// the OS error
+        source: std::io::Error,
+    },
+    /// A config value is invalid.
+    #[error("invalid config: {0}")]
+    Config(String),
+    /// A config file is malformed or invalid.
+    #[error("config {path}: {message}")]
+    ConfigFile {
+        /// the config file
+        path: PathBuf,
+        /// what is wrong
+        message: String,
+    },
+    /// A data file is malformed.
+    #[error("data {path}: {message}")]
+    Data {
+        /// the data file
+        path: PathBuf,
+        /// what is wrong, with row and column where it applies
+        message: String,
+    },
+    /// A class label is outside the model's class count.
+    #[error("label {label} is out of range: the model has {classes} classes")]
+    LabelOutOfRange {
+        /// the offending label
+        label: i64,
+        /// the number of classes
+        classes: usize,
+    },
+    /// A checkpoint is corrupt, truncated, or from a different model.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// the checkpoint file or folder
+        path: PathBuf,
+        /// what is wrong
+        message: String,
+    },
+    /// A run folder is missing, or exists where a new run would overwrite it.
+    #[error("run folder {path}: {message}")]
+    Run {
+        /// the run folder
+        path: PathBuf,
+        /// what is wrong
+        message: String,
+    },
+    /// Training diverged: a loss became NaN or infinite.
+    #[error(
+        "training diverged at step {step}: {what} is {value}; the last good checkpoint is kept{hint}"
+    )]
+    Diverged {
+        /// the step at which it happened
+        step: usize,
+        /// which quantity
+        what: &'static str,
+        /// its value
+        value: f32,
+        /// where the last checkpoint is, if any
+        hint: String,
+    },
+    /// An evaluation metric could not be computed.
+    #[error("evaluation: {0}")]
+    Metrics(#[from] crate::metrics::MetricsError),
+    /// A plot could not be drawn.
+    #[error(transparent)]
+    Plot(#[from] crate::plots::PlotError),
+    /// Burn failed to read a tensor back.
+    #[error("tensor read: {0}")]
+    Tensor(String),
+    /// ONNX export failed, produced a model that breaks the contract, or an ONNX file
+    /// could not be read or run.
+    #[error("ONNX {path}: {message}")]
+    Export {
+        /// the ONNX file
+        path: PathBuf,
+        /// what is wrong, and what to do about it where there is a fix
+        message: String,
+    },
+}
+
+/// Shorthand for results in the trainer.
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;

@@ -1,0 +1,292 @@
+//! `edgegan-train`: train, evaluate and sample GANs. The binary is glue: it parses
+//! flags into a validated config, then calls the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use edgegan_train::config::{DatasetKind, TrainConfig};
+use edgegan_train::data::Dataset;
+use edgegan_train::run::{self, RunDir, TrainOptions};
+use edgegan_train::training::Gan;
+use edgegan_train::model::ModelSize;
+use rand::SeedableRng;
+
+/// Train GANs and conditional GANs (Burn, CPU) and evaluate them.
+#[derive(Debug, Parser)]
+#[command(name = "edgegan-train", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a GAN (default: the seed's algorithm on the conditional ring of 8 Gaussians),
+    /// then evaluate it.
+    Train(TrainArgs),
+    /// Evaluate a run's latest (or a given) checkpoint; writes eval.json.
+    Eval(EvalArgs),
+    /// Print generated samples as CSV (data units), one row per sample.
+    Sample(SampleArgs),
+}
+
+#[derive(Debug, Args)]
+struct TrainArgs {
+    /// TOML config file; flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Dataset: gauss1d, ring8, grid25 or csv.
+    #[arg(long)]
+    dataset: Option<DatasetKind>,
+    /// Condition G and D on the class.
+    #[arg(long, conflicts_with = "unconditional")]
+    conditional: bool,
+    /// Train an unconditional GAN.
+    #[arg(long)]
+    unconditional: bool,
+    /// CSV file for `--dataset csv`.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Label column of the CSV (for a conditional model).
+    #[arg(long)]
+    label_column: Option<String>,
+    /// Generator steps.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run folder (default: runs/<dataset>-<gan|cgan>). Must not exist or be empty.
+    #[arg(long, conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in this folder from its latest checkpoint (with `--steps`, to a
+    /// new total).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// No progress bar or log lines.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// Checkpoint folder (default: the run's latest).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Generated samples (default: 2,500 for mode datasets, 10,000 otherwise).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Evaluation seed.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+struct SampleArgs {
+    /// Run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// Number of samples.
+    #[arg(long, short, default_value_t = 10)]
+    n: usize,
+    /// Class to generate (conditional models).
+    #[arg(long)]
+    label: Option<i64>,
+    /// Noise seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+impl TrainArgs {
+    /// Low args -> the validated config the run will use.
+    fn resolve(&self) -> anyhow::Result<TrainConfig> {
+        let mut config = match &self.config {
+            Some(path) => TrainConfig::from_toml_file(path)?,
+            None => TrainConfig::default(),
+        };
+        if let Some(kind) = self.dataset {
+            config.data.kind = kind;
+        }
+        if self.conditional {
+            config.data.conditional = true;
+        }
+        if self.unconditional {
+            config.data.conditional = false;
+        }
+        if let Some(csv) = &self.csv {
+            config.data.path = Some(csv.clone());
+        }
+        if let Some(col) = &self.label_column {
+            config.data.label_column = Some(col.clone());
+        }
+        if let Some(steps) = self.steps {
+            config.steps = steps;
+        }
+        if let Some(seed) = self.seed {
+            config.seed = seed;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn default_out(config: &TrainConfig) -> PathBuf {
+        let kind = format!("{:?}", config.data.kind).to_lowercase();
+        let gan = if config.data.conditional { "cgan" } else { "gan" };
+        Path::new("runs").join(format!("{kind}-{gan}"))
+    }
+}
+
+fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let verbose = !args.quiet;
+    let (run, mut gan) = match &args.resume {
+        Some(root) => {
+            let (run, mut config) = RunDir::open(root)?;
+            if let Some(steps) = args.steps {
+                config.steps = steps;
+            }
+            if args.config.is_some() || args.dataset.is_some() || args.seed.is_some() {
+                bail!("--resume takes the run's own config; only --steps may change");
+            }
+            let gan = run::load_gan(&run, config.clone(), None)?;
+            if gan.step >= config.steps {
+                bail!(
+                    "{} is already at step {} of {}; pass --steps to train further",
+                    root.display(),
+                    gan.step,
+                    config.steps
+                );
+            }
+            run.update_config(&config)?;
+            eprintln!("resuming {} at step {}", root.display(), gan.step);
+            (run, gan)
+        }
+        None => {
+            let config = args.resolve()?;
+            let out = args.out.clone().unwrap_or_else(|| TrainArgs::default_out(&config));
+            let dataset = Dataset::from_config(&config.data)?;
+            let run = RunDir::create(&out, &config)?;
+            let gan = Gan::new(config, dataset)?;
+            (run, gan)
+        }
+    };
+    if verbose {
+        let g = ModelSize::of(&gan.generator);
+        let d = ModelSize::of(&gan.discriminator);
+        eprintln!(
+            "run {}: {:?}{}, G {} params ({} B f32), D {} params, {} steps",
+            run.root.display(),
+            gan.config.data.kind,
+            if gan.conditional() { " conditional" } else { "" },
+            g.params,
+            g.f32_bytes,
+            d.params,
+            gan.config.steps
+        );
+    }
+    let started = std::time::Instant::now();
+    run::train(&run, &mut gan, TrainOptions { verbose })?;
+    let secs = started.elapsed().as_secs_f64();
+    let report = run::evaluate(&run, &gan, None, 1234)?;
+    println!("trained to step {} in {secs:.1} s", gan.step);
+    println!("{report}");
+    println!(
+        "run folder: {} (plots in {}, eval.json)",
+        run.root.display(),
+        run.path("plots").display()
+    );
+    Ok(())
+}
+
+fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let (run, config) = RunDir::open(&args.run)?;
+    let gan = run::load_gan(&run, config, args.checkpoint.as_deref())?;
+    if args.samples == Some(0) {
+        bail!("--samples must be at least 1");
+    }
+    let report = run::evaluate(&run, &gan, args.samples, args.seed)?;
+    println!("{report}");
+    println!("wrote {}", run.path("eval.json").display());
+    Ok(())
+}
+
+fn sample(args: &SampleArgs) -> anyhow::Result<()> {
+    let (run, config) = RunDir::open(&args.run)?;
+    let gan = run::load_gan(&run, config, None)?;
+    let label = args.label.unwrap_or(0);
+    if args.label.is_some() && !gan.conditional() {
+        bail!("{} is an unconditional model; --label does not apply", args.run.display());
+    }
+    let labels = vec![label; args.n];
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(args.seed);
+    let x = gan.generate(&mut rng, &labels)?;
+    let dim = gan.dataset.dim();
+    let mut out = String::new();
+    for row in x.chunks(dim) {
+        let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Train(args) => train(args),
+        Command::Eval(args) => eval(args).with_context(|| format!("evaluating {}", args.run.display())),
+        Command::Sample(args) => sample(args).with_context(|| format!("sampling {}", args.run.display())),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("edgegan-train: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn train_flags_override_the_default_config() {
+        let cli = Cli::try_parse_from([
+            "edgegan-train", "train", "--dataset", "grid25", "--unconditional", "--steps", "7",
+        ])
+        .unwrap();
+        let Command::Train(args) = cli.command else { panic!("not train") };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.data.kind, DatasetKind::Grid25);
+        assert!(!c.data.conditional);
+        assert_eq!(c.steps, 7);
+        assert_eq!(TrainArgs::default_out(&c), Path::new("runs/grid25-gan"));
+    }
+
+    #[test]
+    fn unknown_dataset_flag_is_rejected() {
+        let err = Cli::try_parse_from(["edgegan-train", "train", "--dataset", "cifar"]).unwrap_err();
+        assert!(err.to_string().contains("cifar"), "{err}");
+    }
+
+    #[test]
+    fn out_and_resume_conflict() {
+        assert!(Cli::try_parse_from(["edgegan-train", "train", "--out", "a", "--resume", "b"]).is_err());
+    }
+
+    #[test]
+    fn csv_without_path_is_rejected() {
+        let cli = Cli::try_parse_from(["edgegan-train", "train", "--dataset", "csv"]).unwrap();
+        let Command::Train(args) = cli.command else { panic!("not train") };
+        assert!(args.resolve().is_err());
+    }
+}

@@ -1,0 +1,549 @@
+//! The adversarial loop: one [`Gan`] holds both networks, both optimisers, the RNG and
+//! the step counter, and advances them one step at a time.
+//!
+//! A step is the seed's algorithm (Goodfellow et al. 2014, Algorithm 1):
+//! 1. `d_steps` times, with G frozen (its output is detached and only D's gradients are
+//!    kept): a generated batch labelled 0 and a real batch labelled 1, a gradient step on
+//!    each (or one joint step), the two losses averaged for the log;
+//! 2. with D frozen (only G's gradients are kept, D's optimiser does not run): fresh noise
+//!    through D(G(z)) with target 1.
+
+use std::collections::HashMap;
+
+use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AdamSettings, DUpdate, TrainConfig};
+use crate::data::{Dataset, Normalizer};
+use crate::error::{Result, TrainError};
+use crate::loss::AdversarialLoss;
+use crate::model::{Discriminator, Generator};
+
+/// What one step measured (means over the step's batches).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepStats {
+    /// D loss: mean of its fake-batch and real-batch losses
+    pub d_loss: f32,
+    /// G loss through D(G(z)) with target 1
+    pub g_loss: f32,
+    /// mean D(x) on the real batch (probability for BCE)
+    pub d_real: f32,
+    /// mean D(G(z)) on the generated batch
+    pub d_fake: f32,
+}
+
+/// A GAN in training.
+pub struct Gan {
+    /// the run's configuration
+    pub config: TrainConfig,
+    /// the training distribution
+    pub dataset: Dataset,
+    /// data <-> network units
+    pub normalizer: Normalizer,
+    /// autodiff device the networks train on
+    pub device: Device,
+    /// the generator
+    pub generator: Generator,
+    /// the discriminator
+    pub discriminator: Discriminator,
+    /// EMA of G's weights (plain device), when enabled
+    pub generator_ema: Option<Generator>,
+    /// G's optimiser
+    pub g_optimizer: ModuleOptimizer,
+    /// D's optimiser
+    pub d_optimizer: ModuleOptimizer,
+    /// the run's RNG: data, labels and noise all come from it
+    pub rng: Pcg64,
+    /// completed steps
+    pub step: usize,
+    loss: AdversarialLoss,
+}
+
+/// A fresh Adam optimiser with the given settings.
+pub fn adam_for(settings: &AdamSettings) -> ModuleOptimizer {
+    AdamConfig::new()
+        .with_beta_1(settings.beta1)
+        .with_beta_2(settings.beta2)
+        .with_epsilon(1e-8)
+        .init()
+}
+
+/// Reads a scalar tensor, turning a read failure into a [`TrainError`].
+pub(crate) fn read_scalar(t: Tensor<1>) -> Result<f32> {
+    t.try_into_scalar::<f32>()
+        .map_err(|e| TrainError::Tensor(format!("{e:?}")))
+}
+
+/// Reads a float tensor into a Vec.
+pub(crate) fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.try_into_vec_as::<f32>()
+        .map_err(|e| TrainError::Tensor(format!("{e:?}")))
+}
+
+impl Gan {
+    /// Builds fresh networks and optimisers from the config, seeded by `config.seed`.
+    pub fn new(config: TrainConfig, dataset: Dataset) -> Result<Self> {
+        config.validate()?;
+        let device = Device::flex().autodiff();
+        device.seed(config.seed);
+        let classes = config.data.conditional.then(|| dataset.classes());
+        let dim = dataset.dim();
+        let generator = config.generator.init(dim, classes, &device);
+        let discriminator = config.discriminator.init(dim, classes, &device);
+        let generator_ema = config.algorithm.ema_decay.map(|_| generator.valid());
+        let loss = AdversarialLoss {
+            kind: config.algorithm.loss,
+            label_smoothing: config.algorithm.label_smoothing,
+        };
+        Ok(Self {
+            normalizer: if config.data.normalize {
+                dataset.normalizer()
+            } else {
+                Normalizer::identity(dataset.dim())
+            },
+            g_optimizer: adam_for(&config.g_optimizer),
+            d_optimizer: adam_for(&config.d_optimizer),
+            // a different stream from Burn's weight init, same seed
+            rng: Pcg64::seed_from_u64(config.seed ^ 0x6564_6765_6761_6e00),
+            step: 0,
+            config,
+            dataset,
+            device,
+            generator,
+            discriminator,
+            generator_ema,
+            loss,
+        })
+    }
+
+    /// Whether G and D take a class label.
+    pub fn conditional(&self) -> bool {
+        self.config.data.conditional
+    }
+
+    /// `n` standard-normal noise vectors `[n, noise_dim]` from the run's RNG.
+    pub fn noise(&mut self, n: usize) -> Vec<f32> {
+        let len = n * self.config.generator.noise_dim;
+        (0..len)
+            .map(|_| {
+                let v: f64 = StandardNormal.sample(&mut self.rng);
+                v as f32
+            })
+            .collect()
+    }
+
+    fn tensor2(&self, data: Vec<f32>, rows: usize, device: &Device) -> Tensor<2> {
+        let cols = data.len() / rows.max(1);
+        Tensor::from_data(TensorData::new(data, [rows, cols]), device)
+    }
+
+    fn labels(&self, labels: &[i64], device: &Device) -> Option<Tensor<1, Int>> {
+        self.conditional()
+            .then(|| Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), device))
+    }
+
+    /// A real batch in network units: (x, labels).
+    fn real_batch(&mut self) -> (Tensor<2>, Option<Tensor<1, Int>>) {
+        let n = self.config.batch_size;
+        let mut batch = self.dataset.sample(&mut self.rng, n);
+        self.normalizer.normalize(&mut batch.x);
+        let x = self.tensor2(batch.x, n, &self.device);
+        (x, self.labels(&batch.labels, &self.device))
+    }
+
+    /// Noise and labels for a generated batch.
+    fn fake_inputs(&mut self) -> (Tensor<2>, Option<Tensor<1, Int>>) {
+        let n = self.config.batch_size;
+        let labels = self.dataset.sample_labels(&mut self.rng, n);
+        let z = self.noise(n);
+        let z = self.tensor2(z, n, &self.device);
+        (z, self.labels(&labels, &self.device))
+    }
+
+    /// One discriminator update with G frozen. Returns (loss, D(real), D(fake)).
+    pub fn d_step(&mut self) -> Result<(f32, f32, f32)> {
+        let lr = self.config.d_optimizer.lr;
+        let (z, fake_labels) = self.fake_inputs();
+        // G frozen: detach cuts the graph, so no gradient can reach G's parameters.
+        let fake = self.generator.forward(z, fake_labels.clone()).detach();
+        let (real, real_labels) = self.real_batch();
+
+        match self.config.algorithm.d_update {
+            DUpdate::Separate => {
+                // The seed: train_on_batch(X_p, 0), then train_on_batch(X_s, 1).
+                let logits = self.discriminator.forward(fake, fake_labels);
+                let d_fake = read_scalar(self.loss.score(logits.clone()))?;
+                let loss_fake = self.loss.d_fake(logits);
+                self.apply_d(lr, &loss_fake);
+                let logits = self.discriminator.forward(real, real_labels);
+                let d_real = read_scalar(self.loss.score(logits.clone()))?;
+                let loss_real = self.loss.d_real(logits);
+                self.apply_d(lr, &loss_real);
+                let loss = (read_scalar(loss_fake)? + read_scalar(loss_real)?) / 2.0;
+                Ok((loss, d_real, d_fake))
+            }
+            DUpdate::Joint => {
+                let logits_fake = self.discriminator.forward(fake, fake_labels);
+                let logits_real = self.discriminator.forward(real, real_labels);
+                let d_fake = read_scalar(self.loss.score(logits_fake.clone()))?;
+                let d_real = read_scalar(self.loss.score(logits_real.clone()))?;
+                let loss = (self.loss.d_fake(logits_fake) + self.loss.d_real(logits_real))
+                    .div_scalar(2.0);
+                self.apply_d(lr, &loss);
+                Ok((read_scalar(loss)?, d_real, d_fake))
+            }
+        }
+    }
+
+    fn apply_d(&mut self, lr: f64, loss: &Tensor<1>) {
+        let grads = GradientsParams::from_grads(loss.backward(), &self.discriminator);
+        self.discriminator = self
+            .d_optimizer
+            .step(lr, self.discriminator.clone(), grads);
+    }
+
+    /// One generator update with D frozen: only G's gradients are kept and only G's
+    /// optimiser steps. Returns G's loss.
+    pub fn g_step(&mut self) -> Result<f32> {
+        let (z, labels) = self.fake_inputs();
+        let fake = self.generator.forward(z, labels.clone());
+        let loss = self.loss.g(self.discriminator.forward(fake, labels));
+        // D frozen: its gradients are computed by backward but dropped here.
+        let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
+        self.generator = self
+            .g_optimizer
+            .step(self.config.g_optimizer.lr, self.generator.clone(), grads);
+        if let (Some(decay), Some(ema)) = (self.config.algorithm.ema_decay, self.generator_ema.take())
+        {
+            self.generator_ema = Some(ema_update(ema, &self.generator, decay));
+        }
+        read_scalar(loss)
+    }
+
+    /// One full step: `d_steps` D updates, then one G update. Stops with
+    /// [`TrainError::Diverged`] if a loss or D output is NaN or infinite.
+    pub fn train_step(&mut self) -> Result<StepStats> {
+        let k = self.config.algorithm.d_steps;
+        let (mut d_loss, mut d_real, mut d_fake) = (0.0, 0.0, 0.0);
+        for _ in 0..k {
+            let (l, r, f) = self.d_step()?;
+            d_loss += l / k as f32;
+            d_real += r / k as f32;
+            d_fake += f / k as f32;
+        }
+        let g_loss = self.g_step()?;
+        let stats = StepStats {
+            d_loss,
+            g_loss,
+            d_real,
+            d_fake,
+        };
+        for (what, value) in [
+            ("the D loss", d_loss),
+            ("the G loss", g_loss),
+            ("mean D(real)", d_real),
+            ("mean D(fake)", d_fake),
+        ] {
+            if !value.is_finite() {
+                return Err(TrainError::Diverged {
+                    step: self.step + 1,
+                    what,
+                    value,
+                    hint: String::new(),
+                });
+            }
+        }
+        self.step += 1;
+        Ok(stats)
+    }
+
+    /// The generator used for sampling: the EMA copy when enabled, else G itself
+    /// (both in inference mode, off the autodiff device).
+    pub fn sampling_generator(&self) -> Generator {
+        match &self.generator_ema {
+            Some(ema) => ema.clone(),
+            None => self.generator.valid(),
+        }
+    }
+
+    /// Generates one sample per label (labels ignored by unconditional models) from
+    /// noise drawn with `rng`, in DATA units, row-major `[labels.len(), dim]`.
+    pub fn generate(&self, rng: &mut Pcg64, labels: &[i64]) -> Result<Vec<f32>> {
+        self.dataset.check_labels(labels)?;
+        let g = self.sampling_generator();
+        let device = Device::flex();
+        let n = labels.len();
+        let noise_dim = self.config.generator.noise_dim;
+        let mut out = Vec::with_capacity(n * self.dataset.dim());
+        // chunks keep the memory flat for large evaluations
+        for chunk in labels.chunks(4096) {
+            let z: Vec<f32> = (0..chunk.len() * noise_dim)
+                .map(|_| {
+                    let v: f64 = StandardNormal.sample(rng);
+                    v as f32
+                })
+                .collect();
+            let z = self.tensor2(z, chunk.len(), &device);
+            let x = g.forward(z, self.labels(chunk, &device));
+            out.extend(read_vec(x)?);
+        }
+        self.normalizer.denormalize(&mut out);
+        Ok(out)
+    }
+
+    /// D's score (the logged "D(x)") for each data-unit sample. With PacGAN packing,
+    /// each sample gets the score of its pack of consecutive samples (the last pack is
+    /// padded by repeating its final sample).
+    pub fn discriminate(&self, x: &[f32], labels: &[i64]) -> Result<Vec<f32>> {
+        let d = self.discriminator.valid();
+        let pack = d.pack();
+        let device = Device::flex();
+        let dim = self.dataset.dim();
+        let mut x = x.to_vec();
+        self.normalizer.normalize(&mut x);
+        let mut out = Vec::with_capacity(labels.len());
+        let rows_per_chunk = 4096 * pack;
+        for (rows, chunk) in x.chunks(rows_per_chunk * dim).zip(labels.chunks(rows_per_chunk)) {
+            let n = chunk.len();
+            let padded = n.div_ceil(pack) * pack;
+            let mut rows = rows.to_vec();
+            let mut chunk = chunk.to_vec();
+            while chunk.len() < padded {
+                rows.extend_from_within((n - 1) * dim..n * dim);
+                chunk.push(chunk[n - 1]);
+            }
+            let t = self.tensor2(rows, padded, &device);
+            let logits = d.forward(t, self.labels(&chunk, &device));
+            let scores = match self.config.algorithm.loss {
+                crate::config::LossKind::Bce => burn::tensor::activation::sigmoid(logits),
+                _ => logits,
+            };
+            let scores = read_vec(scores)?;
+            out.extend(scores.iter().flat_map(|&s| std::iter::repeat_n(s, pack)).take(n));
+        }
+        Ok(out)
+    }
+
+    /// The loss in use.
+    pub fn loss(&self) -> AdversarialLoss {
+        self.loss
+    }
+}
+
+/// Collects a module's float parameters, flattened, by id.
+struct CollectParams(HashMap<ParamId, Tensor<1>>);
+
+impl ModuleVisitor for CollectParams {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.val().detach().without_autodiff();
+        let n = t.shape().num_elements();
+        self.0.insert(param.id, t.reshape([n]));
+    }
+}
+
+/// `ema <- decay * ema + (1 - decay) * param`, matched by parameter id.
+struct EmaMapper {
+    params: HashMap<ParamId, Tensor<1>>,
+    decay: f64,
+}
+
+impl ModuleMapper for EmaMapper {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        match self.params.remove(&param.id) {
+            Some(current) => {
+                let decay = self.decay;
+                param.map(|ema| {
+                    let current = current.reshape(ema.dims());
+                    ema.mul_scalar(decay) + current.mul_scalar(1.0 - decay)
+                })
+            }
+            None => param,
+        }
+    }
+}
+
+/// One EMA update of `ema` towards `generator` (which shares its parameter ids).
+fn ema_update(ema: Generator, generator: &Generator, decay: f64) -> Generator {
+    let mut collect = CollectParams(HashMap::new());
+    generator.visit(&mut collect);
+    ema.map(&mut EmaMapper {
+        params: collect.0,
+        decay,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::{DatasetKind, LossKind};
+
+    /// A small, fast config for tests.
+    pub(crate) fn tiny_config(kind: DatasetKind, conditional: bool) -> TrainConfig {
+        let mut c = TrainConfig {
+            steps: 30,
+            batch_size: 32,
+            log_every: 5,
+            checkpoint_every: 10,
+            ..TrainConfig::default()
+        };
+        c.data.kind = kind;
+        c.data.conditional = conditional;
+        c.generator.hidden = vec![16];
+        c.discriminator.hidden = vec![16];
+        c
+    }
+
+    pub(crate) fn tiny_gan(conditional: bool) -> Gan {
+        let config = tiny_config(DatasetKind::Ring8, conditional);
+        let dataset = Dataset::from_config(&config.data).unwrap();
+        Gan::new(config, dataset).unwrap()
+    }
+
+    /// Every float parameter of a module as raw bits, in visiting order.
+    pub(crate) fn param_bits<M: Module>(module: &M) -> Vec<Vec<u32>> {
+        struct Bits(Vec<Vec<u32>>);
+        impl ModuleVisitor for Bits {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let v = param.val().into_data().try_into_vec::<f32>().unwrap();
+                self.0.push(v.into_iter().map(f32::to_bits).collect());
+            }
+        }
+        let mut bits = Bits(Vec::new());
+        module.visit(&mut bits);
+        bits.0
+    }
+
+    #[test]
+    fn generator_step_leaves_discriminator_bit_identical() {
+        for conditional in [false, true] {
+            let mut gan = tiny_gan(conditional);
+            // a few full steps first so both optimisers have state
+            for _ in 0..3 {
+                gan.train_step().unwrap();
+            }
+            let d_before = param_bits(&gan.discriminator);
+            let g_before = param_bits(&gan.generator);
+            gan.g_step().unwrap();
+            assert_eq!(param_bits(&gan.discriminator), d_before, "D changed in a G step");
+            assert_ne!(param_bits(&gan.generator), g_before, "G did not learn in a G step");
+        }
+    }
+
+    #[test]
+    fn discriminator_step_leaves_generator_bit_identical() {
+        for d_update in [DUpdate::Separate, DUpdate::Joint] {
+            let mut gan = tiny_gan(true);
+            gan.config.algorithm.d_update = d_update;
+            for _ in 0..3 {
+                gan.train_step().unwrap();
+            }
+            let g_before = param_bits(&gan.generator);
+            let d_before = param_bits(&gan.discriminator);
+            gan.d_step().unwrap();
+            assert_eq!(param_bits(&gan.generator), g_before, "G changed in a D step");
+            assert_ne!(param_bits(&gan.discriminator), d_before, "D did not learn in a D step");
+        }
+    }
+
+    #[test]
+    fn discriminator_learns_every_step_unlike_the_keras3_recipe() {
+        // In Keras 3 the seed's `trainable = False` recipe silently freezes D for good.
+        let mut gan = tiny_gan(false);
+        let mut last = param_bits(&gan.discriminator);
+        for _ in 0..5 {
+            gan.train_step().unwrap();
+            let now = param_bits(&gan.discriminator);
+            assert_ne!(now, last);
+            last = now;
+        }
+    }
+
+    #[test]
+    fn every_loss_option_trains_with_finite_stats() {
+        for loss in [LossKind::Bce, LossKind::LeastSquares, LossKind::Hinge] {
+            let mut gan = tiny_gan(true);
+            gan.config.algorithm.loss = loss;
+            gan.loss.kind = loss;
+            gan.config.algorithm.d_steps = 2;
+            gan.config.algorithm.label_smoothing = 0.1;
+            for _ in 0..5 {
+                let s = gan.train_step().unwrap();
+                assert!(s.d_loss.is_finite() && s.g_loss.is_finite(), "{loss:?}: {s:?}");
+            }
+            assert_eq!(gan.step, 5);
+        }
+    }
+
+    #[test]
+    fn ema_weights_trail_the_generator() {
+        let config = TrainConfig {
+            algorithm: crate::config::AlgorithmConfig {
+                ema_decay: Some(0.9),
+                ..Default::default()
+            },
+            ..tiny_config(DatasetKind::Ring8, true)
+        };
+        let dataset = Dataset::from_config(&config.data).unwrap();
+        let mut gan = Gan::new(config, dataset).unwrap();
+        let ema0 = param_bits(gan.generator_ema.as_ref().unwrap());
+        let g0 = param_bits(&gan.generator);
+        assert_eq!(ema0, g0, "EMA starts at G");
+        gan.train_step().unwrap();
+        let ema1 = param_bits(gan.generator_ema.as_ref().unwrap());
+        let g1 = param_bits(&gan.generator);
+        // ema1 = 0.9 * g0 + 0.1 * g1, elementwise (checked on the first weight)
+        for ((e, a), b) in ema1[1].iter().zip(&g0[1]).zip(&g1[1]) {
+            let (e, a, b) = (f32::from_bits(*e), f32::from_bits(*a), f32::from_bits(*b));
+            assert!((e - (0.9 * a + 0.1 * b)).abs() < 1e-6);
+        }
+        assert_ne!(ema1, g1);
+    }
+
+    #[test]
+    fn generated_samples_are_deterministic_and_labels_are_checked() {
+        let gan = tiny_gan(true);
+        let a = gan.generate(&mut Pcg64::seed_from_u64(1), &[0, 3, 7]).unwrap();
+        let b = gan.generate(&mut Pcg64::seed_from_u64(1), &[0, 3, 7]).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 6);
+        let err = gan.generate(&mut Pcg64::seed_from_u64(1), &[8]).unwrap_err();
+        assert!(matches!(err, TrainError::LabelOutOfRange { label: 8, classes: 8 }));
+    }
+
+    #[test]
+    fn packed_discriminator_trains_and_scores_every_sample() {
+        let mut config = tiny_config(DatasetKind::Grid25, false);
+        config.discriminator.pack = 4;
+        let dataset = Dataset::from_config(&config.data).unwrap();
+        let mut gan = Gan::new(config, dataset).unwrap();
+        let z = Tensor::<2>::zeros([8, 2], &gan.device);
+        assert_eq!(gan.discriminator.forward(z, None).dims(), [2]);
+        let s = gan.train_step().unwrap();
+        assert!(s.d_loss.is_finite());
+        // 7 samples: packs {0..4} and {4..7 + a repeat of sample 6}
+        let x = vec![0.5f32; 14];
+        let scores = gan.discriminate(&x, &[0; 7]).unwrap();
+        assert_eq!(scores.len(), 7);
+        assert_eq!(scores[4], scores[6]);
+    }
+
+    #[test]
+    fn nan_loss_stops_with_diverged() {
+        let mut gan = tiny_gan(false);
+        gan.config.g_optimizer.lr = 1e30;
+        gan.config.d_optimizer.lr = 1e30;
+        let mut result = Ok(());
+        for _ in 0..20 {
+            if let Err(e) = gan.train_step() {
+                result = Err(e);
+                break;
+            }
+        }
+        assert!(matches!(result, Err(TrainError::Diverged { .. })), "{result:?}");
+    }
+}
