@@ -52,7 +52,7 @@
 //! On a device the model is embedded with [`include_model!`] and the arena is an
 //! [`Arena`] sized at build time (a `const` the model's build step emits):
 //!
-//! ```ignore
+//! ```text
 //! static MODEL: &[u8] = edgegan_runtime::include_model!("model.w8a8.egm");
 //! const ARENA_BYTES: usize = 2048; // emitted from the model header
 //!
@@ -150,7 +150,7 @@ pub struct Aligned<B: ?Sized>(pub B);
 /// Embeds a `.egm` file as a 16-byte aligned `&'static [u8]` (like `include_bytes!`, which
 /// guarantees no alignment).
 ///
-/// ```ignore
+/// ```text
 /// static MODEL: &[u8] = edgegan_runtime::include_model!("../models/mlp/model.w8a8.egm");
 /// ```
 #[macro_export]

@@ -38,7 +38,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
     println!(
         "train_speed: ring8 conditional MLP G/D {:?}/{:?}, batch {}, {} D step(s) per G step",
-        config.generator.hidden, config.discriminator.hidden, config.batch_size, config.algorithm.d_steps
+        config.generator.hidden,
+        config.discriminator.hidden,
+        config.batch_size,
+        config.algorithm.d_steps
     );
     println!("  steps measured    {measured} (after {warmup} warm-up)");
     println!("  wall              {wall:.2} s");

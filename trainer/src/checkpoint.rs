@@ -82,7 +82,8 @@ pub fn save(gan: &Gan, root: &Path, keep: usize) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
 
-    let save_err = |file: &str, e: &dyn std::fmt::Debug| ckpt_err(&tmp_dir.join(file), format!("{e:?}"));
+    let save_err =
+        |file: &str, e: &dyn std::fmt::Debug| ckpt_err(&tmp_dir.join(file), format!("{e:?}"));
     gan.generator
         .clone()
         .save_file(tmp_dir.join(GENERATOR))
@@ -149,12 +150,14 @@ fn prune(root: &Path, keep: usize) -> Result<()> {
 /// The checkpoint `root/latest` names.
 pub fn latest(root: &Path) -> Result<PathBuf> {
     let pointer = root.join(LATEST);
-    let name = std::fs::read_to_string(&pointer).map_err(|e| {
-        ckpt_err(&pointer, format!("no checkpoint to resume from ({e})"))
-    })?;
+    let name = std::fs::read_to_string(&pointer)
+        .map_err(|e| ckpt_err(&pointer, format!("no checkpoint to resume from ({e})")))?;
     let name = name.trim();
     if !name.starts_with("step-") || name.contains(['/', '\\']) {
-        return Err(ckpt_err(&pointer, format!("`{name}` is not a checkpoint name")));
+        return Err(ckpt_err(
+            &pointer,
+            format!("`{name}` is not a checkpoint name"),
+        ));
     }
     Ok(root.join(name))
 }

@@ -333,7 +333,8 @@ impl TrainConfig {
         {
             return bad("embedding_dim must be at least 1 for a conditional model".into());
         }
-        if self.discriminator.pack == 0 || !self.batch_size.is_multiple_of(self.discriminator.pack) {
+        if self.discriminator.pack == 0 || !self.batch_size.is_multiple_of(self.discriminator.pack)
+        {
             return bad(format!(
                 "discriminator.pack ({}) must be at least 1 and divide batch_size ({})",
                 self.discriminator.pack, self.batch_size
@@ -350,8 +351,10 @@ impl TrainConfig {
         {
             return bad("algorithm.ema_decay must be in [0, 1)".into());
         }
-        for (name, adam) in [("g_optimizer", &self.g_optimizer), ("d_optimizer", &self.d_optimizer)]
-        {
+        for (name, adam) in [
+            ("g_optimizer", &self.g_optimizer),
+            ("d_optimizer", &self.d_optimizer),
+        ] {
             if !(adam.lr.is_finite() && adam.lr > 0.0) {
                 return bad(format!("{name}.lr must be a positive number"));
             }
@@ -369,7 +372,9 @@ impl TrainConfig {
         if self.data.kind == DatasetKind::Gauss1d {
             let d = &self.data;
             if d.means.is_empty() || d.means.len() != d.stds.len() {
-                return bad("data.means and data.stds must be non-empty and of equal length".into());
+                return bad(
+                    "data.means and data.stds must be non-empty and of equal length".into(),
+                );
             }
             if d.means.iter().any(|m| !m.is_finite())
                 || d.stds.iter().any(|s| !(s.is_finite() && *s > 0.0))
@@ -380,7 +385,9 @@ impl TrainConfig {
         if self.data.kind == DatasetKind::Csv && self.data.path.is_none() {
             return bad("data.path is required for the csv dataset".into());
         }
-        if self.data.kind == DatasetKind::Csv && self.data.conditional && self.data.label_column.is_none()
+        if self.data.kind == DatasetKind::Csv
+            && self.data.conditional
+            && self.data.label_column.is_none()
         {
             return bad("a conditional csv model needs data.label_column".into());
         }
@@ -445,7 +452,9 @@ mod tests {
         let err = TrainConfig::from_toml_file(&path).unwrap_err().to_string();
         assert!(err.contains("bad.toml"), "{err}");
         let missing = dir.path().join("missing.toml");
-        let err = TrainConfig::from_toml_file(&missing).unwrap_err().to_string();
+        let err = TrainConfig::from_toml_file(&missing)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing.toml"), "{err}");
     }
 

@@ -66,7 +66,10 @@ impl Normalizer {
     }
 
     fn from_ranges(ranges: &[(f64, f64)]) -> Self {
-        let center = ranges.iter().map(|(lo, hi)| ((lo + hi) / 2.0) as f32).collect();
+        let center = ranges
+            .iter()
+            .map(|(lo, hi)| ((lo + hi) / 2.0) as f32)
+            .collect();
         let scale = ranges
             .iter()
             .map(|(lo, hi)| {
@@ -189,8 +192,16 @@ impl Dataset {
     pub fn normalizer(&self) -> Normalizer {
         match self {
             Self::Gauss1d { means, stds } => {
-                let lo = means.iter().zip(stds).map(|(m, s)| m - 4.0 * s).fold(f64::MAX, f64::min);
-                let hi = means.iter().zip(stds).map(|(m, s)| m + 4.0 * s).fold(f64::MIN, f64::max);
+                let lo = means
+                    .iter()
+                    .zip(stds)
+                    .map(|(m, s)| m - 4.0 * s)
+                    .fold(f64::MAX, f64::min);
+                let hi = means
+                    .iter()
+                    .zip(stds)
+                    .map(|(m, s)| m + 4.0 * s)
+                    .fold(f64::MIN, f64::max);
                 Normalizer::from_ranges(&[(lo, hi)])
             }
             Self::Ring8 => Normalizer::symmetric(2, 1.0 + 4.0 * RING8_SIGMA),
@@ -245,10 +256,14 @@ impl Dataset {
     pub fn sample_labels(&self, rng: &mut Pcg64, n: usize) -> Vec<i64> {
         match self {
             Self::Csv(c) => match &c.labels {
-                Some(labels) => (0..n).map(|_| labels[rng.random_range(0..labels.len())]).collect(),
+                Some(labels) => (0..n)
+                    .map(|_| labels[rng.random_range(0..labels.len())])
+                    .collect(),
                 None => vec![0; n],
             },
-            _ => (0..n).map(|_| rng.random_range(0..self.classes()) as i64).collect(),
+            _ => (0..n)
+                .map(|_| rng.random_range(0..self.classes()) as i64)
+                .collect(),
         }
     }
 
@@ -286,7 +301,11 @@ impl Dataset {
                 .collect(),
             Self::Ring8 | Self::Grid25 => {
                 let means = self.mode_means();
-                let sigma = if matches!(self, Self::Ring8) { RING8_SIGMA } else { GRID25_SIGMA };
+                let sigma = if matches!(self, Self::Ring8) {
+                    RING8_SIGMA
+                } else {
+                    GRID25_SIGMA
+                };
                 labels
                     .iter()
                     .flat_map(|&l| {
@@ -337,7 +356,10 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData> {
         .trim(csv::Trim::All)
         .from_path(path)
         .map_err(|e| data_err(e.to_string()))?;
-    let headers = reader.headers().map_err(|e| data_err(e.to_string()))?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| data_err(e.to_string()))?
+        .clone();
     let label_idx = match label_column {
         Some(name) => Some(
             headers
@@ -387,7 +409,9 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData> {
                 }
             } else {
                 let v: f32 = cell.parse().map_err(|_| {
-                    data_err(format!("line {line}, column `{name}`: `{cell}` is not a number"))
+                    data_err(format!(
+                        "line {line}, column `{name}`: `{cell}` is not a number"
+                    ))
                 })?;
                 if !v.is_finite() {
                     return Err(data_err(format!(
@@ -453,7 +477,10 @@ mod tests {
         for (p, &l) in b.x.chunks(2).zip(&b.labels) {
             let m = &means[2 * l as usize..];
             let dist = ((p[0] - m[0]).powi(2) + (p[1] - m[1]).powi(2)).sqrt();
-            assert!(dist < 6.0 * RING8_SIGMA as f32, "sample {p:?} too far from mode {l}");
+            assert!(
+                dist < 6.0 * RING8_SIGMA as f32,
+                "sample {p:?} too far from mode {l}"
+            );
         }
     }
 
@@ -465,7 +492,11 @@ mod tests {
         };
         let b = d.sample(&mut Pcg64::seed_from_u64(3), 20_000);
         let mean: f64 = b.x.iter().map(|&v| f64::from(v)).sum::<f64>() / 20_000.0;
-        let var: f64 = b.x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / 20_000.0;
+        let var: f64 =
+            b.x.iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / 20_000.0;
         // mixture variance = 0.25 + 4 = 4.25
         assert!(mean.abs() < 0.05, "{mean}");
         assert!((var - 4.25).abs() < 0.1, "{var}");
@@ -531,11 +562,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "ragged.csv", "a,b\n1,2\n3\n");
         let err = read_csv(&p, None).unwrap_err().to_string();
-        assert!(err.contains("ragged.csv") && err.contains("line 3"), "{err}");
+        assert!(
+            err.contains("ragged.csv") && err.contains("line 3"),
+            "{err}"
+        );
         let p = write(dir.path(), "empty.csv", "a,b\n");
         let err = read_csv(&p, None).unwrap_err().to_string();
         assert!(err.contains("no data rows"), "{err}");
-        let err = read_csv(&dir.path().join("nope.csv"), None).unwrap_err().to_string();
+        let err = read_csv(&dir.path().join("nope.csv"), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nope.csv"), "{err}");
         let p = write(dir.path(), "nan.csv", "a\nNaN\n");
         let err = read_csv(&p, None).unwrap_err().to_string();
@@ -545,7 +581,13 @@ mod tests {
     #[test]
     fn out_of_range_labels_are_rejected() {
         let err = Dataset::Ring8.check_labels(&[0, 8]).unwrap_err();
-        assert!(matches!(err, TrainError::LabelOutOfRange { label: 8, classes: 8 }));
+        assert!(matches!(
+            err,
+            TrainError::LabelOutOfRange {
+                label: 8,
+                classes: 8
+            }
+        ));
         assert!(Dataset::Ring8.check_labels(&[-1]).is_err());
         assert!(Dataset::Ring8.check_labels(&[0, 7]).is_ok());
     }

@@ -103,8 +103,19 @@ pub fn evaluate(gan: &Gan, n: usize, seed: u64) -> Result<EvalReport> {
             _ => (0..dim).map(|i| format!("x{i}")).collect(),
         };
         for (c, column) in names.into_iter().enumerate() {
-            let g: Vec<f64> = generated.iter().skip(c).step_by(dim).map(|&v| f64::from(v)).collect();
-            let r: Vec<f64> = real.x.iter().skip(c).step_by(dim).map(|&v| f64::from(v)).collect();
+            let g: Vec<f64> = generated
+                .iter()
+                .skip(c)
+                .step_by(dim)
+                .map(|&v| f64::from(v))
+                .collect();
+            let r: Vec<f64> = real
+                .x
+                .iter()
+                .skip(c)
+                .step_by(dim)
+                .map(|&v| f64::from(v))
+                .collect();
             marginals.push(ColumnReport {
                 column,
                 ks: metrics::ks_two_sample(&g, &r)?,
@@ -119,7 +130,12 @@ pub fn evaluate(gan: &Gan, n: usize, seed: u64) -> Result<EvalReport> {
         step: gan.step,
         dataset: gan.config.data.kind,
         conditional,
-        weights: if gan.generator_ema.is_some() { "ema" } else { "generator" }.into(),
+        weights: if gan.generator_ema.is_some() {
+            "ema"
+        } else {
+            "generator"
+        }
+        .into(),
         samples: n,
         seed,
         modes,
@@ -136,21 +152,37 @@ impl std::fmt::Display for EvalReport {
             "evaluation at step {} ({:?}{}, {} samples, seed {}, {} weights)",
             self.step,
             self.dataset,
-            if self.conditional { ", conditional" } else { "" },
+            if self.conditional {
+                ", conditional"
+            } else {
+                ""
+            },
             self.samples,
             self.seed,
             self.weights
         )?;
         if let Some(m) = &self.modes {
-            writeln!(f, "  modes captured      {}/{}", m.modes_captured, m.n_modes)?;
-            writeln!(f, "  high quality        {:.2} %", 100.0 * m.high_quality_fraction)?;
+            writeln!(
+                f,
+                "  modes captured      {}/{}",
+                m.modes_captured, m.n_modes
+            )?;
+            writeln!(
+                f,
+                "  high quality        {:.2} %",
+                100.0 * m.high_quality_fraction
+            )?;
             writeln!(f, "  reverse KL          {:.4}", m.reverse_kl)?;
             if let Some(acc) = m.class_accuracy {
                 writeln!(f, "  class accuracy      {acc:.4}")?;
             }
         }
         for c in &self.marginals {
-            writeln!(f, "  {:<18}  KS {:.4}   W1 {:.4}", c.column, c.ks, c.wasserstein1)?;
+            writeln!(
+                f,
+                "  {:<18}  KS {:.4}   W1 {:.4}",
+                c.column, c.ks, c.wasserstein1
+            )?;
         }
         write!(
             f,

@@ -109,12 +109,18 @@ mod tests {
     fn least_squares_and_hinge_match_definitions() {
         let device = Device::flex();
         let l = || Tensor::<1>::from_floats([0.5, -1.5], &device);
-        let ls = AdversarialLoss { kind: LossKind::LeastSquares, label_smoothing: 0.0 };
+        let ls = AdversarialLoss {
+            kind: LossKind::LeastSquares,
+            label_smoothing: 0.0,
+        };
         // real: ((0.5-1)^2 + (-1.5-1)^2)/2 = (0.25 + 6.25)/2 = 3.25
         assert!((scalar(ls.d_real(l())) - 3.25).abs() < 1e-6);
         // fake: (0.25 + 2.25)/2 = 1.25
         assert!((scalar(ls.d_fake(l())) - 1.25).abs() < 1e-6);
-        let h = AdversarialLoss { kind: LossKind::Hinge, label_smoothing: 0.0 };
+        let h = AdversarialLoss {
+            kind: LossKind::Hinge,
+            label_smoothing: 0.0,
+        };
         // real: (max(0, 0.5) + max(0, 2.5))/2 = 1.5
         assert!((scalar(h.d_real(l())) - 1.5).abs() < 1e-6);
         // fake: (max(0, 1.5) + max(0, -0.5))/2 = 0.75
@@ -127,7 +133,10 @@ mod tests {
     fn label_smoothing_moves_the_real_target() {
         let device = Device::flex();
         let l = Tensor::<1>::from_floats([0.0], &device);
-        let smooth = AdversarialLoss { kind: LossKind::LeastSquares, label_smoothing: 0.1 };
+        let smooth = AdversarialLoss {
+            kind: LossKind::LeastSquares,
+            label_smoothing: 0.1,
+        };
         // (0 - 0.9)^2 = 0.81
         assert!((scalar(smooth.d_real(l)) - 0.81).abs() < 1e-6);
     }

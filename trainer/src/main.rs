@@ -8,9 +8,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use edgegan_train::config::{DatasetKind, TrainConfig};
 use edgegan_train::data::Dataset;
+use edgegan_train::model::ModelSize;
 use edgegan_train::run::{self, RunDir, TrainOptions};
 use edgegan_train::training::Gan;
-use edgegan_train::model::ModelSize;
 use rand::SeedableRng;
 
 /// Train GANs and conditional GANs (Burn, CPU) and evaluate them.
@@ -136,7 +136,11 @@ impl TrainArgs {
 
     fn default_out(config: &TrainConfig) -> PathBuf {
         let kind = format!("{:?}", config.data.kind).to_lowercase();
-        let gan = if config.data.conditional { "cgan" } else { "gan" };
+        let gan = if config.data.conditional {
+            "cgan"
+        } else {
+            "gan"
+        };
         Path::new("runs").join(format!("{kind}-{gan}"))
     }
 }
@@ -167,7 +171,10 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
         }
         None => {
             let config = args.resolve()?;
-            let out = args.out.clone().unwrap_or_else(|| TrainArgs::default_out(&config));
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| TrainArgs::default_out(&config));
             let dataset = Dataset::from_config(&config.data)?;
             let run = RunDir::create(&out, &config)?;
             let gan = Gan::new(config, dataset)?;
@@ -181,7 +188,11 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
             "run {}: {:?}{}, G {} params ({} B f32), D {} params, {} steps",
             run.root.display(),
             gan.config.data.kind,
-            if gan.conditional() { " conditional" } else { "" },
+            if gan.conditional() {
+                " conditional"
+            } else {
+                ""
+            },
             g.params,
             g.f32_bytes,
             d.params,
@@ -219,7 +230,10 @@ fn sample(args: &SampleArgs) -> anyhow::Result<()> {
     let gan = run::load_gan(&run, config, None)?;
     let label = args.label.unwrap_or(0);
     if args.label.is_some() && !gan.conditional() {
-        bail!("{} is an unconditional model; --label does not apply", args.run.display());
+        bail!(
+            "{} is an unconditional model; --label does not apply",
+            args.run.display()
+        );
     }
     let labels = vec![label; args.n];
     let mut rng = rand_pcg::Pcg64::seed_from_u64(args.seed);
@@ -238,8 +252,12 @@ fn sample(args: &SampleArgs) -> anyhow::Result<()> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Train(args) => train(args),
-        Command::Eval(args) => eval(args).with_context(|| format!("evaluating {}", args.run.display())),
-        Command::Sample(args) => sample(args).with_context(|| format!("sampling {}", args.run.display())),
+        Command::Eval(args) => {
+            eval(args).with_context(|| format!("evaluating {}", args.run.display()))
+        }
+        Command::Sample(args) => {
+            sample(args).with_context(|| format!("sampling {}", args.run.display()))
+        }
     }
 }
 
@@ -261,10 +279,18 @@ mod tests {
     #[test]
     fn train_flags_override_the_default_config() {
         let cli = Cli::try_parse_from([
-            "edgegan-train", "train", "--dataset", "grid25", "--unconditional", "--steps", "7",
+            "edgegan-train",
+            "train",
+            "--dataset",
+            "grid25",
+            "--unconditional",
+            "--steps",
+            "7",
         ])
         .unwrap();
-        let Command::Train(args) = cli.command else { panic!("not train") };
+        let Command::Train(args) = cli.command else {
+            panic!("not train")
+        };
         let c = args.resolve().unwrap();
         assert_eq!(c.data.kind, DatasetKind::Grid25);
         assert!(!c.data.conditional);
@@ -274,19 +300,24 @@ mod tests {
 
     #[test]
     fn unknown_dataset_flag_is_rejected() {
-        let err = Cli::try_parse_from(["edgegan-train", "train", "--dataset", "cifar"]).unwrap_err();
+        let err =
+            Cli::try_parse_from(["edgegan-train", "train", "--dataset", "cifar"]).unwrap_err();
         assert!(err.to_string().contains("cifar"), "{err}");
     }
 
     #[test]
     fn out_and_resume_conflict() {
-        assert!(Cli::try_parse_from(["edgegan-train", "train", "--out", "a", "--resume", "b"]).is_err());
+        assert!(
+            Cli::try_parse_from(["edgegan-train", "train", "--out", "a", "--resume", "b"]).is_err()
+        );
     }
 
     #[test]
     fn csv_without_path_is_rejected() {
         let cli = Cli::try_parse_from(["edgegan-train", "train", "--dataset", "csv"]).unwrap();
-        let Command::Train(args) = cli.command else { panic!("not train") };
+        let Command::Train(args) = cli.command else {
+            panic!("not train")
+        };
         assert!(args.resolve().is_err());
     }
 }

@@ -199,11 +199,15 @@ mod tests {
         let g = GeneratorConfig::default().init(2, Some(8), &device);
         let d = DiscriminatorConfig::default().init(2, Some(8), &device);
         let z = Tensor::<2>::zeros([5, 8], &device);
-        let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 3, 7], [5]), &device);
+        let labels =
+            Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 3, 7], [5]), &device);
         let x = g.forward(z, Some(labels.clone()));
         assert_eq!(x.dims(), [5, 2]);
         let v = x.clone().into_data().try_into_vec::<f32>().unwrap();
-        assert!(v.iter().all(|v| v.abs() <= 1.0), "tanh output must be in [-1, 1]");
+        assert!(
+            v.iter().all(|v| v.abs() <= 1.0),
+            "tanh output must be in [-1, 1]"
+        );
         assert_eq!(d.forward(x, Some(labels)).dims(), [5]);
         assert!(g.is_conditional());
     }

@@ -93,8 +93,8 @@ impl RunDir {
             root: root.to_path_buf(),
         };
         checkpoint::write_atomic(&run.path("config.toml"), config.to_toml()?.as_bytes())?;
-        let json = serde_json::to_vec_pretty(config)
-            .map_err(|e| TrainError::Config(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(config).map_err(|e| TrainError::Config(e.to_string()))?;
         checkpoint::write_atomic(&run.path("config.json"), &json)?;
         Ok(run)
     }
@@ -130,8 +130,8 @@ impl RunDir {
     /// Updates the step count recorded in `config.toml` (a resumed run may train longer).
     pub fn update_config(&self, config: &TrainConfig) -> Result<()> {
         checkpoint::write_atomic(&self.path("config.toml"), config.to_toml()?.as_bytes())?;
-        let json = serde_json::to_vec_pretty(config)
-            .map_err(|e| TrainError::Config(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(config).map_err(|e| TrainError::Config(e.to_string()))?;
         checkpoint::write_atomic(&self.path("config.json"), &json)
     }
 
@@ -157,10 +157,16 @@ impl RunDir {
     /// Rewrites `metrics.jsonl` with only the records up to `step` (a resumed run
     /// replays the steps after its checkpoint and logs them again).
     pub fn truncate_log(&self, step: usize) -> Result<Vec<LogRecord>> {
-        let kept: Vec<LogRecord> = self.read_log()?.into_iter().filter(|r| r.step <= step).collect();
+        let kept: Vec<LogRecord> = self
+            .read_log()?
+            .into_iter()
+            .filter(|r| r.step <= step)
+            .collect();
         let mut text = String::new();
         for r in &kept {
-            text.push_str(&serde_json::to_string(r).map_err(|e| TrainError::Config(e.to_string()))?);
+            text.push_str(
+                &serde_json::to_string(r).map_err(|e| TrainError::Config(e.to_string()))?,
+            );
             text.push('\n');
         }
         checkpoint::write_atomic(&self.path("metrics.jsonl"), text.as_bytes())?;
@@ -180,7 +186,8 @@ impl RunDir {
 
     /// Writes the evaluation as `eval.json`.
     pub fn write_eval(&self, report: &EvalReport) -> Result<()> {
-        let json = serde_json::to_vec_pretty(report).map_err(|e| TrainError::Config(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(report).map_err(|e| TrainError::Config(e.to_string()))?;
         checkpoint::write_atomic(&self.path("eval.json"), &json)
     }
 }
@@ -227,13 +234,20 @@ pub fn train(run: &RunDir, gan: &mut Gan, options: TrainOptions) -> Result<()> {
     while gan.step < total {
         let stats = match gan.train_step() {
             Ok(s) => s,
-            Err(TrainError::Diverged { step, what, value, .. }) => {
+            Err(TrainError::Diverged {
+                step, what, value, ..
+            }) => {
                 bar.abandon();
                 let hint = match &last_checkpoint {
                     Some(p) => format!(" at {}", p.display()),
                     None => " (none was written yet)".into(),
                 };
-                return Err(TrainError::Diverged { step, what, value, hint });
+                return Err(TrainError::Diverged {
+                    step,
+                    what,
+                    value,
+                    hint,
+                });
             }
             Err(e) => return Err(e),
         };
@@ -259,7 +273,10 @@ pub fn train(run: &RunDir, gan: &mut Gan, options: TrainOptions) -> Result<()> {
             );
             if options.verbose {
                 if bar.is_hidden() {
-                    eprintln!("step {step:>7}  {message}  ({:.0} steps/s)", record.steps_per_s);
+                    eprintln!(
+                        "step {step:>7}  {message}  ({:.0} steps/s)",
+                        record.steps_per_s
+                    );
                 } else {
                     bar.set_message(message);
                 }
@@ -270,7 +287,11 @@ pub fn train(run: &RunDir, gan: &mut Gan, options: TrainOptions) -> Result<()> {
         }
         let every = gan.config.checkpoint_every;
         if (every > 0 && step.is_multiple_of(every)) || step == total {
-            last_checkpoint = Some(checkpoint::save(gan, &run.checkpoints(), gan.config.keep_checkpoints)?);
+            last_checkpoint = Some(checkpoint::save(
+                gan,
+                &run.checkpoints(),
+                gan.config.keep_checkpoints,
+            )?);
             write_plots(run, gan, &history)?;
         }
     }
@@ -295,7 +316,10 @@ pub fn write_plots(run: &RunDir, gan: &Gan, history: &[LogRecord]) -> Result<()>
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     if !history.is_empty() {
         let pts = |f: fn(&LogRecord) -> f32| -> Vec<(f64, f64)> {
-            history.iter().map(|r| (r.step as f64, f64::from(f(r)))).collect()
+            history
+                .iter()
+                .map(|r| (r.step as f64, f64::from(f(r))))
+                .collect()
         };
         let (d_loss, g_loss) = (pts(|r| r.d_loss), pts(|r| r.g_loss));
         plots::line_chart(
@@ -304,8 +328,14 @@ pub fn write_plots(run: &RunDir, gan: &Gan, history: &[LogRecord]) -> Result<()>
             "step",
             "loss",
             &[
-                Series { name: "D loss (mean of fake and real)", points: &d_loss },
-                Series { name: "G loss", points: &g_loss },
+                Series {
+                    name: "D loss (mean of fake and real)",
+                    points: &d_loss,
+                },
+                Series {
+                    name: "G loss",
+                    points: &g_loss,
+                },
             ],
             None,
         )?;
@@ -316,8 +346,14 @@ pub fn write_plots(run: &RunDir, gan: &Gan, history: &[LogRecord]) -> Result<()>
             "step",
             "mean D(x)",
             &[
-                Series { name: "D(real)", points: &d_real },
-                Series { name: "D(fake)", points: &d_fake },
+                Series {
+                    name: "D(real)",
+                    points: &d_real,
+                },
+                Series {
+                    name: "D(fake)",
+                    points: &d_fake,
+                },
             ],
             Some((gan.loss().ideal_score(), "ideal end")),
         )?;
@@ -340,15 +376,35 @@ pub fn write_plots(run: &RunDir, gan: &Gan, history: &[LogRecord]) -> Result<()>
             // D(x) over the data range, like the seed's figure 5 (label 0 for a conditional D)
             let lo = real.iter().copied().fold(f64::MAX, f64::min);
             let hi = real.iter().copied().fold(f64::MIN, f64::max);
-            let xs: Vec<f32> = (0..200).map(|i| (lo + (hi - lo) * i as f64 / 199.0) as f32).collect();
+            let xs: Vec<f32> = (0..200)
+                .map(|i| (lo + (hi - lo) * i as f64 / 199.0) as f32)
+                .collect();
             let d = gan.discriminate(&xs, &vec![0; xs.len()])?;
-            let curve: Vec<(f64, f64)> = xs.iter().zip(&d).map(|(&x, &y)| (f64::from(x), f64::from(y))).collect();
-            plots::histogram_1d(&dir.join("histogram.png"), &title, &real, &generated, 60, Some(&curve))?;
+            let curve: Vec<(f64, f64)> = xs
+                .iter()
+                .zip(&d)
+                .map(|(&x, &y)| (f64::from(x), f64::from(y)))
+                .collect();
+            plots::histogram_1d(
+                &dir.join("histogram.png"),
+                &title,
+                &real,
+                &generated,
+                60,
+                Some(&curve),
+            )?;
         }
         2 => {
             if let Some(modes) = dataset.modes() {
-                let modes: Vec<(f64, f64)> = modes.means.chunks(2).map(|m| (f64::from(m[0]), f64::from(m[1]))).collect();
-                let pts: Vec<(f64, f64)> = samples.chunks(2).map(|p| (f64::from(p[0]), f64::from(p[1]))).collect();
+                let modes: Vec<(f64, f64)> = modes
+                    .means
+                    .chunks(2)
+                    .map(|m| (f64::from(m[0]), f64::from(m[1])))
+                    .collect();
+                let pts: Vec<(f64, f64)> = samples
+                    .chunks(2)
+                    .map(|p| (f64::from(p[0]), f64::from(p[1])))
+                    .collect();
                 let classes: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
                 let labels = gan.conditional().then_some(classes.as_slice());
                 plots::scatter_2d(&dir.join("samples.png"), &title, &modes, &pts, labels)?;
@@ -395,8 +451,14 @@ mod tests {
         train(&run, &mut resumed, QUIET).unwrap();
 
         assert_eq!(resumed.step, 40);
-        assert_eq!(param_bits(&resumed.generator), param_bits(&straight.generator));
-        assert_eq!(param_bits(&resumed.discriminator), param_bits(&straight.discriminator));
+        assert_eq!(
+            param_bits(&resumed.generator),
+            param_bits(&straight.generator)
+        );
+        assert_eq!(
+            param_bits(&resumed.discriminator),
+            param_bits(&straight.discriminator)
+        );
         assert_eq!(
             param_bits(resumed.generator_ema.as_ref().unwrap()),
             param_bits(straight.generator_ema.as_ref().unwrap())
@@ -413,13 +475,23 @@ mod tests {
         let (run, mut gan) = new_run(&dir.path().join("r"), &config);
         train(&run, &mut gan, QUIET).unwrap();
         let report = evaluate(&run, &gan, Some(200), 1).unwrap();
-        for f in ["config.toml", "config.json", "metrics.jsonl", "eval.json", "plots/losses.png",
-                  "plots/d_outputs.png", "plots/samples.png"] {
+        for f in [
+            "config.toml",
+            "config.json",
+            "metrics.jsonl",
+            "eval.json",
+            "plots/losses.png",
+            "plots/d_outputs.png",
+            "plots/samples.png",
+        ] {
             assert!(run.path(f).is_file(), "{f} missing");
         }
         // keep_checkpoints = 2 of steps 10, 20, 30
         let kept = checkpoint::list(&run.checkpoints()).unwrap();
-        let names: Vec<String> = kept.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = kept
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, vec!["step-0000020", "step-0000030"]);
         assert_eq!(checkpoint::latest(&run.checkpoints()).unwrap(), kept[1]);
         assert_eq!(report.step, 30);
@@ -445,9 +517,14 @@ mod tests {
         let root = dir.path().join("r");
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(root.join("precious.txt"), "keep me").unwrap();
-        let err = RunDir::create(&root, &TrainConfig::default()).unwrap_err().to_string();
+        let err = RunDir::create(&root, &TrainConfig::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("already exists"), "{err}");
-        assert_eq!(std::fs::read_to_string(root.join("precious.txt")).unwrap(), "keep me");
+        assert_eq!(
+            std::fs::read_to_string(root.join("precious.txt")).unwrap(),
+            "keep me"
+        );
     }
 
     #[test]
@@ -486,8 +563,13 @@ mod tests {
         for cut in [0, 7, bytes.len() / 2, bytes.len() - 1] {
             std::fs::write(&g, &bytes[..cut]).unwrap();
             let (run, config) = RunDir::open(&run.root).unwrap();
-            let err = load_gan(&run, config, None).err().expect("truncated checkpoint loaded");
-            assert!(err.to_string().contains("generator.bpk"), "cut {cut}: {err}");
+            let err = load_gan(&run, config, None)
+                .err()
+                .expect("truncated checkpoint loaded");
+            assert!(
+                err.to_string().contains("generator.bpk"),
+                "cut {cut}: {err}"
+            );
         }
     }
 
@@ -498,8 +580,14 @@ mod tests {
         let ckpt = checkpoint::latest(&run.checkpoints()).unwrap();
         std::fs::write(ckpt.join("state.json"), "{ not json").unwrap();
         let (run, config) = RunDir::open(&run.root).unwrap();
-        let err = load_gan(&run, config.clone(), None).err().unwrap().to_string();
-        assert!(err.contains("state.json") && err.contains("malformed"), "{err}");
+        let err = load_gan(&run, config.clone(), None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("state.json") && err.contains("malformed"),
+            "{err}"
+        );
         std::fs::remove_dir_all(run.checkpoints()).unwrap();
         let err = load_gan(&run, config, None).err().unwrap().to_string();
         assert!(err.contains("no checkpoint"), "{err}");
@@ -511,7 +599,10 @@ mod tests {
         let run = trained_run(dir.path());
         let (_, mut config) = RunDir::open(&run.root).unwrap();
         config.generator.hidden = vec![32];
-        let err = load_gan(&run, config.clone(), None).err().unwrap().to_string();
+        let err = load_gan(&run, config.clone(), None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("different model"), "{err}");
         // the same check when state.json is consistent but the tensors are not
         let ckpt = checkpoint::latest(&run.checkpoints()).unwrap();

@@ -192,8 +192,8 @@ impl Gan {
                 let logits_real = self.discriminator.forward(real, real_labels);
                 let d_fake = read_scalar(self.loss.score(logits_fake.clone()))?;
                 let d_real = read_scalar(self.loss.score(logits_real.clone()))?;
-                let loss = (self.loss.d_fake(logits_fake) + self.loss.d_real(logits_real))
-                    .div_scalar(2.0);
+                let loss =
+                    (self.loss.d_fake(logits_fake) + self.loss.d_real(logits_real)).div_scalar(2.0);
                 self.apply_d(lr, &loss);
                 Ok((read_scalar(loss)?, d_real, d_fake))
             }
@@ -202,9 +202,7 @@ impl Gan {
 
     fn apply_d(&mut self, lr: f64, loss: &Tensor<1>) {
         let grads = GradientsParams::from_grads(loss.backward(), &self.discriminator);
-        self.discriminator = self
-            .d_optimizer
-            .step(lr, self.discriminator.clone(), grads);
+        self.discriminator = self.d_optimizer.step(lr, self.discriminator.clone(), grads);
     }
 
     /// One generator update with D frozen: only G's gradients are kept and only G's
@@ -215,10 +213,11 @@ impl Gan {
         let loss = self.loss.g(self.discriminator.forward(fake, labels));
         // D frozen: its gradients are computed by backward but dropped here.
         let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
-        self.generator = self
-            .g_optimizer
-            .step(self.config.g_optimizer.lr, self.generator.clone(), grads);
-        if let (Some(decay), Some(ema)) = (self.config.algorithm.ema_decay, self.generator_ema.take())
+        self.generator =
+            self.g_optimizer
+                .step(self.config.g_optimizer.lr, self.generator.clone(), grads);
+        if let (Some(decay), Some(ema)) =
+            (self.config.algorithm.ema_decay, self.generator_ema.take())
         {
             self.generator_ema = Some(ema_update(ema, &self.generator, decay));
         }
@@ -308,7 +307,10 @@ impl Gan {
         self.normalizer.normalize(&mut x);
         let mut out = Vec::with_capacity(labels.len());
         let rows_per_chunk = 4096 * pack;
-        for (rows, chunk) in x.chunks(rows_per_chunk * dim).zip(labels.chunks(rows_per_chunk)) {
+        for (rows, chunk) in x
+            .chunks(rows_per_chunk * dim)
+            .zip(labels.chunks(rows_per_chunk))
+        {
             let n = chunk.len();
             let padded = n.div_ceil(pack) * pack;
             let mut rows = rows.to_vec();
@@ -324,7 +326,12 @@ impl Gan {
                 _ => logits,
             };
             let scores = read_vec(scores)?;
-            out.extend(scores.iter().flat_map(|&s| std::iter::repeat_n(s, pack)).take(n));
+            out.extend(
+                scores
+                    .iter()
+                    .flat_map(|&s| std::iter::repeat_n(s, pack))
+                    .take(n),
+            );
         }
         Ok(out)
     }
@@ -429,8 +436,16 @@ pub(crate) mod tests {
             let d_before = param_bits(&gan.discriminator);
             let g_before = param_bits(&gan.generator);
             gan.g_step().unwrap();
-            assert_eq!(param_bits(&gan.discriminator), d_before, "D changed in a G step");
-            assert_ne!(param_bits(&gan.generator), g_before, "G did not learn in a G step");
+            assert_eq!(
+                param_bits(&gan.discriminator),
+                d_before,
+                "D changed in a G step"
+            );
+            assert_ne!(
+                param_bits(&gan.generator),
+                g_before,
+                "G did not learn in a G step"
+            );
         }
     }
 
@@ -445,8 +460,16 @@ pub(crate) mod tests {
             let g_before = param_bits(&gan.generator);
             let d_before = param_bits(&gan.discriminator);
             gan.d_step().unwrap();
-            assert_eq!(param_bits(&gan.generator), g_before, "G changed in a D step");
-            assert_ne!(param_bits(&gan.discriminator), d_before, "D did not learn in a D step");
+            assert_eq!(
+                param_bits(&gan.generator),
+                g_before,
+                "G changed in a D step"
+            );
+            assert_ne!(
+                param_bits(&gan.discriminator),
+                d_before,
+                "D did not learn in a D step"
+            );
         }
     }
 
@@ -473,7 +496,10 @@ pub(crate) mod tests {
             gan.config.algorithm.label_smoothing = 0.1;
             for _ in 0..5 {
                 let s = gan.train_step().unwrap();
-                assert!(s.d_loss.is_finite() && s.g_loss.is_finite(), "{loss:?}: {s:?}");
+                assert!(
+                    s.d_loss.is_finite() && s.g_loss.is_finite(),
+                    "{loss:?}: {s:?}"
+                );
             }
             assert_eq!(gan.step, 5);
         }
@@ -507,12 +533,24 @@ pub(crate) mod tests {
     #[test]
     fn generated_samples_are_deterministic_and_labels_are_checked() {
         let gan = tiny_gan(true);
-        let a = gan.generate(&mut Pcg64::seed_from_u64(1), &[0, 3, 7]).unwrap();
-        let b = gan.generate(&mut Pcg64::seed_from_u64(1), &[0, 3, 7]).unwrap();
+        let a = gan
+            .generate(&mut Pcg64::seed_from_u64(1), &[0, 3, 7])
+            .unwrap();
+        let b = gan
+            .generate(&mut Pcg64::seed_from_u64(1), &[0, 3, 7])
+            .unwrap();
         assert_eq!(a, b);
         assert_eq!(a.len(), 6);
-        let err = gan.generate(&mut Pcg64::seed_from_u64(1), &[8]).unwrap_err();
-        assert!(matches!(err, TrainError::LabelOutOfRange { label: 8, classes: 8 }));
+        let err = gan
+            .generate(&mut Pcg64::seed_from_u64(1), &[8])
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            TrainError::LabelOutOfRange {
+                label: 8,
+                classes: 8
+            }
+        ));
     }
 
     #[test]
@@ -544,6 +582,9 @@ pub(crate) mod tests {
                 break;
             }
         }
-        assert!(matches!(result, Err(TrainError::Diverged { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(TrainError::Diverged { .. })),
+            "{result:?}"
+        );
     }
 }

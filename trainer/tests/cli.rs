@@ -9,7 +9,11 @@ fn bin() -> Command {
 }
 
 fn run(args: &[&str], cwd: &Path) -> Output {
-    bin().args(args).current_dir(cwd).output().expect("failed to start edgegan-train")
+    bin()
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("failed to start edgegan-train")
 }
 
 fn stderr(o: &Output) -> String {
@@ -31,13 +35,26 @@ fn tiny_config(dir: &Path) -> std::path::PathBuf {
 fn train_resume_eval_and_sample_work_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = tiny_config(dir.path());
-    let out = run(&["train", "--config", cfg.to_str().unwrap(), "--out", "r", "-q"], dir.path());
+    let out = run(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            "r",
+            "-q",
+        ],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("modes captured"), "{stdout}");
     assert!(dir.path().join("r/eval.json").is_file());
 
-    let out = run(&["train", "--resume", "r", "--steps", "30", "-q"], dir.path());
+    let out = run(
+        &["train", "--resume", "r", "--steps", "30", "-q"],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(dir.path().join("r/checkpoints/step-0000030").is_dir());
 
@@ -45,7 +62,10 @@ fn train_resume_eval_and_sample_work_from_the_command_line() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("step 30"));
 
-    let out = run(&["sample", "--run", "r", "-n", "3", "--label", "2"], dir.path());
+    let out = run(
+        &["sample", "--run", "r", "-n", "3", "--label", "2"],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 3);
@@ -67,21 +87,62 @@ fn bad_inputs_exit_with_code_2_and_say_what_is_wrong() {
     std::fs::write(dir.path().join("bad.toml"), "[data]\nkind = \"mnist9\"\n").unwrap();
     let out = run(&["train", "--config", "bad.toml", "-q"], dir.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("bad.toml") && stderr(&out).contains("mnist9"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bad.toml") && stderr(&out).contains("mnist9"),
+        "{}",
+        stderr(&out)
+    );
 
     std::fs::write(dir.path().join("data.csv"), "a,b\n1,2\n3,x\n").unwrap();
-    let out = run(&["train", "--dataset", "csv", "--unconditional", "--csv", "data.csv", "-q"], dir.path());
+    let out = run(
+        &[
+            "train",
+            "--dataset",
+            "csv",
+            "--unconditional",
+            "--csv",
+            "data.csv",
+            "-q",
+        ],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     let e = stderr(&out);
-    assert!(e.contains("data.csv") && e.contains("line 3") && e.contains("`b`"), "{e}");
+    assert!(
+        e.contains("data.csv") && e.contains("line 3") && e.contains("`b`"),
+        "{e}"
+    );
 
-    let out = run(&["train", "--config", cfg.to_str().unwrap(), "--out", "r", "-q"], dir.path());
+    let out = run(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            "r",
+            "-q",
+        ],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let before = std::fs::read(dir.path().join("r/config.toml")).unwrap();
-    let out = run(&["train", "--config", cfg.to_str().unwrap(), "--out", "r", "-q"], dir.path());
+    let out = run(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            "r",
+            "-q",
+        ],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
-    assert_eq!(std::fs::read(dir.path().join("r/config.toml")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(dir.path().join("r/config.toml")).unwrap(),
+        before
+    );
 
     let out = run(&["sample", "--run", "r", "--label", "8"], dir.path());
     assert_eq!(out.status.code(), Some(2));
@@ -89,13 +150,26 @@ fn bad_inputs_exit_with_code_2_and_say_what_is_wrong() {
 
     let out = run(&["train", "--resume", "r", "-q"], dir.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("already at step 20"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already at step 20"),
+        "{}",
+        stderr(&out)
+    );
 
-    let g = dir.path().join("r/checkpoints/step-0000020/discriminator.bpk");
+    let g = dir
+        .path()
+        .join("r/checkpoints/step-0000020/discriminator.bpk");
     std::fs::write(&g, b"garbage").unwrap();
-    let out = run(&["train", "--resume", "r", "--steps", "40", "-q"], dir.path());
+    let out = run(
+        &["train", "--resume", "r", "--steps", "40", "-q"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("discriminator.bpk"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("discriminator.bpk"),
+        "{}",
+        stderr(&out)
+    );
     // the failed resume overwrote nothing: the step-20 checkpoint is still the latest
     let latest = std::fs::read_to_string(dir.path().join("r/checkpoints/latest")).unwrap();
     assert_eq!(latest.trim(), "step-0000020");
