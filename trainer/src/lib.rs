@@ -16,6 +16,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod loss;
 pub mod metrics;
 pub mod model;

@@ -30,6 +30,22 @@ enum Command {
     Eval(EvalArgs),
     /// Print generated samples as CSV (data units), one row per sample.
     Sample(SampleArgs),
+    /// Export a run's generator (the EMA weights when enabled) to ONNX per the contract
+    /// (inputs `z`, `label`; output `x`; symbolic batch), checked against Burn with tract.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// Run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// Output file.
+    #[arg(long, default_value = "generator.onnx")]
+    out: PathBuf,
+    /// Checkpoint folder (default: the run's latest).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +265,19 @@ fn sample(args: &SampleArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    let report =
+        edgegan_train::export::export_run(&args.run, &args.out, args.checkpoint.as_deref())?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    eprintln!(
+        "wrote {} ({} bytes); tract matches Burn to {:.1e} (batch 1, 7, 64)",
+        args.out.display(),
+        report.bytes,
+        report.max_abs_diff
+    );
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Train(args) => train(args),
@@ -257,6 +286,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sample(args) => {
             sample(args).with_context(|| format!("sampling {}", args.run.display()))
+        }
+        Command::Export(args) => {
+            export(args).with_context(|| format!("exporting {}", args.run.display()))
         }
     }
 }
