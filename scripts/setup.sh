@@ -12,7 +12,7 @@ sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-apt_packages=(pkg-config libfontconfig1-dev libfreetype-dev fonts-dejavu-core)
+apt_packages=(pkg-config libfontconfig1-dev libfreetype-dev fonts-dejavu-core qemu-system-arm)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -37,4 +37,9 @@ for component in rustfmt clippy; do
         rustup component add "$component"
     fi
 done
+# firmware-sim builds the device firmware for the Cortex-M4F (run in qemu-system-arm)
+if ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
+    say "adding rustup target thumbv7em-none-eabihf"
+    rustup target add thumbv7em-none-eabihf
+fi
 say "ready"

@@ -1,0 +1,546 @@
+//! Builds the no_std firmware (`firmware-sim/firmware/`) for one model and profile, runs it
+//! in QEMU's `mps2-an386` Cortex-M4 under a timeout, and checks it against the host.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::elf::{self, Footprint};
+use crate::host::{self, ModelFile, Pair};
+use crate::profiles::{Profile, kib};
+use crate::{Error, Result};
+
+/// The Rust target the firmware is built for.
+pub const TARGET: &str = "thumbv7em-none-eabihf";
+/// Where the firmware's RAM starts (its `memory.x`; MPS2 SSRAM2).
+pub const RAM_ORIGIN: u32 = 0x2000_0000;
+/// The environment variable that overrides the QEMU binary (default `qemu-system-arm`).
+pub const QEMU_ENV: &str = "FIRMWARE_SIM_QEMU";
+
+/// The firmware crate's folder.
+pub fn firmware_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware")
+}
+
+/// Where the firmware is built: `<workspace target>/firmware` (CI caches the target folder).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("firmware")
+}
+
+fn qemu_binary() -> String {
+    std::env::var(QEMU_ENV).unwrap_or_else(|_| "qemu-system-arm".to_string())
+}
+
+/// The QEMU command line for `elf` (`-icount shift=0`: 1 ns of virtual time per instruction).
+pub fn qemu_command(elf: &Path) -> Command {
+    let mut cmd = Command::new(qemu_binary());
+    cmd.args([
+        "-machine",
+        "mps2-an386",
+        "-cpu",
+        "cortex-m4",
+        "-nographic",
+        "-monitor",
+        "none",
+        "-serial",
+        "none",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-icount",
+        "shift=0",
+        "-kernel",
+    ])
+    .arg(elf);
+    cmd
+}
+
+/// Checks that QEMU and the Rust target are installed.
+///
+/// # Errors
+///
+/// [`Error::MissingTool`], which tells the user to run `scripts/setup.sh`.
+pub fn check_tools() -> Result<()> {
+    let qemu = qemu_binary();
+    let found = Command::new(&qemu)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        return Err(Error::MissingTool {
+            what: format!("QEMU (`{qemu}`, Debian package qemu-system-arm)"),
+        });
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let has_target = sysroot.is_some_and(|s| s.join("lib/rustlib").join(TARGET).is_dir());
+    if !has_target {
+        return Err(Error::MissingTool {
+            what: format!("the Rust target {TARGET} (rustup target add {TARGET})"),
+        });
+    }
+    Ok(())
+}
+
+/// The `EDGEGAN_PAIRS` value for the firmware's build script.
+fn pairs_env(pairs: &[Pair]) -> String {
+    pairs
+        .iter()
+        .map(|p| match p.label {
+            Some(l) => format!("{}:{l}", p.seed),
+            None => format!("{}:-", p.seed),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Builds the firmware for `model` (an absolute path) and `profile`; returns the ELF's path.
+/// The caller holds the build lock until it is done with the ELF.
+fn build(model: &Path, profile: &Profile, pairs: &[Pair], arena_bytes: usize) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let target_dir = target_dir();
+    let output = Command::new(cargo)
+        .current_dir(firmware_dir())
+        .args(["build", "--release", "--target", TARGET])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("EDGEGAN_MODEL", model)
+        .env("EDGEGAN_FLASH_BYTES", profile.flash.to_string())
+        .env("EDGEGAN_RAM_BYTES", profile.ram.to_string())
+        .env("EDGEGAN_PAIRS", pairs_env(pairs))
+        // Flags meant for the host build would replace the firmware's own (`-Tlink.x`).
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::FirmwareBuild(format!("running cargo: {e}")))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        if let Some(msg) = overflow_message(&stderr, profile, arena_bytes) {
+            return Err(Error::DoesNotFit(msg));
+        }
+        if stderr.contains("target may not be installed")
+            || stderr.contains("can't find crate for `core`")
+        {
+            return Err(Error::MissingTool {
+                what: format!("the Rust target {TARGET}"),
+            });
+        }
+        let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(Error::FirmwareBuild(tail.join("\n")));
+    }
+    Ok(target_dir
+        .join(TARGET)
+        .join("release")
+        .join("edgegan-firmware"))
+}
+
+/// The linker's "section … will not fit in region 'X': overflowed by N bytes", as a
+/// message naming what is needed and what the profile has.
+pub fn overflow_message(stderr: &str, profile: &Profile, arena_bytes: usize) -> Option<String> {
+    let mut over: BTreeMap<String, u64> = BTreeMap::new();
+    for line in stderr.lines() {
+        let Some(rest) = line.split("will not fit in region '").nth(1) else {
+            continue;
+        };
+        let region = rest.split('\'').next().unwrap_or_default().to_string();
+        let Some(n) = rest
+            .split("overflowed by ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let e = over.entry(region).or_default();
+        *e = (*e).max(n);
+    }
+    if over.is_empty() {
+        return None;
+    }
+    let mut parts = vec![];
+    for (region, have) in [("FLASH", profile.flash), ("RAM", profile.ram)] {
+        let have = u64::from(have);
+        match over.get(region) {
+            Some(n) => {
+                let extra = if region == "RAM" {
+                    format!(" (the arena alone is {})", kib(arena_bytes as u64))
+                } else {
+                    String::new()
+                };
+                parts.push(format!(
+                    "{} needs {} ({} B), {} has {}{extra}",
+                    if region == "RAM" { "RAM" } else { "flash" },
+                    kib(have + n),
+                    have + n,
+                    profile.name,
+                    kib(have)
+                ));
+            }
+            None => parts.push(format!(
+                "{} fits",
+                if region == "RAM" { "RAM" } else { "flash" }
+            )),
+        }
+    }
+    Some(format!(
+        "the model does not fit device profile {} ({} flash / {} RAM): {}",
+        profile.name,
+        kib(u64::from(profile.flash)),
+        kib(u64::from(profile.ram)),
+        parts.join("; ")
+    ))
+}
+
+/// What the firmware printed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FirmwareOutput {
+    /// Arena bytes the firmware was built with.
+    pub arena_bytes: u64,
+    /// Instructions of the calibration loop, and the timer ticks it took.
+    pub calibration: (u64, u64),
+    /// Per sample: timer ticks and the values.
+    pub samples: Vec<(u64, Vec<f32>)>,
+    /// Measured stack high-water mark in bytes.
+    pub stack: u64,
+}
+
+/// Parses the firmware's output protocol (see `firmware-sim/firmware/src/main.rs`).
+///
+/// # Errors
+///
+/// [`Error::Firmware`] for an `ERR` line, a malformed line or a missing `DONE`.
+pub fn parse_output(text: &str, output_len: usize) -> Result<FirmwareOutput> {
+    let bad = |m: String| Error::Firmware(format!("unexpected firmware output: {m}"));
+    let mut out = FirmwareOutput {
+        arena_bytes: 0,
+        calibration: (0, 0),
+        samples: vec![],
+        stack: 0,
+    };
+    let mut done = false;
+    for line in text.lines() {
+        let mut f = line.split_whitespace();
+        let num = |t: Option<&str>| -> Result<u64> {
+            t.and_then(|t| t.parse().ok())
+                .ok_or_else(|| bad(format!("bad line {line:?}")))
+        };
+        match f.next() {
+            Some("EGM") => out.arena_bytes = num(f.next())?,
+            Some("CAL") => out.calibration = (num(f.next())?, num(f.next())?),
+            Some("S") => {
+                let index = num(f.next())?;
+                if index != out.samples.len() as u64 {
+                    return Err(bad(format!("sample {index} out of order")));
+                }
+                let ticks = num(f.next())?;
+                let values = f
+                    .map(|h| u32::from_str_radix(h, 16).map(f32::from_bits))
+                    .collect::<Result<Vec<f32>, _>>()
+                    .map_err(|_| bad(format!("bad hex in sample {index}")))?;
+                if values.len() != output_len {
+                    return Err(bad(format!(
+                        "sample {index} has {} values, expected {output_len}",
+                        values.len()
+                    )));
+                }
+                out.samples.push((ticks, values));
+            }
+            Some("STACK") => out.stack = num(f.next())?,
+            Some("DONE") => done = true,
+            Some("ERR") => {
+                return Err(Error::Firmware(format!(
+                    "the firmware failed: {}",
+                    line.trim_start_matches("ERR").trim()
+                )));
+            }
+            _ => {}
+        }
+    }
+    if !done {
+        return Err(bad("it ended without DONE".into()));
+    }
+    Ok(out)
+}
+
+/// Runs `elf` in QEMU; returns its stdout, or an error if it fails or outlives `timeout`.
+///
+/// # Errors
+///
+/// [`Error::MissingTool`] without QEMU, [`Error::Firmware`] on a failure exit or timeout.
+pub fn run_qemu(elf: &Path, timeout: Duration) -> Result<String> {
+    let mut child = qemu_command(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|_| Error::MissingTool {
+            what: format!("QEMU (`{}`)", qemu_binary()),
+        })?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| Error::Firmware(format!("waiting for QEMU: {e}")))?
+        {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::Firmware(format!(
+                "QEMU did not finish within {} s (the firmware hung?)",
+                timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = out_reader.join().unwrap_or_default();
+    let err_text = err_reader.join().unwrap_or_default();
+    if !status.success() {
+        let last: Vec<&str> = text.lines().filter(|l| l.starts_with("ERR")).collect();
+        return Err(Error::Firmware(format!(
+            "the firmware exited with failure ({status}){}{}",
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", last.join("; "))
+            },
+            if err_text.trim().is_empty() {
+                String::new()
+            } else {
+                format!("\nQEMU: {}", err_text.trim())
+            }
+        )));
+    }
+    Ok(text)
+}
+
+/// Everything `firmware-sim run` measures.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The profile.
+    pub profile: Profile,
+    /// The pairs sampled.
+    pub pairs: Vec<Pair>,
+    /// The firmware's samples (bit-identical to the host's).
+    pub samples: Vec<Vec<f32>>,
+    /// The linked image.
+    pub footprint: Footprint,
+    /// Bytes of the embedded model (weights, tables, graph).
+    pub model_bytes: u64,
+    /// Bytes of the weights blob within it.
+    pub weight_bytes: u64,
+    /// Arena bytes.
+    pub arena_bytes: u64,
+    /// Output buffer bytes (a static in the firmware).
+    pub output_bytes: u64,
+    /// Stack high-water mark.
+    pub stack: u64,
+    /// Instructions per sample, one entry per sample.
+    pub instructions: Vec<u64>,
+    /// Instructions per timer tick, from the calibration loop (40 expected: 25 MHz timer,
+    /// 1 instruction per ns).
+    pub instructions_per_tick: f64,
+    /// MACs per sample.
+    pub macs: u64,
+}
+
+/// Options of one firmware run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The model file.
+    pub model: PathBuf,
+    /// The device profile.
+    pub profile: Profile,
+    /// The samples.
+    pub pairs: Vec<Pair>,
+    /// How long QEMU may run.
+    pub timeout: Duration,
+}
+
+/// Builds and runs the firmware, and checks it against the host runtime.
+///
+/// # Errors
+///
+/// [`Error::MissingTool`], [`Error::BadModel`], [`Error::DoesNotFit`],
+/// [`Error::FirmwareBuild`], [`Error::Firmware`], [`Error::Mismatch`].
+pub fn run(opts: &RunOptions) -> Result<Report> {
+    let file = ModelFile::read(&opts.model)?;
+    let model = file.model()?;
+    check_tools()?;
+    let host_samples = host::sample(&model, &opts.pairs)?;
+    let model_path = std::fs::canonicalize(&opts.model).map_err(|source| Error::Io {
+        action: "resolving",
+        path: opts.model.clone(),
+        source,
+    })?;
+
+    // One firmware build at a time: they share one target folder and one ELF path.
+    let target = target_dir();
+    std::fs::create_dir_all(&target).map_err(|source| Error::Io {
+        action: "creating",
+        path: target.clone(),
+        source,
+    })?;
+    let lock_path = target.join(".firmware-sim.lock");
+    let lock = File::create(&lock_path).map_err(|source| Error::Io {
+        action: "creating",
+        path: lock_path.clone(),
+        source,
+    })?;
+    lock.lock().map_err(|source| Error::Io {
+        action: "locking",
+        path: lock_path.clone(),
+        source,
+    })?;
+
+    let elf_path = build(&model_path, &opts.profile, &opts.pairs, model.arena_bytes())?;
+    let elf_bytes = std::fs::read(&elf_path).map_err(|source| Error::Io {
+        action: "reading",
+        path: elf_path.clone(),
+        source,
+    })?;
+    let text = run_qemu(&elf_path, opts.timeout)?;
+    drop(lock);
+
+    let fw = parse_output(&text, model.output_len())?;
+    if fw.samples.len() != opts.pairs.len() {
+        return Err(Error::Firmware(format!(
+            "the firmware printed {} samples, expected {}",
+            fw.samples.len(),
+            opts.pairs.len()
+        )));
+    }
+    compare(&opts.pairs, &fw.samples, &host_samples)?;
+
+    let footprint = elf::footprint(&elf::sections(&elf_path, &elf_bytes)?, RAM_ORIGIN);
+    if footprint.static_ram + fw.stack >= u64::from(opts.profile.ram) {
+        return Err(Error::DoesNotFit(format!(
+            "the stack ran out of RAM on {}: {} B static + {} B stack (high-water mark) \
+             >= {} B",
+            opts.profile.name, footprint.static_ram, fw.stack, opts.profile.ram
+        )));
+    }
+    let (cal_instructions, cal_ticks) = fw.calibration;
+    if cal_ticks == 0 {
+        return Err(Error::Firmware(
+            "the firmware's timer did not run (QEMU without -icount?)".into(),
+        ));
+    }
+    let per_tick = cal_instructions as f64 / cal_ticks as f64;
+    Ok(Report {
+        profile: opts.profile,
+        pairs: opts.pairs.clone(),
+        instructions: fw
+            .samples
+            .iter()
+            .map(|(ticks, _)| (*ticks as f64 * per_tick).round() as u64)
+            .collect(),
+        samples: fw.samples.into_iter().map(|(_, v)| v).collect(),
+        footprint,
+        model_bytes: model.bytes().len() as u64,
+        weight_bytes: model.weight_bytes() as u64,
+        arena_bytes: fw.arena_bytes,
+        output_bytes: 4 * model.output_len() as u64,
+        stack: fw.stack,
+        instructions_per_tick: per_tick,
+        macs: model.macs(),
+    })
+}
+
+/// Checks the firmware's samples bit for bit against the host's.
+///
+/// # Errors
+///
+/// [`Error::Mismatch`] naming the first differing sample and element.
+pub fn compare(pairs: &[Pair], firmware: &[(u64, Vec<f32>)], host: &[Vec<f32>]) -> Result<()> {
+    let mut differing = 0usize;
+    let mut first = None;
+    for (i, ((_, fw), h)) in firmware.iter().zip(host).enumerate() {
+        if let Some(j) = fw
+            .iter()
+            .zip(h)
+            .position(|(a, b)| a.to_bits() != b.to_bits())
+        {
+            differing += 1;
+            first.get_or_insert((i, j));
+        }
+    }
+    if let Some((i, j)) = first {
+        let p = pairs[i];
+        return Err(Error::Mismatch(format!(
+            "{differing} of {} firmware samples differ from the host runtime; first: sample {i} \
+             (seed {}, class {}) element {j}: firmware {:#010x} ({}), host {:#010x} ({})",
+            firmware.len(),
+            p.seed,
+            p.label.map_or("-".to_string(), |l| l.to_string()),
+            firmware[i].1[j].to_bits(),
+            firmware[i].1[j],
+            host[i][j].to_bits(),
+            host[i][j],
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profiles;
+
+    #[test]
+    fn linker_overflow_names_needed_and_available() {
+        let stderr = "rust-lld: error: section '.bss' will not fit in region 'RAM': overflowed by 70000 bytes\n\
+                      rust-lld: error: section '.uninit' will not fit in region 'RAM': overflowed by 70004 bytes\n";
+        let p = profiles::find("m4-small").unwrap();
+        let msg = overflow_message(stderr, &p, 131_072).unwrap();
+        assert_eq!(
+            msg,
+            "the model does not fit device profile m4-small (512 KiB flash / 64 KiB RAM): \
+             flash fits; RAM needs 132.4 KiB (135540 B), m4-small has 64 KiB (the arena alone \
+             is 128 KiB)"
+        );
+        assert!(overflow_message("error: something else", &p, 0).is_none());
+    }
+
+    #[test]
+    fn firmware_output_round_trips() {
+        let text = "EGM 64 2 1\nCAL 1000 25\nS 0 7 3f800000 bf800000\nSTACK 512\nDONE\n";
+        let out = parse_output(text, 2).unwrap();
+        assert_eq!(out.samples, vec![(7, vec![1.0, -1.0])]);
+        assert_eq!(
+            (out.arena_bytes, out.stack, out.calibration),
+            (64, 512, (1000, 25))
+        );
+        assert!(parse_output("EGM 64 2 1\n", 2).is_err());
+        let err = parse_output("ERR sample 3 failed\n", 2).unwrap_err();
+        assert_eq!(err.to_string(), "the firmware failed: sample 3 failed");
+    }
+}

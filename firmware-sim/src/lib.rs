@@ -1,0 +1,93 @@
+//! firmware-sim: try an edgegan generator before it touches a board.
+//!
+//! The same `.egm` model runs two ways: on the host through the device runtime
+//! ([`host`], the exact no_std code path, with an arena of
+//! [`DeviceModel::arena_bytes`](edgegan_runtime::DeviceModel::arena_bytes)), and as the real
+//! firmware (`firmware-sim/firmware/`) built for `thumbv7em-none-eabihf` against a device
+//! [`profiles`] budget and run in QEMU's `mps2-an386` Cortex-M4 ([`firmware`]). The firmware's
+//! samples must be bit-identical to the host's; its flash, RAM and instruction cost are
+//! measured, not estimated.
+//!
+//! Until the ONNX compiler ships trained models, [`demo`] writes small generators with the
+//! runtime's `GraphBuilder`.
+
+pub mod demo;
+pub mod elf;
+pub mod firmware;
+pub mod host;
+pub mod output;
+pub mod profiles;
+
+use std::path::PathBuf;
+
+/// What can go wrong in firmware-sim's library code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file.
+    #[error("{action} {}", path.display())]
+    Io {
+        /// What was being done ("reading", "writing").
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The model did not load (corrupt, truncated, not an `.egm`).
+    #[error("{} is not a valid .egm model", path.display())]
+    BadModel {
+        /// The file.
+        path: PathBuf,
+        /// The runtime's verdict.
+        source: edgegan_runtime::Error,
+    },
+    /// Sampling failed (a bad condition, usually).
+    #[error("sampling failed")]
+    Sample(#[from] edgegan_runtime::Error),
+    /// A device profile name that is not known.
+    #[error("unknown device profile `{name}` (known: {known})")]
+    UnknownProfile {
+        /// The name given.
+        name: String,
+        /// The known names, comma separated.
+        known: String,
+    },
+    /// A class that the model does not have, or a class for a model without labels.
+    #[error("{0}")]
+    Condition(String),
+    /// An output format that does not fit the model's output.
+    #[error("{0}")]
+    Output(String),
+    /// Writing a demo model.
+    #[error("writing the demo model: {0}")]
+    Build(#[from] edgegan_runtime::builder::BuildError),
+    /// A missing tool (QEMU, the Rust target).
+    #[error("{what} not found: run scripts/setup.sh to install it")]
+    MissingTool {
+        /// The tool.
+        what: String,
+    },
+    /// The model does not fit the profile (the firmware link failed on its memory.x).
+    #[error("{0}")]
+    DoesNotFit(String),
+    /// The firmware build failed for another reason.
+    #[error("building the firmware failed:\n{0}")]
+    FirmwareBuild(String),
+    /// QEMU or the firmware failed, hung or printed something unexpected.
+    #[error("{0}")]
+    Firmware(String),
+    /// The firmware's samples differ from the host's.
+    #[error("{0}")]
+    Mismatch(String),
+    /// An ELF file that could not be parsed.
+    #[error("bad ELF {}: {reason}", path.display())]
+    Elf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Result with firmware-sim's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,501 @@
+//! `firmware-sim`: sample an edgegan device model on the host exactly as a device would,
+//! and build and run the real firmware on an emulated Cortex-M4 against a device budget.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use edgegan_runtime::format::{OpFormat, OpKind};
+use edgegan_runtime::{DeviceModel, Storage, WeightFormat};
+use firmware_sim::demo::{self, DemoKind};
+use firmware_sim::firmware::{self, RunOptions};
+use firmware_sim::host::{self, ModelFile, Pair};
+use firmware_sim::output::{self, Format};
+use firmware_sim::profiles::{self, PROFILES, Profile, kib};
+
+#[derive(Debug, Parser)]
+#[command(name = "firmware-sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Describe a model: ops, weight format, parameters, arena and flash bytes, MACs, and
+    /// which device profiles it fits.
+    Inspect {
+        /// The `.egm` model.
+        model: PathBuf,
+    },
+    /// Sample on the host with the device runtime (the firmware's code path).
+    Sample {
+        /// The `.egm` model.
+        #[arg(long)]
+        model: PathBuf,
+        /// Class label (label-conditioned models); without it, sample i gets class i mod
+        /// classes.
+        #[arg(long)]
+        class: Option<u32>,
+        /// First noise seed; sample i uses seed + i.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Number of samples.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        n: u32,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Output format (default: from the file extension).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// List the device profiles.
+    Profiles,
+    /// Build the firmware with the model for a device profile, run it in QEMU
+    /// (mps2-an386, Cortex-M4), check it against the host and report flash, RAM and cost.
+    Run {
+        /// The `.egm` model.
+        #[arg(long)]
+        model: PathBuf,
+        /// Device profile (see `firmware-sim profiles`).
+        #[arg(long)]
+        profile: String,
+        /// Class label (label-conditioned models); without it, sample i gets class i mod
+        /// classes.
+        #[arg(long)]
+        class: Option<u32>,
+        /// First noise seed; sample i uses seed + i.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Number of samples.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        n: u32,
+        /// Also write the samples here (png, csv or npy by extension or --format).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Output format for --out.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Seconds QEMU may run before it counts as hung.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+    /// Write a small demo generator (made with the runtime's GraphBuilder) as `.egm`.
+    DemoModel {
+        /// Which generator.
+        #[arg(long, value_enum, default_value_t = DemoArg::Mlp)]
+        kind: DemoArg,
+        /// Weight format.
+        #[arg(long, value_enum, default_value_t = FormatArg::W8a8)]
+        weights: FormatArg,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DemoArg {
+    /// Label-conditioned MLP 8+8 -> 32 -> 64 tanh (10 classes).
+    Mlp,
+    /// Unconditional conv generator, output [1, 8, 8].
+    Conv,
+    /// A model with a 128 KiB arena (does not fit 64 KiB of RAM).
+    Wide,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    F32,
+    W8a32,
+    W8a8,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("firmware-sim: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Cmd::Inspect { model } => inspect(&model)?,
+        Cmd::Sample {
+            model,
+            class,
+            seed,
+            n,
+            out,
+            format,
+        } => {
+            let format = output_format(&out, format)?;
+            let file = ModelFile::read(&model)?;
+            let m = file.model()?;
+            let pairs = host::pairs(&m, seed, n as usize, class)?;
+            write_samples(&m, &pairs, None, &out, format)?;
+            println!(
+                "wrote {} samples of {} to {}",
+                pairs.len(),
+                model.display(),
+                out.display()
+            );
+        }
+        Cmd::Profiles => {
+            for p in PROFILES {
+                println!(
+                    "{:<9} {:>9} flash {:>9} RAM   {}",
+                    p.name,
+                    kib(u64::from(p.flash)),
+                    kib(u64::from(p.ram)),
+                    p.example
+                );
+            }
+        }
+        Cmd::Run {
+            model,
+            profile,
+            class,
+            seed,
+            n,
+            out,
+            format,
+            timeout,
+        } => {
+            let profile = profiles::find(&profile)?;
+            let format = out
+                .as_deref()
+                .map(|o| output_format(o, format))
+                .transpose()?;
+            let file = ModelFile::read(&model)?;
+            let m = file.model()?;
+            let pairs = host::pairs(&m, seed, n as usize, class)?;
+            let report = firmware::run(&RunOptions {
+                model: model.clone(),
+                profile,
+                pairs: pairs.clone(),
+                timeout: Duration::from_secs(timeout),
+            })?;
+            print!("{}", run_report(&model, &m, &report));
+            if let (Some(out), Some(format)) = (out, format) {
+                write_samples(&m, &pairs, Some(&report.samples), &out, format)?;
+                println!("wrote the firmware's samples to {}", out.display());
+            }
+        }
+        Cmd::DemoModel { kind, weights, out } => {
+            let kind = match kind {
+                DemoArg::Mlp => DemoKind::Mlp,
+                DemoArg::Conv => DemoKind::Conv,
+                DemoArg::Wide => DemoKind::Wide,
+            };
+            let format = match weights {
+                FormatArg::F32 => WeightFormat::F32,
+                FormatArg::W8a32 => WeightFormat::W8A32,
+                FormatArg::W8a8 => WeightFormat::W8A8,
+            };
+            let bytes = demo::model(kind, format)?;
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            println!("wrote {} ({} bytes)", out.display(), bytes.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn output_format(out: &Path, format: Option<Format>) -> anyhow::Result<Format> {
+    match format.or_else(|| Format::from_path(out)) {
+        Some(f) => Ok(f),
+        None => bail!(
+            "cannot tell the output format of {}: use a .png, .csv or .npy name or --format",
+            out.display()
+        ),
+    }
+}
+
+/// Writes samples: `firmware` values when given (they equal the host's), else the host's.
+fn write_samples(
+    model: &DeviceModel<'_>,
+    pairs: &[Pair],
+    firmware: Option<&[Vec<f32>]>,
+    out: &Path,
+    format: Format,
+) -> anyhow::Result<()> {
+    let shape = model.output_shape();
+    match format {
+        Format::Png => {
+            output::image_shape(shape)?;
+            output::write_png(out, shape, &host::sample_u8(model, pairs)?)?;
+        }
+        Format::Csv | Format::Npy => {
+            let samples = match firmware {
+                Some(s) => s.to_vec(),
+                None => host::sample(model, pairs)?,
+            };
+            if format == Format::Csv {
+                output::write_csv(out, pairs, &samples)?;
+            } else {
+                output::write_npy(out, shape, &samples)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Learned parameters of op `i` (weights, biases, tables of Dense, Conv2d and Gather).
+fn op_params(model: &DeviceModel<'_>, op: &edgegan_runtime::format::OpRecord) -> u64 {
+    let p = |i: usize| u64::from(op.params[i]);
+    let has = |i: usize| op.params[i] != u32::MAX;
+    match op.kind {
+        OpKind::Dense => p(0) * p(1) + if has(3) { p(1) } else { 0 },
+        OpKind::Conv2d => {
+            let c = model
+                .tensor(op.inputs[0] as usize)
+                .map_or(0, |t| u64::from(t.dims[0]));
+            let m = model
+                .tensor(op.output as usize)
+                .map_or(0, |t| u64::from(t.dims[0]));
+            m * c * p(0) * p(1) + if has(6) { m } else { 0 }
+        }
+        OpKind::Gather => p(1) * p(2),
+        _ => 0,
+    }
+}
+
+fn inspect(path: &Path) -> anyhow::Result<()> {
+    let file = ModelFile::read(path)?;
+    let m = file.model()?;
+    let mut s = String::new();
+    let w = &mut s;
+    let (lo, hi) = m.value_range();
+    writeln!(w, "model:       {}", path.display())?;
+    writeln!(w, "format:      {}", m.weight_format().name())?;
+    writeln!(w, "condition:   {}", m.condition())?;
+    writeln!(w, "noise:       z[{}]", m.noise_dim())?;
+    writeln!(w, "output:      {:?}, values {lo}..{hi}", m.output_shape())?;
+    writeln!(w, "ops:         {}", m.op_count())?;
+    let mut params = 0u64;
+    let mut consts = 0u64;
+    for i in 0..m.tensor_count() {
+        if let Some(t) = m.tensor(i).filter(|t| t.storage == Storage::Const) {
+            consts += u64::from(t.numel);
+        }
+    }
+    for i in 0..m.op_count() {
+        let Some(op) = m.op(i) else { continue };
+        let out = m.tensor(op.output as usize);
+        let fmt = match op.format {
+            OpFormat::F32 => "f32",
+            OpFormat::W8A32 => "w8a32",
+            OpFormat::W8A8 => "w8a8",
+        };
+        let n = op_params(&m, &op);
+        params += n;
+        writeln!(
+            w,
+            "  {i:>3} {:<10} {fmt:<5} -> {:?}{}{}",
+            op.kind.name(),
+            out.map(|t| t.shape().to_vec()).unwrap_or_default(),
+            if op.activation == 1 { " +relu" } else { "" },
+            if n > 0 {
+                format!("  ({n} params)")
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    writeln!(
+        w,
+        "parameters:  {} ({} B of weights and tables)",
+        params + consts,
+        m.weight_bytes()
+    )?;
+    writeln!(w, "arena:       {} B", m.arena_bytes())?;
+    writeln!(w, "flash:       {} B (the model)", m.bytes().len())?;
+    writeln!(w, "MACs:        {} per sample", m.macs())?;
+    let est = profiles::estimate(m.bytes().len(), m.arena_bytes(), m.output_len());
+    writeln!(
+        w,
+        "fits:        estimate {} flash (model + {} code), {} RAM (arena + output + {} stack); \
+         `firmware-sim run` measures",
+        kib(est.0),
+        kib(u64::from(profiles::CODE_RESERVE)),
+        kib(est.1),
+        kib(u64::from(profiles::STACK_RESERVE)),
+    )?;
+    for p in PROFILES {
+        writeln!(
+            w,
+            "  {:<9} {}",
+            p.name,
+            if p.fits(est) { "fits" } else { "does not fit" }
+        )?;
+    }
+    print!("{s}");
+    Ok(())
+}
+
+fn pct(part: u64, whole: u32) -> String {
+    format!("{:.1}%", 100.0 * part as f64 / f64::from(whole.max(1)))
+}
+
+fn run_report(path: &Path, m: &DeviceModel<'_>, r: &firmware::Report) -> String {
+    let p: &Profile = &r.profile;
+    let f = &r.footprint;
+    let n = r.instructions.len().max(1) as u64;
+    let total: u64 = r.instructions.iter().sum();
+    let mean = total / n;
+    let min = r.instructions.iter().min().copied().unwrap_or(0);
+    let max = r.instructions.iter().max().copied().unwrap_or(0);
+    let ram = f.static_ram + r.stack;
+    let other_static = f.static_ram.saturating_sub(r.arena_bytes + r.output_bytes);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "model:        {} ({}, {})",
+        path.display(),
+        m.weight_format().name(),
+        m.condition()
+    );
+    let _ = writeln!(
+        s,
+        "profile:      {} ({} flash / {} RAM), QEMU mps2-an386 Cortex-M4",
+        p.name,
+        kib(u64::from(p.flash)),
+        kib(u64::from(p.ram))
+    );
+    let _ = writeln!(
+        s,
+        "samples:      {} from the firmware, bit-identical to the host runtime",
+        r.samples.len()
+    );
+    let _ = writeln!(
+        s,
+        "flash:        {} B ({} of {}): model {} B (weights {} B), code {} B, other {} B",
+        f.flash,
+        pct(f.flash, p.flash),
+        p.name,
+        r.model_bytes,
+        r.weight_bytes,
+        f.code,
+        f.flash.saturating_sub(r.model_bytes + f.code)
+    );
+    let _ = writeln!(
+        s,
+        "ram:          {} B ({} of {}): arena {} B, output {} B, other static {} B, stack {} B (high-water mark)",
+        ram,
+        pct(ram, p.ram),
+        p.name,
+        r.arena_bytes,
+        r.output_bytes,
+        other_static,
+        r.stack
+    );
+    let per_mac = if r.macs > 0 {
+        format!("{:.2}", mean as f64 / r.macs as f64)
+    } else {
+        "-".to_string()
+    };
+    let _ = writeln!(
+        s,
+        "instructions: {mean} per sample (min {min}, max {max}), {} MACs, {per_mac} per MAC",
+        r.macs
+    );
+    let _ = writeln!(
+        s,
+        "              (QEMU -icount shift=0 virtual time via the board timer; {:.2} instructions per tick)",
+        r.instructions_per_tick
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "firmware-sim",
+            "sample",
+            "--model",
+            "m.egm",
+            "--class",
+            "3",
+            "--seed",
+            "7",
+            "--n",
+            "4",
+            "--out",
+            "x.csv",
+        ])
+        .unwrap();
+        let Cmd::Sample {
+            class,
+            seed,
+            n,
+            format,
+            ..
+        } = cli.command
+        else {
+            panic!("not sample")
+        };
+        assert_eq!((class, seed, n, format), (Some(3), 7, 4, None));
+    }
+
+    #[test]
+    fn sample_count_must_be_positive() {
+        assert!(
+            Cli::try_parse_from([
+                "firmware-sim",
+                "sample",
+                "--model",
+                "m.egm",
+                "--n",
+                "0",
+                "--out",
+                "x.png"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn run_needs_a_profile() {
+        assert!(Cli::try_parse_from(["firmware-sim", "run", "--model", "m.egm"]).is_err());
+        let cli = Cli::try_parse_from([
+            "firmware-sim",
+            "run",
+            "--model",
+            "m.egm",
+            "--profile",
+            "m4-small",
+            "--n",
+            "100",
+        ])
+        .unwrap();
+        let Cmd::Run { n, timeout, .. } = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!((n, timeout), (100, 120));
+    }
+
+    #[test]
+    fn format_comes_from_the_extension() {
+        assert_eq!(
+            output_format(Path::new("a.PNG"), None).unwrap(),
+            Format::Png
+        );
+        assert_eq!(
+            output_format(Path::new("a.png"), Some(Format::Csv)).unwrap(),
+            Format::Csv
+        );
+        assert!(output_format(Path::new("a.txt"), None).is_err());
+    }
+}
