@@ -84,6 +84,16 @@ enum Cmd {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+    /// Compile a generator ONNX into device models: tract parses and declutters, edgegan
+    /// lowers, calibrates and quantises. Writes model.f32.egm, model.w8a32.egm and
+    /// model.w8a8.egm and prints each format's error against f32 and tract.
+    Compile {
+        /// The generator ONNX (e.g. from `edgegan-train export`).
+        onnx: PathBuf,
+        /// Folder for the `.egm` files (created if missing).
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
     /// Write a small demo generator (made with the runtime's GraphBuilder) as `.egm`.
     DemoModel {
         /// Which generator.
@@ -124,6 +134,31 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn compile(onnx: &Path, out_dir: &Path) -> anyhow::Result<()> {
+    let options = edgegan_runtime::compile::CompileOptions::default();
+    let compiled = edgegan_runtime::compile::compile_onnx(onnx, &options)
+        .with_context(|| format!("compiling {}", onnx.display()))?;
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    print!("{compiled}");
+    for (format, name) in [
+        (WeightFormat::F32, "model.f32.egm"),
+        (WeightFormat::W8A32, "model.w8a32.egm"),
+        (WeightFormat::W8A8, "model.w8a8.egm"),
+    ] {
+        let path = out_dir.join(name);
+        let tmp = out_dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, compiled.bytes(format))
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "wrote {} ({} bytes)",
+            path.display(),
+            compiled.bytes(format).len()
+        );
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -190,6 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("wrote the firmware's samples to {}", out.display());
             }
         }
+        Cmd::Compile { onnx, out_dir } => compile(&onnx, &out_dir)?,
         Cmd::DemoModel { kind, weights, out } => {
             let kind = match kind {
                 DemoArg::Mlp => DemoKind::Mlp,

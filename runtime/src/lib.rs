@@ -69,6 +69,8 @@
 
 #[cfg(feature = "std")]
 pub mod builder;
+#[cfg(feature = "compile")]
+pub mod compile;
 mod crc;
 mod error;
 pub mod format;

@@ -4,20 +4,33 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use common::*;
 use edgegan_runtime::{Condition, DeviceModel, Sampler};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Only this thread's allocations count: the test harness allocates on its own threads
+    // (output capture, timers) at moments we do not control.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: the thread-local may be gone while a thread shuts down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 // SAFETY: forwards to `System` unchanged; only counts.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -28,7 +41,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -56,7 +69,7 @@ fn ten_thousand_samples_allocate_nothing() {
                     masked: &masked,
                 },
             };
-            let before = ALLOCATIONS.load(Ordering::SeqCst);
+            let before = allocations();
             let model = DeviceModel::from_bytes(bytes.as_slice()).unwrap();
             let n = model.output_len();
             let mut sampler = Sampler::new(&model, &mut arena).unwrap();
@@ -71,7 +84,7 @@ fn ten_thousand_samples_allocate_nothing() {
             let _ = sampler.sample(0, Condition::Label(99), &mut out);
             let _ = model.sample(0, condition, &mut [0u8; 3], &mut out);
             total += 800 + 50 + 200;
-            let after = ALLOCATIONS.load(Ordering::SeqCst);
+            let after = allocations();
             assert_eq!(after - before, 0, "loading and sampling allocated");
         }
     }

@@ -1,0 +1,66 @@
+//! One lowering per op family, registered in one name → fn table (`TABLE`).
+//!
+//! The names are tract's op names after decluttering (an ONNX `Gemm` arrives as `EinSum`
+//! plus `Add`, `Relu` as `Max` with zero, `Flatten` as `Reshape`). Each lowering reads
+//! its inputs through the lowerer, so constants are already folded, and records what
+//! the node's outputs became. Adding an op: a file here, a row in `TABLE`.
+
+mod activation;
+mod binary;
+mod concat;
+mod conv;
+mod einsum;
+mod gather;
+mod leaky_relu;
+mod reshape;
+mod resize;
+
+use tract_onnx::prelude::TypedNode;
+
+use super::CompileError;
+use super::lower::Lowerer;
+
+/// Lowers one node: reads its inputs through the lowerer and records its outputs.
+pub(crate) type LowerFn = for<'m> fn(&mut Lowerer<'m>, &'m TypedNode) -> Result<(), CompileError>;
+
+/// tract op name → lowering.
+const TABLE: &[(&str, LowerFn)] = &[
+    ("EinSum", einsum::einsum),
+    ("Conv", conv::conv),
+    ("Add", binary::add),
+    ("Sub", binary::sub),
+    ("Mul", binary::mul),
+    ("Max", activation::max),
+    ("Neg", activation::neg),
+    ("Tanh", activation::tanh),
+    ("Sigmoid", activation::sigmoid),
+    ("LeakyRelu", activation::leaky_relu),
+    ("Gather", gather::gather),
+    ("Concat", concat::concat),
+    ("Reshape", reshape::reshape),
+    ("AddAxis", reshape::reshape),
+    ("RmAxis", reshape::reshape),
+    ("MoveAxis", reshape::reshape),
+    ("IntoShape", reshape::reshape),
+    ("Cast", reshape::cast),
+    ("Resize", resize::resize),
+    ("Upsample", resize::resize),
+];
+
+/// The lowering registered for tract op `name`.
+pub(crate) fn lookup(name: &str) -> Option<LowerFn> {
+    TABLE.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
+/// The tract op names the compiler lowers (after decluttering).
+pub fn supported() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().map(|(n, _)| *n)
+}
+
+/// Whether `node` passes the label through unchanged (casts, axis changes).
+pub(crate) fn is_label_passthrough(node: &TypedNode) -> bool {
+    matches!(
+        &*node.op.name(),
+        "Cast" | "Reshape" | "AddAxis" | "RmAxis" | "IntoShape"
+    )
+}

@@ -1,0 +1,64 @@
+//! Layout-only ops (`Reshape`, `AddAxis`, `RmAxis`, `IntoShape`, a `MoveAxis` that moves
+//! only size-1 axes, a float `Cast` to f32): the data does not move, so no runtime op;
+//! the consumer reshapes if it needs another shape.
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::change_axes::AxisOp;
+
+use crate::compile::CompileError;
+use crate::compile::lower::{Act, Lowerer, Value, unsupported};
+
+pub(crate) fn reshape<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), CompileError> {
+    let i = node.inputs[0];
+    let in_shape = cx.shape_of(node, i)?;
+    let out_shape = cx.out_shape(node, 0)?;
+    if let Some(AxisOp::Move(from, to)) = node.op_as::<AxisOp>() {
+        // The order of the axes larger than 1 must not change.
+        let mut order: Vec<usize> = (0..in_shape.len()).collect();
+        let moved = order.remove(*from);
+        order.insert(*to, moved);
+        let big: Vec<usize> = order.into_iter().filter(|&a| in_shape[a] != 1).collect();
+        if big.windows(2).any(|w| w[0] > w[1]) {
+            return Err(unsupported(node, "a transpose that moves data"));
+        }
+    }
+    let out = OutletId::new(node.id, 0);
+    match cx.value(i)? {
+        Value::Label => cx.set(out, Value::Label),
+        Value::Linear(mut l) if cx.exclusive(i) => {
+            l.shape = out_shape;
+            cx.set(out, Value::Linear(l));
+        }
+        _ => {
+            let a = cx.act(i)?;
+            cx.set(
+                out,
+                Value::Act(Act {
+                    id: a.id,
+                    shape: out_shape,
+                }),
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn cast<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), CompileError> {
+    let i = node.inputs[0];
+    let out = OutletId::new(node.id, 0);
+    match cx.value(i)? {
+        Value::Label => cx.set(out, Value::Label),
+        v => {
+            let to = cx
+                .model
+                .outlet_fact(out)
+                .map_err(|e| unsupported(node, &format!("{e:#}")))?
+                .datum_type;
+            if to != f32::datum_type() {
+                return Err(unsupported(node, &format!("a cast to {to:?}")));
+            }
+            cx.set(out, v);
+        }
+    }
+    Ok(())
+}
