@@ -128,13 +128,7 @@ impl Gan {
 
     /// `n` standard-normal noise vectors `[n, noise_dim]` from the run's RNG.
     pub fn noise(&mut self, n: usize) -> Vec<f32> {
-        let len = n * self.config.generator.noise_dim;
-        (0..len)
-            .map(|_| {
-                let v: f64 = StandardNormal.sample(&mut self.rng);
-                v as f32
-            })
-            .collect()
+        standard_normal(&mut self.rng, n * self.config.generator.noise_dim)
     }
 
     fn tensor2(&self, data: Vec<f32>, rows: usize, device: &Device) -> Tensor<2> {
@@ -281,12 +275,7 @@ impl Gan {
         let mut out = Vec::with_capacity(n * self.dataset.dim());
         // chunks keep the memory flat for large evaluations
         for chunk in labels.chunks(4096) {
-            let z: Vec<f32> = (0..chunk.len() * noise_dim)
-                .map(|_| {
-                    let v: f64 = StandardNormal.sample(rng);
-                    v as f32
-                })
-                .collect();
+            let z = standard_normal(rng, chunk.len() * noise_dim);
             let z = self.tensor2(z, chunk.len(), &device);
             let x = g.forward(z, self.labels(chunk, &device));
             out.extend(read_vec(x)?);
@@ -340,6 +329,16 @@ impl Gan {
     pub fn loss(&self) -> AdversarialLoss {
         self.loss
     }
+}
+
+/// `len` standard-normal values (drawn as f64, stored as f32) from `rng`.
+fn standard_normal(rng: &mut Pcg64, len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|_| {
+            let v: f64 = StandardNormal.sample(rng);
+            v as f32
+        })
+        .collect()
 }
 
 /// Collects a module's float parameters, flattened, by id.
