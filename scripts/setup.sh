@@ -42,4 +42,9 @@ if ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf
     say "adding rustup target thumbv7em-none-eabihf"
     rustup target add thumbv7em-none-eabihf
 fi
+# Fetch every crate now (workspace and the out-of-workspace firmware), so builds and tests
+# need no network later.
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cargo fetch --quiet --manifest-path "$repo/Cargo.toml"
+cargo fetch --quiet --manifest-path "$repo/firmware-sim/firmware/Cargo.toml" --target thumbv7em-none-eabihf
 say "ready"
