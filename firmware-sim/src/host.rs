@@ -109,19 +109,10 @@ fn condition(pair: &Pair) -> Condition<'static> {
 /// # Errors
 ///
 /// [`Error::Sample`] if the runtime rejects an input.
-// The arena is `u32` words so that it is 4-byte aligned, as the runtime needs, and exactly
-// `arena_bytes` long (a multiple of 4 by the format).
 pub fn sample(model: &DeviceModel<'_>, pairs: &[Pair]) -> Result<Vec<Vec<f32>>> {
-    let mut arena = vec![0u32; model.arena_bytes().div_ceil(4)];
-    let mut sampler = Sampler::new(model, bytemuck::cast_slice_mut(&mut arena))?;
-    pairs
-        .iter()
-        .map(|p| {
-            let mut out = vec![0.0f32; model.output_len()];
-            sampler.sample(p.seed, condition(p), &mut out)?;
-            Ok(out)
-        })
-        .collect()
+    sample_each(model, pairs, |sampler, p, out| {
+        sampler.sample(p.seed, condition(p), out)
+    })
 }
 
 /// Samples every pair as `u8` pixels (the model's value range mapped to `0..=255`).
@@ -130,13 +121,30 @@ pub fn sample(model: &DeviceModel<'_>, pairs: &[Pair]) -> Result<Vec<Vec<f32>>> 
 ///
 /// As [`sample`].
 pub fn sample_u8(model: &DeviceModel<'_>, pairs: &[Pair]) -> Result<Vec<Vec<u8>>> {
+    sample_each(model, pairs, |sampler, p, out| {
+        sampler.sample_u8(p.seed, condition(p), out)
+    })
+}
+
+/// Runs `one` for every pair with one sampler over an arena of exactly `arena_bytes`.
+// The arena is `u32` words so that it is 4-byte aligned, as the runtime needs, and exactly
+// `arena_bytes` long (a multiple of 4 by the format).
+fn sample_each<T: Clone + Default>(
+    model: &DeviceModel<'_>,
+    pairs: &[Pair],
+    mut one: impl FnMut(
+        &mut Sampler<'_, '_>,
+        &Pair,
+        &mut [T],
+    ) -> core::result::Result<(), edgegan_runtime::Error>,
+) -> Result<Vec<Vec<T>>> {
     let mut arena = vec![0u32; model.arena_bytes().div_ceil(4)];
     let mut sampler = Sampler::new(model, bytemuck::cast_slice_mut(&mut arena))?;
     pairs
         .iter()
         .map(|p| {
-            let mut out = vec![0u8; model.output_len()];
-            sampler.sample_u8(p.seed, condition(p), &mut out)?;
+            let mut out = vec![T::default(); model.output_len()];
+            one(&mut sampler, p, &mut out)?;
             Ok(out)
         })
         .collect()

@@ -103,19 +103,8 @@ pub fn evaluate(gan: &Gan, n: usize, seed: u64) -> Result<EvalReport> {
             _ => (0..dim).map(|i| format!("x{i}")).collect(),
         };
         for (c, column) in names.into_iter().enumerate() {
-            let g: Vec<f64> = generated
-                .iter()
-                .skip(c)
-                .step_by(dim)
-                .map(|&v| f64::from(v))
-                .collect();
-            let r: Vec<f64> = real
-                .x
-                .iter()
-                .skip(c)
-                .step_by(dim)
-                .map(|&v| f64::from(v))
-                .collect();
+            let g = column_f64(&generated, dim, c);
+            let r = column_f64(&real.x, dim, c);
             marginals.push(ColumnReport {
                 column,
                 ks: metrics::ks_two_sample(&g, &r)?,
@@ -143,6 +132,15 @@ pub fn evaluate(gan: &Gan, n: usize, seed: u64) -> Result<EvalReport> {
         d_real_mean,
         d_fake_mean,
     })
+}
+
+/// Column `c` of row-major `rows` (`dim` columns), as f64.
+fn column_f64(rows: &[f32], dim: usize, c: usize) -> Vec<f64> {
+    rows.iter()
+        .skip(c)
+        .step_by(dim)
+        .map(|&v| f64::from(v))
+        .collect()
 }
 
 impl std::fmt::Display for EvalReport {
