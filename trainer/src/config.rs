@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use crate::images::MaskKind;
 
 /// Everything that defines a training run. Two runs with equal configs produce
 /// bit-identical weights.
@@ -27,6 +28,9 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
     /// Checkpoints kept on disk (the newest ones).
     pub keep_checkpoints: usize,
+    /// Image datasets: write a sample grid (`samples/step-NNNNNNN.png`) every this many
+    /// steps; 0 = only with checkpoints.
+    pub grid_every: usize,
     /// Training data.
     pub data: DataConfig,
     /// Generator network.
@@ -51,6 +55,7 @@ impl Default for TrainConfig {
             log_every: 100,
             checkpoint_every: 2000,
             keep_checkpoints: 2,
+            grid_every: 500,
             data: DataConfig::default(),
             generator: GeneratorConfig::default(),
             discriminator: DiscriminatorConfig::default(),
@@ -79,8 +84,21 @@ pub struct DataConfig {
     pub label_column: Option<String>,
     /// Map the data into about [-0.9, 0.9] per column before the networks see it (needed
     /// for a tanh generator). With `false` the networks work in data units (use a linear
-    /// generator output then).
+    /// generator output then). Images are always mapped to [-1, 1].
     pub normalize: bool,
+    /// fashion_mnist / idx: the folder with the IDX files (default: Debian's
+    /// /usr/share/datasets/fashion-mnist); image_folder: the root with one sub-folder per
+    /// class.
+    pub dir: Option<PathBuf>,
+    /// image_folder: pictures are resized to `[height, width]`.
+    pub image_size: [usize; 2],
+    /// image_folder: 1 (grayscale) or 3 (RGB).
+    pub channels: usize,
+    /// Inpainting: condition G on a mask and the masked image, drawn from this kind of
+    /// masks (`rect`, `half` or `mixed`). Excludes `conditional` (a class label).
+    pub masks: Option<MaskKind>,
+    /// Use only the first `limit` images of each split (quick runs, tests).
+    pub limit: Option<usize>,
 }
 
 impl Default for DataConfig {
@@ -93,6 +111,11 @@ impl Default for DataConfig {
             path: None,
             label_column: None,
             normalize: true,
+            dir: None,
+            image_size: [28, 28],
+            channels: 1,
+            masks: None,
+            limit: None,
         }
     }
 }
@@ -109,6 +132,21 @@ pub enum DatasetKind {
     Grid25,
     /// A user's CSV of numeric columns.
     Csv,
+    /// Fashion-MNIST (IDX files; Debian's `dataset-fashion-mnist`), 10 named classes.
+    #[serde(rename = "fashion_mnist")]
+    FashionMnist,
+    /// Any MNIST-format IDX file set (`train-images-idx3-ubyte[.gz]` etc.) in `data.dir`.
+    Idx,
+    /// A user's pictures: `data.dir/<class>/*.png|jpg`.
+    #[serde(rename = "image_folder")]
+    ImageFolder,
+}
+
+impl DatasetKind {
+    /// Whether samples are images.
+    pub fn is_image(self) -> bool {
+        matches!(self, Self::FashionMnist | Self::Idx | Self::ImageFolder)
+    }
 }
 
 impl std::str::FromStr for DatasetKind {
@@ -119,8 +157,11 @@ impl std::str::FromStr for DatasetKind {
             "ring8" => Ok(Self::Ring8),
             "grid25" => Ok(Self::Grid25),
             "csv" => Ok(Self::Csv),
+            "fashion_mnist" => Ok(Self::FashionMnist),
+            "idx" => Ok(Self::Idx),
+            "image_folder" => Ok(Self::ImageFolder),
             other => Err(TrainError::Config(format!(
-                "unknown dataset `{other}` (expected gauss1d, ring8, grid25 or csv)"
+                "unknown dataset `{other}` (expected gauss1d, ring8, grid25, csv, fashion_mnist, idx or image_folder)"
             ))),
         }
     }
@@ -152,7 +193,18 @@ pub enum OutputActivation {
     Linear,
 }
 
-/// MLP generator: `[z, class embedding] -> hidden... -> output`.
+/// Network family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    /// fully connected (images are flattened)
+    Mlp,
+    /// convolutional (images only): G = dense -> (nearest x2 upsample + Conv2d + BatchNorm
+    /// + ReLU)... -> Conv2d + tanh; D = strided Conv2d + LeakyReLU ... -> dense
+    Conv,
+}
+
+/// Generator: MLP `[z, class embedding] -> hidden... -> output`, or convolutional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GeneratorConfig {
@@ -166,6 +218,13 @@ pub struct GeneratorConfig {
     pub output: OutputActivation,
     /// Width of the learned class embedding (conditional models).
     pub embedding_dim: usize,
+    /// `mlp` or `conv`.
+    pub arch: Arch,
+    /// conv: channels per resolution, coarsest first. Label/unconditional G: a dense
+    /// layer makes `channels[0]` maps at 1/2^(k) of the image size (k = len - 1), then
+    /// each further entry is one x2 upsample + 3x3 conv. Inpainting G: the encoder's
+    /// strided convs (finest first, reversed) and the mirrored decoder.
+    pub channels: Vec<usize>,
 }
 
 impl Default for GeneratorConfig {
@@ -176,6 +235,8 @@ impl Default for GeneratorConfig {
             activation: Activation::Relu,
             output: OutputActivation::Tanh,
             embedding_dim: 8,
+            arch: Arch::Mlp,
+            channels: vec![64, 32, 16],
         }
     }
 }
@@ -193,6 +254,13 @@ pub struct DiscriminatorConfig {
     /// PacGAN packing (Lin et al. 2018): D judges `pack` samples of the same origin
     /// at once, which penalises mode collapse. 1 = the seed's single-sample D.
     pub pack: usize,
+    /// `mlp` or `conv`.
+    pub arch: Arch,
+    /// conv: output channels of the 4x4 stride-2 convolutions, finest first.
+    pub channels: Vec<usize>,
+    /// conv, label-conditioned: add the projection term <embed(y), features> to the
+    /// logit (Miyato & Koyama 2018) besides the label channels tiled onto the image.
+    pub projection: bool,
 }
 
 impl Default for DiscriminatorConfig {
@@ -202,6 +270,9 @@ impl Default for DiscriminatorConfig {
             activation: Activation::LeakyRelu { slope: 0.2 },
             embedding_dim: 8,
             pack: 1,
+            arch: Arch::Mlp,
+            channels: vec![32, 64],
+            projection: true,
         }
     }
 }
@@ -244,6 +315,9 @@ pub struct AlgorithmConfig {
     /// Exponential moving average of G's weights (e.g. 0.999); used for sampling and
     /// evaluation when set.
     pub ema_decay: Option<f64>,
+    /// Inpainting: weight of the L1 loss on the unknown region added to G's adversarial
+    /// loss (pix2pix uses 100).
+    pub l1_weight: f64,
 }
 
 impl Default for AlgorithmConfig {
@@ -254,6 +328,7 @@ impl Default for AlgorithmConfig {
             d_steps: 1,
             label_smoothing: 0.0,
             ema_decay: None,
+            l1_weight: 100.0,
         }
     }
 }
@@ -381,6 +456,58 @@ impl TrainConfig {
             {
                 return bad("data.means must be finite and data.stds positive".into());
             }
+        }
+        let image = self.data.kind.is_image();
+        if self.data.masks.is_some() && !image {
+            return bad("data.masks (inpainting) needs an image dataset".into());
+        }
+        if self.data.masks.is_some() && self.data.conditional {
+            return bad(
+                "choose one condition: data.conditional (class label) or data.masks (inpainting)"
+                    .into(),
+            );
+        }
+        if self.data.masks.is_some() && self.generator.arch != Arch::Conv {
+            return bad("inpainting (data.masks) needs generator.arch = \"conv\"".into());
+        }
+        for (name, arch) in [
+            ("generator", self.generator.arch),
+            ("discriminator", self.discriminator.arch),
+        ] {
+            if arch == Arch::Conv && !image {
+                return bad(format!("{name}.arch = \"conv\" needs an image dataset"));
+            }
+        }
+        if self.generator.arch == Arch::Conv {
+            if self.generator.channels.is_empty() || self.generator.channels.contains(&0) {
+                return bad("generator.channels must be non-empty and positive".into());
+            }
+            if self.algorithm.ema_decay.is_some() {
+                return bad(
+                    "algorithm.ema_decay is not supported with the conv generator: its \
+                     BatchNorm running statistics are not averaged"
+                        .into(),
+                );
+            }
+        }
+        if self.discriminator.arch == Arch::Conv
+            && (self.discriminator.channels.is_empty() || self.discriminator.channels.contains(&0))
+        {
+            return bad("discriminator.channels must be non-empty and positive".into());
+        }
+        if !(self.algorithm.l1_weight.is_finite() && self.algorithm.l1_weight >= 0.0) {
+            return bad("algorithm.l1_weight must be a non-negative number".into());
+        }
+        if self.data.kind == DatasetKind::ImageFolder {
+            if self.data.dir.is_none() {
+                return bad("data.dir is required for the image_folder dataset".into());
+            }
+            if self.data.image_size.contains(&0) || !matches!(self.data.channels, 1 | 3) {
+                return bad("data.image_size must be positive and data.channels 1 or 3".into());
+            }
+        }
+        if self.data.limit == Some(0) {
+            return bad("data.limit must be at least 1".into());
         }
         if self.data.kind == DatasetKind::Csv && self.data.path.is_none() {
             return bad("data.path is required for the csv dataset".into());

@@ -116,6 +116,8 @@ pub enum Dataset {
     Grid25,
     /// Rows of a CSV file.
     Csv(CsvData),
+    /// Images (network units in [-1, 1]; flattened `[c, h, w]` per sample).
+    Images(crate::images::ImageSet),
 }
 
 /// A CSV file loaded into memory.
@@ -150,6 +152,9 @@ impl Dataset {
                     .ok_or_else(|| TrainError::Config("data.path is required for csv".into()))?;
                 Self::Csv(read_csv(path, config.label_column.as_deref())?)
             }
+            DatasetKind::FashionMnist | DatasetKind::Idx | DatasetKind::ImageFolder => {
+                Self::Images(crate::images::ImageSet::from_config(config)?)
+            }
         })
     }
 
@@ -159,6 +164,15 @@ impl Dataset {
             Self::Gauss1d { .. } => 1,
             Self::Ring8 | Self::Grid25 => 2,
             Self::Csv(c) => c.columns.len(),
+            Self::Images(set) => set.dim(),
+        }
+    }
+
+    /// `[c, h, w]` of image datasets.
+    pub fn image_shape(&self) -> Option<[usize; 3]> {
+        match self {
+            Self::Images(set) => Some(set.shape),
+            _ => None,
         }
     }
 
@@ -169,6 +183,7 @@ impl Dataset {
             Self::Ring8 => 8,
             Self::Grid25 => 25,
             Self::Csv(c) => c.classes,
+            Self::Images(set) => set.class_names.len(),
         }
     }
 
@@ -185,6 +200,7 @@ impl Dataset {
                     .collect()
             }
             Self::Csv(c) => (0..c.classes).map(|i| format!("label {i}")).collect(),
+            Self::Images(set) => set.class_names.clone(),
         }
     }
 
@@ -217,6 +233,8 @@ impl Dataset {
                 }
                 Normalizer::from_ranges(&ranges)
             }
+            // pixels are already mapped to [-1, 1]
+            Self::Images(set) => Normalizer::identity(set.dim()),
         }
     }
 
@@ -247,7 +265,7 @@ impl Dataset {
                 .flat_map(|i| [(-4 + 2 * (i / 5)) as f32, (-4 + 2 * (i % 5)) as f32])
                 .collect(),
             Self::Gauss1d { means, .. } => means.iter().map(|m| *m as f32).collect(),
-            Self::Csv(_) => Vec::new(),
+            Self::Csv(_) | Self::Images(_) => Vec::new(),
         }
     }
 
@@ -261,6 +279,7 @@ impl Dataset {
                     .collect(),
                 None => vec![0; n],
             },
+            Self::Images(set) => set.sample_labels(rng, n),
             _ => (0..n)
                 .map(|_| rng.random_range(0..self.classes()) as i64)
                 .collect(),
@@ -280,6 +299,10 @@ impl Dataset {
                     x.extend_from_slice(&c.values[r * dim..(r + 1) * dim]);
                     labels.push(c.labels.as_ref().map_or(0, |l| l[r]));
                 }
+                Batch { x, labels }
+            }
+            Self::Images(set) => {
+                let (x, labels) = set.sample(rng, n);
                 Batch { x, labels }
             }
             _ => {
@@ -332,6 +355,7 @@ impl Dataset {
                 }
                 out
             }
+            Self::Images(set) => set.sample_given(rng, labels),
         }
     }
 

@@ -29,8 +29,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::OutputActivation;
+use crate::conv::{ConvGenerator, InpaintGenerator};
 use crate::error::{Result, TrainError};
-use crate::model::Generator;
+use crate::model::{Condition, Generator};
 use crate::run::{self, RunDir};
 use crate::training::{Gan, read_vec};
 
@@ -38,8 +39,132 @@ use crate::training::{Gan, read_vec};
 pub const NOISE_INPUT: &str = "z";
 /// Name of the class-label input (int64 `[N]`) of a label-conditioned generator.
 pub const LABEL_INPUT: &str = "label";
-/// Name of the output (float32 `[N, D]`).
+/// Name of the mask input (float32 `[N, C, H, W]`, 1 = known pixel) of an inpainting
+/// generator.
+pub const MASK_INPUT: &str = "mask";
+/// Name of the masked-image input (float32 `[N, C, H, W]`) of an inpainting generator.
+pub const MASKED_INPUT: &str = "masked";
+/// Name of the output (float32 `[N, D]` for points, `[N, C, H, W]` for images).
 pub const OUTPUT: &str = "x";
+
+/// What a generator is conditioned on, as the contract sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConditionKind {
+    /// input `z` only
+    None,
+    /// inputs `z` and `label` (int64 `[N]`)
+    Label {
+        /// number of classes
+        classes: usize,
+    },
+    /// inputs `z`, `mask` and `masked` (float32 `[N, C, H, W]`)
+    Mask {
+        /// `[C, H, W]`
+        shape: [usize; 3],
+    },
+}
+
+impl ConditionKind {
+    /// The condition of a run's generator.
+    pub fn of(gan: &Gan) -> Self {
+        match (gan.inpainting(), gan.dataset.image_shape()) {
+            (true, Some(shape)) => Self::Mask { shape },
+            _ if gan.conditional() => Self::Label {
+                classes: gan.dataset.classes(),
+            },
+            _ => Self::None,
+        }
+    }
+
+    /// `none`, `label` or `mask` (the `edgegan.condition` metadata value).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Label { .. } => "label",
+            Self::Mask { .. } => "mask",
+        }
+    }
+}
+
+/// The condition inputs of one batch (row-major).
+#[derive(Debug, Clone, Copy)]
+pub enum ConditionInput<'a> {
+    /// unconditional
+    None,
+    /// class labels `[N]`
+    Label(&'a [i64]),
+    /// mask and masked image, `[N, C, H, W]` each
+    Mask {
+        /// 1 = known pixel
+        mask: &'a [f32],
+        /// image * mask
+        masked: &'a [f32],
+    },
+}
+
+impl<'a> ConditionInput<'a> {
+    /// From the optional labels of a label-conditioned (or unconditional) model.
+    pub fn from_labels(labels: Option<&'a [i64]>) -> Self {
+        labels.map_or(Self::None, Self::Label)
+    }
+}
+
+/// Self-check inputs of one batch.
+#[derive(Debug, Clone)]
+pub struct CheckBatch {
+    /// noise `[N, Z]`
+    pub z: Vec<f32>,
+    /// labels cycling over the classes (label models)
+    pub labels: Vec<i64>,
+    /// masks (mask models)
+    pub mask: Vec<f32>,
+    /// a deterministic pattern image times the mask (mask models)
+    pub masked: Vec<f32>,
+    /// the condition kind they are for
+    pub kind: ConditionKind,
+}
+
+impl CheckBatch {
+    /// The condition inputs.
+    pub fn condition(&self) -> ConditionInput<'_> {
+        match self.kind {
+            ConditionKind::None => ConditionInput::None,
+            ConditionKind::Label { .. } => ConditionInput::Label(&self.labels),
+            ConditionKind::Mask { .. } => ConditionInput::Mask {
+                mask: &self.mask,
+                masked: &self.masked,
+            },
+        }
+    }
+}
+
+/// Deterministic self-check inputs for `batch` rows of a generator of `kind`.
+pub fn check_batch(batch: usize, noise_dim: usize, kind: ConditionKind) -> CheckBatch {
+    let classes = match kind {
+        ConditionKind::Label { classes } => classes,
+        _ => 0,
+    };
+    let (z, labels) = check_inputs(batch, noise_dim, classes);
+    let (mut mask, mut masked) = (Vec::new(), Vec::new());
+    if let ConditionKind::Mask { shape } = kind {
+        let mut rng = Pcg64::seed_from_u64(CHECK_SEED ^ 0x6d61_736b ^ batch as u64);
+        mask = crate::images::random_masks(crate::images::MaskKind::Mixed, batch, shape, &mut rng);
+        let dim: usize = shape.iter().product();
+        // a smooth deterministic pattern in [-1, 1] stands in for an image
+        let image: Vec<f32> = (0..batch * dim)
+            .map(|i| ((i % dim) as f32 * 0.37 + (i / dim) as f32).sin())
+            .collect();
+        masked = crate::images::apply_mask(&image, &mask);
+    }
+    CheckBatch {
+        z,
+        labels,
+        mask,
+        masked,
+        kind,
+    }
+}
 /// The symbolic batch dimension.
 pub const BATCH_SYMBOL: &str = "N";
 /// Largest accepted |Burn - tract| over every output element.
@@ -203,37 +328,51 @@ fn export_with(
     capture: Capture,
     tolerance: f32,
 ) -> Result<ExportReport> {
-    let conditional = gan.conditional();
+    let kind = ConditionKind::of(gan);
+    let conditional = matches!(kind, ConditionKind::Label { .. });
     let noise_dim = gan.config.generator.noise_dim;
     let out_dim = gan.dataset.dim();
+    let out_shape: Vec<usize> = match gan.dataset.image_shape() {
+        Some(shape) => shape.to_vec(),
+        None => vec![out_dim],
+    };
     let classes = conditional.then(|| gan.dataset.classes());
 
     // An independent copy, off autodiff: capture moves the module it is given to the
     // capture device, and Arc-shared state (BatchNorm running stats) would move with it.
     let reference = gan.sampling_generator();
-    let copy = gan
-        .config
-        .generator
-        .init(out_dim, classes, &Device::flex())
-        .load_record(reference.clone().into_record());
+    let copy = Generator::from_config(
+        &gan.config,
+        out_dim,
+        gan.dataset.image_shape(),
+        classes,
+        &Device::flex(),
+    )?
+    .load_record(reference.clone().into_record());
 
-    let (bytes, batch_axis) = capture_onnx(&copy, noise_dim, conditional, capture)
+    let (bytes, batch_axis) = capture_onnx(&copy, noise_dim, kind, capture)
         .map_err(|message| export_err(out, message))?;
     let mut model = ModelProto::parse_from_bytes(&bytes)
         .map_err(|e| export_err(out, format!("burn-onnx produced unreadable protobuf: {e}")))?;
-    let captured_label_dtype = to_contract(&mut model, conditional, batch_axis)
+    let captured_label_dtype = to_contract_for(&mut model, kind, batch_axis)
         .map_err(|m| export_err(out, format!("cannot rewrite to the contract: {m}")))?;
+    resize_sizes_to_scales(&mut model)
+        .map_err(|m| export_err(out, format!("cannot rewrite Resize to scales: {m}")))?;
     let metadata = metadata(gan, run_id)?;
     set_metadata(&mut model, &metadata);
     model.doc_string = format!(
         "edgegan generator from run {run_id}: inputs {NOISE_INPUT}{}, output {OUTPUT}; see metadata_props edgegan.*",
-        if conditional { " and label" } else { "" }
+        match kind {
+            ConditionKind::None => "",
+            ConditionKind::Label { .. } => " and label",
+            ConditionKind::Mask { .. } => ", mask and masked",
+        }
     );
     let bytes = model
         .write_to_bytes()
         .map_err(|e| export_err(out, format!("cannot encode the rewritten model: {e}")))?;
     let summary = summarize(&model);
-    check_contract(&summary, conditional, noise_dim, out_dim)
+    check_contract_for(&summary, kind, noise_dim, &out_shape)
         .map_err(|m| export_err(out, format!("the rewritten model breaks the contract: {m}")))?;
 
     // Write beside `out`, verify, then rename into place.
@@ -247,17 +386,11 @@ fn export_with(
     let pending = out.with_file_name(format!("{name}.unverified"));
     std::fs::write(&pending, &bytes).map_err(io_err(&pending))?;
 
-    let classes_n = classes.unwrap_or(0);
     let mut parity = Vec::with_capacity(CHECK_BATCHES.len());
     for batch in CHECK_BATCHES {
-        let (z, labels) = check_inputs(batch, noise_dim, classes_n);
-        let burn = burn_forward(
-            &reference,
-            noise_dim,
-            &z,
-            conditional.then_some(labels.as_slice()),
-        )?;
-        let tract = run_onnx_with_tract(&pending, &z, conditional.then_some(labels.as_slice()))?;
+        let inputs = check_batch(batch, noise_dim, kind);
+        let burn = burn_forward_with(&reference, noise_dim, &inputs.z, inputs.condition())?;
+        let tract = run_onnx_with_condition(&pending, &inputs.z, inputs.condition())?;
         parity.push(ParityCheck {
             batch,
             max_abs_diff: max_abs_diff(&burn, &tract),
@@ -324,12 +457,36 @@ pub fn burn_forward(
     z: &[f32],
     labels: Option<&[i64]>,
 ) -> Result<Vec<f32>> {
+    burn_forward_with(generator, noise_dim, z, ConditionInput::from_labels(labels))
+}
+
+/// Burn's generator output (network units, row-major; images as `[N, C, H, W]`) for
+/// noise `z` and any condition.
+pub fn burn_forward_with(
+    generator: &Generator,
+    noise_dim: usize,
+    z: &[f32],
+    condition: ConditionInput<'_>,
+) -> Result<Vec<f32>> {
     let device = Device::flex();
     let batch = z.len() / noise_dim.max(1);
     let z = Tensor::<2>::from_data(TensorData::new(z.to_vec(), [batch, noise_dim]), &device);
-    let labels = labels
-        .map(|l| Tensor::<1, Int>::from_data(TensorData::new(l.to_vec(), [l.len()]), &device));
-    read_vec(generator.forward(z, labels))
+    let rows = |v: &[f32]| {
+        let cols = v.len() / batch.max(1);
+        Tensor::<2>::from_data(TensorData::new(v.to_vec(), [batch, cols]), &device)
+    };
+    let condition = match condition {
+        ConditionInput::Label(l) => Condition::Label(Tensor::<1, Int>::from_data(
+            TensorData::new(l.to_vec(), [l.len()]),
+            &device,
+        )),
+        ConditionInput::None => Condition::None,
+        ConditionInput::Mask { mask, masked } => Condition::Mask {
+            mask: rows(mask),
+            masked: rows(masked),
+        },
+    };
+    read_vec(generator.forward(z, &condition))
 }
 
 /// Max |a - b|; NaN if any difference is NaN, infinite if the lengths differ.
@@ -363,11 +520,11 @@ fn hex(bytes: &[u8]) -> String {
 fn capture_onnx(
     generator: &Generator,
     noise_dim: usize,
-    conditional: bool,
+    kind: ConditionKind,
     capture: Capture,
 ) -> std::result::Result<(Vec<u8>, BatchAxis), String> {
     if capture == Capture::Auto {
-        match guarded(|| capture_dynamic(generator, noise_dim, conditional))? {
+        match guarded(|| capture_with(generator, noise_dim, kind, true))? {
             Ok(bytes) => return Ok((bytes, BatchAxis::Symbolic)),
             // The batch could not be traced symbolically: capture static, rewrite after.
             Err(
@@ -376,7 +533,7 @@ fn capture_onnx(
             Err(e) => return Err(describe_export_error(&e)),
         }
     }
-    match guarded(|| capture_static(generator, noise_dim, conditional))? {
+    match guarded(|| capture_with(generator, noise_dim, kind, false))? {
         Ok(bytes) => Ok((bytes, BatchAxis::Rewritten)),
         Err(e) => Err(describe_export_error(&e)),
     }
@@ -402,62 +559,96 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "no message".into())
 }
 
-fn zeros_inputs(n: usize, noise_dim: usize) -> (Tensor<2>, Tensor<1, Int>) {
-    let device = Device::flex();
-    (
-        Tensor::<2>::zeros([n, noise_dim], &device),
-        Tensor::<1, Int>::zeros([n], &device),
-    )
+fn zeros_z(n: usize, noise_dim: usize) -> Tensor<2> {
+    Tensor::<2>::zeros([n, noise_dim], &Device::flex())
 }
 
-fn capture_dynamic(
-    generator: &Generator,
-    noise_dim: usize,
-    conditional: bool,
-) -> std::result::Result<Vec<u8>, ExportError> {
+fn zeros_labels(n: usize) -> Tensor<1, Int> {
+    Tensor::<1, Int>::zeros([n], &Device::flex())
+}
+
+fn zeros_images(n: usize, [c, h, w]: [usize; 3]) -> Tensor<4> {
+    Tensor::<4>::zeros([n, c, h, w], &Device::flex())
+}
+
+/// Captures `module`'s forward `f` on zero inputs made by `make(batch)`: with a symbolic
+/// batch (`dynamic`, traced at batch 2 and 3) or statically at [`STATIC_BATCH`].
+fn capture_one<M, I, O>(
+    module: &M,
+    make: impl Fn(usize) -> I,
+    specs: &[InputSpec],
+    dynamic: bool,
+    f: impl Fn(&M, I) -> O,
+) -> std::result::Result<Vec<u8>, ExportError>
+where
+    M: Module,
+    I: burn_onnx::export::ExportInput,
+    O: burn_onnx::export::ExportOutput,
+{
     let exporter = OnnxExporter::new();
-    let z_spec = InputSpec::new([AxisSpec::dynamic(BATCH_SYMBOL), AxisSpec::Static]);
-    let model = if conditional {
-        let specs = [z_spec, InputSpec::new([AxisSpec::dynamic(BATCH_SYMBOL)])];
-        exporter.export_dynamic(
-            generator,
-            zeros_inputs(2, noise_dim),
-            zeros_inputs(3, noise_dim),
-            &specs,
-            |g: &Generator, (z, labels): (Tensor<2>, Tensor<1, Int>)| g.forward(z, Some(labels)),
-        )?
+    let model = if dynamic {
+        exporter.export_dynamic(module, make(2), make(3), specs, f)?
     } else {
-        exporter.export_dynamic(
-            generator,
-            zeros_inputs(2, noise_dim).0,
-            zeros_inputs(3, noise_dim).0,
-            &[z_spec],
-            |g: &Generator, z: Tensor<2>| g.forward(z, None),
-        )?
+        exporter.export(module, make(STATIC_BATCH), f)?
     };
     Ok(model.into_bytes())
 }
 
-fn capture_static(
+/// Captures the generator's contract forward pass: `z` (+ `label` | `mask`, `masked`)
+/// to `x`, images as `[N, C, H, W]`.
+fn capture_with(
     generator: &Generator,
     noise_dim: usize,
-    conditional: bool,
+    kind: ConditionKind,
+    dynamic: bool,
 ) -> std::result::Result<Vec<u8>, ExportError> {
-    let exporter = OnnxExporter::new();
-    let model = if conditional {
-        exporter.export(
-            generator,
-            zeros_inputs(STATIC_BATCH, noise_dim),
-            |g: &Generator, (z, labels): (Tensor<2>, Tensor<1, Int>)| g.forward(z, Some(labels)),
-        )?
-    } else {
-        exporter.export(
-            generator,
-            zeros_inputs(STATIC_BATCH, noise_dim).0,
-            |g: &Generator, z: Tensor<2>| g.forward(z, None),
-        )?
+    let batch = || AxisSpec::dynamic(BATCH_SYMBOL);
+    let z_spec = InputSpec::new([batch(), AxisSpec::Static]);
+    let label_spec = InputSpec::new([batch()]);
+    let image_spec = || {
+        InputSpec::new([
+            batch(),
+            AxisSpec::Static,
+            AxisSpec::Static,
+            AxisSpec::Static,
+        ])
     };
-    Ok(model.into_bytes())
+    let z = |n| zeros_z(n, noise_dim);
+    match (generator, kind) {
+        (Generator::Inpaint(g), ConditionKind::Mask { shape }) => capture_one(
+            g,
+            |n| (z(n), zeros_images(n, shape), zeros_images(n, shape)),
+            &[z_spec, image_spec(), image_spec()],
+            dynamic,
+            |g: &InpaintGenerator, (z, mask, masked): (Tensor<2>, Tensor<4>, Tensor<4>)| {
+                g.forward(z, mask, masked)
+            },
+        ),
+        (Generator::Conv(g), ConditionKind::Label { .. }) => capture_one(
+            g,
+            |n| (z(n), zeros_labels(n)),
+            &[z_spec, label_spec],
+            dynamic,
+            |g: &ConvGenerator, (z, labels): (Tensor<2>, Tensor<1, Int>)| {
+                g.forward(z, Some(labels))
+            },
+        ),
+        (Generator::Conv(g), _) => capture_one(g, z, &[z_spec], dynamic, |g: &ConvGenerator, z| {
+            g.forward(z, None)
+        }),
+        (g, ConditionKind::Label { .. }) => capture_one(
+            g,
+            |n| (z(n), zeros_labels(n)),
+            &[z_spec, label_spec],
+            dynamic,
+            |g: &Generator, (z, labels): (Tensor<2>, Tensor<1, Int>)| {
+                g.forward(z, &Condition::Label(labels))
+            },
+        ),
+        (g, _) => capture_one(g, z, &[z_spec], dynamic, |g: &Generator, z| {
+            g.forward(z, &Condition::None)
+        }),
+    }
 }
 
 /// burn-onnx's error as a sentence that names the op and says what to use instead.
@@ -546,11 +737,29 @@ fn replacement_hint(op: &str) -> &'static str {
 /// Renames the I/O to `z`/`label`/`x`, makes the batch `N` everywhere, adds the int64
 /// `label` input (with a Cast when Burn captured int32), and refuses random ops.
 /// Returns the label dtype Burn captured.
+#[cfg(test)]
 fn to_contract(
     model: &mut ModelProto,
     conditional: bool,
     batch_axis: BatchAxis,
 ) -> std::result::Result<Option<String>, String> {
+    let kind = if conditional {
+        ConditionKind::Label { classes: 1 }
+    } else {
+        ConditionKind::None
+    };
+    to_contract_for(model, kind, batch_axis)
+}
+
+/// [`to_contract`] for any condition kind: float inputs are `z` (rank 2) then `mask`
+/// and `masked` in capture order.
+fn to_contract_for(
+    model: &mut ModelProto,
+    kind: ConditionKind,
+    batch_axis: BatchAxis,
+) -> std::result::Result<Option<String>, String> {
+    let conditional = matches!(kind, ConditionKind::Label { .. });
+    let masked_model = matches!(kind, ConditionKind::Mask { .. });
     let graph = model.graph.mut_or_insert_default();
     if let Some(node) = graph
         .node
@@ -577,9 +786,13 @@ fn to_contract(
         .filter(|&i| matches!(elem_type(&graph.input[i]), ONNX_INT32 | ONNX_INT64))
         .collect();
     let expected_ints = usize::from(conditional);
-    if floats.len() != 1 || ints.len() != expected_ints || runtime.len() != 1 + expected_ints {
+    let expected_floats = if masked_model { 3 } else { 1 };
+    if floats.len() != expected_floats
+        || ints.len() != expected_ints
+        || runtime.len() != expected_floats + expected_ints
+    {
         return Err(format!(
-            "expected one float input{} from the exporter, found {:?}",
+            "expected {expected_floats} float input(s){} from the exporter, found {:?}",
             if conditional {
                 " and one int input"
             } else {
@@ -605,11 +818,15 @@ fn to_contract(
     if conditional {
         reserved.extend([LABEL_INPUT, LABEL_INT32]);
     }
-    let own = [
-        Some(graph.input[floats[0]].name.clone()),
-        ints.first().map(|&i| graph.input[i].name.clone()),
-        Some(graph.output[0].name.clone()),
-    ];
+    if masked_model {
+        reserved.extend([MASK_INPUT, MASKED_INPUT]);
+    }
+    let mut own: Vec<Option<String>> = floats
+        .iter()
+        .map(|&i| Some(graph.input[i].name.clone()))
+        .collect();
+    own.push(ints.first().map(|&i| graph.input[i].name.clone()));
+    own.push(Some(graph.output[0].name.clone()));
     for name in all_value_names(graph) {
         if reserved.contains(&name.as_str()) && !own.contains(&Some(name.clone())) {
             return Err(format!(
@@ -618,8 +835,28 @@ fn to_contract(
         }
     }
 
-    let z_old = graph.input[floats[0]].name.clone();
+    // z is the rank-2 float input; the image inputs follow in capture order
+    let rank = |v: &ValueInfoProto| {
+        v.type_
+            .as_ref()
+            .and_then(|t| t.tensor_type().shape.as_ref().map(|s| s.dim.len()))
+            .unwrap_or(0)
+    };
+    let z_index = floats
+        .iter()
+        .copied()
+        .find(|&i| rank(&graph.input[i]) == 2)
+        .ok_or_else(|| "no rank-2 float input for the noise `z`".to_string())?;
+    let images: Vec<String> = floats
+        .iter()
+        .filter(|&&i| i != z_index)
+        .map(|&i| graph.input[i].name.clone())
+        .collect();
+    let z_old = graph.input[z_index].name.clone();
     rename_value(graph, &z_old, NOISE_INPUT);
+    for (old, new) in images.iter().zip([MASK_INPUT, MASKED_INPUT]) {
+        rename_value(graph, old, new);
+    }
     let out_old = graph.output[0].name.clone();
     rename_value(graph, &out_old, OUTPUT);
 
@@ -658,12 +895,16 @@ fn to_contract(
     graph.input.sort_by_key(|v| match v.name.as_str() {
         NOISE_INPUT => 0,
         LABEL_INPUT => 1,
-        _ => 2,
+        MASK_INPUT => 2,
+        MASKED_INPUT => 3,
+        _ => 4,
     });
 
     let rewrite_static = batch_axis == BatchAxis::Rewritten;
     for info in graph.input.iter_mut().chain(graph.output.iter_mut()) {
-        if info.name == NOISE_INPUT || info.name == LABEL_INPUT || info.name == OUTPUT {
+        if [NOISE_INPUT, LABEL_INPUT, MASK_INPUT, MASKED_INPUT, OUTPUT]
+            .contains(&info.name.as_str())
+        {
             set_batch_symbol(info, None);
         }
     }
@@ -676,6 +917,116 @@ fn to_contract(
     canonical_value_names(graph);
     graph.name = "edgegan_generator".into();
     Ok(captured)
+}
+
+/// burn-onnx writes nearest upsampling as `Resize(x, sizes=[H', W'], axes=[2, 3])`, whose
+/// output size tract cannot derive with a symbolic batch. The canonical form
+/// `Resize(x, scales=[1, 1, H'/H, W'/W])` means the same to every engine and keeps the
+/// batch symbolic; the input sizes come from typing the graph with tract at batch 1.
+fn resize_sizes_to_scales(model: &mut ModelProto) -> std::result::Result<(), String> {
+    let graph = &model.graph;
+    let targets: Vec<(usize, String, Vec<i64>)> = graph
+        .node
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.op_type == "Resize" && n.input.len() == 4 && !n.input[3].is_empty())
+        .filter_map(|(i, n)| {
+            let init = graph.initializer.iter().find(|t| t.name == n.input[3])?;
+            let sizes: Vec<i64> = if !init.int64_data.is_empty() {
+                init.int64_data.clone()
+            } else {
+                init.raw_data
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                    .collect()
+            };
+            Some((i, n.name.clone(), sizes))
+        })
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let bytes = model
+        .write_to_bytes()
+        .map_err(|e| format!("cannot encode the model: {e}"))?;
+    let names: Vec<String> = targets.iter().map(|t| t.1.clone()).collect();
+    // graph inputs at batch 1 (every symbolic dimension is the batch)
+    let initializers: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: Vec<(bool, Vec<usize>)> = graph
+        .input
+        .iter()
+        .filter(|v| !initializers.contains(&v.name.as_str()))
+        .map(|v| {
+            let dims = v
+                .type_
+                .as_ref()
+                .and_then(|t| t.tensor_type().shape.as_ref())
+                .map(|s| {
+                    s.dim
+                        .iter()
+                        .map(|d| {
+                            if d.has_dim_value() {
+                                d.dim_value().max(1) as usize
+                            } else {
+                                1
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (elem_type(v) == ONNX_FLOAT, dims)
+        })
+        .collect();
+    let input_shapes = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        tract_runner::node_input_shapes(&bytes, &inputs, &names)
+    }))
+    .map_err(|p| {
+        format!(
+            "tract panicked while typing the graph: {}",
+            panic_message(p.as_ref())
+        )
+    })??;
+    let graph = model.graph.mut_or_insert_default();
+    for ((index, name, sizes), shape) in targets.into_iter().zip(input_shapes) {
+        let node = &mut graph.node[index];
+        let axes: Vec<i64> = node
+            .attribute
+            .iter()
+            .find(|a| a.name == "axes")
+            .map(|a| a.ints.clone())
+            .unwrap_or_else(|| (0..shape.len() as i64).collect());
+        if axes.len() != sizes.len() {
+            return Err(format!(
+                "Resize `{name}`: {} sizes for axes {axes:?}",
+                sizes.len()
+            ));
+        }
+        let mut scales = vec![1.0f32; shape.len()];
+        for (&axis, &size) in axes.iter().zip(&sizes) {
+            let axis =
+                usize::try_from(axis).map_err(|_| format!("Resize `{name}`: axis {axis}"))?;
+            let Some(&len) = shape.get(axis).filter(|&&l| l > 0) else {
+                return Err(format!(
+                    "Resize `{name}`: axis {axis} of input shape {shape:?}"
+                ));
+            };
+            scales[axis] = size as f32 / len as f32;
+        }
+        let scales_name = format!("{name}_scales");
+        node.input = vec![node.input[0].clone(), String::new(), scales_name.clone()];
+        node.attribute.retain(|a| a.name != "axes");
+        let mut t = onnx_ir::TensorProto::new();
+        t.name = scales_name;
+        t.data_type = ONNX_FLOAT;
+        t.dims = vec![scales.len() as i64];
+        t.raw_data = scales
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>()
+            .into();
+        graph.initializer.push(t);
+    }
+    Ok(())
 }
 
 /// A static capture bakes the batch into constant Reshape shapes: the leading entry
@@ -861,7 +1212,8 @@ fn describe(info: &ValueInfoProto) -> TensorDescription {
 ///
 /// [`TrainConfig::to_toml`]: crate::config::TrainConfig::to_toml
 pub fn metadata(gan: &Gan, run_id: &str) -> Result<BTreeMap<String, String>> {
-    let conditional = gan.conditional();
+    let kind = ConditionKind::of(gan);
+    let conditional = matches!(kind, ConditionKind::Label { .. });
     let class_names = if conditional {
         gan.dataset.class_names()
     } else {
@@ -879,13 +1231,21 @@ pub fn metadata(gan: &Gan, run_id: &str) -> Result<BTreeMap<String, String>> {
     };
     put("contract_version", CONTRACT_VERSION.into());
     put("noise_dim", gan.config.generator.noise_dim.to_string());
-    put(
-        "condition",
-        if conditional { "label" } else { "none" }.into(),
-    );
+    put("condition", kind.name().into());
     put("classes", class_names.len().to_string());
     put("class_names", json(&class_names));
-    put("output_shape", json(&vec![gan.dataset.dim()]));
+    let output_shape = match gan.dataset.image_shape() {
+        Some(shape) => shape.to_vec(),
+        None => vec![gan.dataset.dim()],
+    };
+    put("output_shape", json(&output_shape));
+    if let ConditionKind::Mask { shape } = kind {
+        put("mask_shape", json(&shape));
+        put(
+            "mask_convention",
+            "1 = known pixel; masked = image * mask".into(),
+        );
+    }
     put(
         "value_range",
         match gan.config.generator.output {
@@ -964,6 +1324,21 @@ pub fn check_contract(
     noise_dim: usize,
     out_dim: usize,
 ) -> std::result::Result<(), String> {
+    let kind = if conditional {
+        ConditionKind::Label { classes: 1 }
+    } else {
+        ConditionKind::None
+    };
+    check_contract_for(summary, kind, noise_dim, &[out_dim])
+}
+
+/// [`check_contract`] for any condition kind and output shape (without the batch).
+pub fn check_contract_for(
+    summary: &OnnxSummary,
+    kind: ConditionKind,
+    noise_dim: usize,
+    out_shape: &[usize],
+) -> std::result::Result<(), String> {
     let t = |name: &str, dtype: &str, shape: &[String]| TensorDescription {
         name: name.into(),
         dtype: dtype.into(),
@@ -975,8 +1350,20 @@ pub fn check_contract(
         "float32",
         &[n.clone(), noise_dim.to_string()],
     )];
-    if conditional {
-        inputs.push(t(LABEL_INPUT, "int64", std::slice::from_ref(&n)));
+    let with_batch = |dims: &[usize]| -> Vec<String> {
+        std::iter::once(n.clone())
+            .chain(dims.iter().map(|d| d.to_string()))
+            .collect()
+    };
+    match kind {
+        ConditionKind::Label { .. } => {
+            inputs.push(t(LABEL_INPUT, "int64", std::slice::from_ref(&n)))
+        }
+        ConditionKind::Mask { shape } => {
+            inputs.push(t(MASK_INPUT, "float32", &with_batch(&shape)));
+            inputs.push(t(MASKED_INPUT, "float32", &with_batch(&shape)));
+        }
+        ConditionKind::None => {}
     }
     if summary.inputs != inputs {
         return Err(format!(
@@ -984,7 +1371,7 @@ pub fn check_contract(
             summary.inputs
         ));
     }
-    let outputs = vec![t(OUTPUT, "float32", &[n.clone(), out_dim.to_string()])];
+    let outputs = vec![t(OUTPUT, "float32", &with_batch(out_shape))];
     if summary.outputs != outputs {
         return Err(format!(
             "outputs are {:?}, expected {outputs:?}",
@@ -1032,10 +1419,19 @@ pub fn check_contract(
 /// corrupted file, input names other than the contract's, or inputs of the wrong shape
 /// give an error, never a panic.
 pub fn run_onnx_with_tract(path: &Path, z: &[f32], labels: Option<&[i64]>) -> Result<Vec<f32>> {
+    run_onnx_with_condition(path, z, ConditionInput::from_labels(labels))
+}
+
+/// [`run_onnx_with_tract`] for any condition (mask models take `mask` and `masked`).
+pub fn run_onnx_with_condition(
+    path: &Path,
+    z: &[f32],
+    condition: ConditionInput<'_>,
+) -> Result<Vec<f32>> {
     if !path.is_file() {
         return Err(export_err(path, "no such ONNX file"));
     }
-    match std::panic::catch_unwind(AssertUnwindSafe(|| tract_runner::run(path, z, labels))) {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| tract_runner::run(path, z, condition))) {
         Ok(result) => result.map_err(|m| export_err(path, m)),
         Err(payload) => Err(export_err(
             path,
@@ -1053,13 +1449,62 @@ mod tract_runner {
     use tract_onnx::prelude::*;
     use tract_onnx::tract_core::internal::DimLike;
 
-    use super::{LABEL_INPUT, NOISE_INPUT, OUTPUT};
+    /// Types the ONNX model at batch 1 and returns the input shape of each named node.
+    pub(super) fn node_input_shapes(
+        bytes: &[u8],
+        inputs: &[(bool, Vec<usize>)],
+        names: &[String],
+    ) -> std::result::Result<Vec<Vec<usize>>, String> {
+        let mut model = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .map_err(|e| format!("tract cannot load it: {e:#}"))?;
+        for (i, (is_float, dims)) in inputs.iter().enumerate() {
+            let dt = if *is_float {
+                f32::datum_type()
+            } else {
+                i64::datum_type()
+            };
+            model
+                .set_input_fact(i, InferenceFact::dt_shape(dt, dims.clone()))
+                .map_err(|e| format!("{e:#}"))?;
+        }
+        let typed = model
+            .into_typed()
+            .map_err(|e| format!("tract cannot type it at batch 1: {e:#}"))?;
+        names
+            .iter()
+            .map(|name| {
+                let node = typed
+                    .nodes()
+                    .iter()
+                    .find(|n| &n.name == name)
+                    .ok_or_else(|| format!("node `{name}` not found after typing"))?;
+                let fact = typed
+                    .outlet_fact(node.inputs[0])
+                    .map_err(|e| format!("{e:#}"))?;
+                fact.shape
+                    .iter()
+                    .map(|d| d.to_usize().map_err(|e| format!("{e:#}")))
+                    .collect()
+            })
+            .collect()
+    }
+
+    use super::{ConditionInput, LABEL_INPUT, MASK_INPUT, MASKED_INPUT, NOISE_INPUT, OUTPUT};
 
     pub(super) fn run(
         path: &Path,
         z: &[f32],
-        labels: Option<&[i64]>,
+        condition: ConditionInput<'_>,
     ) -> std::result::Result<Vec<f32>, String> {
+        let labels = match condition {
+            ConditionInput::Label(l) => Some(l),
+            _ => None,
+        };
+        let masks = match condition {
+            ConditionInput::Mask { mask, masked } => Some((mask, masked)),
+            _ => None,
+        };
         let model = tract_onnx::onnx()
             .model_for_path(path)
             .map_err(|e| format!("tract cannot load it: {e:#}"))?;
@@ -1072,6 +1517,9 @@ mod tract_runner {
         if labels.is_some() {
             expected.push(LABEL_INPUT.into());
         }
+        if masks.is_some() {
+            expected.extend([MASK_INPUT.to_string(), MASKED_INPUT.to_string()]);
+        }
         let mut sorted = names.clone();
         sorted.sort();
         let mut expected_sorted = expected.clone();
@@ -1079,10 +1527,13 @@ mod tract_runner {
         if sorted != expected_sorted {
             return Err(format!(
                 "the model's inputs are {names:?}, expected {expected:?}{}",
-                if labels.is_some() {
-                    " (labels were given: a label-conditioned model was expected)"
-                } else {
-                    " (no labels were given: an unconditional model was expected)"
+                match condition {
+                    ConditionInput::Label(_) =>
+                        " (labels were given: a label-conditioned model was expected)",
+                    ConditionInput::Mask { .. } =>
+                        " (masks were given: an inpainting model was expected)",
+                    ConditionInput::None =>
+                        " (no labels were given: an unconditional model was expected)",
                 }
             ));
         }
@@ -1118,6 +1569,33 @@ mod tract_runner {
                 batch = z.len() / noise_dim;
                 let t = Tensor::from_shape(&[batch, noise_dim], z).map_err(|e| format!("{e:#}"))?;
                 values.push(t.into());
+            } else if name == MASK_INPUT || name == MASKED_INPUT {
+                if fact.datum_type != f32::datum_type() || fact.shape.rank() != 4 {
+                    return Err(format!(
+                        "input `{name}` is {fact:?}, expected float32 [N, C, H, W]"
+                    ));
+                }
+                let mut dims = Vec::with_capacity(3);
+                for d in 1..4 {
+                    dims.push(fact.shape[d].to_usize().map_err(|e| {
+                        format!("input `{name}` has no fixed image dimensions: {e:#}")
+                    })?);
+                }
+                let per: usize = dims.iter().product();
+                let (mask, masked) = masks.unwrap_or_default();
+                let data = if name == MASK_INPUT { mask } else { masked };
+                if per == 0 || data.is_empty() || !data.len().is_multiple_of(per) {
+                    return Err(format!(
+                        "{} values do not form [N, {}, {}, {}] images for input `{name}`",
+                        data.len(),
+                        dims[0],
+                        dims[1],
+                        dims[2]
+                    ));
+                }
+                let t = Tensor::from_shape(&[data.len() / per, dims[0], dims[1], dims[2]], data)
+                    .map_err(|e| format!("{e:#}"))?;
+                values.push(t.into());
             } else {
                 if fact.datum_type != i64::datum_type() || fact.shape.rank() != 1 {
                     return Err(format!("input `label` is {fact:?}, expected int64 [N]"));
@@ -1133,6 +1611,15 @@ mod tract_runner {
             return Err(format!(
                 "{} labels for a batch of {batch} noise rows",
                 l.len()
+            ));
+        }
+        if let Some(first) = values.get(2).or(values.get(1))
+            && masks.is_some()
+            && first.shape().first() != Some(&batch)
+        {
+            return Err(format!(
+                "{} mask images for a batch of {batch} noise rows",
+                first.shape().first().copied().unwrap_or(0)
             ));
         }
         let plan = model

@@ -33,6 +33,28 @@ enum Command {
     /// Export a run's generator (the EMA weights when enabled) to ONNX per the contract
     /// (inputs `z`, `label`; output `x`; symbolic batch), checked against Burn with tract.
     Export(ExportArgs),
+    /// Train the evaluation classifier of an image dataset (the yardstick of the image
+    /// metrics); prints its held-out accuracy.
+    Classifier(ClassifierArgs),
+}
+
+#[derive(Debug, Args)]
+struct ClassifierArgs {
+    /// Output folder (classifier.bpk + classifier.json).
+    #[arg(long, default_value = run::DEFAULT_CLASSIFIER)]
+    out: PathBuf,
+    /// Dataset: fashion_mnist, idx or image_folder.
+    #[arg(long, default_value = "fashion_mnist")]
+    dataset: DatasetKind,
+    /// Folder of the IDX files / picture classes (default for fashion_mnist: Debian's).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Epochs over the training split.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -53,7 +75,7 @@ struct TrainArgs {
     /// TOML config file; flags below override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Dataset: gauss1d, ring8, grid25 or csv.
+    /// Dataset: gauss1d, ring8, grid25, csv, fashion_mnist, idx or image_folder.
     #[arg(long)]
     dataset: Option<DatasetKind>,
     /// Condition G and D on the class.
@@ -65,6 +87,13 @@ struct TrainArgs {
     /// CSV file for `--dataset csv`.
     #[arg(long)]
     csv: Option<PathBuf>,
+    /// Folder of the IDX files (fashion_mnist, idx) or of the picture classes
+    /// (image_folder).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Evaluation classifier of image runs.
+    #[arg(long, default_value = run::DEFAULT_CLASSIFIER)]
+    classifier: PathBuf,
     /// Label column of the CSV (for a conditional model).
     #[arg(long)]
     label_column: Option<String>,
@@ -100,6 +129,9 @@ struct EvalArgs {
     /// Evaluation seed.
     #[arg(long, default_value_t = 1234)]
     seed: u64,
+    /// Evaluation classifier of image runs.
+    #[arg(long, default_value = run::DEFAULT_CLASSIFIER)]
+    classifier: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +148,9 @@ struct SampleArgs {
     /// Noise seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Image runs: write the samples as a PNG grid here (one row) instead of CSV.
+    #[arg(long)]
+    png: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -136,6 +171,9 @@ impl TrainArgs {
         }
         if let Some(csv) = &self.csv {
             config.data.path = Some(csv.clone());
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data.dir = Some(dir.clone());
         }
         if let Some(col) = &self.label_column {
             config.data.label_column = Some(col.clone());
@@ -197,30 +235,47 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
             (run, gan)
         }
     };
-    if verbose {
-        let g = ModelSize::of(&gan.generator);
-        let d = ModelSize::of(&gan.discriminator);
-        eprintln!(
-            "run {}: {:?}{}, G {} params ({} B f32), D {} params, {} steps",
-            run.root.display(),
-            gan.config.data.kind,
-            if gan.conditional() {
-                " conditional"
-            } else {
-                ""
-            },
-            g.params,
-            g.f32_bytes,
-            d.params,
-            gan.config.steps
-        );
-    }
+    // the model's size is part of what a user chooses: always print it
+    let g = ModelSize::of(&gan.generator);
+    let d = ModelSize::of(&gan.discriminator);
+    eprintln!(
+        "run {}: {:?}{}, G {} params ({} B f32, {} B int8), D {} params, {} steps",
+        run.root.display(),
+        gan.config.data.kind,
+        if gan.conditional() {
+            " conditional"
+        } else if gan.inpainting() {
+            " inpainting"
+        } else {
+            ""
+        },
+        g.params,
+        g.f32_bytes,
+        g.int8_bytes,
+        d.params,
+        gan.config.steps
+    );
     let started = std::time::Instant::now();
     run::train(&run, &mut gan, TrainOptions { verbose })?;
     let secs = started.elapsed().as_secs_f64();
-    let report = run::evaluate(&run, &gan, None, 1234)?;
     println!("trained to step {} in {secs:.1} s", gan.step);
-    println!("{report}");
+    if gan.dataset.image_shape().is_some() {
+        run::write_sample_grid(&run, &gan)?;
+        if args.classifier.join("classifier.json").is_file() {
+            let report = run::evaluate_images(&run, &gan, &args.classifier, None, 1234)?;
+            println!("{report}");
+        } else {
+            println!(
+                "no evaluation classifier at {}: train one with `edgegan-train classifier`, \
+                 then run `edgegan-train eval --run {}`",
+                args.classifier.display(),
+                run.root.display()
+            );
+        }
+    } else {
+        let report = run::evaluate(&run, &gan, None, 1234)?;
+        println!("{report}");
+    }
     println!(
         "run folder: {} (plots in {}, eval.json)",
         run.root.display(),
@@ -234,6 +289,18 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let gan = run::load_gan(&run, config, args.checkpoint.as_deref())?;
     if args.samples == Some(0) {
         bail!("--samples must be at least 1");
+    }
+    if gan.dataset.image_shape().is_some() {
+        let report = run::evaluate_images(&run, &gan, &args.classifier, args.samples, args.seed)
+            .with_context(|| {
+                format!(
+                    "with the classifier in {} (train one with `edgegan-train classifier`)",
+                    args.classifier.display()
+                )
+            })?;
+        println!("{report}");
+        println!("wrote {}", run.path("eval.json").display());
+        return Ok(());
     }
     let report = run::evaluate(&run, &gan, args.samples, args.seed)?;
     println!("{report}");
@@ -253,7 +320,22 @@ fn sample(args: &SampleArgs) -> anyhow::Result<()> {
     }
     let labels = vec![label; args.n];
     let mut rng = rand_pcg::Pcg64::seed_from_u64(args.seed);
+    if gan.inpainting() {
+        bail!(
+            "{} is an inpainting model: its samples need masked images; see its sample grid \
+             in samples/ or use firmware-sim sample --mask",
+            args.run.display()
+        );
+    }
     let x = gan.generate(&mut rng, &labels)?;
+    if let Some(png) = &args.png {
+        let Some(shape) = gan.dataset.image_shape() else {
+            bail!("--png applies to image runs; this one samples points");
+        };
+        edgegan_train::images::grid::write_grid(png, &x, shape, 1, args.n, 2)?;
+        eprintln!("wrote {}", png.display());
+        return Ok(());
+    }
     let dim = gan.dataset.dim();
     let mut out = String::new();
     for row in x.chunks(dim) {
@@ -278,6 +360,38 @@ fn export(args: &ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn classifier(args: &ClassifierArgs) -> anyhow::Result<()> {
+    if !args.dataset.is_image() {
+        bail!("the classifier is for image datasets (fashion_mnist, idx, image_folder)");
+    }
+    if args.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
+    let data = edgegan_train::config::DataConfig {
+        kind: args.dataset,
+        dir: args.data_dir.clone(),
+        ..Default::default()
+    };
+    let set = edgegan_train::images::ImageSet::from_config(&data)?;
+    let started = std::time::Instant::now();
+    let trained = edgegan_train::classifier::train_classifier(
+        &set,
+        args.epochs,
+        args.seed,
+        &args.out,
+        |epoch, loss| eprintln!("epoch {epoch}: mean cross-entropy {loss:.4}"),
+    )?;
+    println!(
+        "classifier: held-out accuracy {:.4} on {} images after {} epochs ({:.1} s); wrote {}",
+        trained.card.test_accuracy,
+        trained.card.test_images,
+        args.epochs,
+        started.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Train(args) => train(args),
@@ -290,6 +404,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => {
             export(args).with_context(|| format!("exporting {}", args.run.display()))
         }
+        Command::Classifier(args) => classifier(args),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The networks: an MLP generator and an MLP discriminator, both optionally conditioned
-//! on a class label through a learned embedding table.
+//! The networks: [`Generator`] and [`Discriminator`] are the MLP pair (points, or images
+//! flattened) or the convolutional ones of [`crate::conv`], behind one interface that
+//! works on flattened samples `[batch, dim]` and a [`Condition`].
 //!
 //! The generator is written so burn-onnx 0.22 can export it: the class embedding is a
 //! parameter table read with `select` (exports as Gather), leaky ReLU is spelled
@@ -11,7 +12,11 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, tanh};
 
-use crate::config::{Activation, DiscriminatorConfig, GeneratorConfig, OutputActivation};
+use crate::config::{
+    Activation, Arch, DiscriminatorConfig, GeneratorConfig, OutputActivation, TrainConfig,
+};
+use crate::conv::{ConvDiscriminator, ConvGenerator, InpaintGenerator};
+use crate::error::{Result, TrainError};
 
 /// Applies a hidden activation in an export-friendly way.
 fn activate<const D: usize>(x: Tensor<D>, activation: Activation) -> Tensor<D> {
@@ -44,7 +49,7 @@ fn mlp(input: usize, hidden: &[usize], device: &Device) -> (Vec<Linear>, usize) 
 
 /// MLP generator `G(z, label)`.
 #[derive(Module, Debug)]
-pub struct Generator {
+pub struct MlpGenerator {
     /// class embedding `[classes, embedding_dim]` (conditional models only)
     pub embedding: Option<Param<Tensor<2>>>,
     /// hidden layers
@@ -60,11 +65,11 @@ pub struct Generator {
 impl GeneratorConfig {
     /// Builds the generator for `out_dim`-dimensional samples; `classes` is `Some` for a
     /// conditional model.
-    pub fn init(&self, out_dim: usize, classes: Option<usize>, device: &Device) -> Generator {
+    pub fn init(&self, out_dim: usize, classes: Option<usize>, device: &Device) -> MlpGenerator {
         let embedding = classes.map(|c| embedding_table(c, self.embedding_dim, device));
         let input = self.noise_dim + classes.map_or(0, |_| self.embedding_dim);
         let (hidden, width) = mlp(input, &self.hidden, device);
-        Generator {
+        MlpGenerator {
             embedding,
             hidden,
             output: LinearConfig::new(width, out_dim).init(device),
@@ -74,7 +79,7 @@ impl GeneratorConfig {
     }
 }
 
-impl Generator {
+impl MlpGenerator {
     /// # Shapes
     /// - `z`: `[batch, noise_dim]`
     /// - `labels`: `[batch]` class indices (conditional models; ignored otherwise)
@@ -106,7 +111,7 @@ impl Generator {
 
 /// MLP discriminator `D(x, label)` returning one logit per sample.
 #[derive(Module, Debug)]
-pub struct Discriminator {
+pub struct MlpDiscriminator {
     /// class embedding `[classes, embedding_dim]` (conditional models only)
     pub embedding: Option<Param<Tensor<2>>>,
     /// hidden layers
@@ -121,11 +126,11 @@ pub struct Discriminator {
 
 impl DiscriminatorConfig {
     /// Builds the discriminator for `in_dim`-dimensional samples.
-    pub fn init(&self, in_dim: usize, classes: Option<usize>, device: &Device) -> Discriminator {
+    pub fn init(&self, in_dim: usize, classes: Option<usize>, device: &Device) -> MlpDiscriminator {
         let embedding = classes.map(|c| embedding_table(c, self.embedding_dim, device));
         let input = (in_dim + classes.map_or(0, |_| self.embedding_dim)) * self.pack.max(1);
         let (hidden, width) = mlp(input, &self.hidden, device);
-        Discriminator {
+        MlpDiscriminator {
             embedding,
             hidden,
             output: LinearConfig::new(width, 1).init(device),
@@ -135,7 +140,7 @@ impl DiscriminatorConfig {
     }
 }
 
-impl Discriminator {
+impl MlpDiscriminator {
     /// Samples per D decision (PacGAN packing; 1 = unpacked).
     pub fn pack(&self) -> usize {
         self.pack
@@ -168,6 +173,215 @@ impl Discriminator {
     }
 }
 
+/// What a generated sample is conditioned on, in flattened network units.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// nothing (unconditional GAN)
+    None,
+    /// class labels `[batch]`
+    Label(Tensor<1, Int>),
+    /// inpainting: `mask` (1 = known) and `masked` (= image * mask), both `[batch, dim]`
+    Mask {
+        /// 1 = known pixel, 0 = to fill
+        mask: Tensor<2>,
+        /// the image with unknown pixels zeroed
+        masked: Tensor<2>,
+    },
+}
+
+impl Condition {
+    /// The labels, for label-conditioned models.
+    pub fn labels(&self) -> Option<Tensor<1, Int>> {
+        match self {
+            Self::Label(l) => Some(l.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn to_image(x: Tensor<2>, [c, h, w]: [usize; 3]) -> Tensor<4> {
+    let [b, _] = x.dims();
+    x.reshape([b, c, h, w])
+}
+
+/// The generator: MLP, convolutional, or convolutional inpainting.
+#[derive(Module, Debug)]
+pub enum Generator {
+    /// fully connected
+    Mlp(MlpGenerator),
+    /// DCGAN-style, label-conditioned or not
+    Conv(ConvGenerator),
+    /// mask-conditioned (inpainting)
+    Inpaint(InpaintGenerator),
+}
+
+impl Generator {
+    /// Builds the generator a config asks for. `shape` is `[c, h, w]` for image data
+    /// (`None` for points of `dim` values).
+    pub fn from_config(
+        config: &TrainConfig,
+        dim: usize,
+        shape: Option<[usize; 3]>,
+        classes: Option<usize>,
+        device: &Device,
+    ) -> Result<Self> {
+        let g = &config.generator;
+        match (g.arch, shape) {
+            (Arch::Mlp, _) => Ok(Self::Mlp(g.init(dim, classes, device))),
+            (Arch::Conv, Some(shape)) if config.data.masks.is_some() => {
+                InpaintGenerator::new(g, shape, device)
+                    .map(Self::Inpaint)
+                    .ok_or_else(|| {
+                        TrainError::Config(format!(
+                            "the inpainting generator's {} strided levels (generator.channels) \
+                             need image sides divisible by {}; the images are {}x{}",
+                            g.channels.len(),
+                            1usize << g.channels.len().min(31),
+                            shape[1],
+                            shape[2]
+                        ))
+                    })
+            }
+            (Arch::Conv, Some(shape)) => ConvGenerator::new(g, shape, classes, device)
+                .map(Self::Conv)
+                .ok_or_else(|| {
+                    TrainError::Config(format!(
+                        "generator.channels has {} entries, so the images are drawn at 1/{} \
+                         of their size; {}x{} does not divide by that",
+                        g.channels.len(),
+                        1usize << (g.channels.len() - 1).min(31),
+                        shape[1],
+                        shape[2]
+                    ))
+                }),
+            (Arch::Conv, None) => Err(TrainError::Config(
+                "generator.arch = \"conv\" needs an image dataset".into(),
+            )),
+        }
+    }
+
+    /// # Shapes
+    /// - `z`: `[batch, noise_dim]`
+    /// - output: `[batch, dim]` flattened samples
+    pub fn forward(&self, z: Tensor<2>, condition: &Condition) -> Tensor<2> {
+        match self {
+            Self::Mlp(g) => g.forward(z, condition.labels()),
+            Self::Conv(g) => g.forward(z, condition.labels()).flatten(1, 3),
+            Self::Inpaint(g) => match condition {
+                Condition::Mask { mask, masked } => {
+                    let shape = g.shape();
+                    g.forward(
+                        z,
+                        to_image(mask.clone(), shape),
+                        to_image(masked.clone(), shape),
+                    )
+                    .flatten(1, 3)
+                }
+                // an inpainting G without a mask completes an empty image
+                _ => {
+                    let [b, _] = z.dims();
+                    let [c, h, w] = g.shape();
+                    let zeros = Tensor::<4>::zeros([b, c, h, w], &z.device());
+                    g.forward(z, zeros.clone(), zeros).flatten(1, 3)
+                }
+            },
+        }
+    }
+
+    /// Whether the generator takes a class label.
+    pub fn is_conditional(&self) -> bool {
+        match self {
+            Self::Mlp(g) => g.is_conditional(),
+            Self::Conv(g) => g.embedding.is_some(),
+            Self::Inpaint(_) => false,
+        }
+    }
+
+    /// `[c, h, w]` for image generators.
+    pub fn image_shape(&self) -> Option<[usize; 3]> {
+        match self {
+            Self::Mlp(_) => None,
+            Self::Conv(g) => Some(g.shape()),
+            Self::Inpaint(g) => Some(g.shape()),
+        }
+    }
+}
+
+/// The discriminator: MLP (optionally PacGAN-packed) or convolutional.
+#[derive(Module, Debug)]
+pub enum Discriminator {
+    /// fully connected
+    Mlp(MlpDiscriminator),
+    /// strided convolutions
+    Conv(ConvDiscriminator),
+}
+
+impl Discriminator {
+    /// Builds the discriminator a config asks for.
+    pub fn from_config(
+        config: &TrainConfig,
+        dim: usize,
+        shape: Option<[usize; 3]>,
+        classes: Option<usize>,
+        device: &Device,
+    ) -> Result<Self> {
+        let d = &config.discriminator;
+        // an inpainting D sees the mask beside the image
+        let mask_channels = if config.data.masks.is_some() {
+            shape.map_or(0, |s| s[0])
+        } else {
+            0
+        };
+        match (d.arch, shape) {
+            (Arch::Mlp, _) => Ok(Self::Mlp(d.init(
+                dim + if mask_channels > 0 { dim } else { 0 },
+                classes,
+                device,
+            ))),
+            (Arch::Conv, Some(shape)) => Ok(Self::Conv(ConvDiscriminator::new(
+                d,
+                shape,
+                mask_channels,
+                classes,
+                device,
+            ))),
+            (Arch::Conv, None) => Err(TrainError::Config(
+                "discriminator.arch = \"conv\" needs an image dataset".into(),
+            )),
+        }
+    }
+
+    /// Samples per D decision (PacGAN packing; 1 = unpacked).
+    pub fn pack(&self) -> usize {
+        match self {
+            Self::Mlp(d) => d.pack(),
+            Self::Conv(_) => 1,
+        }
+    }
+
+    /// # Shapes
+    /// - `x`: `[batch, dim]` flattened samples
+    /// - output: `[batch / pack]` logits
+    pub fn forward(&self, x: Tensor<2>, condition: &Condition) -> Tensor<1> {
+        match self {
+            Self::Mlp(d) => match condition {
+                Condition::Mask { mask, .. } => {
+                    d.forward(Tensor::cat(vec![x, mask.clone()], 1), None)
+                }
+                other => d.forward(x, other.labels()),
+            },
+            Self::Conv(d) => {
+                let shape = d.shape();
+                let extra = match condition {
+                    Condition::Mask { mask, .. } => Some(to_image(mask.clone(), shape)),
+                    _ => None,
+                };
+                d.forward(to_image(x, shape), extra, condition.labels())
+            }
+        }
+    }
+}
+
 /// Parameter count and the weight bytes as f32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ModelSize {
@@ -175,6 +389,9 @@ pub struct ModelSize {
     pub params: usize,
     /// bytes as f32
     pub f32_bytes: usize,
+    /// bytes with int8 weights (one byte per parameter; BatchNorm folds into the
+    /// preceding layer when compiled, int32 biases add a few bytes per channel)
+    pub int8_bytes: usize,
 }
 
 impl ModelSize {
@@ -184,6 +401,7 @@ impl ModelSize {
         Self {
             params,
             f32_bytes: params * 4,
+            int8_bytes: params,
         }
     }
 }

@@ -30,6 +30,7 @@ use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::error::{Result, TrainError};
 use crate::eval::{self, EvalReport};
+use crate::images;
 use crate::plots::{self, Series};
 use crate::training::{Gan, StepStats};
 
@@ -285,6 +286,11 @@ pub fn train(run: &RunDir, gan: &mut Gan, options: TrainOptions) -> Result<()> {
             window.clear();
             window_start = Instant::now();
         }
+        let grid_every = gan.config.grid_every;
+        if grid_every > 0 && step.is_multiple_of(grid_every) && gan.dataset.image_shape().is_some()
+        {
+            write_sample_grid(run, gan)?;
+        }
         let every = gan.config.checkpoint_every;
         if (every > 0 && step.is_multiple_of(every)) || step == total {
             last_checkpoint = Some(checkpoint::save(
@@ -307,6 +313,30 @@ pub fn evaluate(run: &RunDir, gan: &Gan, samples: Option<usize>, seed: u64) -> R
     let n = samples.unwrap_or_else(|| eval::default_samples(gan.config.data.kind));
     let report = eval::evaluate(gan, n, seed)?;
     run.write_eval(&report)?;
+    Ok(report)
+}
+
+/// Default classifier folder for the image evaluation (the shipped one).
+pub const DEFAULT_CLASSIFIER: &str = "models/classifier";
+
+/// Evaluates an image GAN with the classifier in `classifier_dir` and writes
+/// `eval.json`. `samples` defaults to the held-out split (capped at 10,000).
+pub fn evaluate_images(
+    run: &RunDir,
+    gan: &Gan,
+    classifier_dir: &Path,
+    samples: Option<usize>,
+    seed: u64,
+) -> Result<crate::image_eval::ImageEvalReport> {
+    let classifier = crate::classifier::TrainedClassifier::load(classifier_dir)?;
+    let report =
+        crate::image_eval::evaluate_images(gan, &classifier, samples.unwrap_or(10_000), seed)?;
+    let path = run.path("eval.json");
+    let json = serde_json::to_vec_pretty(&report).map_err(|e| TrainError::Run {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    checkpoint::write_atomic(&path, &json)?;
     Ok(report)
 }
 
@@ -359,6 +389,9 @@ pub fn write_plots(run: &RunDir, gan: &Gan, history: &[LogRecord]) -> Result<()>
         )?;
     }
     let dataset = &gan.dataset;
+    if dataset.image_shape().is_some() {
+        return write_sample_grid(run, gan);
+    }
     let mut rng = Pcg64::seed_from_u64(PLOT_SEED);
     let n = 2_000;
     let labels: Vec<i64> = if gan.conditional() {
@@ -413,6 +446,74 @@ pub fn write_plots(run: &RunDir, gan: &Gan, history: &[LogRecord]) -> Result<()>
         _ => {}
     }
     Ok(())
+}
+
+/// Columns of a conditional grid (samples per class).
+const GRID_COLUMNS: usize = 10;
+/// Rows of an inpainting grid (one (masked input, completion, truth) triple per row).
+const INPAINT_ROWS: usize = 8;
+
+/// The current generator's sample grid, from fixed noise (so successive grids show the
+/// same latent points changing): one row per class for a conditional model, 10x10 for an
+/// unconditional one, (masked input, completion, truth) rows for inpainting. Written as
+/// `samples/step-NNNNNNN.png` and `plots/samples.png`.
+pub fn write_sample_grid(run: &RunDir, gan: &Gan) -> Result<()> {
+    let Some(shape) = gan.dataset.image_shape() else {
+        return Ok(());
+    };
+    let (tiles, rows, cols) = sample_grid(gan, PLOT_SEED)?;
+    let dir = run.path("samples");
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let file = dir.join(format!("{}.png", checkpoint::folder_name(gan.step)));
+    images::grid::write_grid(&file, &tiles, shape, rows, cols, 2)?;
+    let plots = run.path("plots");
+    std::fs::create_dir_all(&plots).map_err(io_err(&plots))?;
+    images::grid::write_grid(&plots.join("samples.png"), &tiles, shape, rows, cols, 2)
+}
+
+/// The tiles of [`write_sample_grid`] (network units) and the grid's rows and columns.
+pub fn sample_grid(gan: &Gan, seed: u64) -> Result<(Vec<f32>, usize, usize)> {
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let dataset = &gan.dataset;
+    if gan.inpainting() {
+        let Dataset::Images(set) = dataset else {
+            return Ok((Vec::new(), 0, 0));
+        };
+        let dim = set.dim();
+        // held-out images when there are any, so the grid shows generalisation
+        let source = if set.test.is_empty() {
+            &set.train
+        } else {
+            &set.test
+        };
+        let (truth, _) = source.head_unit(INPAINT_ROWS, dim);
+        let n = truth.len() / dim;
+        let masks = match gan.config.data.masks {
+            Some(kind) => images::random_masks(kind, n, set.shape, &mut rng),
+            None => vec![1.0; truth.len()],
+        };
+        let completed = gan.complete(&mut rng, &truth, &masks)?;
+        let masked = images::apply_mask(&truth, &masks);
+        let mut tiles = Vec::with_capacity(3 * truth.len());
+        for i in 0..n {
+            for part in [&masked, &completed, &truth] {
+                tiles.extend_from_slice(&part[i * dim..(i + 1) * dim]);
+            }
+        }
+        return Ok((tiles, n, 3));
+    }
+    let (rows, labels): (usize, Vec<i64>) = if gan.conditional() {
+        let classes = dataset.classes();
+        (
+            classes,
+            (0..classes * GRID_COLUMNS)
+                .map(|i| (i / GRID_COLUMNS) as i64)
+                .collect(),
+        )
+    } else {
+        (GRID_COLUMNS, vec![0; GRID_COLUMNS * GRID_COLUMNS])
+    };
+    Ok((gan.generate(&mut rng, &labels)?, rows, GRID_COLUMNS))
 }
 
 #[cfg(test)]

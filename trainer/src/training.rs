@@ -22,7 +22,7 @@ use crate::config::{AdamSettings, DUpdate, TrainConfig};
 use crate::data::{Dataset, Normalizer};
 use crate::error::{Result, TrainError};
 use crate::loss::AdversarialLoss;
-use crate::model::{Discriminator, Generator};
+use crate::model::{Condition, Discriminator, Generator};
 
 /// What one step measured (means over the step's batches).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -93,8 +93,9 @@ impl Gan {
         device.seed(config.seed);
         let classes = config.data.conditional.then(|| dataset.classes());
         let dim = dataset.dim();
-        let generator = config.generator.init(dim, classes, &device);
-        let discriminator = config.discriminator.init(dim, classes, &device);
+        let shape = dataset.image_shape();
+        let generator = Generator::from_config(&config, dim, shape, classes, &device)?;
+        let discriminator = Discriminator::from_config(&config, dim, shape, classes, &device)?;
         let generator_ema = config.algorithm.ema_decay.map(|_| generator.valid());
         let loss = AdversarialLoss {
             kind: config.algorithm.loss,
@@ -136,45 +137,93 @@ impl Gan {
         Tensor::from_data(TensorData::new(data, [rows, cols]), device)
     }
 
-    fn labels(&self, labels: &[i64], device: &Device) -> Option<Tensor<1, Int>> {
-        self.conditional()
-            .then(|| Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), device))
+    /// The label condition (or none) for a batch.
+    fn label_condition(&self, labels: &[i64], device: &Device) -> Condition {
+        if self.conditional() {
+            Condition::Label(Tensor::from_data(
+                TensorData::new(labels.to_vec(), [labels.len()]),
+                device,
+            ))
+        } else {
+            Condition::None
+        }
     }
 
-    /// A real batch in network units: (x, labels).
-    fn real_batch(&mut self) -> (Tensor<2>, Option<Tensor<1, Int>>) {
+    /// The inpainting condition for images `x` (network units, row-major `[n, dim]`) and
+    /// masks of the same layout.
+    pub fn mask_condition(&self, x: &[f32], masks: Vec<f32>, device: &Device) -> Condition {
+        let n = masks.len() / self.dataset.dim().max(1);
+        let masked = crate::images::apply_mask(x, &masks);
+        Condition::Mask {
+            mask: self.tensor2(masks, n, device),
+            masked: self.tensor2(masked, n, device),
+        }
+    }
+
+    /// Masks for `n` images, drawn from the run's RNG.
+    fn draw_masks(&mut self, n: usize) -> Vec<f32> {
+        match (self.config.data.masks, self.dataset.image_shape()) {
+            (Some(kind), Some(shape)) => crate::images::random_masks(kind, n, shape, &mut self.rng),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether G is conditioned on a mask (inpainting).
+    pub fn inpainting(&self) -> bool {
+        self.config.data.masks.is_some()
+    }
+
+    /// A real batch in network units and its condition.
+    fn real_batch(&mut self) -> (Tensor<2>, Condition) {
         let n = self.config.batch_size;
         let mut batch = self.dataset.sample(&mut self.rng, n);
         self.normalizer.normalize(&mut batch.x);
+        let condition = if self.inpainting() {
+            let masks = self.draw_masks(n);
+            self.mask_condition(&batch.x, masks, &self.device)
+        } else {
+            self.label_condition(&batch.labels, &self.device)
+        };
         let x = self.tensor2(batch.x, n, &self.device);
-        (x, self.labels(&batch.labels, &self.device))
+        (x, condition)
     }
 
-    /// Noise and labels for a generated batch.
-    fn fake_inputs(&mut self) -> (Tensor<2>, Option<Tensor<1, Int>>) {
+    /// Noise and condition for a generated batch. For inpainting, the real images whose
+    /// masked versions G completes are returned too (for the L1 term).
+    fn fake_inputs(&mut self) -> (Tensor<2>, Condition, Option<Tensor<2>>) {
         let n = self.config.batch_size;
+        if self.inpainting() {
+            let (x, condition) = self.real_batch();
+            let z = self.noise(n);
+            let z = self.tensor2(z, n, &self.device);
+            return (z, condition, Some(x));
+        }
         let labels = self.dataset.sample_labels(&mut self.rng, n);
         let z = self.noise(n);
         let z = self.tensor2(z, n, &self.device);
-        (z, self.labels(&labels, &self.device))
+        (z, self.label_condition(&labels, &self.device), None)
     }
 
     /// One discriminator update with G frozen. Returns (loss, D(real), D(fake)).
     pub fn d_step(&mut self) -> Result<(f32, f32, f32)> {
         let lr = self.config.d_optimizer.lr;
-        let (z, fake_labels) = self.fake_inputs();
+        let (z, fake_condition, truth) = self.fake_inputs();
         // G frozen: detach cuts the graph, so no gradient can reach G's parameters.
-        let fake = self.generator.forward(z, fake_labels.clone()).detach();
-        let (real, real_labels) = self.real_batch();
+        let fake = self.generator.forward(z, &fake_condition).detach();
+        // inpainting: D compares the completion with the truth under the same mask
+        let (real, real_condition) = match truth {
+            Some(x) => (x, fake_condition.clone()),
+            None => self.real_batch(),
+        };
 
         match self.config.algorithm.d_update {
             DUpdate::Separate => {
                 // The seed: train_on_batch(X_p, 0), then train_on_batch(X_s, 1).
-                let logits = self.discriminator.forward(fake, fake_labels);
+                let logits = self.discriminator.forward(fake, &fake_condition);
                 let d_fake = read_scalar(self.loss.score(logits.clone()))?;
                 let loss_fake = self.loss.d_fake(logits);
                 self.apply_d(lr, &loss_fake);
-                let logits = self.discriminator.forward(real, real_labels);
+                let logits = self.discriminator.forward(real, &real_condition);
                 let d_real = read_scalar(self.loss.score(logits.clone()))?;
                 let loss_real = self.loss.d_real(logits);
                 self.apply_d(lr, &loss_real);
@@ -182,8 +231,8 @@ impl Gan {
                 Ok((loss, d_real, d_fake))
             }
             DUpdate::Joint => {
-                let logits_fake = self.discriminator.forward(fake, fake_labels);
-                let logits_real = self.discriminator.forward(real, real_labels);
+                let logits_fake = self.discriminator.forward(fake, &fake_condition);
+                let logits_real = self.discriminator.forward(real, &real_condition);
                 let d_fake = read_scalar(self.loss.score(logits_fake.clone()))?;
                 let d_real = read_scalar(self.loss.score(logits_real.clone()))?;
                 let loss =
@@ -202,9 +251,17 @@ impl Gan {
     /// One generator update with D frozen: only G's gradients are kept and only G's
     /// optimiser steps. Returns G's loss.
     pub fn g_step(&mut self) -> Result<f32> {
-        let (z, labels) = self.fake_inputs();
-        let fake = self.generator.forward(z, labels.clone());
-        let loss = self.loss.g(self.discriminator.forward(fake, labels));
+        let (z, condition, truth) = self.fake_inputs();
+        let fake = self.generator.forward(z, &condition);
+        let mut loss = self
+            .loss
+            .g(self.discriminator.forward(fake.clone(), &condition));
+        if let (Some(truth), Condition::Mask { mask, .. }) = (truth, &condition) {
+            let weight = self.config.algorithm.l1_weight;
+            if weight > 0.0 {
+                loss = loss + l1_unknown(fake, truth, mask.clone()).mul_scalar(weight);
+            }
+        }
         // D frozen: its gradients are computed by backward but dropped here.
         let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
         self.generator =
@@ -274,13 +331,41 @@ impl Gan {
         let noise_dim = self.config.generator.noise_dim;
         let mut out = Vec::with_capacity(n * self.dataset.dim());
         // chunks keep the memory flat for large evaluations
-        for chunk in labels.chunks(4096) {
+        for chunk in labels.chunks(self.chunk_rows()) {
             let z = standard_normal(rng, chunk.len() * noise_dim);
             let z = self.tensor2(z, chunk.len(), &device);
-            let x = g.forward(z, self.labels(chunk, &device));
+            let x = g.forward(z, &self.label_condition(chunk, &device));
             out.extend(read_vec(x)?);
         }
         self.normalizer.denormalize(&mut out);
+        Ok(out)
+    }
+
+    /// Rows per forward pass in sampling and evaluation (images take more memory).
+    fn chunk_rows(&self) -> usize {
+        if self.dataset.image_shape().is_some() {
+            256
+        } else {
+            4096
+        }
+    }
+
+    /// Inpainting: completes images `x` (network units, `[n, dim]`) under `masks` (same
+    /// layout, 1 = known) with noise from `rng`. Returns the composited completions.
+    pub fn complete(&self, rng: &mut Pcg64, x: &[f32], masks: &[f32]) -> Result<Vec<f32>> {
+        let g = self.sampling_generator();
+        let device = Device::flex();
+        let dim = self.dataset.dim();
+        let noise_dim = self.config.generator.noise_dim;
+        let rows = self.chunk_rows();
+        let mut out = Vec::with_capacity(x.len());
+        for (xs, ms) in x.chunks(rows * dim).zip(masks.chunks(rows * dim)) {
+            let n = xs.len() / dim;
+            let z = standard_normal(rng, n * noise_dim);
+            let z = self.tensor2(z, n, &device);
+            let condition = self.mask_condition(xs, ms.to_vec(), &device);
+            out.extend(read_vec(g.forward(z, &condition))?);
+        }
         Ok(out)
     }
 
@@ -309,7 +394,7 @@ impl Gan {
                 chunk.push(chunk[n - 1]);
             }
             let t = self.tensor2(rows, padded, &device);
-            let logits = d.forward(t, self.labels(&chunk, &device));
+            let logits = d.forward(t, &self.label_condition(&chunk, &device));
             let scores = match self.config.algorithm.loss {
                 crate::config::LossKind::Bce => burn::tensor::activation::sigmoid(logits),
                 _ => logits,
@@ -329,6 +414,13 @@ impl Gan {
     pub fn loss(&self) -> AdversarialLoss {
         self.loss
     }
+}
+
+/// Mean absolute error over the unknown pixels (`mask == 0`) only.
+fn l1_unknown(fake: Tensor<2>, truth: Tensor<2>, mask: Tensor<2>) -> Tensor<1> {
+    let unknown = mask.neg() + 1.0;
+    let count = unknown.clone().sum().clamp_min(1.0);
+    ((fake - truth).abs() * unknown).sum() / count
 }
 
 /// `len` standard-normal values (drawn as f64, stored as f32) from `rng`.

@@ -45,6 +45,8 @@ const TABLE: &[(&str, LowerFn)] = &[
     ("Cast", reshape::cast),
     ("Resize", resize::resize),
     ("Upsample", resize::resize),
+    // tract 0.23 declutters a nearest integer-factor Resize into this core op
+    ("NearestUpsample", resize::resize),
 ];
 
 /// The lowering registered for tract op `name`.

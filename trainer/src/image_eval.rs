@@ -1,0 +1,239 @@
+//! Evaluation of image GANs against the fixed evaluation classifier (deterministic: same
+//! checkpoint, classifier and seed give the same JSON).
+//!
+//! Generated samples are compared with held-out real images in the classifier's feature
+//! space (Fréchet distance, precision/recall/density/coverage with k = 5), and the same
+//! numbers for real training images against held-out ones are reported as the floor a
+//! perfect generator would reach. Conditional models also get the label accuracy of their
+//! samples (the classifier's prediction equals the requested class), beside the
+//! classifier's accuracy on held-out real images. Inpainting models get L1 and PSNR on the
+//! unknown region against the truth, beside a mean-fill baseline (the per-pixel mean of
+//! the training images), and the label accuracy of completed images.
+
+use std::fmt;
+
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::{FEATURES, TrainedClassifier, accuracy};
+use crate::data::Dataset;
+use crate::error::{Result, TrainError};
+use crate::image_metrics::{Prdc, frechet_distance, prdc, unknown_region_error};
+use crate::images::{self, ImageSet};
+use crate::training::Gan;
+
+/// k of the nearest-neighbour balls.
+pub const K: usize = 5;
+
+/// Distances of one sample set from held-out real images.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FeatureReport {
+    /// Fréchet distance in classifier feature space
+    pub fd: f64,
+    /// precision / recall / density / coverage
+    pub prdc: Prdc,
+}
+
+/// Inpainting quality on the unknown region.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct InpaintReport {
+    /// L1 of the model's completions ([0, 1] pixel units)
+    pub l1: f64,
+    /// L1 of the mean-fill baseline
+    pub l1_mean_fill: f64,
+    /// 1 - l1 / l1_mean_fill
+    pub l1_improvement: f64,
+    /// PSNR (dB) of the completions
+    pub psnr: f64,
+    /// PSNR of the mean fill
+    pub psnr_mean_fill: f64,
+    /// label accuracy of completed images (true labels)
+    pub label_accuracy: f64,
+    /// label accuracy of the mean-filled images
+    pub label_accuracy_mean_fill: f64,
+}
+
+/// Everything the image evaluation reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageEvalReport {
+    /// training step of the evaluated weights
+    pub step: usize,
+    /// generated (or completed) samples compared
+    pub samples: usize,
+    /// evaluation seed
+    pub seed: u64,
+    /// the classifier's held-out accuracy (the floor for label accuracy)
+    pub classifier_accuracy: f64,
+    /// label accuracy of conditional samples
+    pub label_accuracy: Option<f64>,
+    /// generated vs held-out real
+    pub generated: FeatureReport,
+    /// real training images vs held-out real (the floor)
+    pub real: FeatureReport,
+    /// inpainting models
+    pub inpainting: Option<InpaintReport>,
+}
+
+impl fmt::Display for ImageEvalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "image evaluation at step {} ({} samples, seed {}), classifier features ({FEATURES}-d):",
+            self.step, self.samples, self.seed
+        )?;
+        let row = |f: &mut fmt::Formatter<'_>, name: &str, r: &FeatureReport| {
+            writeln!(
+                f,
+                "  {name:<22} FD {:>8.3}  precision {:.3}  recall {:.3}  density {:.3}  coverage {:.3}",
+                r.fd, r.prdc.precision, r.prdc.recall, r.prdc.density, r.prdc.coverage
+            )
+        };
+        row(f, "generated vs held-out", &self.generated)?;
+        row(f, "real vs held-out (floor)", &self.real)?;
+        if let Some(acc) = self.label_accuracy {
+            writeln!(
+                f,
+                "  label accuracy {acc:.4} (held-out real images: {:.4})",
+                self.classifier_accuracy
+            )?;
+        }
+        if let Some(p) = &self.inpainting {
+            writeln!(
+                f,
+                "  unknown region: L1 {:.4} vs mean fill {:.4} ({:.1} % better), PSNR {:.2} dB vs {:.2} dB",
+                p.l1,
+                p.l1_mean_fill,
+                100.0 * p.l1_improvement,
+                p.psnr,
+                p.psnr_mean_fill
+            )?;
+            writeln!(
+                f,
+                "  label accuracy of completed images {:.4} (mean fill {:.4}, real {:.4})",
+                p.label_accuracy, p.label_accuracy_mean_fill, self.classifier_accuracy
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn image_set(gan: &Gan) -> Result<&ImageSet> {
+    match &gan.dataset {
+        Dataset::Images(set) => Ok(set),
+        _ => Err(TrainError::Config(
+            "the image evaluation needs an image dataset".into(),
+        )),
+    }
+}
+
+/// Evaluates an image GAN on `n` samples (capped by the held-out split's size).
+pub fn evaluate_images(
+    gan: &Gan,
+    classifier: &TrainedClassifier,
+    n: usize,
+    seed: u64,
+) -> Result<ImageEvalReport> {
+    let set = image_set(gan)?;
+    if classifier.card.shape != set.shape
+        || classifier.card.class_names.len() != set.class_names.len()
+    {
+        return Err(TrainError::Config(format!(
+            "the classifier reads {:?} images of {} classes; this run's data are {:?} with {} \
+             classes: train one with `edgegan-train classifier`",
+            classifier.card.shape,
+            classifier.card.class_names.len(),
+            set.shape,
+            set.class_names.len()
+        )));
+    }
+    let dim = set.dim();
+    let held = if set.test.is_empty() {
+        &set.train
+    } else {
+        &set.test
+    };
+    let n = n.min(held.len()).max(1);
+    let (held_x, held_labels) = held.head_unit(n, dim);
+    let held_c = classifier.classify(&held_x)?;
+    let classifier_accuracy = accuracy(&held_c.predictions, &held_labels);
+
+    // the floor: n training images (the last ones, disjoint from nothing the generator
+    // sees specially) against the held-out images
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let (real_x, _) = set.sample(&mut rng, n);
+    let real_c = classifier.classify(&real_x)?;
+    let real = FeatureReport {
+        fd: frechet_distance(&real_c.features, &held_c.features, FEATURES),
+        prdc: prdc(&held_c.features, &real_c.features, FEATURES, K),
+    };
+
+    let mut label_accuracy = None;
+    let mut inpainting = None;
+    let generated_x = if gan.inpainting() {
+        let kind = gan.config.data.masks.unwrap_or(images::MaskKind::Mixed);
+        let masks = images::random_masks(kind, n, set.shape, &mut rng);
+        let completed = gan.complete(&mut rng, &held_x, &masks)?;
+        let (l1, psnr) = unknown_region_error(&completed, &held_x, &masks);
+        let mean = mean_image(set);
+        let mean_filled: Vec<f32> = held_x
+            .iter()
+            .zip(&masks)
+            .enumerate()
+            .map(|(i, (&x, &m))| if m == 0.0 { mean[i % dim] } else { x })
+            .collect();
+        let (l1_mean, psnr_mean) = unknown_region_error(&mean_filled, &held_x, &masks);
+        let mean_c = classifier.classify(&mean_filled)?;
+        let completed_c = classifier.classify(&completed)?;
+        inpainting = Some(InpaintReport {
+            l1,
+            l1_mean_fill: l1_mean,
+            l1_improvement: if l1_mean > 0.0 {
+                1.0 - l1 / l1_mean
+            } else {
+                0.0
+            },
+            psnr,
+            psnr_mean_fill: psnr_mean,
+            label_accuracy: accuracy(&completed_c.predictions, &held_labels),
+            label_accuracy_mean_fill: accuracy(&mean_c.predictions, &held_labels),
+        });
+        completed
+    } else {
+        // conditional: the held-out label distribution; otherwise labels are ignored
+        let x = gan.generate(&mut rng, &held_labels)?;
+        if gan.conditional() {
+            let c = classifier.classify(&x)?;
+            label_accuracy = Some(accuracy(&c.predictions, &held_labels));
+        }
+        x
+    };
+    let gen_c = classifier.classify(&generated_x)?;
+    let generated = FeatureReport {
+        fd: frechet_distance(&gen_c.features, &held_c.features, FEATURES),
+        prdc: prdc(&held_c.features, &gen_c.features, FEATURES, K),
+    };
+    Ok(ImageEvalReport {
+        step: gan.step,
+        samples: n,
+        seed,
+        classifier_accuracy,
+        label_accuracy,
+        generated,
+        real,
+        inpainting,
+    })
+}
+
+/// Per-pixel mean of the training images, in [-1, 1].
+pub fn mean_image(set: &ImageSet) -> Vec<f32> {
+    let dim = set.dim();
+    let mut sum = vec![0.0f64; dim];
+    for img in set.train.pixels.chunks(dim) {
+        for (s, &p) in sum.iter_mut().zip(img) {
+            *s += f64::from(images::to_unit(p));
+        }
+    }
+    let n = set.train.len().max(1) as f64;
+    sum.into_iter().map(|s| (s / n) as f32).collect()
+}

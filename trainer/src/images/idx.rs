@@ -1,0 +1,255 @@
+//! The IDX format of MNIST and Fashion-MNIST (LeCun et al.), raw or gzip-compressed.
+//!
+//! Layout: a 4-byte magic `0x00 0x00 <type> <rank>` (type 0x08 = unsigned byte), then
+//! `rank` big-endian u32 dimensions, then the values in row-major order. Images are rank
+//! 3 (`count x rows x cols`), labels rank 1. Every check names the file; a truncated file
+//! says how many bytes were expected.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::{Result, TrainError};
+
+/// An IDX file of unsigned bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxArray {
+    /// dimensions, outermost first
+    pub dims: Vec<usize>,
+    /// row-major values
+    pub data: Vec<u8>,
+}
+
+fn data_err(path: &Path, message: impl Into<String>) -> TrainError {
+    TrainError::Data {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Reads the whole file, decompressing it when it starts with the gzip magic.
+fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| data_err(path, format!("corrupt gzip stream: {e}")))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Parses IDX bytes (already decompressed); `path` only names the file in errors.
+pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
+    if bytes.len() < 4 {
+        return Err(data_err(
+            path,
+            format!("truncated: {} bytes, an IDX header needs 4", bytes.len()),
+        ));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 {
+        return Err(data_err(
+            path,
+            format!(
+                "wrong magic {:02x} {:02x} {:02x} {:02x}: not an IDX file (expected 00 00 08 <rank>)",
+                bytes[0], bytes[1], bytes[2], bytes[3]
+            ),
+        ));
+    }
+    if bytes[2] != 0x08 {
+        return Err(data_err(
+            path,
+            format!(
+                "IDX value type 0x{:02x} is not supported (only 0x08, unsigned bytes)",
+                bytes[2]
+            ),
+        ));
+    }
+    let rank = usize::from(bytes[3]);
+    if rank == 0 || rank > 4 {
+        return Err(data_err(path, format!("IDX rank {rank} (expected 1 to 4)")));
+    }
+    let header = 4 + 4 * rank;
+    if bytes.len() < header {
+        return Err(data_err(
+            path,
+            format!(
+                "truncated: {} bytes, the rank-{rank} header needs {header}",
+                bytes.len()
+            ),
+        ));
+    }
+    let dims: Vec<usize> = bytes[4..header]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let count = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| data_err(path, format!("dimensions {dims:?} overflow")))?;
+    let have = bytes.len() - header;
+    if have < count {
+        return Err(data_err(
+            path,
+            format!(
+                "truncated: dimensions {dims:?} need {count} values after the header, the file has {have}"
+            ),
+        ));
+    }
+    if have > count {
+        return Err(data_err(
+            path,
+            format!(
+                "{} trailing bytes after the {count} values of dimensions {dims:?}",
+                have - count
+            ),
+        ));
+    }
+    Ok(IdxArray {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
+}
+
+/// Reads an IDX file (raw or `.gz`).
+pub fn read_idx(path: &Path) -> Result<IdxArray> {
+    let bytes = read_maybe_gzip(path)?;
+    parse_idx(path, &bytes)
+}
+
+/// Reads an image file (rank 3) and its label file (rank 1) and checks they agree.
+/// Returns `(count, rows, cols, pixels, labels)`.
+pub fn read_images_and_labels(
+    images: &Path,
+    labels: &Path,
+) -> Result<(usize, usize, usize, Vec<u8>, Vec<u8>)> {
+    let img = read_idx(images)?;
+    if img.dims.len() != 3 {
+        return Err(data_err(
+            images,
+            format!(
+                "an image file has rank 3 (count, rows, cols), this one has dimensions {:?}",
+                img.dims
+            ),
+        ));
+    }
+    let lab = read_idx(labels)?;
+    if lab.dims.len() != 1 {
+        return Err(data_err(
+            labels,
+            format!(
+                "a label file has rank 1, this one has dimensions {:?}",
+                lab.dims
+            ),
+        ));
+    }
+    if lab.dims[0] != img.dims[0] {
+        return Err(data_err(
+            labels,
+            format!(
+                "{} labels for the {} images of {}",
+                lab.dims[0],
+                img.dims[0],
+                images.display()
+            ),
+        ));
+    }
+    Ok((img.dims[0], img.dims[1], img.dims[2], img.data, lab.data))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// IDX bytes for the given dims and values.
+    pub(crate) fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut out = vec![0, 0, 8, dims.len() as u8];
+        for d in dims {
+            out.extend_from_slice(&d.to_be_bytes());
+        }
+        out.extend_from_slice(data);
+        out
+    }
+
+    pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn reads_raw_and_gzip_files_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = idx_bytes(&[2, 2, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        let raw = dir.path().join("a-idx3-ubyte");
+        let gz = dir.path().join("a-idx3-ubyte.gz");
+        std::fs::write(&raw, &bytes).unwrap();
+        std::fs::write(&gz, gzip(&bytes)).unwrap();
+        let a = read_idx(&raw).unwrap();
+        assert_eq!(a.dims, vec![2, 2, 3]);
+        assert_eq!(a.data[11], 12);
+        assert_eq!(read_idx(&gz).unwrap(), a);
+    }
+
+    #[test]
+    fn wrong_magic_truncation_and_trailing_bytes_are_errors_naming_the_file() {
+        let p = Path::new("/data/x-idx3-ubyte");
+        let err = parse_idx(p, b"PK\x03\x04rest").unwrap_err().to_string();
+        assert!(
+            err.contains("x-idx3-ubyte") && err.contains("magic"),
+            "{err}"
+        );
+        let err = parse_idx(p, &[0, 0, 8]).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
+        let err = parse_idx(p, &idx_bytes(&[2, 2, 2], &[0; 5]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("truncated") && err.contains("need 8"), "{err}");
+        let err = parse_idx(p, &idx_bytes(&[2], &[0; 3]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("trailing"), "{err}");
+        let err = parse_idx(p, &[0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not supported"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_gzip_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.gz");
+        let mut bytes = gzip(&idx_bytes(&[3], &[1, 2, 3]));
+        let n = bytes.len();
+        bytes.truncate(n - 6);
+        std::fs::write(&path, bytes).unwrap();
+        let err = read_idx(&path).unwrap_err().to_string();
+        assert!(err.contains("broken.gz"), "{err}");
+    }
+
+    #[test]
+    fn image_label_count_mismatch_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("img");
+        let labels = dir.path().join("lab");
+        std::fs::write(&images, idx_bytes(&[3, 1, 1], &[0, 1, 2])).unwrap();
+        std::fs::write(&labels, idx_bytes(&[2], &[0, 1])).unwrap();
+        let err = read_images_and_labels(&images, &labels)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lab") && err.contains("2 labels for the 3 images"),
+            "{err}"
+        );
+        std::fs::write(&labels, idx_bytes(&[3, 1, 1], &[0, 1, 2])).unwrap();
+        let err = read_images_and_labels(&images, &labels)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rank 1"), "{err}");
+    }
+}
