@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod model;
 pub mod plots;
 pub mod run;
+pub mod shipped;
 pub mod training;
 
 pub use error::{Result, TrainError};

@@ -233,6 +233,11 @@ impl Linear {
 pub(crate) fn broadcast(t: &Tensor, shape: &[usize]) -> Option<Vec<f32>> {
     let t = t.cast_to::<f32>().ok()?;
     let view = t.to_plain_array_view::<f32>().ok()?;
+    // a single value (of any rank, e.g. [1, 1, 1, 1]) fills any shape
+    if view.len() == 1 {
+        let v = *view.iter().next()?;
+        return Some(vec![v; shape.iter().product()]);
+    }
     let b = view.broadcast(tract_ndarray::IxDyn(shape))?;
     Some(b.iter().copied().collect())
 }

@@ -121,12 +121,21 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     parse_idx(path, &bytes)
 }
 
+/// An IDX image file and its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelledImages {
+    /// image height
+    pub rows: usize,
+    /// image width
+    pub cols: usize,
+    /// `[count, rows, cols]` bytes
+    pub pixels: Vec<u8>,
+    /// one byte label per image
+    pub labels: Vec<u8>,
+}
+
 /// Reads an image file (rank 3) and its label file (rank 1) and checks they agree.
-/// Returns `(count, rows, cols, pixels, labels)`.
-pub fn read_images_and_labels(
-    images: &Path,
-    labels: &Path,
-) -> Result<(usize, usize, usize, Vec<u8>, Vec<u8>)> {
+pub fn read_images_and_labels(images: &Path, labels: &Path) -> Result<LabelledImages> {
     let img = read_idx(images)?;
     if img.dims.len() != 3 {
         return Err(data_err(
@@ -158,7 +167,12 @@ pub fn read_images_and_labels(
             ),
         ));
     }
-    Ok((img.dims[0], img.dims[1], img.dims[2], img.data, lab.data))
+    Ok(LabelledImages {
+        rows: img.dims[1],
+        cols: img.dims[2],
+        pixels: img.data,
+        labels: lab.data,
+    })
 }
 
 #[cfg(test)]

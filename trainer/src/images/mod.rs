@@ -277,33 +277,42 @@ pub fn read_idx_dir(dir: &Path, class_names: Option<Vec<String>>) -> Result<Imag
             ),
         })
     };
-    let (n, h, w, pixels, labels) = idx::read_images_and_labels(
+    let train = idx::read_images_and_labels(
         &find("train-images-idx3-ubyte")?,
         &find("train-labels-idx1-ubyte")?,
     )?;
-    let (_, th, tw, tpixels, tlabels) = idx::read_images_and_labels(
+    let test = idx::read_images_and_labels(
         &find("t10k-images-idx3-ubyte")?,
         &find("t10k-labels-idx1-ubyte")?,
     )?;
-    if (th, tw) != (h, w) {
+    let (h, w) = (train.rows, train.cols);
+    if (test.rows, test.cols) != (h, w) {
         return Err(TrainError::Data {
             path: dir.to_path_buf(),
-            message: format!("training images are {h}x{w}, held-out images {th}x{tw}"),
+            message: format!(
+                "training images are {h}x{w}, held-out images {}x{}",
+                test.rows, test.cols
+            ),
         });
     }
-    let max_label = labels.iter().chain(&tlabels).copied().max().unwrap_or(0);
+    let max_label = train
+        .labels
+        .iter()
+        .chain(&test.labels)
+        .copied()
+        .max()
+        .unwrap_or(0);
     let names = class_names.unwrap_or_else(|| (0..=max_label).map(|l| l.to_string()).collect());
-    let _ = n;
     ImageSet::new(
         dir.to_path_buf(),
         [1, h, w],
         Images {
-            pixels,
-            labels: labels.into_iter().map(i64::from).collect(),
+            pixels: train.pixels,
+            labels: train.labels.into_iter().map(i64::from).collect(),
         },
         Images {
-            pixels: tpixels,
-            labels: tlabels.into_iter().map(i64::from).collect(),
+            pixels: test.pixels,
+            labels: test.labels.into_iter().map(i64::from).collect(),
         },
         names,
     )
