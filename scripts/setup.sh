@@ -4,6 +4,7 @@
 #   - Debian packages: pkg-config + fontconfig/freetype headers and a font (plots),
 #     qemu-system-arm (firmware emulation), dataset-fashion-mnist (image datasets)
 #   - Rust: the stable toolchain's rustfmt/clippy and the thumbv7em-none-eabihf target
+#   - ONNX Runtime 1.32.0's shared library (PyPI wheel) under .deps/ for the tests
 set -euo pipefail
 
 say() { printf 'setup: %s\n' "$*" >&2; }
@@ -47,4 +48,30 @@ fi
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cargo fetch --quiet --manifest-path "$repo/Cargo.toml"
 cargo fetch --quiet --manifest-path "$repo/firmware-sim/firmware/Cargo.toml" --target thumbv7em-none-eabihf
+# ONNX Runtime for the cross-engine tests (tests/): the shared library that the PyPI wheel
+# onnxruntime==1.32.0 ships, unpacked into the project (.deps/, git-ignored); the tests
+# load it from there by themselves (ORT_DYLIB_PATH overrides).
+ort_version=1.32.0
+ort_dir="$repo/.deps/onnxruntime"
+ort_lib="$ort_dir/onnxruntime/capi/libonnxruntime.so.$ort_version"
+if [ -f "$ort_lib" ]; then
+    say "ONNX Runtime $ort_version present"
+else
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        say "installing Debian package python3-pip (to fetch the onnxruntime wheel)"
+        sudo_if_needed apt-get update -qq
+        sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip
+    fi
+    say "installing ONNX Runtime $ort_version (PyPI wheel) into .deps/onnxruntime"
+    rm -rf "$ort_dir"
+    # --target writes a plain folder: no virtualenv, nothing in the system's site-packages
+    # (so Debian's externally-managed-environment guard does not apply); --no-deps because
+    # only the shared library is used, not the Python package
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        --no-deps --only-binary=:all: --target "$ort_dir" "onnxruntime==$ort_version"
+    if [ ! -f "$ort_lib" ]; then
+        say "the onnxruntime wheel did not provide $ort_lib"
+        exit 1
+    fi
+fi
 say "ready"

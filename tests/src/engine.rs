@@ -1,0 +1,377 @@
+//! The one interface every engine implements, the errors they return, the contract checks
+//! they share, and the tolerances between them.
+//!
+//! Like tract's test-rt, the suites (the case list, the comparisons) know nothing about
+//! engines and the engines know nothing about suites: a new engine is one `Engine` impl.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::array::Array;
+use crate::case::{CaseInputs, Condition};
+use crate::npy::NpyError;
+
+/// An engine's output: `x`, float32 `[N, ..]`.
+pub type Output = Array<f32>;
+
+/// Runs a generator on a case.
+pub trait Engine {
+    /// short name used in reports and tolerance keys (`tract`, `ort`, `burn`, `golden`)
+    fn name(&self) -> &str;
+    /// `x` for the case's inputs, or why not; never panics on bad input
+    fn run(&self, case: &CaseInputs) -> Result<Output, EngineError>;
+}
+
+/// What an engine adapter can report.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// the model file (or checkpoint) cannot be loaded
+    #[error("{engine}: cannot load {path}: {message}")]
+    Load {
+        /// the engine
+        engine: String,
+        /// the file or folder
+        path: PathBuf,
+        /// the cause
+        message: String,
+    },
+    /// the model loads but its inputs or outputs are not the contract's
+    #[error("{engine}: {path} breaks the ONNX contract: {message}")]
+    Contract {
+        /// the engine
+        engine: String,
+        /// the model
+        path: PathBuf,
+        /// what differs
+        message: String,
+    },
+    /// the case's inputs do not fit the model
+    #[error("{engine}: case `{case}`: {message}")]
+    Input {
+        /// the engine
+        engine: String,
+        /// the case name
+        case: String,
+        /// what does not fit
+        message: String,
+    },
+    /// the engine failed while running
+    #[error("{engine}: case `{case}` failed: {message}")]
+    Run {
+        /// the engine
+        engine: String,
+        /// the case name
+        case: String,
+        /// the cause
+        message: String,
+    },
+    /// the ONNX Runtime shared library is not where the tests look for it
+    #[error(
+        "ONNX Runtime library not found at {path} ({why}): run scripts/setup.sh \
+         (it installs the onnxruntime wheel under .deps/onnxruntime), or point \
+         ORT_DYLIB_PATH at a libonnxruntime.so of version 1.32 or later"
+    )]
+    OrtLibrary {
+        /// where it was looked for
+        path: PathBuf,
+        /// why it could not be used
+        why: String,
+    },
+    /// a golden file is missing, unreadable or does not match the case
+    #[error("golden: {path}: {message}")]
+    Golden {
+        /// the golden file or folder
+        path: PathBuf,
+        /// what is wrong (and how to regenerate)
+        message: String,
+    },
+    /// a golden `.npy` file is malformed
+    #[error("golden: {path}: {source}")]
+    Npy {
+        /// the file
+        path: PathBuf,
+        /// the cause
+        source: NpyError,
+    },
+}
+
+/// Element type of a graph input or output, as far as the contract cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DType {
+    /// float32
+    F32,
+    /// int64
+    I64,
+    /// anything else, by the engine's name for it
+    Other(String),
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DType::F32 => f.write_str("float32"),
+            DType::I64 => f.write_str("int64"),
+            DType::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A graph input or output as an engine reports it: fixed dimensions are `Some`, symbolic
+/// ones (the batch `N`) `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoSpec {
+    /// the value's name
+    pub name: String,
+    /// element type
+    pub dtype: DType,
+    /// dimensions
+    pub dims: Vec<Option<usize>>,
+}
+
+/// The input sets the contract allows, with their element type and rank.
+const CONTRACT_INPUTS: [&[(&str, DType, usize)]; 3] = [
+    &[("z", DType::F32, 2)],
+    &[("z", DType::F32, 2), ("label", DType::I64, 1)],
+    &[
+        ("z", DType::F32, 2),
+        ("mask", DType::F32, 4),
+        ("masked", DType::F32, 4),
+    ],
+];
+
+/// Checks a model's declared inputs and outputs against the contract: inputs `z`, `z` +
+/// `label`, or `z` + `mask` + `masked` with the contract's types and ranks; one output `x`,
+/// float32, rank ≥ 2. Returns the reason when they do not.
+pub fn check_model_io(inputs: &[IoSpec], outputs: &[IoSpec]) -> Result<(), String> {
+    let mut names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    names.sort_unstable();
+    let allowed = CONTRACT_INPUTS.iter().find(|set| {
+        let mut want: Vec<&str> = set.iter().map(|(n, _, _)| *n).collect();
+        want.sort_unstable();
+        want == names
+    });
+    let Some(allowed) = allowed else {
+        return Err(format!(
+            "inputs are {names:?}; the contract allows [\"z\"], [\"label\", \"z\"] or \
+             [\"mask\", \"masked\", \"z\"]"
+        ));
+    };
+    for (name, dtype, rank) in allowed.iter() {
+        if let Some(spec) = inputs.iter().find(|i| i.name == *name)
+            && (spec.dtype != *dtype || spec.dims.len() != *rank)
+        {
+            return Err(format!(
+                "input `{name}` is {} of rank {}, the contract says {dtype} of rank {rank}",
+                spec.dtype,
+                spec.dims.len()
+            ));
+        }
+    }
+    match outputs {
+        [x] if x.name == "x" && x.dtype == DType::F32 && x.dims.len() >= 2 => Ok(()),
+        _ => Err(format!(
+            "outputs are {:?}; the contract says one float32 output `x` of rank >= 2",
+            outputs
+                .iter()
+                .map(|o| format!("{} {}{:?}", o.name, o.dtype, o.dims))
+                .collect::<Vec<_>>()
+        )),
+    }
+}
+
+/// The number of classes of a label-conditioned model, from its `edgegan.classes`
+/// metadata (`value`); `None` for a model without a `label` input. The graph cannot check
+/// a label's range itself (the exported one even casts labels to int32, so 2^32 would
+/// silently become class 0), so the engines check it against this number.
+pub fn label_classes(inputs: &[IoSpec], value: Option<&str>) -> Result<Option<usize>, String> {
+    if !inputs.iter().any(|i| i.name == "label") {
+        return Ok(None);
+    }
+    match value.map(str::parse::<usize>) {
+        Some(Ok(k)) if k > 0 => Ok(Some(k)),
+        Some(_) => Err(format!(
+            "metadata edgegan.classes is `{}`, not a positive count",
+            value.unwrap_or_default()
+        )),
+        None => Err("a `label` input but no edgegan.classes metadata".into()),
+    }
+}
+
+/// Checks a case's tensors against a model's inputs: the same names, each the declared
+/// type, every fixed dimension equal, one batch across all of them, and every label in
+/// `0..classes`. Engines call it before running so a wrong input is a clear error, not
+/// whatever the engine makes of it (tract panics on a label past the table, ONNX
+/// Runtime reports it, and a huge one wraps to a valid class).
+pub fn check_case(
+    inputs: &[IoSpec],
+    classes: Option<usize>,
+    case: &CaseInputs,
+) -> Result<(), String> {
+    let tensors = case.tensors();
+    let mut given: Vec<&str> = tensors.iter().map(|t| t.name()).collect();
+    let mut wanted: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    given.sort_unstable();
+    wanted.sort_unstable();
+    if given != wanted {
+        return Err(format!(
+            "the case has inputs {given:?}, the model takes {wanted:?}"
+        ));
+    }
+    let batch = case.batch();
+    if batch == 0 {
+        return Err("the batch is empty".into());
+    }
+    for t in &tensors {
+        let Some(spec) = inputs.iter().find(|i| i.name == t.name()) else {
+            continue;
+        };
+        if spec.dtype.to_string() != t.dtype() {
+            return Err(format!(
+                "input `{}` is {}, the model takes {}",
+                t.name(),
+                t.dtype(),
+                spec.dtype
+            ));
+        }
+        let shape = t.shape();
+        let fits = shape.len() == spec.dims.len()
+            && shape.first() == Some(&batch)
+            && shape
+                .iter()
+                .zip(&spec.dims)
+                .all(|(&s, d)| d.is_none_or(|d| d == s));
+        if !fits {
+            return Err(format!(
+                "input `{}` has shape {shape:?}, the model takes {} with batch {batch}",
+                t.name(),
+                show_dims(&spec.dims)
+            ));
+        }
+    }
+    if let (Condition::Label(l), Some(k)) = (&case.condition, classes)
+        && let Some(bad) = l
+            .data()
+            .iter()
+            .find(|&&v| !usize::try_from(v).is_ok_and(|v| v < k))
+    {
+        return Err(format!("label {bad} is not a class of this model (0..{k})"));
+    }
+    Ok(())
+}
+
+/// Makes the errors of one engine on one case, so adapters say only what went wrong.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseErrors<'a> {
+    /// the engine's name
+    pub engine: &'a str,
+    /// the case
+    pub case: &'a CaseInputs,
+}
+
+impl CaseErrors<'_> {
+    /// the inputs do not fit the model
+    pub fn input(&self, message: impl ToString) -> EngineError {
+        EngineError::Input {
+            engine: self.engine.into(),
+            case: self.case.name.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    /// the engine failed
+    pub fn run(&self, message: impl ToString) -> EngineError {
+        EngineError::Run {
+            engine: self.engine.into(),
+            case: self.case.name.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Wraps an engine's raw output as `x`, checking it is `[N, ..]` for the case's batch.
+    pub fn output(&self, shape: Vec<usize>, data: Vec<f32>) -> Result<Output, EngineError> {
+        let x = Array::new(shape, data).map_err(|m| self.run(m))?;
+        if x.batch() != Some(self.case.batch()) || x.shape().len() < 2 {
+            return Err(self.run(format!(
+                "output `x` has shape {:?} for a batch of {}",
+                x.shape(),
+                self.case.batch()
+            )));
+        }
+        Ok(x)
+    }
+}
+
+fn show_dims(dims: &[Option<usize>]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| d.map_or_else(|| "N".to_string(), |d| d.to_string()))
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// Largest |a - b| over all elements; an error when the shapes differ. A NaN on either
+/// side counts as an infinite difference, so it can never pass a tolerance.
+pub fn max_abs_diff(a: &Output, b: &Output) -> Result<f32, String> {
+    if a.shape() != b.shape() {
+        return Err(format!("shapes differ: {:?} vs {:?}", a.shape(), b.shape()));
+    }
+    Ok(a.data()
+        .iter()
+        .zip(b.data())
+        .map(|(x, y)| {
+            let d = (x - y).abs();
+            if d.is_nan() { f32::INFINITY } else { d }
+        })
+        .fold(0.0, f32::max))
+}
+
+/// The most any two float32 engines may differ by: the issue's bound, and the export's
+/// own self-check bound (`edgegan_train::export::TOLERANCE`).
+pub const F32_TOLERANCE: f32 = 1e-5;
+
+/// Engine names, in report order.
+pub const ENGINES: [&str; 4] = ["burn", "tract", "ort", "golden"];
+
+/// The key of an engine pair in tolerance tables: the two names sorted, joined by `~`.
+pub fn pair_key(a: &str, b: &str) -> String {
+    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    format!("{x}~{y}")
+}
+
+/// The tolerance of every engine pair: all engines here compute in float32, so every
+/// pair gets [`F32_TOLERANCE`]. A model card may tighten a pair (`[tolerances]`), never
+/// loosen it (the card test enforces that).
+pub fn default_tolerances() -> BTreeMap<String, f32> {
+    let mut t = BTreeMap::new();
+    for (i, a) in ENGINES.iter().enumerate() {
+        for b in &ENGINES[i + 1..] {
+            t.insert(pair_key(a, b), F32_TOLERANCE);
+        }
+    }
+    t
+}
+
+/// Checks that every float32 input of a case is finite, and labels are non-negative:
+/// generated cases always are; a hand-edited golden file might not be.
+pub fn check_values(case: &CaseInputs) -> Result<(), String> {
+    if case.z.data().iter().any(|v| !v.is_finite()) {
+        return Err("`z` has a non-finite value".into());
+    }
+    match &case.condition {
+        Condition::Label(l) if l.data().iter().any(|&v| v < 0) => {
+            Err("`label` has a negative class".into())
+        }
+        Condition::Mask { mask, masked }
+            if mask
+                .data()
+                .iter()
+                .chain(masked.data())
+                .any(|v| !v.is_finite()) =>
+        {
+            Err("`mask` or `masked` has a non-finite value".into())
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,315 @@
+//! The cross-engine suite: every shipped model × its case list × every engine, every
+//! engine pair compared within its named tolerance. Run with `-- --nocapture` to see the
+//! table of max |difference| per pair and batch.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use edgegan_tests::case::{CaseInputs, Condition, case_specs};
+use edgegan_tests::engine::{
+    ENGINES, Engine, F32_TOLERANCE, default_tolerances, max_abs_diff, pair_key,
+};
+use edgegan_tests::engines::{self, tract::TractEngine};
+use edgegan_tests::golden::{MANIFEST, Manifest, read_inputs, read_manifest, write_golden};
+use edgegan_tests::model::{ModelDir, sha256_hex};
+use edgegan_tests::npy;
+
+use common::shipped_models;
+
+/// The tolerance of each pair for `model`: the default, tightened by the card.
+fn tolerances(model: &ModelDir) -> BTreeMap<String, f32> {
+    let mut t = default_tolerances();
+    for (pair, &value) in &model.card.tolerances {
+        if let Some(v) = t.get_mut(pair) {
+            *v = v.min(value);
+        }
+    }
+    t
+}
+
+#[test]
+fn every_engine_agrees_on_every_case_of_every_model() {
+    let mut failures = Vec::new();
+    for model in shipped_models() {
+        read_manifest(&model).unwrap_or_else(|e| panic!("{e}"));
+        let engines = engines::all(&model).unwrap_or_else(|e| panic!("{}: {e}", model.name));
+        let names: Vec<&str> = engines.iter().map(|e| e.name()).collect();
+        assert_eq!(names, ENGINES, "the suite must run every engine it names");
+        let tolerances = tolerances(&model);
+
+        // (pair, batch) -> largest difference over the cases of that batch
+        let mut table: BTreeMap<(String, usize), f32> = BTreeMap::new();
+        for spec in case_specs(&model.info) {
+            let case = spec.inputs(&model.info);
+            let outputs: Vec<_> = engines
+                .iter()
+                .map(|e| {
+                    e.run(&case)
+                        .unwrap_or_else(|err| panic!("{}: {err}", model.name))
+                })
+                .collect();
+            for i in 0..engines.len() {
+                for j in i + 1..engines.len() {
+                    let key = pair_key(engines[i].name(), engines[j].name());
+                    let diff = max_abs_diff(&outputs[i], &outputs[j])
+                        .unwrap_or_else(|e| panic!("{} {key} {}: {e}", model.name, case.name));
+                    let tol = tolerances[&key];
+                    if diff > tol {
+                        failures.push(format!(
+                            "{} case {}: {key} differ by {diff:e} > {tol:e}",
+                            model.name, case.name
+                        ));
+                    }
+                    let slot = table.entry((key, spec.batch)).or_insert(0.0);
+                    *slot = slot.max(diff);
+                }
+            }
+        }
+        println!("{}: max |difference| per engine pair and batch", model.name);
+        for ((pair, batch), diff) in &table {
+            println!(
+                "  {pair:<14} batch {batch:>3}  {diff:.3e}  (tolerance {:e})",
+                tolerances[pair]
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_model_is_run_at_batch_1_and_64() {
+    for model in shipped_models() {
+        let manifest = read_manifest(&model).unwrap_or_else(|e| panic!("{e}"));
+        for batch in [1, 64] {
+            assert!(
+                manifest.cases.iter().any(|c| c.batch == batch),
+                "{}: no golden case at batch {batch}",
+                model.name
+            );
+        }
+    }
+}
+
+#[test]
+fn golden_inputs_regenerate_bit_for_bit() {
+    // The golden outputs are only meaningful for the inputs stored beside them; if the
+    // case generator changed, every engine would still agree but on other numbers.
+    for model in shipped_models() {
+        for spec in case_specs(&model.info) {
+            let case = spec.inputs(&model.info);
+            let stored = read_inputs(
+                &model.golden_dir().join(&case.name),
+                &case.name,
+                &case.condition,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", model.name));
+            assert!(
+                stored == case,
+                "{} case {}: stored inputs differ from generated; run `{}`",
+                model.name,
+                case.name,
+                model.regen_command()
+            );
+        }
+    }
+}
+
+#[test]
+fn model_cards_match_their_artifacts() {
+    for model in shipped_models() {
+        let mismatches = model.card_mismatches();
+        assert!(
+            mismatches.is_empty(),
+            "{}: model.toml disagrees with generator.onnx:\n{}",
+            model.name,
+            mismatches.join("\n")
+        );
+        let known = default_tolerances();
+        for (pair, &value) in &model.card.tolerances {
+            assert!(
+                known.contains_key(pair),
+                "{}: tolerance for unknown engine pair `{pair}` (known: {:?})",
+                model.name,
+                known.keys().collect::<Vec<_>>()
+            );
+            assert!(
+                value > 0.0 && value <= F32_TOLERANCE,
+                "{}: tolerance {pair} = {value:e}; float32 engines must agree to {F32_TOLERANCE:e}",
+                model.name
+            );
+        }
+        // The Burn engine samples from the folder's checkpoint: it must be the one the
+        // ONNX was exported from. The export records the SHA-256 of the run's config.
+        for file in ["config.toml", "generator.bpk"] {
+            assert!(
+                model.dir.join(file).is_file(),
+                "{}: the Burn checkpoint file {file} is missing",
+                model.name
+            );
+        }
+        if let Some(expected) = model.info.metadata.get("edgegan.config_sha256") {
+            let config = std::fs::read(model.dir.join("config.toml")).unwrap();
+            assert_eq!(
+                &sha256_hex(&config),
+                expected,
+                "{}: config.toml is not the config of the run generator.onnx came from",
+                model.name
+            );
+        }
+    }
+}
+
+/// A copy of `case` with a different condition in every row.
+fn other_condition(case: &CaseInputs, classes: usize) -> CaseInputs {
+    let condition = match &case.condition {
+        Condition::None => Condition::None,
+        Condition::Label(l) => Condition::Label(
+            edgegan_tests::array::Array::new(
+                l.shape().to_vec(),
+                l.data().iter().map(|&v| (v + 1) % classes as i64).collect(),
+            )
+            .unwrap(),
+        ),
+        Condition::Mask { mask, masked } => Condition::Mask {
+            mask: mask.clone(),
+            masked: edgegan_tests::array::Array::new(
+                masked.shape().to_vec(),
+                masked.data().iter().map(|v| -v).collect(),
+            )
+            .unwrap(),
+        },
+    };
+    CaseInputs {
+        name: format!("{}-other", case.name),
+        z: case.z.clone(),
+        condition,
+    }
+}
+
+#[test]
+fn outputs_are_finite_in_range_and_follow_noise_and_condition() {
+    for model in shipped_models() {
+        let tract = TractEngine::load(&model.onnx_path()).unwrap();
+        let classes = match &model.info.condition {
+            edgegan_tests::model::ConditionKind::Label { class_names } => class_names.len(),
+            _ => 0,
+        };
+        let specs = case_specs(&model.info);
+        let mut previous: Option<Vec<f32>> = None;
+        for spec in &specs {
+            let case = spec.inputs(&model.info);
+            let x = tract.run(&case).unwrap();
+            assert_eq!(x.shape(), model.info.output_shape_for(spec.batch));
+            assert!(x.data().iter().all(|v| v.is_finite()), "{}", case.name);
+            if model.info.bounded {
+                assert!(
+                    x.data().iter().all(|v| (-1.0..=1.0).contains(v)),
+                    "{} case {}: output outside [-1, 1]",
+                    model.name,
+                    case.name
+                );
+            }
+            // every row is a different sample: the generator uses its noise
+            let per_row = x.len() / spec.batch;
+            let rows: Vec<&[f32]> = x.data().chunks(per_row).collect();
+            for (i, a) in rows.iter().enumerate() {
+                for b in &rows[i + 1..] {
+                    assert_ne!(a, b, "{} case {}: two equal samples", model.name, case.name);
+                }
+            }
+            if let Some(prev) = &previous {
+                assert_ne!(
+                    prev,
+                    &x.data()[..per_row],
+                    "different seeds, same first sample"
+                );
+            }
+            previous = Some(x.data()[..per_row].to_vec());
+            // and its condition: another condition changes every sample
+            if !matches!(case.condition, Condition::None) {
+                let y = tract.run(&other_condition(&case, classes)).unwrap();
+                for (a, b) in x.data().chunks(per_row).zip(y.data().chunks(per_row)) {
+                    assert_ne!(a, b, "{} case {}: condition ignored", model.name, case.name);
+                }
+            }
+        }
+    }
+}
+
+/// Every file under `dir`, relative path -> bytes.
+fn files(dir: &std::path::Path) -> BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn regenerating_golden_files_is_deterministic_and_reproduces_the_shipped_ones() {
+    for model in shipped_models() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = common::copy_model(&model.dir, &tmp.path().join(&model.name));
+        std::fs::remove_dir_all(dir.join("golden")).unwrap();
+        let copy = ModelDir::load(&dir).unwrap();
+        let mut written = Vec::new();
+        for _ in 0..2 {
+            let reference = engines::reference(&copy).unwrap();
+            write_golden(&copy, reference.as_ref()).unwrap();
+            written.push(files(&copy.golden_dir()));
+        }
+        assert!(
+            written[0] == written[1],
+            "{}: two regenerations differ",
+            model.name
+        );
+        let shipped = files(&model.golden_dir());
+        assert_eq!(
+            written[0].keys().collect::<Vec<_>>(),
+            shipped.keys().collect::<Vec<_>>(),
+            "{}: regeneration writes other files than shipped",
+            model.name
+        );
+        // Inputs and the manifest are exact; outputs may move within the tolerance
+        // between machines (SIMD paths), so x.npy is compared as numbers.
+        for (path, bytes) in &written[0] {
+            if path.ends_with(MANIFEST) {
+                // the same but for the command, which names the (temporary) folder
+                let parse = |b: &[u8]| {
+                    let mut m: Manifest = toml::from_str(std::str::from_utf8(b).unwrap()).unwrap();
+                    m.command.clear();
+                    m
+                };
+                assert_eq!(parse(bytes), parse(&shipped[path]), "{}", model.name);
+            } else if path.ends_with("x.npy") {
+                let a = npy::from_bytes::<f32>(bytes).unwrap();
+                let b = npy::from_bytes::<f32>(&shipped[path]).unwrap();
+                let d = max_abs_diff(&a, &b).unwrap();
+                assert!(
+                    d <= F32_TOLERANCE,
+                    "{} {}: {d:e}",
+                    model.name,
+                    path.display()
+                );
+            } else {
+                assert!(
+                    bytes == &shipped[path],
+                    "{}: regenerated {} differs from the shipped one; run `{}`",
+                    model.name,
+                    path.display(),
+                    model.regen_command()
+                );
+            }
+        }
+    }
+}
