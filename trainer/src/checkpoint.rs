@@ -203,13 +203,13 @@ pub fn load(gan: &mut Gan, dir: &Path) -> Result<()> {
         .generator
         .clone()
         .try_load_file(&g_path)
-        .map_err(|e| ckpt_err(&g_path, format!("{e}")))?;
+        .map_err(|e| ckpt_err(&g_path, with_layout_hint(e.to_string())))?;
     let d_path = load_module(DISCRIMINATOR)?;
     let discriminator = gan
         .discriminator
         .clone()
         .try_load_file(&d_path)
-        .map_err(|e| ckpt_err(&d_path, format!("{e}")))?;
+        .map_err(|e| ckpt_err(&d_path, with_layout_hint(e.to_string())))?;
     let load_opt = |file: &str, settings| -> Result<ModuleOptimizer> {
         let path = load_module(file)?;
         crate::training::adam_for(settings)
@@ -237,6 +237,21 @@ pub fn load(gan: &mut Gan, dir: &Path) -> Result<()> {
     gan.rng = state.rng;
     gan.step = state.step;
     Ok(())
+}
+
+/// Weights written before the image networks (edgegan-train before commit bcbe130) name
+/// MLP tensors without the architecture prefix (`hidden.0.weight`, now
+/// `Mlp.hidden.0.weight`); say so instead of leaving a bare list of missing tensors.
+fn with_layout_hint(message: String) -> String {
+    if message.contains("Missing") && message.contains("Mlp.") {
+        format!(
+            "{message} (this checkpoint predates the image networks, whose weights are \
+             stored per architecture, e.g. `Mlp.hidden.0.weight`: retrain the run with this \
+             edgegan-train)"
+        )
+    } else {
+        message
+    }
 }
 
 /// Whether two configs build the same networks on the same data (the step count,

@@ -33,9 +33,22 @@ enum Command {
     /// Export a run's generator (the EMA weights when enabled) to ONNX per the contract
     /// (inputs `z`, `label`; output `x`; symbolic batch), checked against Burn with tract.
     Export(ExportArgs),
+    /// Write a run's generator as a shipped model folder (generator.onnx checked against
+    /// Burn, config.toml, generator.bpk): what models/<name>/ holds besides its card.
+    Ship(ShipArgs),
     /// Train the evaluation classifier of an image dataset (the yardstick of the image
     /// metrics); prints its held-out accuracy.
     Classifier(ClassifierArgs),
+}
+
+#[derive(Debug, Args)]
+struct ShipArgs {
+    /// Run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// Model folder (created), e.g. models/fashion-cgan.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -405,6 +418,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             export(args).with_context(|| format!("exporting {}", args.run.display()))
         }
         Command::Classifier(args) => classifier(args),
+        Command::Ship(args) => {
+            let report = edgegan_train::shipped::ship_run(&args.run, &args.out)
+                .with_context(|| format!("shipping {}", args.run.display()))?;
+            println!(
+                "wrote {} (generator.onnx {} bytes, tract matches Burn to {:.1e}; config.toml, generator.bpk)",
+                args.out.display(),
+                report.bytes,
+                report.max_abs_diff
+            );
+            Ok(())
+        }
     }
 }
 

@@ -23,6 +23,43 @@ pub const CONFIG: &str = "config.toml";
 /// ONNX file of a shipped model.
 pub const ONNX: &str = "generator.onnx";
 
+/// Writes a run's sampling generator as a shipped model folder: `generator.onnx` (the
+/// checked export), `config.toml` and `generator.bpk` (the weights the ONNX was made
+/// from: the EMA copy when the run used one). Files are written beside their final name
+/// and renamed.
+pub fn ship_run(run_dir: &Path, out_dir: &Path) -> Result<crate::export::ExportReport> {
+    let (run, config) = crate::run::RunDir::open(run_dir)?;
+    let gan = crate::run::load_gan(&run, config, None)?;
+    std::fs::create_dir_all(out_dir).map_err(|source| TrainError::Io {
+        path: out_dir.to_path_buf(),
+        source,
+    })?;
+    let run_id = run_dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| run_dir.display().to_string());
+    let report = crate::export::export_generator(&gan, &out_dir.join(ONNX), &run_id)?;
+    crate::checkpoint::write_atomic(&out_dir.join(CONFIG), gan.config.to_toml()?.as_bytes())?;
+    let tmp = out_dir.join(".tmp-weights");
+    std::fs::create_dir_all(&tmp).map_err(|source| TrainError::Io {
+        path: tmp.clone(),
+        source,
+    })?;
+    gan.sampling_generator()
+        .save_file(tmp.join(WEIGHTS))
+        .map_err(|e| TrainError::Checkpoint {
+            path: tmp.join(WEIGHTS),
+            message: format!("{e:?}"),
+        })?;
+    std::fs::rename(tmp.join(WEIGHTS), out_dir.join(WEIGHTS)).map_err(|source| TrainError::Io {
+        path: out_dir.join(WEIGHTS),
+        source,
+    })?;
+    let _ = std::fs::remove_dir(&tmp);
+    Ok(report)
+}
+
 /// A shipped generator loaded with Burn (off autodiff, inference mode).
 pub struct ShippedGenerator {
     generator: Generator,
