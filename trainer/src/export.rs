@@ -350,7 +350,8 @@ fn export_with(
     )?
     .load_record(reference.clone().into_record());
 
-    let (bytes, batch_axis) = capture_onnx(&copy, noise_dim, kind, capture)
+    let image = gan.dataset.image_shape();
+    let (bytes, batch_axis) = capture_onnx(&copy, noise_dim, kind, image, capture)
         .map_err(|message| export_err(out, message))?;
     let mut model = ModelProto::parse_from_bytes(&bytes)
         .map_err(|e| export_err(out, format!("burn-onnx produced unreadable protobuf: {e}")))?;
@@ -521,10 +522,11 @@ fn capture_onnx(
     generator: &Generator,
     noise_dim: usize,
     kind: ConditionKind,
+    image: Option<[usize; 3]>,
     capture: Capture,
 ) -> std::result::Result<(Vec<u8>, BatchAxis), String> {
     if capture == Capture::Auto {
-        match guarded(|| capture_with(generator, noise_dim, kind, true))? {
+        match guarded(|| capture_with(generator, noise_dim, kind, image, true))? {
             Ok(bytes) => return Ok((bytes, BatchAxis::Symbolic)),
             // The batch could not be traced symbolically: capture static, rewrite after.
             Err(
@@ -533,7 +535,7 @@ fn capture_onnx(
             Err(e) => return Err(describe_export_error(&e)),
         }
     }
-    match guarded(|| capture_with(generator, noise_dim, kind, false))? {
+    match guarded(|| capture_with(generator, noise_dim, kind, image, false))? {
         Ok(bytes) => Ok((bytes, BatchAxis::Rewritten)),
         Err(e) => Err(describe_export_error(&e)),
     }
@@ -600,6 +602,7 @@ fn capture_with(
     generator: &Generator,
     noise_dim: usize,
     kind: ConditionKind,
+    image: Option<[usize; 3]>,
     dynamic: bool,
 ) -> std::result::Result<Vec<u8>, ExportError> {
     let batch = || AxisSpec::dynamic(BATCH_SYMBOL);
@@ -636,6 +639,26 @@ fn capture_with(
         (Generator::Conv(g), _) => capture_one(g, z, &[z_spec], dynamic, |g: &ConvGenerator, z| {
             g.forward(z, None)
         }),
+        // an MLP drawing images: the flat output becomes [N, C, H, W]
+        (g, ConditionKind::Label { .. }) if image.is_some() => {
+            let [c, h, w] = image.unwrap_or([1, 1, 1]).map(|d| d as i32);
+            capture_one(
+                g,
+                |n| (z(n), zeros_labels(n)),
+                &[z_spec, label_spec],
+                dynamic,
+                move |g: &Generator, (z, labels): (Tensor<2>, Tensor<1, Int>)| {
+                    g.forward(z, &Condition::Label(labels))
+                        .reshape([-1, c, h, w])
+                },
+            )
+        }
+        (g, ConditionKind::None) if image.is_some() => {
+            let [c, h, w] = image.unwrap_or([1, 1, 1]).map(|d| d as i32);
+            capture_one(g, z, &[z_spec], dynamic, move |g: &Generator, z| {
+                g.forward(z, &Condition::None).reshape([-1, c, h, w])
+            })
+        }
         (g, ConditionKind::Label { .. }) => capture_one(
             g,
             |n| (z(n), zeros_labels(n)),
@@ -1655,6 +1678,47 @@ mod tests {
     use crate::config::{Activation, DatasetKind};
     use crate::data::Dataset;
     use crate::training::tests::{param_bits, tiny_config, tiny_gan};
+
+    #[test]
+    fn image_generators_export_to_the_contract_for_each_condition_kind() {
+        use crate::config::Arch;
+        use crate::training::tests::tiny_image_gan;
+        let mlp = {
+            let mut gan = tiny_image_gan("label");
+            gan.config.generator.arch = Arch::Mlp;
+            gan.config.discriminator.arch = Arch::Mlp;
+            let dataset = gan.dataset.clone();
+            Gan::new(gan.config.clone(), dataset).unwrap()
+        };
+        for (name, gan) in [
+            ("conv label", tiny_image_gan("label")),
+            ("conv none", tiny_image_gan("none")),
+            ("conv mask", tiny_image_gan("mask")),
+            ("mlp label on images", mlp),
+        ] {
+            let gan = trained(gan);
+            let (_dir, path, report) = export(&gan, Capture::Auto);
+            assert!(report.max_abs_diff <= TOLERANCE, "{name}: {report:?}");
+            let s = inspect_onnx(&path).unwrap();
+            let kind = ConditionKind::of(&gan);
+            check_contract_for(&s, kind, gan.config.generator.noise_dim, &[1, 8, 8])
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(s.metadata["edgegan.output_shape"], "[1,8,8]", "{name}");
+            assert_eq!(s.metadata["edgegan.condition"], kind.name(), "{name}");
+            // batch 5 through tract agrees with Burn, whatever batch the self-check used
+            let inputs = check_batch(5, gan.config.generator.noise_dim, kind);
+            let tract = run_onnx_with_condition(&path, &inputs.z, inputs.condition()).unwrap();
+            let burn = burn_forward_with(
+                &gan.sampling_generator(),
+                gan.config.generator.noise_dim,
+                &inputs.z,
+                inputs.condition(),
+            )
+            .unwrap();
+            assert!(max_abs_diff(&burn, &tract) <= TOLERANCE, "{name}");
+            assert_eq!(tract.len(), 5 * 64);
+        }
+    }
 
     fn trained(mut gan: Gan) -> Gan {
         for _ in 0..5 {
