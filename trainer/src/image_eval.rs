@@ -225,6 +225,53 @@ pub fn evaluate_images(
     })
 }
 
+/// Scores images made elsewhere (e.g. by the device runtime): `x` row-major in [-1, 1],
+/// `labels` the requested classes when the samples are label-conditioned. Same numbers
+/// as [`evaluate_images`] (generated vs held-out, the real floor, label accuracy).
+pub fn score_images(
+    set: &ImageSet,
+    classifier: &TrainedClassifier,
+    x: &[f32],
+    labels: Option<&[i64]>,
+    seed: u64,
+) -> Result<ImageEvalReport> {
+    let dim = set.dim();
+    let n = x.len() / dim.max(1);
+    if n == 0 || x.len() != n * dim {
+        return Err(TrainError::Config(format!(
+            "{} values do not form images of {dim} values",
+            x.len()
+        )));
+    }
+    let held = if set.test.is_empty() {
+        &set.train
+    } else {
+        &set.test
+    };
+    let (held_x, held_labels) = held.head_unit(n.min(held.len()), dim);
+    let held_c = classifier.classify(&held_x)?;
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let (real_x, _) = set.sample(&mut rng, held_labels.len());
+    let real_c = classifier.classify(&real_x)?;
+    let gen_c = classifier.classify(x)?;
+    Ok(ImageEvalReport {
+        step: 0,
+        samples: n,
+        seed,
+        classifier_accuracy: accuracy(&held_c.predictions, &held_labels),
+        label_accuracy: labels.map(|l| accuracy(&gen_c.predictions, l)),
+        generated: FeatureReport {
+            fd: frechet_distance(&gen_c.features, &held_c.features, FEATURES),
+            prdc: prdc(&held_c.features, &gen_c.features, FEATURES, K),
+        },
+        real: FeatureReport {
+            fd: frechet_distance(&real_c.features, &held_c.features, FEATURES),
+            prdc: prdc(&held_c.features, &real_c.features, FEATURES, K),
+        },
+        inpainting: None,
+    })
+}
+
 /// Per-pixel mean of the training images, in [-1, 1].
 pub fn mean_image(set: &ImageSet) -> Vec<f32> {
     let dim = set.dim();

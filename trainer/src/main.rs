@@ -33,12 +33,109 @@ enum Command {
     /// Export a run's generator (the EMA weights when enabled) to ONNX per the contract
     /// (inputs `z`, `label`; output `x`; symbolic batch), checked against Burn with tract.
     Export(ExportArgs),
+    /// Score images made elsewhere (e.g. `firmware-sim sample --format csv` from a
+    /// quantised device model) with the evaluation classifier: FD, precision/recall,
+    /// label accuracy against the held-out images.
+    Score(ScoreArgs),
     /// Write a run's generator as a shipped model folder (generator.onnx checked against
     /// Burn, config.toml, generator.bpk): what models/<name>/ holds besides its card.
     Ship(ShipArgs),
     /// Train the evaluation classifier of an image dataset (the yardstick of the image
     /// metrics); prints its held-out accuracy.
     Classifier(ClassifierArgs),
+}
+
+#[derive(Debug, Args)]
+struct ScoreArgs {
+    /// CSV with a header and rows `seed,class,x0,x1,...` (values in [-1, 1]; class may be
+    /// empty for unconditional samples), as `firmware-sim sample --format csv` writes.
+    #[arg(long)]
+    samples: PathBuf,
+    /// Dataset the samples imitate.
+    #[arg(long, default_value = "fashion_mnist")]
+    dataset: DatasetKind,
+    /// Folder of the dataset's files.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Evaluation classifier.
+    #[arg(long, default_value = run::DEFAULT_CLASSIFIER)]
+    classifier: PathBuf,
+    /// Seed of the real-vs-held-out floor.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+}
+
+/// Reads `seed,class,x0,...` rows: (values, labels if every row has one).
+fn read_sample_csv(path: &Path) -> anyhow::Result<(Vec<f32>, Option<Vec<i64>>)> {
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut x = Vec::new();
+    let mut labels = Vec::new();
+    let mut all_labelled = true;
+    for (i, row) in reader.records().enumerate() {
+        let row = row.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+        match row.get(1).filter(|c| !c.is_empty()) {
+            Some(c) => labels.push(c.parse::<i64>().with_context(|| {
+                format!(
+                    "{}: row {}: class `{c}` is not an integer",
+                    path.display(),
+                    i + 2
+                )
+            })?),
+            None => all_labelled = false,
+        }
+        for (j, cell) in row.iter().enumerate().skip(2) {
+            let v: f32 = cell.parse().with_context(|| {
+                format!(
+                    "{}: row {}, column {}: `{cell}` is not a number",
+                    path.display(),
+                    i + 2,
+                    j + 1
+                )
+            })?;
+            if !v.is_finite() {
+                bail!(
+                    "{}: row {}, column {}: {v} is not finite",
+                    path.display(),
+                    i + 2,
+                    j + 1
+                );
+            }
+            x.push(v);
+        }
+    }
+    Ok((x, all_labelled.then_some(labels)))
+}
+
+fn score(args: &ScoreArgs) -> anyhow::Result<()> {
+    let data = edgegan_train::config::DataConfig {
+        kind: args.dataset,
+        dir: args.data_dir.clone(),
+        ..Default::default()
+    };
+    let set = edgegan_train::images::ImageSet::from_config(&data)?;
+    let classifier = edgegan_train::classifier::TrainedClassifier::load(&args.classifier)?;
+    let (x, labels) = read_sample_csv(&args.samples)?;
+    if let Some(l) = &labels
+        && let Some(bad) = l
+            .iter()
+            .find(|&&v| v < 0 || v as usize >= set.class_names.len())
+    {
+        bail!(
+            "{}: class {bad} is outside the dataset's {} classes",
+            args.samples.display(),
+            set.class_names.len()
+        );
+    }
+    let report = edgegan_train::image_eval::score_images(
+        &set,
+        &classifier,
+        &x,
+        labels.as_deref(),
+        args.seed,
+    )?;
+    println!("{report}");
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -418,6 +515,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             export(args).with_context(|| format!("exporting {}", args.run.display()))
         }
         Command::Classifier(args) => classifier(args),
+        Command::Score(args) => score(args),
         Command::Ship(args) => {
             let report = edgegan_train::shipped::ship_run(&args.run, &args.out)
                 .with_context(|| format!("shipping {}", args.run.display()))?;
