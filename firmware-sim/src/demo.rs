@@ -18,7 +18,14 @@ pub enum DemoKind {
     /// A model whose arena (128 KiB of activations) does not fit 64 KiB of RAM: `z[8] →
     /// [8,1,1] → Upsample ×(64,64) → Tanh`.
     Wide,
+    /// Mask-conditioned (inpainting) conv generator on `[1, 8, 8]`: `z[8] → Dense 64 →
+    /// [1,8,8]`, concatenated with mask and masked → Conv 3×3 (3→1) → Tanh, composited so
+    /// known pixels pass through (`masked + (1 − mask) · y`), like the trained inpainters.
+    Inpaint,
 }
+
+/// Mask shape of the inpainting demo model.
+pub const INPAINT_SHAPE: [u32; 3] = [1, 8, 8];
 
 /// Classes of the label-conditioned demo model.
 pub const MLP_CLASSES: u32 = 10;
@@ -72,6 +79,31 @@ fn graph(kind: DemoKind) -> Result<Graph> {
             let y = g.tanh(y)?;
             g.finish(y, (-1.0, 1.0))?
         }
+        DemoKind::Inpaint => {
+            let [channels, height, width] = INPAINT_SHAPE;
+            let mut g = GraphBuilder::new(
+                8,
+                ConditionKind::Mask {
+                    channels,
+                    height,
+                    width,
+                },
+            );
+            let (Some(mask), Some(masked)) = (g.mask(), g.masked()) else {
+                unreachable!("a mask-conditioned graph has mask inputs")
+            };
+            let z = g.noise();
+            let h = g.dense(z, 64, &w.take(64 * 8, 0.6), Some(&w.take(64, 0.1)))?;
+            let h = g.reshape(h, &[1, 8, 8])?;
+            let x = g.concat(&[mask, masked, h])?;
+            let y = g.conv2d(x, Conv2dSpec::same(1, 3), &w.take(3 * 9, 0.4), Some(&[0.0]))?;
+            let y = g.tanh(y)?;
+            let ones = g.constant(&[1, 8, 8], &[1.0; 64])?;
+            let unknown = g.sub(ones, mask)?;
+            let y = g.mul(y, unknown)?;
+            let y = g.add(y, masked)?;
+            g.finish(y, (-1.0, 1.0))?
+        }
         DemoKind::Wide => {
             let mut g = GraphBuilder::new(8, ConditionKind::None);
             let z = g.noise();
@@ -95,11 +127,33 @@ pub fn model(kind: DemoKind, format: WeightFormat) -> Result<Vec<u8>> {
         WeightFormat::F32 => WriteOptions::f32(),
         WeightFormat::W8A32 => WriteOptions::w8a32(),
         WeightFormat::W8A8 => {
+            // Inpainting calibrates on seeded masks over the test picture.
+            let [c, h, w] = INPAINT_SHAPE.map(|d| d as usize);
+            let picture = crate::picture::test_picture(c, h, w, (-1.0, 1.0));
+            let masks: Vec<(Vec<f32>, Vec<f32>)> = (0..64u64)
+                .map(|seed| {
+                    let (mut m, mut x) = (vec![0.0; c * h * w], vec![0.0; c * h * w]);
+                    crate::maskgen::fill(
+                        crate::maskgen::MIXED,
+                        seed,
+                        c,
+                        h,
+                        w,
+                        &picture,
+                        &mut m,
+                        &mut x,
+                    );
+                    (m, x)
+                })
+                .collect();
             let samples = (0..64u64).map(|seed| {
-                let condition = if kind == DemoKind::Mlp {
-                    Condition::Label(seed as u32 % MLP_CLASSES)
-                } else {
-                    Condition::None
+                let condition = match kind {
+                    DemoKind::Mlp => Condition::Label(seed as u32 % MLP_CLASSES),
+                    DemoKind::Inpaint => {
+                        let (m, x) = &masks[seed as usize];
+                        Condition::Mask { mask: m, masked: x }
+                    }
+                    _ => Condition::None,
                 };
                 (seed, condition)
             });
@@ -117,7 +171,12 @@ mod tests {
 
     #[test]
     fn every_demo_model_loads_in_every_format() {
-        for kind in [DemoKind::Mlp, DemoKind::Conv, DemoKind::Wide] {
+        for kind in [
+            DemoKind::Mlp,
+            DemoKind::Conv,
+            DemoKind::Wide,
+            DemoKind::Inpaint,
+        ] {
             for format in [WeightFormat::F32, WeightFormat::W8A32, WeightFormat::W8A8] {
                 let bytes = AlignedBytes::new(&model(kind, format).unwrap());
                 let m = DeviceModel::from_bytes(bytes.as_slice()).unwrap();

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::elf::{self, Footprint};
-use crate::host::{self, ModelFile, Pair};
+use crate::host::{self, Batch, MaskSource, ModelFile, Pair};
 use crate::profiles::{Profile, kib};
 use crate::{Error, Result};
 
@@ -94,23 +94,55 @@ pub fn check_tools() -> Result<()> {
     Ok(())
 }
 
-/// The `EDGEGAN_PAIRS` value for the firmware's build script.
-fn pairs_env(pairs: &[Pair]) -> String {
-    pairs
+/// The `EDGEGAN_PAIRS` value for the firmware's build script: `seed:label`, `seed:-`
+/// (no condition) or `seed:m<kind>:<mask seed>` (a mask drawn by `maskgen`).
+///
+/// # Errors
+///
+/// [`Error::Condition`] for masks given as files: the firmware draws its masks from seeds
+/// (a table of masks would not fit a small flash).
+pub fn pairs_env(pairs: &[Pair]) -> Result<String> {
+    let items = pairs
         .iter()
-        .map(|p| match p.label {
-            Some(l) => format!("{}:{l}", p.seed),
-            None => format!("{}:-", p.seed),
+        .map(|p| match (p.label, p.mask) {
+            (Some(l), _) => Ok(format!("{}:{l}", p.seed)),
+            (None, Some(MaskSource::Generated { kind, seed })) => {
+                Ok(format!("{}:m{kind}:{seed}", p.seed))
+            }
+            (None, Some(MaskSource::Given(_))) => Err(Error::Condition(
+                "the firmware draws its masks from seeds: give `run` a picture with --image \
+                 and --mask-kind/--mask-seed, not --mask/--masked files"
+                    .into(),
+            )),
+            (None, None) => Ok(format!("{}:-", p.seed)),
         })
-        .collect::<Vec<_>>()
-        .join(",")
+        .collect::<Result<Vec<_>>>()?;
+    Ok(items.join(","))
+}
+
+/// Writes `bytes` to `path` unless it already holds them, so that an unchanged input does
+/// not make Cargo rebuild the firmware.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        action: "writing",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Builds the firmware for `model` (an absolute path) and `profile`; returns the ELF's path.
 /// The caller holds the build lock until it is done with the ELF.
-fn build(model: &Path, profile: &Profile, pairs: &[Pair], arena_bytes: usize) -> Result<PathBuf> {
+fn build(model: &Path, profile: &Profile, batch: &Batch, arena_bytes: usize) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let target_dir = target_dir();
+    let pairs = pairs_env(&batch.pairs)?;
+    // The picture that generated masks apply to, little-endian f32 (empty without masks).
+    let picture_path = target_dir.join("picture.f32");
+    let picture: Vec<u8> = batch.picture.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_if_changed(&picture_path, &picture)?;
     let output = Command::new(cargo)
         .current_dir(firmware_dir())
         .args(["build", "--release", "--target", TARGET])
@@ -118,7 +150,8 @@ fn build(model: &Path, profile: &Profile, pairs: &[Pair], arena_bytes: usize) ->
         .env("EDGEGAN_MODEL", model)
         .env("EDGEGAN_FLASH_BYTES", profile.flash.to_string())
         .env("EDGEGAN_RAM_BYTES", profile.ram.to_string())
-        .env("EDGEGAN_PAIRS", pairs_env(pairs))
+        .env("EDGEGAN_PAIRS", pairs)
+        .env("EDGEGAN_PICTURE", &picture_path)
         // Flags meant for the host build would replace the firmware's own (`-Tlink.x`).
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -361,6 +394,10 @@ pub struct Report {
     pub arena_bytes: u64,
     /// Output buffer bytes (a static in the firmware).
     pub output_bytes: u64,
+    /// Mask and masked buffer bytes (statics in the firmware; 0 without masks).
+    pub mask_bytes: u64,
+    /// Bytes of the test picture in flash (0 without masks).
+    pub picture_bytes: u64,
     /// Stack high-water mark.
     pub stack: u64,
     /// Instructions per sample, one entry per sample.
@@ -379,8 +416,8 @@ pub struct RunOptions {
     pub model: PathBuf,
     /// The device profile.
     pub profile: Profile,
-    /// The samples.
-    pub pairs: Vec<Pair>,
+    /// The samples and their inputs.
+    pub batch: Batch,
     /// How long QEMU may run.
     pub timeout: Duration,
 }
@@ -395,7 +432,8 @@ pub fn run(opts: &RunOptions) -> Result<Report> {
     let file = ModelFile::read(&opts.model)?;
     let model = file.model()?;
     check_tools()?;
-    let host_samples = host::sample(&model, &opts.pairs)?;
+    let host_samples = host::sample(&model, &opts.batch)?;
+    let pairs = &opts.batch.pairs;
     let model_path = std::fs::canonicalize(&opts.model).map_err(|source| Error::Io {
         action: "resolving",
         path: opts.model.clone(),
@@ -421,7 +459,7 @@ pub fn run(opts: &RunOptions) -> Result<Report> {
         source,
     })?;
 
-    let elf_path = build(&model_path, &opts.profile, &opts.pairs, model.arena_bytes())?;
+    let elf_path = build(&model_path, &opts.profile, &opts.batch, model.arena_bytes())?;
     let elf_bytes = std::fs::read(&elf_path).map_err(|source| Error::Io {
         action: "reading",
         path: elf_path.clone(),
@@ -431,14 +469,14 @@ pub fn run(opts: &RunOptions) -> Result<Report> {
     drop(lock);
 
     let fw = parse_output(&text, model.output_len())?;
-    if fw.samples.len() != opts.pairs.len() {
+    if fw.samples.len() != pairs.len() {
         return Err(Error::Firmware(format!(
             "the firmware printed {} samples, expected {}",
             fw.samples.len(),
-            opts.pairs.len()
+            pairs.len()
         )));
     }
-    compare(&opts.pairs, &fw.samples, &host_samples)?;
+    compare(pairs, &fw.samples, &host_samples)?;
 
     let footprint = elf::footprint(&elf::sections(&elf_path, &elf_bytes)?, RAM_ORIGIN);
     if footprint.static_ram + fw.stack >= u64::from(opts.profile.ram) {
@@ -457,7 +495,7 @@ pub fn run(opts: &RunOptions) -> Result<Report> {
     let per_tick = cal_instructions as f64 / cal_ticks as f64;
     Ok(Report {
         profile: opts.profile,
-        pairs: opts.pairs.clone(),
+        pairs: pairs.clone(),
         instructions: fw
             .samples
             .iter()
@@ -469,6 +507,8 @@ pub fn run(opts: &RunOptions) -> Result<Report> {
         weight_bytes: model.weight_bytes() as u64,
         arena_bytes: fw.arena_bytes,
         output_bytes: 4 * model.output_len() as u64,
+        mask_bytes: 8 * model.condition().mask_len() as u64,
+        picture_bytes: 4 * opts.batch.picture.len() as u64,
         stack: fw.stack,
         instructions_per_tick: per_tick,
         macs: model.macs(),
@@ -497,10 +537,10 @@ pub fn compare(pairs: &[Pair], firmware: &[(u64, Vec<f32>)], host: &[Vec<f32>]) 
         let p = pairs[i];
         return Err(Error::Mismatch(format!(
             "{differing} of {} firmware samples differ from the host runtime; first: sample {i} \
-             (seed {}, class {}) element {j}: firmware {:#010x} ({}), host {:#010x} ({})",
+             (seed {}, {}) element {j}: firmware {:#010x} ({}), host {:#010x} ({})",
             firmware.len(),
             p.seed,
-            p.label.map_or("-".to_string(), |l| l.to_string()),
+            p.condition_text(),
             firmware[i].1[j].to_bits(),
             firmware[i].1[j],
             host[i][j].to_bits(),

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use edgegan_runtime::builder::AlignedBytes;
 use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Sampler};
 
-use crate::{Error, Result};
+use crate::inputs::InputShape;
+use crate::{Error, Result, maskgen, picture};
 
 /// A model file read into aligned memory.
 pub struct ModelFile {
@@ -48,60 +49,244 @@ impl ModelFile {
     }
 }
 
-/// One sample request: a seed and a label (`None` for unconditional models).
+/// Where the mask of one sample comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaskSource {
+    /// Drawn by [`maskgen::fill`] from `(kind, seed)` over the batch's picture: the firmware
+    /// draws the same mask from the same pair.
+    Generated {
+        /// [`maskgen::RECT`], [`maskgen::HALF`] or [`maskgen::MIXED`].
+        kind: u32,
+        /// The mask seed.
+        seed: u64,
+    },
+    /// Item `i` of the batch's given masks (from files).
+    Given(usize),
+}
+
+/// One sample request: a seed and the condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pair {
     /// The noise seed.
     pub seed: u64,
     /// The class label, for label-conditioned models.
     pub label: Option<u32>,
+    /// The mask, for mask-conditioned models.
+    pub mask: Option<MaskSource>,
 }
 
-/// The `(seed, label)` pairs for `n` samples from `first_seed` on: seeds count up; the
-/// label is `class` when given, otherwise (label models) sample `i` gets class `i % classes`.
+impl Pair {
+    /// The condition in words, for messages: `class 3`, `rect mask seed 7`, `-`.
+    pub fn condition_text(&self) -> String {
+        match (self.label, self.mask) {
+            (Some(l), _) => format!("class {l}"),
+            (None, Some(MaskSource::Generated { kind, seed })) => {
+                format!("{} mask seed {seed}", mask_kind_name(kind))
+            }
+            (None, Some(MaskSource::Given(i))) => format!("given mask {i}"),
+            (None, None) => "-".to_string(),
+        }
+    }
+}
+
+/// `rect`, `half` or `mixed`.
+pub fn mask_kind_name(kind: u32) -> &'static str {
+    match kind {
+        maskgen::RECT => "rect",
+        maskgen::HALF => "half",
+        _ => "mixed",
+    }
+}
+
+/// A mask and its masked object, each [`ConditionKind::mask_len`] values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaskInput {
+    /// 1 = known, 0 = to fill.
+    pub mask: Vec<f32>,
+    /// `picture · mask`.
+    pub masked: Vec<f32>,
+}
+
+/// Where a mask-conditioned model's inputs come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MaskPlan {
+    /// Masks drawn from seeds over one picture: sample `i` gets mask seed
+    /// `first_mask_seed + i`.
+    Generated {
+        /// The picture, `[C, H, W]` in the model's value range.
+        picture: Vec<f32>,
+        /// [`maskgen::RECT`], [`maskgen::HALF`] or [`maskgen::MIXED`].
+        kind: u32,
+        /// The first mask seed.
+        first_mask_seed: u64,
+    },
+    /// Masks and masked objects given (from files): sample `i` gets item `i mod len`.
+    Given(Vec<MaskInput>),
+}
+
+/// The samples to make and the inputs they need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    /// One per sample.
+    pub pairs: Vec<Pair>,
+    /// The picture generated masks apply to (empty unless mask-conditioned).
+    pub picture: Vec<f32>,
+    /// The given masks that [`MaskSource::Given`] indexes.
+    pub given: Vec<MaskInput>,
+}
+
+impl Batch {
+    /// The mask and masked object of `pair` (`None` for models without masks).
+    pub fn mask_input(&self, model: &DeviceModel<'_>, pair: &Pair) -> Option<MaskInput> {
+        let shape = mask_shape(model)?;
+        match pair.mask? {
+            MaskSource::Given(i) => self.given.get(i).cloned(),
+            MaskSource::Generated { kind, seed } => {
+                let mut m = MaskInput {
+                    mask: vec![0.0; shape.len()],
+                    masked: vec![0.0; shape.len()],
+                };
+                maskgen::fill(
+                    kind,
+                    seed,
+                    shape.channels,
+                    shape.height,
+                    shape.width,
+                    &self.picture,
+                    &mut m.mask,
+                    &mut m.masked,
+                );
+                Some(m)
+            }
+        }
+    }
+}
+
+/// The mask input shape of `model`, if it is mask-conditioned.
+pub fn mask_shape(model: &DeviceModel<'_>) -> Option<InputShape> {
+    match model.condition() {
+        ConditionKind::Mask {
+            channels,
+            height,
+            width,
+        } => Some(InputShape {
+            channels: channels as usize,
+            height: height as usize,
+            width: width as usize,
+            range: model.value_range(),
+        }),
+        _ => None,
+    }
+}
+
+/// The samples for `n` seeds from `first_seed` on: seeds count up; the label is `class`
+/// when given, otherwise (label models) sample `i` gets class `i % classes`; mask models
+/// take their inputs from `masks` (default: the built-in test picture under mixed masks,
+/// mask seeds equal to the noise seeds).
 ///
 /// # Errors
 ///
-/// [`Error::Condition`] for a class out of range, a class for a model without labels, or a
-/// mask-conditioned model (not supported by firmware-sim yet).
-pub fn pairs(
+/// [`Error::Condition`] for a class out of range, a class for a model without labels,
+/// mask inputs for a model without masks, or mask inputs of the wrong size.
+pub fn batch(
     model: &DeviceModel<'_>,
     first_seed: u64,
     n: usize,
     class: Option<u32>,
-) -> Result<Vec<Pair>> {
-    let label_of = |i: usize| -> Result<Option<u32>> {
-        match (model.condition(), class) {
-            (ConditionKind::None, None) => Ok(None),
-            (ConditionKind::None, Some(c)) => Err(Error::Condition(format!(
-                "--class {c} given, but the model takes no class label"
-            ))),
-            (ConditionKind::Label { classes }, Some(c)) if c >= classes => {
-                Err(Error::Condition(format!(
-                    "class {c} out of range: the model has {classes} classes (0 to {})",
-                    classes - 1
-                )))
-            }
-            (ConditionKind::Label { .. }, Some(c)) => Ok(Some(c)),
-            (ConditionKind::Label { classes }, None) => Ok(Some((i % classes as usize) as u32)),
-            (kind @ ConditionKind::Mask { .. }, _) => Err(Error::Condition(format!(
-                "the model is conditioned on {kind}: mask inputs are not supported by \
-                 firmware-sim yet"
-            ))),
-        }
+    masks: Option<MaskPlan>,
+) -> Result<Batch> {
+    let kind = model.condition();
+    let seed_of = |i: usize| first_seed.wrapping_add(i as u64);
+    let mut out = Batch {
+        pairs: Vec::with_capacity(n),
+        picture: vec![],
+        given: vec![],
     };
-    (0..n)
-        .map(|i| {
-            Ok(Pair {
-                seed: first_seed.wrapping_add(i as u64),
-                label: label_of(i)?,
-            })
-        })
-        .collect()
-}
-
-fn condition(pair: &Pair) -> Condition<'static> {
-    pair.label.map_or(Condition::None, Condition::Label)
+    let Some(shape) = mask_shape(model) else {
+        if masks.is_some() {
+            return Err(Error::Condition(format!(
+                "mask inputs (--mask, --masked, --image) given, but the model takes {kind}"
+            )));
+        }
+        for i in 0..n {
+            let label = match (kind, class) {
+                (ConditionKind::Label { classes }, Some(c)) if c >= classes => {
+                    return Err(Error::Condition(format!(
+                        "class {c} out of range: the model has {classes} classes (0 to {})",
+                        classes - 1
+                    )));
+                }
+                (ConditionKind::Label { .. }, Some(c)) => Some(c),
+                (ConditionKind::Label { classes }, None) => Some((i % classes as usize) as u32),
+                (_, Some(c)) => {
+                    return Err(Error::Condition(format!(
+                        "--class {c} given, but the model takes no class label"
+                    )));
+                }
+                (_, None) => None,
+            };
+            out.pairs.push(Pair {
+                seed: seed_of(i),
+                label,
+                mask: None,
+            });
+        }
+        return Ok(out);
+    };
+    if let Some(c) = class {
+        return Err(Error::Condition(format!(
+            "--class {c} given, but the model is conditioned on {kind}, not a class label"
+        )));
+    }
+    let plan = masks.unwrap_or_else(|| MaskPlan::Generated {
+        picture: picture::test_picture(shape.channels, shape.height, shape.width, shape.range),
+        kind: maskgen::MIXED,
+        first_mask_seed: first_seed,
+    });
+    match plan {
+        MaskPlan::Generated {
+            picture,
+            kind,
+            first_mask_seed,
+        } => {
+            if picture.len() != shape.len() {
+                return Err(Error::Condition(format!(
+                    "the picture has {} values, the model's mask input {}",
+                    picture.len(),
+                    shape.len()
+                )));
+            }
+            out.picture = picture;
+            out.pairs = (0..n)
+                .map(|i| Pair {
+                    seed: seed_of(i),
+                    label: None,
+                    mask: Some(MaskSource::Generated {
+                        kind,
+                        seed: first_mask_seed.wrapping_add(i as u64),
+                    }),
+                })
+                .collect();
+        }
+        MaskPlan::Given(given) => {
+            let fits = |g: &MaskInput| g.mask.len() == shape.len() && g.masked.len() == shape.len();
+            if given.is_empty() || !given.iter().all(fits) {
+                return Err(Error::Condition(format!(
+                    "the given masks and masked objects must each hold {} values",
+                    shape.len()
+                )));
+            }
+            out.pairs = (0..n)
+                .map(|i| Pair {
+                    seed: seed_of(i),
+                    label: None,
+                    mask: Some(MaskSource::Given(i % given.len())),
+                })
+                .collect();
+            out.given = given;
+        }
+    }
+    Ok(out)
 }
 
 /// Samples every pair with the runtime; `out[i]` has [`DeviceModel::output_len`] values.
@@ -109,9 +294,9 @@ fn condition(pair: &Pair) -> Condition<'static> {
 /// # Errors
 ///
 /// [`Error::Sample`] if the runtime rejects an input.
-pub fn sample(model: &DeviceModel<'_>, pairs: &[Pair]) -> Result<Vec<Vec<f32>>> {
-    sample_each(model, pairs, |sampler, p, out| {
-        sampler.sample(p.seed, condition(p), out)
+pub fn sample(model: &DeviceModel<'_>, batch: &Batch) -> Result<Vec<Vec<f32>>> {
+    sample_each(model, batch, |sampler, seed, c, out| {
+        sampler.sample(seed, c, out)
     })
 }
 
@@ -120,9 +305,9 @@ pub fn sample(model: &DeviceModel<'_>, pairs: &[Pair]) -> Result<Vec<Vec<f32>>> 
 /// # Errors
 ///
 /// As [`sample`].
-pub fn sample_u8(model: &DeviceModel<'_>, pairs: &[Pair]) -> Result<Vec<Vec<u8>>> {
-    sample_each(model, pairs, |sampler, p, out| {
-        sampler.sample_u8(p.seed, condition(p), out)
+pub fn sample_u8(model: &DeviceModel<'_>, batch: &Batch) -> Result<Vec<Vec<u8>>> {
+    sample_each(model, batch, |sampler, seed, c, out| {
+        sampler.sample_u8(seed, c, out)
     })
 }
 
@@ -131,21 +316,75 @@ pub fn sample_u8(model: &DeviceModel<'_>, pairs: &[Pair]) -> Result<Vec<Vec<u8>>
 // `arena_bytes` long (a multiple of 4 by the format).
 fn sample_each<T: Clone + Default>(
     model: &DeviceModel<'_>,
-    pairs: &[Pair],
+    batch: &Batch,
     mut one: impl FnMut(
         &mut Sampler<'_, '_>,
-        &Pair,
+        u64,
+        Condition<'_>,
         &mut [T],
     ) -> core::result::Result<(), edgegan_runtime::Error>,
 ) -> Result<Vec<Vec<T>>> {
     let mut arena = vec![0u32; model.arena_bytes().div_ceil(4)];
     let mut sampler = Sampler::new(model, bytemuck::cast_slice_mut(&mut arena))?;
-    pairs
+    batch
+        .pairs
         .iter()
         .map(|p| {
             let mut out = vec![T::default(); model.output_len()];
-            one(&mut sampler, p, &mut out)?;
+            let inputs = batch.mask_input(model, p);
+            let condition = match (&inputs, p.label) {
+                (Some(m), _) => Condition::Mask {
+                    mask: &m.mask,
+                    masked: &m.masked,
+                },
+                (None, Some(l)) => Condition::Label(l),
+                (None, None) => Condition::None,
+            };
+            one(&mut sampler, p.seed, condition, &mut out)?;
             Ok(out)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_masks_follow_the_trainer_geometry() {
+        for seed in 0..200u64 {
+            let (r0, r1, c0, c1) = maskgen::unknown_region(maskgen::RECT, seed, 28, 28);
+            assert!((7..=14).contains(&(r1 - r0)) && (7..=14).contains(&(c1 - c0)));
+            assert!(r1 <= 28 && c1 <= 28);
+            let half = maskgen::unknown_region(maskgen::HALF, seed, 28, 28);
+            assert!(
+                [
+                    (0, 14, 0, 28),
+                    (14, 28, 0, 28),
+                    (0, 28, 0, 14),
+                    (0, 28, 14, 28)
+                ]
+                .contains(&half)
+            );
+        }
+        let kinds: std::collections::BTreeSet<_> = (0..64u64)
+            .map(|s| {
+                let (r0, r1, c0, c1) = maskgen::unknown_region(maskgen::MIXED, s, 28, 28);
+                (r1 - r0 == 14 || c1 - c0 == 14) && (r1 - r0 == 28 || c1 - c0 == 28)
+            })
+            .collect();
+        assert_eq!(kinds.len(), 2, "mixed draws both rectangles and halves");
+    }
+
+    #[test]
+    fn fill_writes_mask_and_masked_on_every_channel() {
+        let picture: Vec<f32> = (0..2 * 4 * 4).map(|i| i as f32 - 10.0).collect();
+        let (mut mask, mut masked) = (vec![9.0; 32], vec![9.0; 32]);
+        maskgen::fill(maskgen::HALF, 3, 2, 4, 4, &picture, &mut mask, &mut masked);
+        assert_eq!(mask[..16], mask[16..]);
+        assert_eq!(mask.iter().filter(|&&m| m == 0.0).count(), 16);
+        for i in 0..32 {
+            assert_eq!(masked[i], picture[i] * mask[i]);
+        }
+    }
 }

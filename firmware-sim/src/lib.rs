@@ -8,14 +8,19 @@
 //! samples must be bit-identical to the host's; its flash, RAM and instruction cost are
 //! measured, not estimated.
 //!
-//! Until the ONNX compiler ships trained models, [`demo`] writes small generators with the
-//! runtime's `GraphBuilder`.
+//! Mask-conditioned (inpainting) models take their masks from files ([`inputs`]) or draw
+//! them from seeds ([`maskgen`], the same code in the firmware); [`card`] reads class names
+//! from a model's card. [`demo`] writes small generators with the runtime's `GraphBuilder`.
 
+pub mod card;
 pub mod demo;
 pub mod elf;
 pub mod firmware;
 pub mod host;
+pub mod inputs;
+pub mod maskgen;
 pub mod output;
+pub mod picture;
 pub mod profiles;
 
 use std::path::PathBuf;
@@ -52,6 +57,25 @@ pub enum Error {
         /// The known names, comma separated.
         known: String,
     },
+    /// A model card (`model.toml`) that cannot be used.
+    #[error("model card {}: {reason}", path.display())]
+    Card {
+        /// The card.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An input file (mask, masked object, picture) that does not fit the model.
+    #[error("{}: {reason}", path.display())]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No `--model` and no default model.
+    #[error("{0}")]
+    DefaultModel(String),
     /// A class that the model does not have, or a class for a model without labels.
     #[error("{0}")]
     Condition(String),

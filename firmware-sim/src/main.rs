@@ -9,12 +9,15 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use edgegan_runtime::format::{OpFormat, OpKind};
-use edgegan_runtime::{DeviceModel, Storage, WeightFormat};
+use edgegan_runtime::{ConditionKind, DeviceModel, Storage, WeightFormat};
+use firmware_sim::card;
 use firmware_sim::demo::{self, DemoKind};
 use firmware_sim::firmware::{self, RunOptions};
-use firmware_sim::host::{self, ModelFile, Pair};
-use firmware_sim::output::{self, Format};
+use firmware_sim::host::{self, Batch, MaskInput, MaskPlan, ModelFile};
+use firmware_sim::inputs::{self, Role};
+use firmware_sim::output::{self, Completion, Format};
 use firmware_sim::profiles::{self, PROFILES, Profile, kib};
+use firmware_sim::{maskgen, picture};
 
 #[derive(Debug, Parser)]
 #[command(name = "firmware-sim", version, about)]
@@ -33,25 +36,28 @@ enum Cmd {
     },
     /// Sample on the host with the device runtime (the firmware's code path).
     Sample {
-        /// The `.egm` model.
+        /// The `.egm` model [default: models/fashion-cgan/model.w8a8.egm in the repository].
         #[arg(long)]
-        model: PathBuf,
-        /// Class label (label-conditioned models); without it, sample i gets class i mod
-        /// classes.
-        #[arg(long)]
-        class: Option<u32>,
+        model: Option<PathBuf>,
+        /// Class (label-conditioned models): an index, or a name from the model card
+        /// (`model.toml` next to the model), case-insensitive; without it, sample i gets
+        /// class i mod classes.
+        #[arg(long, allow_negative_numbers = true)]
+        class: Option<String>,
         /// First noise seed; sample i uses seed + i.
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Number of samples.
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         n: u32,
-        /// Output file.
-        #[arg(long)]
+        /// Output file (png: a grid; inpainting models: rows of masked input and completion).
+        #[arg(long, default_value = "samples.png")]
         out: PathBuf,
         /// Output format (default: from the file extension).
         #[arg(long, value_enum)]
         format: Option<Format>,
+        #[command(flatten)]
+        masks: MaskArgs,
     },
     /// List the device profiles.
     Profiles,
@@ -64,10 +70,10 @@ enum Cmd {
         /// Device profile (see `firmware-sim profiles`).
         #[arg(long)]
         profile: String,
-        /// Class label (label-conditioned models); without it, sample i gets class i mod
-        /// classes.
-        #[arg(long)]
-        class: Option<u32>,
+        /// Class (label-conditioned models): an index or a name from the model card; without
+        /// it, sample i gets class i mod classes.
+        #[arg(long, allow_negative_numbers = true)]
+        class: Option<String>,
         /// First noise seed; sample i uses seed + i.
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -83,6 +89,8 @@ enum Cmd {
         /// Seconds QEMU may run before it counts as hung.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        #[command(flatten)]
+        masks: MaskArgs,
     },
     /// Compile a generator ONNX into device models: tract parses and declutters, edgegan
     /// lowers, calibrates and quantises. Writes model.f32.egm, model.w8a32.egm and
@@ -108,6 +116,50 @@ enum Cmd {
     },
 }
 
+/// Inputs of mask-conditioned (inpainting) models. Without any, the built-in test picture
+/// (a Fashion-MNIST pullover) gets mixed masks drawn from the noise seeds.
+#[derive(Debug, Default, clap::Args)]
+struct MaskArgs {
+    /// Mask (1 = known): .npy float32 [C,H,W] or [N,C,H,W] of 0/1, or a PNG of the
+    /// model's size (pixel >= 128 = known). `sample` only (the firmware draws its masks).
+    #[arg(long, value_name = "FILE")]
+    mask: Option<PathBuf>,
+    /// Masked object: .npy float32 [C,H,W] or [N,C,H,W] in the model's range, or a PNG
+    /// (mapped to the range); it is multiplied by the mask. Needs --mask.
+    #[arg(long, value_name = "FILE", requires = "mask")]
+    masked: Option<PathBuf>,
+    /// A picture (.npy or PNG) to mask: with --mask, masked = picture · mask; otherwise
+    /// masks are drawn from --mask-kind and --mask-seed.
+    #[arg(long, value_name = "FILE", conflicts_with = "masked")]
+    image: Option<PathBuf>,
+    /// Drawn masks: a random rectangle, a random half, or either [default: mixed].
+    #[arg(long, value_enum, conflicts_with = "mask")]
+    mask_kind: Option<MaskKindArg>,
+    /// First mask seed (sample i uses mask seed + i) [default: the noise seed].
+    #[arg(long, conflicts_with = "mask")]
+    mask_seed: Option<u64>,
+}
+
+impl MaskArgs {
+    fn any(&self) -> bool {
+        self.mask.is_some()
+            || self.masked.is_some()
+            || self.image.is_some()
+            || self.mask_kind.is_some()
+            || self.mask_seed.is_some()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum MaskKindArg {
+    /// A random rectangle (a quarter to a half of each side) is unknown.
+    Rect,
+    /// A random half (top, bottom, left or right) is unknown.
+    Half,
+    /// Rectangles and halves, half the time each.
+    Mixed,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum DemoArg {
     /// Label-conditioned MLP 8+8 -> 32 -> 64 tanh (10 classes).
@@ -116,6 +168,8 @@ enum DemoArg {
     Conv,
     /// A model with a 128 KiB arena (does not fit 64 KiB of RAM).
     Wide,
+    /// Mask-conditioned (inpainting) conv generator on [1, 8, 8].
+    Inpaint,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -171,15 +225,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             n,
             out,
             format,
+            masks,
         } => {
             let format = output_format(&out, format)?;
+            let model = match model {
+                Some(m) => m,
+                None => card::default_model()?,
+            };
             let file = ModelFile::read(&model)?;
             let m = file.model()?;
-            let pairs = host::pairs(&m, seed, n as usize, class)?;
-            write_samples(&m, &pairs, None, &out, format)?;
+            let batch = make_batch(&m, &model, seed, n, class.as_deref(), &masks)?;
+            write_samples(&m, &batch, None, &out, format)?;
             println!(
                 "wrote {} samples of {} to {}",
-                pairs.len(),
+                batch.pairs.len(),
                 model.display(),
                 out.display()
             );
@@ -204,6 +263,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             format,
             timeout,
+            masks,
         } => {
             let profile = profiles::find(&profile)?;
             let format = out
@@ -212,16 +272,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .transpose()?;
             let file = ModelFile::read(&model)?;
             let m = file.model()?;
-            let pairs = host::pairs(&m, seed, n as usize, class)?;
+            let batch = make_batch(&m, &model, seed, n, class.as_deref(), &masks)?;
+            // Checked before the (long) build: the firmware draws masks from seeds only.
+            firmware::pairs_env(&batch.pairs)?;
             let report = firmware::run(&RunOptions {
                 model: model.clone(),
                 profile,
-                pairs: pairs.clone(),
+                batch: batch.clone(),
                 timeout: Duration::from_secs(timeout),
             })?;
             print!("{}", run_report(&model, &m, &report));
             if let (Some(out), Some(format)) = (out, format) {
-                write_samples(&m, &pairs, Some(&report.samples), &out, format)?;
+                write_samples(&m, &batch, Some(&report.samples), &out, format)?;
                 println!("wrote the firmware's samples to {}", out.display());
             }
         }
@@ -231,6 +293,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 DemoArg::Mlp => DemoKind::Mlp,
                 DemoArg::Conv => DemoKind::Conv,
                 DemoArg::Wide => DemoKind::Wide,
+                DemoArg::Inpaint => DemoKind::Inpaint,
             };
             let format = match weights {
                 FormatArg::F32 => WeightFormat::F32,
@@ -255,27 +318,140 @@ fn output_format(out: &Path, format: Option<Format>) -> anyhow::Result<Format> {
     }
 }
 
+/// The samples for `n` seeds from `seed`: the class resolved (index or card name) and the
+/// mask inputs read.
+fn make_batch(
+    m: &DeviceModel<'_>,
+    model_path: &Path,
+    seed: u64,
+    n: u32,
+    class: Option<&str>,
+    masks: &MaskArgs,
+) -> anyhow::Result<Batch> {
+    let classes = match m.condition() {
+        ConditionKind::Label { classes } => Some(classes),
+        _ => None,
+    };
+    let class = class
+        .map(|c| card::resolve_class(c, model_path, classes))
+        .transpose()?;
+    let plan = mask_plan(m, seed, masks)?;
+    Ok(host::batch(m, seed, n as usize, class, plan)?)
+}
+
+/// The mask inputs the flags ask for (`None`: none given).
+fn mask_plan(m: &DeviceModel<'_>, seed: u64, a: &MaskArgs) -> anyhow::Result<Option<MaskPlan>> {
+    if !a.any() {
+        return Ok(None);
+    }
+    let Some(shape) = host::mask_shape(m) else {
+        bail!(
+            "mask inputs (--mask, --masked, --image, --mask-kind, --mask-seed) given, but \
+             the model takes {}",
+            m.condition()
+        );
+    };
+    let one_picture = |path: &Path| -> anyhow::Result<Vec<f32>> {
+        let mut items = inputs::read(path, Role::Picture, &shape)?;
+        if items.len() != 1 {
+            bail!(
+                "{}: holds {} pictures; masks drawn from seeds apply to one picture",
+                path.display(),
+                items.len()
+            );
+        }
+        Ok(items.remove(0))
+    };
+    let Some(mask_path) = &a.mask else {
+        let picture = match &a.image {
+            Some(path) => one_picture(path)?,
+            None => picture::test_picture(shape.channels, shape.height, shape.width, shape.range),
+        };
+        return Ok(Some(MaskPlan::Generated {
+            picture,
+            kind: match a.mask_kind.unwrap_or(MaskKindArg::Mixed) {
+                MaskKindArg::Rect => maskgen::RECT,
+                MaskKindArg::Half => maskgen::HALF,
+                MaskKindArg::Mixed => maskgen::MIXED,
+            },
+            first_mask_seed: a.mask_seed.unwrap_or(seed),
+        }));
+    };
+    let masks = inputs::read(mask_path, Role::Mask, &shape)?;
+    let (pictures, picture_path) = match (&a.masked, &a.image) {
+        (Some(p), _) | (None, Some(p)) => (inputs::read(p, Role::Picture, &shape)?, p),
+        (None, None) => bail!(
+            "--mask {} needs the known object: --masked FILE (or --image FILE to mask)",
+            mask_path.display()
+        ),
+    };
+    // N masks with N pictures pair up; one of either is used with every item of the other.
+    let count = masks.len().max(pictures.len());
+    if masks.len() != pictures.len() && masks.len() != 1 && pictures.len() != 1 {
+        bail!(
+            "{} holds {} masks but {} holds {} items: give as many of each, or one of either",
+            mask_path.display(),
+            masks.len(),
+            picture_path.display(),
+            pictures.len()
+        );
+    }
+    let given = (0..count)
+        .map(|i| {
+            let mask = masks[i % masks.len()].clone();
+            let masked = inputs::apply_mask(&pictures[i % pictures.len()], &mask);
+            MaskInput { mask, masked }
+        })
+        .collect();
+    Ok(Some(MaskPlan::Given(given)))
+}
+
 /// Writes samples: `firmware` values when given (they equal the host's), else the host's.
 fn write_samples(
     model: &DeviceModel<'_>,
-    pairs: &[Pair],
+    batch: &Batch,
     firmware: Option<&[Vec<f32>]>,
     out: &Path,
     format: Format,
 ) -> anyhow::Result<()> {
     let shape = model.output_shape();
     match format {
+        Format::Png if host::mask_shape(model).is_some() => {
+            output::image_shape(shape)?;
+            let range = model.value_range();
+            let items = batch
+                .pairs
+                .iter()
+                .zip(host::sample_u8(model, batch)?)
+                .map(|(p, output)| {
+                    let m = batch.mask_input(model, p).unwrap_or(MaskInput {
+                        mask: vec![],
+                        masked: vec![],
+                    });
+                    Completion {
+                        masked: m
+                            .masked
+                            .iter()
+                            .map(|&v| output::to_pixel(v, range))
+                            .collect(),
+                        mask: m.mask,
+                        output,
+                    }
+                })
+                .collect::<Vec<_>>();
+            output::write_inpaint_png(out, shape, &items)?;
+        }
         Format::Png => {
             output::image_shape(shape)?;
-            output::write_png(out, shape, &host::sample_u8(model, pairs)?)?;
+            output::write_png(out, shape, &host::sample_u8(model, batch)?)?;
         }
         Format::Csv | Format::Npy => {
             let samples = match firmware {
                 Some(s) => s.to_vec(),
-                None => host::sample(model, pairs)?,
+                None => host::sample(model, batch)?,
             };
             if format == Format::Csv {
-                output::write_csv(out, pairs, &samples)?;
+                output::write_csv(out, &batch.pairs, &samples)?;
             } else {
                 output::write_npy(out, shape, &samples)?;
             }
@@ -355,14 +531,22 @@ fn inspect(path: &Path) -> anyhow::Result<()> {
     writeln!(w, "arena:       {} B", m.arena_bytes())?;
     writeln!(w, "flash:       {} B (the model)", m.bytes().len())?;
     writeln!(w, "MACs:        {} per sample", m.macs())?;
-    let est = profiles::estimate(m.bytes().len(), m.arena_bytes(), m.output_len());
+    let mask_len = m.condition().mask_len();
+    let est = profiles::estimate(m.bytes().len(), m.arena_bytes(), m.output_len(), mask_len);
+    let masks = if mask_len > 0 {
+        (" + test picture", " + mask buffers")
+    } else {
+        ("", "")
+    };
     writeln!(
         w,
-        "fits:        estimate {} flash (model + {} code), {} RAM (arena + output + {} stack); \
-         `firmware-sim run` measures",
+        "fits:        estimate {} flash (model{} + {} code), {} RAM (arena + output{} + {} \
+         stack); `firmware-sim run` measures",
         kib(est.0),
+        masks.0,
         kib(u64::from(profiles::CODE_RESERVE)),
         kib(est.1),
+        masks.1,
         kib(u64::from(profiles::STACK_RESERVE)),
     )?;
     for p in PROFILES {
@@ -390,7 +574,9 @@ fn run_report(path: &Path, m: &DeviceModel<'_>, r: &firmware::Report) -> String 
     let min = r.instructions.iter().min().copied().unwrap_or(0);
     let max = r.instructions.iter().max().copied().unwrap_or(0);
     let ram = f.static_ram + r.stack;
-    let other_static = f.static_ram.saturating_sub(r.arena_bytes + r.output_bytes);
+    let other_static = f
+        .static_ram
+        .saturating_sub(r.arena_bytes + r.output_bytes + r.mask_bytes);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -411,20 +597,31 @@ fn run_report(path: &Path, m: &DeviceModel<'_>, r: &firmware::Report) -> String 
         "samples:      {} from the firmware, bit-identical to the host runtime",
         r.samples.len()
     );
+    let picture = if r.picture_bytes > 0 {
+        format!(", test picture {} B", r.picture_bytes)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "flash:        {} B ({} of {}): model {} B (weights {} B), code {} B, other {} B",
+        "flash:        {} B ({} of {}): model {} B (weights {} B), code {} B{picture}, other {} B",
         f.flash,
         pct(f.flash, p.flash),
         p.name,
         r.model_bytes,
         r.weight_bytes,
         f.code,
-        f.flash.saturating_sub(r.model_bytes + f.code)
+        f.flash
+            .saturating_sub(r.model_bytes + f.code + r.picture_bytes)
     );
+    let masks = if r.mask_bytes > 0 {
+        format!(", mask + masked {} B", r.mask_bytes)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "ram:          {} B ({} of {}): arena {} B, output {} B, other static {} B, stack {} B (high-water mark)",
+        "ram:          {} B ({} of {}): arena {} B, output {} B{masks}, other static {} B, stack {} B (high-water mark)",
         ram,
         pct(ram, p.ram),
         p.name,
@@ -482,7 +679,7 @@ mod tests {
         else {
             panic!("not sample")
         };
-        assert_eq!((class, seed, n, format), (Some(3), 7, 4, None));
+        assert_eq!((class.as_deref(), seed, n, format), (Some("3"), 7, 4, None));
     }
 
     #[test]

@@ -57,6 +57,41 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Space between tiles, in pixels.
+const GAP: u32 = 2;
+/// Extra space between the (masked input, completion) pairs of an inpainting grid.
+const PAIR_GAP: u32 = 4;
+/// How unknown pixels of a masked input are drawn: a colour no grayscale output has.
+pub const UNKNOWN_RGB: [u8; 3] = [40, 70, 150];
+
+/// Draws one `[C, H, W]` tile at `(x0, y0)`; `hidden(i)` pixels get [`UNKNOWN_RGB`].
+fn put_tile(
+    img: &mut image::RgbImage,
+    (c, h, w): (u32, u32, u32),
+    (x0, y0): (u32, u32),
+    pixels: &[u8],
+    hidden: impl Fn(usize) -> bool,
+) {
+    for y in 0..h {
+        for x in 0..w {
+            let at = |ch: u32| ((ch * h + y) * w + x) as usize;
+            let px = if hidden(at(0)) {
+                UNKNOWN_RGB
+            } else if c == 3 {
+                [pixels[at(0)], pixels[at(1)], pixels[at(2)]]
+            } else {
+                [pixels[at(0)]; 3]
+            };
+            img.put_pixel(x0 + x, y0 + y, image::Rgb(px));
+        }
+    }
+}
+
+fn save_png(path: &Path, img: &image::RgbImage) -> Result<()> {
+    img.save_with_format(path, image::ImageFormat::Png)
+        .map_err(|e| Error::Output(format!("writing {}: {e}", path.display())))
+}
+
 /// Writes `samples` (pixels `0..=255`, each `[C, H, W]`) as a grid PNG, 2 px apart.
 ///
 /// # Errors
@@ -67,27 +102,64 @@ pub fn write_png(path: &Path, shape: &[u32], samples: &[Vec<u8>]) -> Result<()> 
     let n = samples.len().max(1) as u32;
     let cols = (f64::from(n).sqrt().ceil() as u32).max(1);
     let rows = n.div_ceil(cols);
-    const GAP: u32 = 2;
     let width = cols * (w + GAP) + GAP;
     let height = rows * (h + GAP) + GAP;
     let mut img = image::RgbImage::new(width, height);
     for (i, s) in samples.iter().enumerate() {
         let (gx, gy) = (i as u32 % cols, i as u32 / cols);
         let (x0, y0) = (GAP + gx * (w + GAP), GAP + gy * (h + GAP));
-        for y in 0..h {
-            for x in 0..w {
-                let at = |ch: u32| s[((ch * h + y) * w + x) as usize];
-                let px = if c == 3 {
-                    [at(0), at(1), at(2)]
-                } else {
-                    [at(0); 3]
-                };
-                img.put_pixel(x0 + x, y0 + y, image::Rgb(px));
-            }
-        }
+        put_tile(&mut img, (c, h, w), (x0, y0), s, |_| false);
     }
-    img.save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| Error::Output(format!("writing {}: {e}", path.display())))
+    save_png(path, &img)
+}
+
+/// One inpainting result as pixels: the masked input (with its mask) and the completion.
+#[derive(Clone, Debug)]
+pub struct Completion {
+    /// The masked input, `0..=255`.
+    pub masked: Vec<u8>,
+    /// 1 = known; unknown pixels of the input are drawn in [`UNKNOWN_RGB`].
+    pub mask: Vec<f32>,
+    /// The model's output, `0..=255`.
+    pub output: Vec<u8>,
+}
+
+/// Writes an inpainting grid: rows of (masked input, completion) pairs, unknown input
+/// pixels in [`UNKNOWN_RGB`].
+///
+/// # Errors
+///
+/// [`Error::Output`] for a non-image shape, [`Error::Io`] on write.
+pub fn write_inpaint_png(path: &Path, shape: &[u32], items: &[Completion]) -> Result<()> {
+    let (c, h, w) = image_shape(shape)?;
+    let n = items.len().max(1) as u32;
+    // About square overall: a pair is twice as wide as it is high.
+    let cols = ((f64::from(n) / 2.0).sqrt().ceil() as u32).max(1);
+    let rows = n.div_ceil(cols);
+    let pair_w = 2 * (w + GAP) + PAIR_GAP;
+    let width = cols * pair_w + GAP;
+    let height = rows * (h + GAP) + GAP;
+    let mut img = image::RgbImage::new(width, height);
+    for (i, item) in items.iter().enumerate() {
+        let (gx, gy) = (i as u32 % cols, i as u32 / cols);
+        let (x0, y0) = (GAP + gx * pair_w, GAP + gy * (h + GAP));
+        let hidden = |j: usize| item.mask.get(j).is_some_and(|&m| m == 0.0);
+        put_tile(&mut img, (c, h, w), (x0, y0), &item.masked, hidden);
+        put_tile(
+            &mut img,
+            (c, h, w),
+            (x0 + w + GAP, y0),
+            &item.output,
+            |_| false,
+        );
+    }
+    save_png(path, &img)
+}
+
+/// A value in `range` as a pixel, as the runtime's `sample_u8` maps outputs.
+pub fn to_pixel(v: f32, (lo, hi): (f32, f32)) -> u8 {
+    // `as u8` saturates and maps NaN to 0.
+    ((v - lo) * (255.0 / (hi - lo))).round() as u8
 }
 
 /// Writes one CSV row per sample: `seed,class,x0,x1,…` (class empty without labels).
@@ -127,11 +199,23 @@ pub fn write_npy(path: &Path, shape: &[u32], samples: &[Vec<f32>]) -> Result<()>
 }
 
 fn npy_bytes(shape: &[u32], samples: &[Vec<f32>]) -> Vec<u8> {
-    let dims: Vec<String> = std::iter::once(samples.len().to_string())
-        .chain(shape.iter().map(u32::to_string))
+    let dims: Vec<usize> = std::iter::once(samples.len())
+        .chain(shape.iter().map(|&d| d as usize))
         .collect();
+    let data: Vec<u8> = samples
+        .iter()
+        .flatten()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    npy_file("<f4", &dims, &data)
+}
+
+/// A NPY version 1.0 file: the header for dtype `descr` (e.g. `<f4`) and C-order shape
+/// `dims`, then `data` as given.
+pub fn npy_file(descr: &str, dims: &[usize], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = dims.iter().map(usize::to_string).collect();
     let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
+        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({},), }}",
         dims.join(", ")
     );
     // Magic (6) + version (2) + header length (2) + header, padded with spaces to a
@@ -142,9 +226,7 @@ fn npy_bytes(shape: &[u32], samples: &[Vec<f32>]) -> Vec<u8> {
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for v in samples.iter().flatten() {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    out.extend_from_slice(data);
     out
 }
 
@@ -160,6 +242,27 @@ mod tests {
         let header = std::str::from_utf8(&b[10..10 + header_len]).unwrap();
         assert!(header.contains("'shape': (2, 1, 2, 2,)"), "{header}");
         assert_eq!(b.len(), 10 + header_len + 8 * 4);
+    }
+
+    #[test]
+    fn inpaint_grid_pairs_input_and_completion() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.png");
+        let item = Completion {
+            masked: vec![200; 4],
+            mask: vec![1.0, 0.0, 1.0, 1.0],
+            output: vec![10; 4],
+        };
+        write_inpaint_png(&path, &[1, 2, 2], &[item.clone(), item]).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        // two rows of one pair: 2 + (2 * (2 + 2) + 4) wide, 2 + 2 * (2 + 2) high
+        assert_eq!(img.dimensions(), (14, 10));
+        assert_eq!(img.get_pixel(2, 2).0, [200; 3]);
+        assert_eq!(img.get_pixel(3, 2).0, UNKNOWN_RGB);
+        assert_eq!(img.get_pixel(6, 2).0, [10; 3]);
+        assert_eq!(to_pixel(1.0, (-1.0, 1.0)), 255);
+        assert_eq!(to_pixel(-1.0, (-1.0, 1.0)), 0);
+        assert_eq!(to_pixel(f32::NAN, (-1.0, 1.0)), 0);
     }
 
     #[test]

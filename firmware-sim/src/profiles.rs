@@ -70,10 +70,18 @@ pub fn find(name: &str) -> Result<Profile> {
         })
 }
 
-/// Estimated firmware footprint of a model: `(flash, ram)` bytes.
-pub fn estimate(model_bytes: usize, arena_bytes: usize, output_len: usize) -> (u64, u64) {
-    let flash = model_bytes as u64 + u64::from(CODE_RESERVE);
-    let ram = arena_bytes as u64 + 4 * output_len as u64 + u64::from(STACK_RESERVE);
+/// Estimated firmware footprint of a model: `(flash, ram)` bytes. A mask-conditioned
+/// model (`mask_len` > 0) also needs the firmware's test picture in flash and its mask and
+/// masked buffers in RAM, `mask_len` f32 each.
+pub fn estimate(
+    model_bytes: usize,
+    arena_bytes: usize,
+    output_len: usize,
+    mask_len: usize,
+) -> (u64, u64) {
+    let flash = model_bytes as u64 + 4 * mask_len as u64 + u64::from(CODE_RESERVE);
+    let ram =
+        arena_bytes as u64 + 4 * output_len as u64 + 8 * mask_len as u64 + u64::from(STACK_RESERVE);
     (flash, ram)
 }
 

@@ -2,7 +2,9 @@
 //!
 //! The QEMU tests build the real firmware and need `qemu-system-arm` and the
 //! `thumbv7em-none-eabihf` target: without them they fail with a message to run
-//! `scripts/setup.sh` (they never skip).
+//! `scripts/setup.sh` (they never skip). `qemu_shipped_w8a8_models_are_bit_identical_to_host`
+//! runs every `models/*/model.w8a8.egm` of the repository (set `FIRMWARE_SIM_MODELS_DIR` to
+//! try another folder of model folders).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,21 @@ use std::time::{Duration, Instant};
 
 /// Runs firmware-sim with `args`, killing it after `limit`.
 fn firmware_sim_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
+    firmware_sim_in(None, args, env, limit)
+}
+
+/// Runs firmware-sim with `args` in folder `cwd` (default: the test's), killing it after
+/// `limit`.
+fn firmware_sim_in(
+    cwd: Option<&Path>,
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_firmware-sim"));
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -229,49 +245,113 @@ fn smallest_profile(model: &Path) -> String {
         .expect("the model fits some profile")
 }
 
-/// Builds and runs the firmware in QEMU for `model` with 100 (seed, class) pairs and
+/// (seed, condition) pairs every QEMU check runs (the issue asks for at least 100).
+const PAIRS: usize = 100;
+
+/// Builds and runs the firmware in QEMU for `model` on the smallest profile it fits with
+/// [`PAIRS`] (seed, condition) pairs (classes cycle; masks are drawn from the seeds) and
 /// checks the report; firmware-sim itself fails on any bit difference from the host.
-fn qemu_matches_host(kind: &str, weights: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let model = demo(dir.path(), kind, weights);
-    let profile = smallest_profile(&model);
+/// QEMU gets `qemu_timeout` seconds, so a hung firmware fails the test.
+fn qemu_model_matches_host(model: &Path, qemu_timeout: u64) -> String {
+    let profile = smallest_profile(model);
+    let n = PAIRS.to_string();
+    let timeout = qemu_timeout.to_string();
+    let start = Instant::now();
     let out = firmware_sim_env(
         &[
             "run",
             "--model",
-            s(&model),
+            s(model),
             "--profile",
             &profile,
             "--seed",
             "1000",
             "--n",
-            "100",
+            &n,
             "--timeout",
-            "120",
+            &timeout,
         ],
         &[],
-        Duration::from_secs(900),
+        Duration::from_secs(qemu_timeout + 600),
     );
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
-        "firmware-sim run failed (QEMU or the thumbv7em target missing? run scripts/setup.sh)\n\
-         stderr: {}\nstdout: {stdout}",
+        "firmware-sim run {} failed (QEMU or the thumbv7em target missing? run \
+         scripts/setup.sh)\nstderr: {}\nstdout: {stdout}",
+        model.display(),
         text(&out.stderr)
     );
-    println!("{stdout}");
-    assert!(
-        stdout.contains("samples:      100 from the firmware, bit-identical to the host runtime"),
-        "{stdout}"
+    println!(
+        "{stdout}(build + QEMU wall time {:.1} s)",
+        start.elapsed().as_secs_f64()
     );
+    let expected =
+        format!("samples:      {PAIRS} from the firmware, bit-identical to the host runtime");
+    assert!(stdout.contains(&expected), "{stdout}");
     for needle in ["flash:", "ram:", "per MAC", "stack"] {
         assert!(stdout.contains(needle), "{needle:?} not in {stdout}");
+    }
+    stdout
+}
+
+fn qemu_matches_host(kind: &str, weights: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let model = demo(dir.path(), kind, weights);
+    qemu_model_matches_host(&model, 120)
+}
+
+/// The repository's `models/` (or `FIRMWARE_SIM_MODELS_DIR`).
+fn models_dir() -> PathBuf {
+    std::env::var_os("FIRMWARE_SIM_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"))
+}
+
+/// Every `NAME/model.w8a8.egm` under `dir`, sorted.
+fn shipped_w8a8_models(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path().join("model.w8a8.egm"))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+#[test]
+fn qemu_shipped_w8a8_models_are_bit_identical_to_host() {
+    let dir = models_dir();
+    let models = shipped_w8a8_models(&dir);
+    assert!(
+        !models.is_empty(),
+        "no shipped device model: expected {}/*/model.w8a8.egm (compile each shipped \
+         generator.onnx with `firmware-sim compile models/NAME/generator.onnx --out-dir \
+         models/NAME`)",
+        dir.display()
+    );
+    for model in &models {
+        // About 290 M instructions per sample for the 7.5 M-MAC Fashion models: 100 take
+        // about a minute in QEMU; 300 s means hung.
+        let report = qemu_model_matches_host(model, 300);
+        assert!(report.contains("w8a8"), "{report}");
     }
 }
 
 #[test]
 fn qemu_w8a8_mlp_is_bit_identical_to_host() {
     qemu_matches_host("mlp", "w8a8");
+}
+
+#[test]
+fn qemu_w8a8_inpaint_is_bit_identical_to_host() {
+    let report = qemu_matches_host("inpaint", "w8a8");
+    assert!(report.contains("mask + masked 512 B"), "{report}");
+    assert!(report.contains("test picture 256 B"), "{report}");
 }
 
 #[test]
@@ -302,4 +382,381 @@ fn qemu_model_too_big_for_profile_is_a_clear_error() {
          fits; RAM needs",
     );
     assert_fails_with(&out, "m4-small has 64 KiB");
+}
+
+/// Writes a little-endian float32 `.npy` array.
+fn write_npy(path: &Path, shape: &[usize], values: &[f32]) {
+    write_npy_descr(
+        path,
+        "<f4",
+        shape,
+        values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
+}
+
+fn write_npy_descr(path: &Path, descr: &str, shape: &[usize], data: Vec<u8>) {
+    std::fs::write(path, firmware_sim::output::npy_file(descr, shape, &data)).unwrap();
+}
+
+/// A `w × h` grayscale PNG with pixel `f(x, y)`.
+fn write_png(path: &Path, w: u32, h: u32, f: impl Fn(u32, u32) -> u8) {
+    image::GrayImage::from_fn(w, h, |x, y| image::Luma([f(x, y)]))
+        .save(path)
+        .unwrap();
+}
+
+#[test]
+fn inpainting_inputs_from_png_npy_and_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = demo(d, "inpaint", "w8a8");
+    let mask_png = d.join("mask.png");
+    write_png(&mask_png, 8, 8, |x, _| if x < 4 { 255 } else { 0 });
+    let picture_png = d.join("picture.png");
+    write_png(&picture_png, 8, 8, |x, y| (x * 30 + y) as u8);
+    let grid = d.join("grid.png");
+
+    // PNG mask + PNG masked: rows of (masked input, completion).
+    let out = firmware_sim(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--mask",
+        s(&mask_png),
+        "--masked",
+        s(&picture_png),
+        "--n",
+        "4",
+        "--out",
+        s(&grid),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let img = image::open(&grid).unwrap().to_rgb8();
+    // 2 pairs per row, 2 rows: 2 + 2 * (2 * (8 + 2) + 4) wide, 2 + 2 * (8 + 2) high.
+    assert_eq!(img.dimensions(), (50, 22));
+    // Known pixels pass through the composite; unknown input pixels are marked.
+    assert_eq!(img.get_pixel(2 + 1, 2).0, [30; 3]);
+    assert_eq!(img.get_pixel(2 + 5, 2).0, [40, 70, 150]);
+    let through = img.get_pixel(2 + 10 + 1, 2).0[0];
+    assert!((29..=31).contains(&through), "{through}"); // int8 composite
+
+    // NPY [N, C, H, W] masks with one NPY picture, as CSV: known pixels are the picture.
+    let masks = d.join("masks.npy");
+    let mut m = vec![1.0f32; 2 * 64];
+    m[64..96].fill(0.0);
+    write_npy(&masks, &[2, 1, 8, 8], &m);
+    let picture = d.join("picture.npy");
+    write_npy(&picture, &[1, 8, 8], &[0.5; 64]);
+    let csv = d.join("c.csv");
+    let out = firmware_sim(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--mask",
+        s(&masks),
+        "--image",
+        s(&picture),
+        "--n",
+        "2",
+        "--out",
+        s(&csv),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<Vec<String>> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    // Sample 1's first 32 pixels are unknown (generated), the rest known (0.5 through the
+    // int8 composite).
+    let known = |row: &[String], i: usize| row[2 + i].parse::<f32>().unwrap();
+    assert!((known(&rows[1], 40) - 0.5).abs() < 0.02, "{:?}", rows[1]);
+
+    // A picture with drawn masks, and the built-in test picture.
+    for extra in [
+        vec![
+            "--image",
+            s(&picture_png),
+            "--mask-kind",
+            "half",
+            "--mask-seed",
+            "3",
+        ],
+        vec!["--mask-kind", "rect"],
+        vec![],
+    ] {
+        let mut args = vec!["sample", "--model", s(&model), "--out", s(&grid)];
+        args.extend(extra);
+        let out = firmware_sim(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn bad_inpainting_inputs_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = demo(d, "inpaint", "w8a8");
+    let mlp = demo(d, "mlp", "w8a8");
+    let out_png = d.join("o.png");
+    let good_mask = d.join("good.png");
+    write_png(&good_mask, 8, 8, |_, _| 255);
+    let sample = |mask: &Path, masked: &Path| {
+        firmware_sim(&[
+            "sample",
+            "--model",
+            s(&model),
+            "--mask",
+            s(mask),
+            "--masked",
+            s(masked),
+            "--out",
+            s(&out_png),
+        ])
+    };
+
+    let big = d.join("big.png");
+    write_png(&big, 10, 8, |_, _| 0);
+    let out = sample(&big, &good_mask);
+    assert_fails_with(
+        &out,
+        &format!("{}: the image is 10×8 pixels", big.display()),
+    );
+    assert_fails_with(&out, "the model takes 8×8");
+
+    let rgb3 = d.join("rgb3.npy");
+    write_npy(&rgb3, &[3, 8, 8], &[1.0; 192]);
+    let out = sample(&rgb3, &good_mask);
+    assert_fails_with(
+        &out,
+        &format!("{}: 3 channels, but the model takes 1", rgb3.display()),
+    );
+
+    let wrong = d.join("wrong.npy");
+    write_npy(&wrong, &[1, 4, 4], &[1.0; 16]);
+    assert_fails_with(
+        &sample(&wrong, &good_mask),
+        "does not fit the model's input [1, 8, 8]",
+    );
+
+    let nan = d.join("nan.npy");
+    let mut v = vec![0.0f32; 64];
+    v[9] = f32::NAN;
+    write_npy(&nan, &[1, 1, 8, 8], &v);
+    let out = sample(&good_mask, &nan);
+    assert_fails_with(
+        &out,
+        &format!(
+            "{}: value NaN at channel 0, row 1, column 1 is not a finite number",
+            nan.display()
+        ),
+    );
+
+    let half = d.join("half.npy");
+    write_npy(&half, &[1, 8, 8], &[0.5; 64]);
+    assert_fails_with(
+        &sample(&half, &good_mask),
+        "a mask holds 1 (known) or 0 (to fill) only",
+    );
+
+    let f64s = d.join("f64.npy");
+    write_npy_descr(&f64s, "<f8", &[1, 8, 8], vec![0; 512]);
+    assert_fails_with(
+        &sample(&good_mask, &f64s),
+        "dtype <f8 is not little-endian float32",
+    );
+
+    let garbage = d.join("garbage.npy");
+    std::fs::write(&garbage, b"hello").unwrap();
+    assert_fails_with(
+        &sample(&garbage, &good_mask),
+        &format!("{}: not a .npy array or a PNG image", garbage.display()),
+    );
+    let broken = d.join("broken.png");
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    assert_fails_with(
+        &sample(&good_mask, &broken),
+        &format!("{}: not a readable PNG image", broken.display()),
+    );
+    let missing = d.join("missing.png");
+    assert_fails_with(
+        &sample(&missing, &good_mask),
+        &format!("reading {}", missing.display()),
+    );
+
+    let out = firmware_sim(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--mask",
+        s(&good_mask),
+        "--out",
+        s(&out_png),
+    ]);
+    assert_fails_with(&out, "needs the known object: --masked FILE");
+    let out = firmware_sim(&[
+        "sample",
+        "--model",
+        s(&mlp),
+        "--image",
+        s(&good_mask),
+        "--out",
+        s(&d.join("x.csv")),
+    ]);
+    assert_fails_with(&out, "but the model takes a class label below 10");
+    let out = firmware_sim(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--class",
+        "1",
+        "--out",
+        s(&out_png),
+    ]);
+    assert_fails_with(&out, "not a class label");
+    let out = firmware_sim(&[
+        "run",
+        "--model",
+        s(&model),
+        "--profile",
+        "m4-small",
+        "--mask",
+        s(&good_mask),
+        "--masked",
+        s(&good_mask),
+    ]);
+    assert_fails_with(&out, "the firmware draws its masks from seeds");
+}
+
+const FASHION: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+fn card_text(names: &[&str]) -> String {
+    let list: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    format!(
+        "name = \"demo\"\n# class_names = [\"not this\"]\n[data]\nclasses = {}\nclass_names = [\n  {},\n]\n",
+        names.len(),
+        list.join(",\n  ")
+    )
+}
+
+#[test]
+fn classes_by_name_from_the_model_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mlp = demo(d, "mlp", "w8a8");
+    let csv = d.join("x.csv");
+    let by_class = |class: &str| {
+        firmware_sim(&[
+            "sample",
+            "--model",
+            s(&mlp),
+            "--class",
+            class,
+            "--n",
+            "2",
+            "--out",
+            s(&csv),
+        ])
+    };
+
+    // No card: indices work, names fail clearly.
+    assert!(by_class("7").status.success());
+    assert_fails_with(
+        &by_class("Sneaker"),
+        "--class \"Sneaker\" is not a class index, and there is no model card",
+    );
+    assert_fails_with(&by_class("-1"), "class -1 out of range");
+    assert_fails_with(
+        &by_class("10"),
+        "class 10 out of range: the model has 10 classes",
+    );
+
+    std::fs::write(d.join("model.toml"), card_text(&FASHION)).unwrap();
+    let out = by_class("sneaker");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        csv_text.lines().nth(1).unwrap().starts_with("42,7,"),
+        "{csv_text}"
+    );
+    assert!(by_class("ANKLE BOOT").status.success());
+    let out = by_class("Sandals");
+    assert_fails_with(&out, "no class named \"Sandals\"");
+    assert_fails_with(&out, "5 Sandal, 6 Shirt");
+    // `run` resolves names the same way (and fails on the profile before any build).
+    let out = firmware_sim(&[
+        "run",
+        "--model",
+        s(&mlp),
+        "--profile",
+        "m3",
+        "--class",
+        "Bag",
+    ]);
+    assert_fails_with(&out, "unknown device profile `m3`");
+    let out = firmware_sim(&[
+        "run",
+        "--model",
+        s(&mlp),
+        "--profile",
+        "m4-small",
+        "--class",
+        "Hat",
+    ]);
+    assert_fails_with(&out, "no class named \"Hat\"");
+
+    std::fs::write(d.join("model.toml"), card_text(&FASHION[..8])).unwrap();
+    assert_fails_with(
+        &by_class("Bag"),
+        "`class_names` has 8 names, but the model has 10 classes",
+    );
+    std::fs::write(d.join("model.toml"), "name = \"x\"\n").unwrap();
+    assert_fails_with(&by_class("Bag"), "has no `class_names`");
+    std::fs::write(d.join("model.toml"), "class_names = [\"a\", 3]\n").unwrap();
+    assert_fails_with(&by_class("Bag"), "must be an array of strings");
+}
+
+#[test]
+fn sample_without_model_uses_the_default_model() {
+    let repo = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let env = [("FIRMWARE_SIM_REPO", s(repo.path()))];
+    let out = firmware_sim_in(
+        Some(work.path()),
+        &["sample"],
+        &env,
+        Duration::from_secs(60),
+    );
+    let expected = repo.path().join("models/fashion-cgan/model.w8a8.egm");
+    assert_fails_with(
+        &out,
+        &format!("the default model {} is missing", expected.display()),
+    );
+    assert_fails_with(&out, "firmware-sim compile");
+
+    std::fs::create_dir_all(expected.parent().unwrap()).unwrap();
+    let conv = demo(work.path(), "conv", "w8a8");
+    std::fs::copy(&conv, &expected).unwrap();
+    let out = firmware_sim_in(
+        Some(work.path()),
+        &["sample", "--n", "4"],
+        &env,
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let png = std::fs::read(work.path().join("samples.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
 }

@@ -11,7 +11,12 @@
 //! DONE
 //! ```
 //!
-//! Any error, panic or fault ends QEMU with `EXIT_FAILURE` (never a hang). Cost is measured
+//! Mask-conditioned models draw each sample's mask from its `(kind, mask seed)` with
+//! `maskgen` (the host's own source file, so the masks are the host's) over the picture
+//! embedded at build time; only `Sampler::sample` is timed.
+//!
+//! Any error, panic, fault or unexpected interrupt ends QEMU with `EXIT_FAILURE` (never a
+//! hang; a loop that never ends is caught by the host's timeout). Cost is measured
 //! with the MPS2 board's CMSDK timer 0, which QEMU drives from its virtual clock: under
 //! `-icount shift=0` that clock advances 1 ns per instruction, so the tick count is a
 //! deterministic instruction count (the DWT cycle counter is not modelled by QEMU).
@@ -27,12 +32,20 @@ use edgegan_runtime::{Arena, Condition, DeviceModel, Sampler};
 mod config {
     include!(concat!(env!("OUT_DIR"), "/config.rs"));
 }
-use config::{ARENA_BYTES, OUTPUT_LEN, PAIRS};
+// The host's mask generator, compiled here from the same file (see its docs).
+#[path = "../../src/maskgen.rs"]
+#[allow(dead_code)] // the host uses all of it; the firmware only `fill`
+mod maskgen;
+
+use config::{ARENA_BYTES, MASK_DIMS, MASK_LEN, OUTPUT_LEN, PAIRS, PICTURE};
 
 static MODEL: &[u8] = edgegan_runtime::include_model!(concat!(env!("OUT_DIR"), "/model.egm"));
 
 static mut ARENA: Arena<ARENA_BYTES> = Arena::new();
 static mut OUT: [f32; OUTPUT_LEN] = [0.0; OUTPUT_LEN];
+// Zero-sized unless the model is mask-conditioned.
+static mut MASK: [f32; MASK_LEN] = [0.0; MASK_LEN];
+static mut MASKED: [f32; MASK_LEN] = [0.0; MASK_LEN];
 
 /// Written over the free stack at boot; the first word that changed marks the high water.
 const PAINT: u32 = 0xC0DE_5EED;
@@ -84,7 +97,14 @@ fn run() -> bool {
     // so these are the only references to them. (`&mut ARENA` would be a `static mut`
     // reference, which edition 2024 rejects; the raw pointer is the sanctioned way.)
     #[allow(clippy::deref_addrof)]
-    let (arena, out) = unsafe { (&mut *(&raw mut ARENA), &mut *(&raw mut OUT)) };
+    let (arena, out, mask, masked) = unsafe {
+        (
+            &mut *(&raw mut ARENA),
+            &mut *(&raw mut OUT),
+            &mut *(&raw mut MASK),
+            &mut *(&raw mut MASKED),
+        )
+    };
     let Ok(mut sampler) = Sampler::new(&model, arena.as_mut_slice()) else {
         w.str("ERR arena too small\n");
         w.flush();
@@ -103,11 +123,18 @@ fn run() -> bool {
     w.dec(u64::from(cal_ticks));
     w.str("\n");
 
-    for (i, &(seed, label)) in PAIRS.iter().enumerate() {
-        let condition = if label == u32::MAX {
+    for (i, &(seed, code, mask_seed)) in PAIRS.iter().enumerate() {
+        let condition = if MASK_LEN > 0 {
+            let [c, h, w] = MASK_DIMS;
+            maskgen::fill(code, mask_seed, c, h, w, &PICTURE, mask, masked);
+            Condition::Mask {
+                mask: &mask[..],
+                masked: &masked[..],
+            }
+        } else if code == u32::MAX {
             Condition::None
         } else {
-            Condition::Label(label)
+            Condition::Label(code)
         };
         let t0 = timer_now();
         let result = sampler.sample(seed, condition, out);
@@ -267,6 +294,19 @@ impl Writer {
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     if let Ok(mut out) = hio::hstdout() {
         let _ = out.write_all(b"ERR panic\n");
+    }
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::bkpt();
+    }
+}
+
+// Nothing enables an interrupt; if one fires anyway, fail rather than spin in the
+// runtime's default handler (a loop that would only end at the host's timeout).
+#[exception]
+unsafe fn DefaultHandler(_irqn: i16) {
+    if let Ok(mut out) = hio::hstdout() {
+        let _ = out.write_all(b"ERR unexpected interrupt\n");
     }
     debug::exit(debug::EXIT_FAILURE);
     loop {
