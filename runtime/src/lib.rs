@@ -18,7 +18,9 @@
 //!   (int8 everything, tanh/sigmoid by table).
 //!
 //! Feature `std` adds the writer ([`builder`]): a graph description in, `.egm` bytes out,
-//! with quantisation, calibration and memory planning ([`plan`]).
+//! with quantisation, calibration and memory planning ([`plan`]). Feature `tract` (std)
+//! adds [`TractSampler`](crate::tract::TractSampler): the same sampling API on std edge
+//! boxes, running the ONNX generator through tract with a plan built once.
 //!
 //! # Examples
 //!
@@ -81,12 +83,16 @@ pub mod noise;
 pub mod plan;
 pub mod quant;
 mod sampler;
+#[cfg(feature = "tract")]
+pub mod tract;
 
 pub use crc::crc32;
 pub use error::Error;
 pub use format::{DType, OpKind, Storage, TensorInfo};
 pub use model::{Condition, ConditionKind, DeviceModel, WeightFormat};
 pub use sampler::Sampler;
+#[cfg(feature = "tract")]
+pub use tract::{TractError, TractSampler};
 
 impl<'a> DeviceModel<'a> {
     /// Samples once with a temporary [`Sampler`] (see [`Sampler::sample`]).

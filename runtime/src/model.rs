@@ -54,6 +54,34 @@ impl ConditionKind {
     }
 }
 
+impl ConditionKind {
+    /// Checks `condition` against this kind: the same kind, a label below the class
+    /// count, masks of [`mask_len`](Self::mask_len) elements.
+    pub(crate) fn check(&self, condition: &Condition<'_>) -> Result<(), Error> {
+        let expected = *self;
+        match (expected, condition) {
+            (ConditionKind::None, Condition::None) => Ok(()),
+            (ConditionKind::Label { classes }, &Condition::Label(label)) => {
+                if label < classes {
+                    Ok(())
+                } else {
+                    Err(Error::LabelOutOfRange { label, classes })
+                }
+            }
+            (ConditionKind::Mask { .. }, Condition::Mask { mask, masked }) => {
+                let n = expected.mask_len();
+                for found in [mask.len(), masked.len()] {
+                    if found != n {
+                        return Err(Error::ShapeMismatch { expected: n, found });
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(Error::WrongCondition { expected }),
+        }
+    }
+}
+
 impl fmt::Display for ConditionKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -3,7 +3,7 @@
 use crate::Error;
 use crate::format::{DATA_ALIGN, Storage, TensorInfo};
 use crate::kernels::{self, broadcast::Side, cortex_m};
-use crate::model::{BinaryOp, Condition, ConditionKind, DeviceModel, Kernel, PreparedOp};
+use crate::model::{BinaryOp, Condition, DeviceModel, Kernel, PreparedOp};
 
 /// A model bound to an arena that was checked once.
 ///
@@ -161,6 +161,40 @@ impl<'m, 'r> Sampler<'m, 'r> {
         Ok(())
     }
 
+    /// Like [`sample`](Self::sample), with the noise `z` given instead of drawn from a
+    /// seed: `z` has [`DeviceModel::noise_dim`] elements. It lets a host feed the exact
+    /// inputs another engine ran (the cross-engine tests do); `sample(seed, ..)` equals
+    /// `sample_with_noise(z, ..)` when `z` is [`noise::fill`](crate::noise::fill)`(seed)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] if `z` does not have `noise_dim` elements, and the errors
+    /// of [`sample`](Self::sample).
+    pub fn sample_with_noise(
+        &mut self,
+        z: &[f32],
+        condition: Condition<'_>,
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        let n = self.model.output_len();
+        let available = out.len();
+        let out = out.get_mut(..n).ok_or(Error::OutputTooSmall {
+            needed: n,
+            available,
+        })?;
+        if z.len() != self.model.noise_dim() {
+            return Err(Error::ShapeMismatch {
+                expected: self.model.noise_dim(),
+                found: z.len(),
+            });
+        }
+        self.check_condition(&condition)?;
+        self.write_input(self.model.noise_tensor, z)?;
+        self.run_graph(&condition)?;
+        out.copy_from_slice(self.output()?);
+        Ok(())
+    }
+
     /// Like [`sample`](Self::sample), with the output mapped from the model's value range
     /// to `0..=255` (`round((v − min) / (max − min) · 255)`, clamped; NaN gives 0).
     ///
@@ -249,27 +283,7 @@ impl<'m, 'r> Sampler<'m, 'r> {
     }
 
     fn check_condition(&self, condition: &Condition<'_>) -> Result<(), Error> {
-        let expected = self.model.condition();
-        match (expected, condition) {
-            (ConditionKind::None, Condition::None) => Ok(()),
-            (ConditionKind::Label { classes }, &Condition::Label(label)) => {
-                if label < classes {
-                    Ok(())
-                } else {
-                    Err(Error::LabelOutOfRange { label, classes })
-                }
-            }
-            (ConditionKind::Mask { .. }, Condition::Mask { mask, masked }) => {
-                let n = expected.mask_len();
-                for found in [mask.len(), masked.len()] {
-                    if found != n {
-                        return Err(Error::ShapeMismatch { expected: n, found });
-                    }
-                }
-                Ok(())
-            }
-            _ => Err(Error::WrongCondition { expected }),
-        }
+        self.model.condition().check(condition)
     }
 
     fn output(&self) -> Result<&[f32], Error> {
@@ -304,6 +318,12 @@ impl<'m, 'r> Sampler<'m, 'r> {
             seed,
             f32s_mut(self.arena.get_mut(noise.range()).ok_or(Error::Internal)?)?,
         );
+        self.run_graph(condition)
+    }
+
+    /// Runs the graph once on the noise already in the arena; the condition has been
+    /// checked.
+    fn run_graph(&mut self, condition: &Condition<'_>) -> Result<(), Error> {
         let mut label = 0usize;
         match *condition {
             Condition::Label(l) => label = l as usize,

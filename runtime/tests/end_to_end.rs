@@ -369,3 +369,47 @@ fn input_errors_are_reported_not_panicked() {
 
 #[repr(align(16))]
 struct Aligned16<T>(T);
+
+#[test]
+fn sampling_with_given_noise_equals_sampling_its_seed() {
+    let (mask, masked) = mask_inputs(3);
+    for graph in [mlp(), conv(), label_mlp(), mask_gen()] {
+        for format in FORMATS {
+            let bytes = write(&graph, format);
+            let model = DeviceModel::from_bytes(bytes.as_slice()).unwrap();
+            let condition = match model.condition() {
+                ConditionKind::None => Condition::None,
+                ConditionKind::Label { .. } => Condition::Label(2),
+                ConditionKind::Mask { .. } => Condition::Mask {
+                    mask: &mask,
+                    masked: &masked,
+                },
+            };
+            let mut arena = vec![0u8; model.arena_bytes()];
+            let mut sampler = Sampler::new(&model, &mut arena).unwrap();
+            let n = model.output_len();
+            let (mut a, mut b) = (vec![0.0f32; n], vec![0.0f32; n]);
+            let mut z = vec![0.0f32; model.noise_dim()];
+            for seed in [0u64, 7, 12345] {
+                edgegan_runtime::noise::fill(seed, &mut z);
+                sampler.sample(seed, condition, &mut a).unwrap();
+                sampler.sample_with_noise(&z, condition, &mut b).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&b), "{format:?} seed {seed}");
+            }
+            assert!(matches!(
+                sampler.sample_with_noise(&z[1..], condition, &mut b),
+                Err(Error::ShapeMismatch { .. })
+            ));
+            assert!(matches!(
+                sampler.sample_with_noise(&z, condition, &mut b[..n - 1]),
+                Err(Error::OutputTooSmall { .. })
+            ));
+            assert!(
+                sampler
+                    .sample_with_noise(&z, Condition::Label(999), &mut b)
+                    .is_err()
+            );
+        }
+    }
+}

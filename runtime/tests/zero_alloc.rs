@@ -76,14 +76,18 @@ fn ten_thousand_samples_allocate_nothing() {
             for seed in 0..800u64 {
                 sampler.sample(seed, condition, &mut out[..n]).unwrap();
             }
+            let z = [0.25f32; 64];
             for seed in 0..50u64 {
+                sampler
+                    .sample_with_noise(&z[..model.noise_dim()], condition, &mut out[..n])
+                    .unwrap();
                 sampler.sample_u8(seed, condition, &mut px[..n]).unwrap();
                 sampler.sample_batch(seed, 4, condition, &mut out).unwrap();
             }
             // Errors allocate nothing either.
             let _ = sampler.sample(0, Condition::Label(99), &mut out);
             let _ = model.sample(0, condition, &mut [0u8; 3], &mut out);
-            total += 800 + 50 + 200;
+            total += 800 + 50 + 50 + 200;
             let after = allocations();
             assert_eq!(after - before, 0, "loading and sampling allocated");
         }

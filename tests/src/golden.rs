@@ -8,7 +8,13 @@
 //! golden/<case>/mask.npy      float32 [N, C, H, W]   (mask-conditioned models)
 //! golden/<case>/masked.npy    float32 [N, C, H, W]   (mask-conditioned models)
 //! golden/<case>/x.npy         float32 [N, ..]        the reference engine's output
+//! golden/<case>/egm-<fmt>.npy float32 [N, ..]        the device runtime's output on
+//!                                                    model.<fmt>.egm, for each one present
 //! ```
+//!
+//! The device runtime's outputs are golden for the `.egm` file they came from (the
+//! manifest records its SHA-256): `egm-w8a8` must reproduce them bit for bit (integer
+//! arithmetic), `egm-f32` and `egm-w8a32` to [`crate::engine::F32_TOLERANCE`].
 //!
 //! Writing is deterministic (same model, same engine, same bytes) and atomic: a new
 //! folder is filled next to the old one and renamed over it.
@@ -20,7 +26,8 @@ use serde::{Deserialize, Serialize};
 use crate::array::Array;
 use crate::case::{CaseInputs, CaseSpec, Condition, case_specs};
 use crate::engine::{Engine, EngineError};
-use crate::model::{ModelDir, ModelError};
+use crate::engines::egm::{EgmEngine, FORMATS, WeightFormat, engine_name, file_name};
+use crate::model::{ModelDir, ModelError, sha256_hex};
 use crate::npy;
 
 /// Name of the manifest in the golden folder.
@@ -38,6 +45,26 @@ pub struct Manifest {
     pub command: String,
     /// one entry per case, in case-list order
     pub cases: Vec<ManifestCase>,
+    /// the compiled device models whose outputs are stored (`egm-<format>.npy`)
+    #[serde(default)]
+    pub egm: Vec<ManifestEgm>,
+}
+
+/// One device model whose outputs the golden folder holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestEgm {
+    /// `f32`, `w8a32` or `w8a8`
+    pub format: String,
+    /// the model file, e.g. `model.w8a8.egm`
+    pub file: String,
+    /// SHA-256 of that file when the outputs were written
+    pub sha256: String,
+}
+
+/// The golden output file of the device runtime on `format` in a case folder.
+pub fn egm_output_file(format: WeightFormat) -> String {
+    format!("{}.npy", engine_name(format))
 }
 
 /// One case of the manifest.
@@ -144,8 +171,9 @@ pub fn read_npy<T: npy::Element>(path: &Path) -> Result<Array<T>, EngineError> {
     })
 }
 
-/// Runs the case list through `reference` and writes the golden folder of `model`,
-/// replacing the old one. Returns the manifest written.
+/// Runs the case list through `reference` (and the device runtime on every `.egm` file
+/// present) and writes the golden folder of `model`, replacing the old one. Returns the
+/// manifest written.
 pub fn write_golden(model: &ModelDir, reference: &dyn Engine) -> Result<Manifest, ModelError> {
     let dir = model.golden_dir();
     let io = |path: &Path| {
@@ -157,6 +185,24 @@ pub fn write_golden(model: &ModelDir, reference: &dyn Engine) -> Result<Manifest
         std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
     }
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+    let mut egm = Vec::new();
+    let mut egm_engines = Vec::new();
+    for format in FORMATS {
+        let path = model.dir.join(file_name(format));
+        if !path.is_file() {
+            continue;
+        }
+        let engine = EgmEngine::load(model, format).map_err(|e| ModelError::Golden {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        egm.push(ManifestEgm {
+            format: format.name().to_string(),
+            file: file_name(format),
+            sha256: sha256_hex(engine.bytes()),
+        });
+        egm_engines.push(engine);
+    }
     let specs = case_specs(&model.info);
     for spec in &specs {
         let case = spec.inputs(&model.info);
@@ -189,12 +235,20 @@ pub fn write_golden(model: &ModelDir, reference: &dyn Engine) -> Result<Manifest
             }
         }
         put_f32("x.npy", &x)?;
+        for engine in &egm_engines {
+            let y = engine.run(&case).map_err(|e| ModelError::Golden {
+                path: engine.path().to_path_buf(),
+                message: e.to_string(),
+            })?;
+            put_f32(&egm_output_file(engine.format()), &y)?;
+        }
     }
     let manifest = Manifest {
         reference: reference.name().to_string(),
         onnx_sha256: model.info.sha256.clone(),
         command: model.regen_command(),
         cases: specs.iter().map(Into::into).collect(),
+        egm,
     };
     let text = toml::to_string(&manifest).map_err(|e| ModelError::Golden {
         path: staging.join(MANIFEST),

@@ -8,6 +8,7 @@
 //!
 //! `regen-golden` (a binary of this crate) rewrites a model's golden files.
 
+pub mod alloc;
 pub mod array;
 pub mod case;
 pub mod engine;

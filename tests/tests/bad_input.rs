@@ -458,3 +458,71 @@ fn a_missing_or_broken_burn_checkpoint_is_a_load_error() {
         }
     }
 }
+
+#[test]
+fn missing_or_foreign_device_models_are_failures_naming_the_compile_script() {
+    use edgegan_tests::engines::egm::{EgmEngine, FORMATS, WeightFormat, file_name};
+    let tmp = tempfile::tempdir().unwrap();
+    let model = ring8_copy(tmp.path());
+    for format in FORMATS {
+        std::fs::remove_file(model.dir.join(file_name(format))).unwrap();
+        let err = EgmEngine::load(&model, format).unwrap_err();
+        assert!(matches!(err, EngineError::Load { .. }), "{err}");
+        assert!(
+            err.to_string().contains("scripts/compile-models.sh"),
+            "{err}"
+        );
+    }
+    // the whole engine list fails too: the suite never runs without the device runtime
+    let err = edgegan_tests::engines::all(&model)
+        .err()
+        .expect("engines without .egm files");
+    assert!(
+        err.to_string().contains("scripts/compile-models.sh"),
+        "{err}"
+    );
+
+    // a truncated file, and a w8a8 model under the f32 name, are load errors as well
+    let original = ring8();
+    let w8a8 = std::fs::read(original.dir.join(file_name(WeightFormat::W8A8))).unwrap();
+    write_file(
+        &model.dir,
+        &file_name(WeightFormat::F32),
+        &w8a8[..w8a8.len() / 2],
+    );
+    let err = EgmEngine::load(&model, WeightFormat::F32).unwrap_err();
+    assert!(
+        err.to_string().contains("scripts/compile-models.sh"),
+        "{err}"
+    );
+    write_file(&model.dir, &file_name(WeightFormat::F32), &w8a8);
+    let err = EgmEngine::load(&model, WeightFormat::F32).unwrap_err();
+    assert!(err.to_string().contains("weight format w8a8"), "{err}");
+}
+
+#[test]
+fn device_runtime_engines_reject_inputs_that_do_not_fit() {
+    use edgegan_tests::engines::egm::{EgmEngine, FORMATS};
+    let model = ring8();
+    let case = case_specs(&model.info)[2].inputs(&model.info);
+    for format in FORMATS {
+        let engine = EgmEngine::load(&model, format).unwrap();
+        let mut bad_label = case.clone();
+        bad_label.condition =
+            Condition::Label(Array::new(vec![7], vec![0, 1, 2, 8, 0, 1, 2]).unwrap());
+        let err = engine.run(&bad_label).unwrap_err();
+        assert!(matches!(err, EngineError::Input { .. }), "{err}");
+        let mut short_z = case.clone();
+        short_z.z = Array::new(vec![7, 7], vec![0.0; 49]).unwrap();
+        assert!(matches!(
+            engine.run(&short_z),
+            Err(EngineError::Input { .. })
+        ));
+        let mut no_label = case.clone();
+        no_label.condition = Condition::None;
+        assert!(matches!(
+            engine.run(&no_label),
+            Err(EngineError::Input { .. })
+        ));
+    }
+}

@@ -1,5 +1,6 @@
 //! `regen-golden MODEL_DIR...`: rewrites each model folder's `golden/` from its case list
-//! with the reference engine (Burn, from the folder's checkpoint).
+//! with the reference engine (Burn, from the folder's checkpoint), and the device
+//! runtime's outputs on every `model.<format>.egm` present.
 //!
 //! Deterministic: the same model and engine give the same bytes, so a regenerated folder
 //! that `git diff` shows as changed means an engine's numbers changed.
@@ -33,11 +34,17 @@ fn regen(dir: &std::path::Path) -> Result<(), String> {
     let model = ModelDir::load(dir).map_err(|e| e.to_string())?;
     let reference = engines::reference(&model).map_err(|e| e.to_string())?;
     let manifest = write_golden(&model, reference.as_ref()).map_err(|e| e.to_string())?;
+    let egm: Vec<&str> = manifest.egm.iter().map(|e| e.file.as_str()).collect();
     println!(
-        "wrote {} ({} cases, reference {})",
+        "wrote {} ({} cases, reference {}; device models {})",
         model.golden_dir().display(),
         manifest.cases.len(),
-        manifest.reference
+        manifest.reference,
+        if egm.is_empty() {
+            "none: run scripts/compile-models.sh first".to_string()
+        } else {
+            egm.join(", ")
+        }
     );
     Ok(())
 }

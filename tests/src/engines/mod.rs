@@ -1,6 +1,7 @@
 //! The engine adapters, and the list of all of them for a model folder.
 
 pub mod burn;
+pub mod egm;
 pub mod golden;
 pub mod ort;
 pub mod tract;
@@ -9,16 +10,21 @@ use crate::engine::{Engine, EngineError};
 use crate::model::ModelDir;
 
 /// Every engine for `model`, in [`crate::engine::ENGINES`] order: Burn (the reference,
-/// from the folder's checkpoint), tract and ONNX Runtime (from
-/// `generator.onnx`) and the golden files. Any engine that cannot be set up is an error:
-/// the suite never runs with fewer engines than it claims.
+/// from the folder's checkpoint), tract and ONNX Runtime (from `generator.onnx`), the
+/// golden files, and the device runtime on `model.{f32,w8a32,w8a8}.egm`. Any engine that
+/// cannot be set up is an error (a missing `.egm` names `scripts/compile-models.sh`): the
+/// suite never runs with fewer engines than it claims.
 pub fn all(model: &ModelDir) -> Result<Vec<Box<dyn Engine>>, EngineError> {
-    Ok(vec![
+    let mut engines: Vec<Box<dyn Engine>> = vec![
         Box::new(burn::BurnEngine::load(model)?),
         Box::new(tract::TractEngine::load(&model.onnx_path())?),
         Box::new(ort::OrtEngine::load(&model.onnx_path())?),
         Box::new(golden::GoldenEngine::open(model)?),
-    ])
+    ];
+    for format in egm::FORMATS {
+        engines.push(Box::new(egm::EgmEngine::load(model, format)?));
+    }
+    Ok(engines)
 }
 
 /// The engine that writes golden outputs: Burn, the framework the model was trained in;
