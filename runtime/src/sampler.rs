@@ -366,11 +366,11 @@ fn exec(op: &PreparedOp<'_>, arena: &mut [u8], blob: &[u8], label: usize) -> Res
         }
         Kernel::Conv2dF32 { p, w, bias } => {
             let x = f32s(io.input(x0)?)?;
-            kernels::conv2d::conv2d_f32(&p, x, w, bias, f32s_mut(io.out)?);
+            cortex_m::conv2d::conv2d_f32_tiled(&p, x, w, bias, f32s_mut(io.out)?);
         }
         Kernel::Conv2dW8A32 { p, w, scale, bias } => {
             let x = f32s(io.input(x0)?)?;
-            kernels::conv2d::conv2d_w8a32(&p, x, w, scale, bias, f32s_mut(io.out)?);
+            cortex_m::conv2d::conv2d_w8a32_tiled(&p, x, w, scale, bias, f32s_mut(io.out)?);
         }
         Kernel::Conv2dI8 {
             p,
@@ -381,7 +381,7 @@ fn exec(op: &PreparedOp<'_>, arena: &mut [u8], blob: &[u8], label: usize) -> Res
             shift,
         } => {
             let x = i8s(io.input(x0)?);
-            kernels::conv2d::conv2d_i8(&p, &q, x, w, bias, mult, shift, i8s_mut(io.out));
+            cortex_m::conv2d::conv2d_i8_tiled(&p, &q, x, w, bias, mult, shift, i8s_mut(io.out));
         }
         Kernel::Upsample { p } => {
             let x = io.input(x0)?;

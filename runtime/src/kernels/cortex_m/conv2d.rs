@@ -1,0 +1,486 @@
+//! Conv2d variants: register-blocked tiles of `N` output channels × `T` output columns.
+//!
+//! For every output row the kernel walks the taps in the reference's `(c, ky, kx)` order and
+//! adds `x[c, iy, ox + kx − pl] · w[m, c, ky, kx]` to a `N × T` block of accumulators that
+//! stays in registers. The input row under the tile is first copied (converted, and less
+//! the input zero point on the int8 path) into a small padded buffer, so the inner loops
+//! have fixed lengths, no bounds checks and no edge cases: they vectorise over the `T`
+//! columns on hosts, and on a Cortex-M4 each loaded input feeds `N` multiply-accumulates.
+//!
+//! Each output still receives its taps in `(c, ky, kx)` order, so f32 results are those of
+//! the reference bit for bit. Taps in the padding add `0 · w` where the reference adds
+//! nothing, which changes nothing unless a weight is infinite or NaN; the f32 kernels check
+//! the weights once per call and run the reference then. Other shapes the tiles do not
+//! cover (a horizontal stride other than 1, very wide kernels) also run the reference.
+
+use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams, conv2d_f32, conv2d_i8, conv2d_w8a32};
+use crate::kernels::{FusedActivation, relu_f32, requantize};
+
+/// Widest kernel the tiles cover.
+const MAX_KW: usize = 8;
+/// Length of the padded input buffer: at least `T + MAX_KW − 1` for every tile width `T`.
+const XS_LEN: usize = 40;
+
+/// Output channels per pass, and output columns per tile.
+#[cfg(target_arch = "arm")]
+const BLOCK: (usize, usize) = (2, 4);
+#[cfg(not(target_arch = "arm"))]
+const BLOCK: (usize, usize) = (4, 16);
+const _: () = assert!(BLOCK.1 + MAX_KW <= XS_LEN + 1);
+
+/// Whether the tiled kernels cover this geometry.
+fn tiled(p: &Conv2dParams) -> bool {
+    p.stride_w == 1 && p.kernel_w <= MAX_KW && p.out_w > 0 && p.out_h > 0
+}
+
+/// The tiled convolution, generic over the element types: `load_x` converts an input
+/// value to the accumulator type (padding is `zero`), `mac(acc, x, w)` accumulates one
+/// product, and `finish(m, acc)` turns channel `m`'s accumulator into an output.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn conv_tiled<X: Copy, W: Copy, S: Copy, V: Copy, A: Copy, Y, const N: usize, const T: usize>(
+    p: &Conv2dParams,
+    x: &[X],
+    w: &[W],
+    y: &mut [Y],
+    (pad, zero, pad_w): (S, A, W),
+    load_x: impl Fn(X) -> S,
+    load_w: impl Fn(W) -> V,
+    mac: impl Fn(A, S, V) -> A,
+    finish: impl Fn(usize, A) -> Y,
+) {
+    let taps = p.kernel_h * p.kernel_w;
+    let per_m = (p.in_channels * taps).max(1);
+    let plane = p.out_h * p.out_w;
+    let mut w_blocks = w.chunks_exact(N * per_m);
+    let mut y_blocks = y.chunks_exact_mut(N * plane);
+    let blocks = (&mut w_blocks).zip(&mut y_blocks).take(p.out_channels / N);
+    for (b, (wb, yb)) in blocks.enumerate() {
+        conv_block::<X, W, S, V, A, Y, N, T>(
+            p,
+            x,
+            wb,
+            yb,
+            (pad, zero, pad_w),
+            &load_x,
+            &load_w,
+            &mac,
+            |j, a| finish(b * N + j, a),
+        );
+    }
+    // The last `out_channels % N` channels, one at a time.
+    let rest = w_blocks.remainder().chunks_exact(per_m);
+    let rest = rest.zip(y_blocks.into_remainder().chunks_exact_mut(plane));
+    let first = p.out_channels / N * N;
+    for (j, (wb, yb)) in rest.enumerate() {
+        conv_block::<X, W, S, V, A, Y, 1, T>(
+            p,
+            x,
+            wb,
+            yb,
+            (pad, zero, pad_w),
+            &load_x,
+            &load_w,
+            &mac,
+            |_, a| finish(first + j, a),
+        );
+    }
+}
+
+/// `N` output channels (weights `wb: [N, C, KH, KW]`, outputs `yb: [N, OH, OW]`).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn conv_block<X: Copy, W: Copy, S: Copy, V: Copy, A: Copy, Y, const N: usize, const T: usize>(
+    p: &Conv2dParams,
+    x: &[X],
+    wb: &[W],
+    yb: &mut [Y],
+    (pad, zero, pad_w): (S, A, W),
+    load_x: &impl Fn(X) -> S,
+    load_w: &impl Fn(W) -> V,
+    mac: &impl Fn(A, S, V) -> A,
+    finish: impl Fn(usize, A) -> Y,
+) {
+    let (kh, kw) = (p.kernel_h, p.kernel_w);
+    let taps = kh * kw;
+    let per_m = p.in_channels * taps;
+    let plane = p.out_h * p.out_w;
+    let in_plane = p.in_h * p.in_w;
+    // Padded input under one tile: `xs[i]` is column `ox0 + i − pl`.
+    let mut xs = [pad; XS_LEN];
+    for oy in 0..p.out_h {
+        let row0 = oy * p.stride_h;
+        for ox0 in (0..p.out_w).step_by(T) {
+            let mut acc = [[zero; T]; N];
+            // Tile columns whose input columns exist: `lo..hi` of `xs`.
+            let lo = p.pad_left.saturating_sub(ox0);
+            let hi = (p.in_w + p.pad_left)
+                .saturating_sub(ox0)
+                .min(T + kw - 1)
+                .max(lo);
+            let ix0 = ox0 + lo - p.pad_left;
+            // Columns outside the image stay `pad` for the whole tile.
+            if let Some(used) = xs.get_mut(..T + kw - 1) {
+                used.fill(pad);
+            }
+            for c in 0..p.in_channels {
+                for ky in 0..kh {
+                    let Some(iy) = (row0 + ky).checked_sub(p.pad_top) else {
+                        continue;
+                    };
+                    if iy >= p.in_h {
+                        continue;
+                    }
+                    let start = c * in_plane + iy * p.in_w + ix0;
+                    let Some(src) = x.get(start..start + (hi - lo)) else {
+                        return;
+                    };
+                    for (d, &s) in xs[lo..hi].iter_mut().zip(src) {
+                        *d = load_x(s);
+                    }
+                    let wrow = c * taps + ky * kw;
+                    let wrows: [&[W]; N] = core::array::from_fn(|j| {
+                        let at = j * per_m + wrow;
+                        wb.get(at..at + kw).unwrap_or(&[])
+                    });
+                    for kx in 0..kw {
+                        let Some(Ok(seg)) = xs.get(kx..kx + T).map(<&[S; T]>::try_from) else {
+                            return;
+                        };
+                        let wv: [V; N] = core::array::from_fn(|j| {
+                            load_w(wrows[j].get(kx).copied().unwrap_or(pad_w))
+                        });
+                        mac_tile(&mut acc, seg, &wv, mac);
+                    }
+                }
+            }
+            let t = T.min(p.out_w - ox0);
+            for (j, accj) in acc.iter().enumerate() {
+                let at = j * plane + oy * p.out_w + ox0;
+                let Some(out) = yb.get_mut(at..at + t) else {
+                    return;
+                };
+                for (o, &a) in out.iter_mut().zip(accj) {
+                    *o = finish(j, a);
+                }
+            }
+        }
+    }
+}
+
+/// `acc[j][i] = mac(acc[j][i], seg[i], wv[j])` over the tile.
+#[inline(always)]
+fn mac_tile<S: Copy, V: Copy, A: Copy, const N: usize, const T: usize>(
+    acc: &mut [[A; T]; N],
+    seg: &[S; T],
+    wv: &[V; N],
+    mac: &impl Fn(A, S, V) -> A,
+) {
+    // The firmware is built for size (no loop unrolling): spell the 2 × 4 tile out so
+    // that its accumulators live in registers.
+    #[cfg(target_arch = "arm")]
+    if let (Ok(a), Ok(&[x0, x1, x2, x3]), Ok(&[w0, w1])) = (
+        <&mut [A; 8]>::try_from(acc.as_flattened_mut()),
+        <&[S; 4]>::try_from(&seg[..]),
+        <&[V; 2]>::try_from(&wv[..]),
+    ) {
+        a[0] = mac(a[0], x0, w0);
+        a[1] = mac(a[1], x1, w0);
+        a[2] = mac(a[2], x2, w0);
+        a[3] = mac(a[3], x3, w0);
+        a[4] = mac(a[4], x0, w1);
+        a[5] = mac(a[5], x1, w1);
+        a[6] = mac(a[6], x2, w1);
+        a[7] = mac(a[7], x3, w1);
+        return;
+    }
+    for (accj, &w) in acc.iter_mut().zip(wv) {
+        for (a, &x) in accj.iter_mut().zip(seg) {
+            *a = mac(*a, x, w);
+        }
+    }
+}
+
+/// f32 conv2d in tiles; bit-identical to [`conv2d_f32`].
+pub fn conv2d_f32_tiled(
+    p: &Conv2dParams,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    if !tiled(p) || !w.iter().all(|v| v.is_finite()) {
+        return conv2d_f32(p, x, w, bias, y);
+    }
+    let relu = p.activation == FusedActivation::Relu;
+    let finish = |m: usize, acc: f32| {
+        let acc = match bias.and_then(|b| b.get(m)) {
+            Some(&b) => acc + b,
+            None => acc,
+        };
+        if relu { relu_f32(acc) } else { acc }
+    };
+    conv_tiled::<f32, f32, f32, f32, f32, f32, { BLOCK.0 }, { BLOCK.1 }>(
+        p,
+        x,
+        w,
+        y,
+        (0.0, 0.0, 0.0),
+        |v| v,
+        |v| v,
+        |a, x, w| a + x * w,
+        finish,
+    );
+}
+
+/// w8a32 conv2d in tiles; bit-identical to [`conv2d_w8a32`].
+pub fn conv2d_w8a32_tiled(
+    p: &Conv2dParams,
+    x: &[f32],
+    w: &[i8],
+    scale: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    if !tiled(p) || scale.len() < p.out_channels {
+        return conv2d_w8a32(p, x, w, scale, bias, y);
+    }
+    let relu = p.activation == FusedActivation::Relu;
+    let finish = |m: usize, acc: f32| {
+        let acc = acc * scale.get(m).copied().unwrap_or(0.0);
+        let acc = match bias.and_then(|b| b.get(m)) {
+            Some(&b) => acc + b,
+            None => acc,
+        };
+        if relu { relu_f32(acc) } else { acc }
+    };
+    conv_tiled::<f32, i8, f32, f32, f32, f32, { BLOCK.0 }, { BLOCK.1 }>(
+        p,
+        x,
+        w,
+        y,
+        (0.0, 0.0, 0),
+        |v| v,
+        f32::from,
+        |a, x, w| a + x * w,
+        finish,
+    );
+}
+
+/// int8 conv2d in tiles; equal to [`conv2d_i8`].
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_i8_tiled(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    let n = p.out_channels;
+    if !tiled(p) || bias.len() < n || multiplier.len() < n || shift.len() < n {
+        return conv2d_i8(p, q, x, w, bias, multiplier, shift, y);
+    }
+    let Ok(zp16) = i8::try_from(q.input_zero_point).map(i16::from) else {
+        return conv2d_i8(p, q, x, w, bias, multiplier, shift, y);
+    };
+    let finish = |m: usize, acc: i32| {
+        let (b, mul, sh) = (
+            bias.get(m).copied().unwrap_or(0),
+            multiplier.get(m).copied().unwrap_or(0),
+            shift.get(m).copied().unwrap_or(0),
+        );
+        requantize(
+            acc.wrapping_add(b),
+            mul,
+            sh,
+            q.output_zero_point,
+            q.act_min,
+            q.act_max,
+        )
+    };
+    conv_tiled::<i8, i8, i16, i16, i32, i8, { BLOCK.0 }, { BLOCK.1 }>(
+        p,
+        x,
+        w,
+        y,
+        (0, 0, 0),
+        // |x − zp| ≤ 255 with both in int8 range
+        |v| i16::from(v) - zp16,
+        i16::from,
+        |a, x, w| a.wrapping_add(i32::from(x) * i32::from(w)),
+        finish,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::test_util::*;
+    use proptest::prelude::*;
+
+    /// A geometry with `(pt, pl, pb, pr)` padding and strides `(sh, sw)`.
+    #[allow(clippy::too_many_arguments)]
+    fn geometry(
+        (c, h, w, m): (usize, usize, usize, usize),
+        (kh, kw): (usize, usize),
+        (sh, sw): (usize, usize),
+        (pt, pl, pb, pr): (usize, usize, usize, usize),
+        relu: bool,
+    ) -> Conv2dParams {
+        Conv2dParams {
+            in_channels: c,
+            in_h: h,
+            in_w: w,
+            out_channels: m,
+            out_h: (h + pt + pb - kh) / sh + 1,
+            out_w: (w + pl + pr - kw) / sw + 1,
+            kernel_h: kh,
+            kernel_w: kw,
+            stride_h: sh,
+            stride_w: sw,
+            pad_top: pt,
+            pad_left: pl,
+            activation: if relu {
+                FusedActivation::Relu
+            } else {
+                FusedActivation::None
+            },
+        }
+    }
+
+    /// Geometries with padding smaller than the kernel, up to 40 columns wide (several
+    /// tiles), kernels up to 10 wide (the reference path past `MAX_KW`), strides 1–2.
+    fn geometry_strategy() -> impl Strategy<Value = Conv2dParams> {
+        (
+            (1usize..4, 1usize..8, 1usize..41, 1usize..10),
+            (1usize..5, prop_oneof![1usize..5, 8usize..11]),
+            (1usize..3, prop_oneof![Just(1usize), Just(1), Just(2)]),
+            (0usize..5, 0usize..10, 0usize..5, 0usize..10),
+            any::<bool>(),
+        )
+            .prop_filter_map(
+                "padding below the kernel, kernel fits",
+                |(dims, (kh, kw), s, (pt, pl, pb, pr), relu)| {
+                    let (_, h, w, _) = dims;
+                    let ok = pt < kh && pb < kh && pl < kw && pr < kw;
+                    (ok && h + pt + pb >= kh && w + pl + pr >= kw)
+                        .then(|| geometry(dims, (kh, kw), s, (pt, pl, pb, pr), relu))
+                },
+            )
+    }
+
+    fn sizes(p: &Conv2dParams) -> (usize, usize, usize) {
+        (
+            p.in_channels * p.in_h * p.in_w,
+            p.out_channels * p.in_channels * p.kernel_h * p.kernel_w,
+            p.out_channels * p.out_h * p.out_w,
+        )
+    }
+
+    fn check_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>) {
+        let n = sizes(p).2;
+        let (mut want, mut got) = (vec![0.0; n], vec![7.0; n]);
+        conv2d_f32(p, x, w, bias, &mut want);
+        conv2d_f32_tiled(p, x, w, bias, &mut got);
+        assert_eq!(bits(&got), bits(&want), "{p:?}");
+    }
+
+    fn check_i8(p: &Conv2dParams, q: &Conv2dI8Quant, x: &[i8], w: &[i8], seed: i32) {
+        let m = p.out_channels;
+        let bias: Vec<i32> = (0..m as i32)
+            .map(|i| (i * 7919 + seed) % 20_000 - 10_000)
+            .collect();
+        let mult: Vec<i32> = (0..m as i32).map(|i| (1 << 30) + i * 999_983).collect();
+        let shift: Vec<i32> = (0..m as i32).map(|i| -((i + seed).rem_euclid(9))).collect();
+        let n = sizes(p).2;
+        let (mut want, mut got) = (vec![0i8; n], vec![99i8; n]);
+        conv2d_i8(p, q, x, w, &bias, &mult, &shift, &mut want);
+        conv2d_i8_tiled(p, q, x, w, &bias, &mult, &shift, &mut got);
+        assert_eq!(got, want, "{p:?} {q:?}");
+    }
+
+    #[test]
+    fn fashion_shapes_match_reference() {
+        // The conv layers of the label-conditioned fashion generator, and a 64-wide image.
+        for (c, hw, m) in [(64, 14, 32), (32, 28, 16), (16, 28, 1), (3, 64, 5)] {
+            let p = geometry((c, hw, hw, m), (3, 3), (1, 1), (1, 1, 1, 1), m > 1);
+            let (nx, nw, _) = sizes(&p);
+            let x: Vec<f32> = (0..nx)
+                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                .collect();
+            let w: Vec<f32> = (0..nw)
+                .map(|i| ((i * 53) % 97) as f32 / 200.0 - 0.25)
+                .collect();
+            let b: Vec<f32> = (0..m).map(|i| i as f32 * 0.1 - 0.2).collect();
+            check_f32(&p, &x, &w, Some(&b));
+            let xq: Vec<i8> = (0..nx).map(|i| ((i * 37) % 256) as u8 as i8).collect();
+            let wq: Vec<i8> = (0..nw).map(|i| ((i * 91) % 255) as u8 as i8).collect();
+            for zp in [-128, -3, 0, 127] {
+                let q = Conv2dI8Quant {
+                    input_zero_point: zp,
+                    output_zero_point: 5,
+                    act_min: if m > 1 { 5 } else { -128 },
+                    act_max: 127,
+                };
+                check_i8(&p, &q, &xq, &wq, zp);
+            }
+        }
+    }
+
+    #[test]
+    fn non_finite_weights_fall_back_to_the_reference() {
+        // The padding taps would add 0·inf = NaN; the reference skips them.
+        let p = geometry((1, 3, 3, 1), (3, 3), (1, 1), (1, 1, 1, 1), false);
+        let mut w = [0.5f32; 9];
+        w[0] = f32::INFINITY;
+        check_f32(&p, &[1.0; 9], &w, None);
+    }
+
+    proptest! {
+        #[test]
+        fn f32_matches_reference_bitwise(p in geometry_strategy(), seed in any::<u64>(), with_bias in any::<bool>()) {
+            let (nx, nw, _) = sizes(&p);
+            let mut rng = crate::noise::Gaussian::new(seed);
+            let (mut x, mut w, mut b) = (vec![0.0; nx], vec![0.0; nw], vec![0.0; p.out_channels]);
+            rng.fill(&mut x);
+            rng.fill(&mut w);
+            rng.fill(&mut b);
+            check_f32(&p, &x, &w, with_bias.then_some(&b[..]));
+        }
+
+        #[test]
+        fn w8a32_matches_reference_bitwise(p in geometry_strategy(), seed in any::<u64>(), wq in i8_vec(4000)) {
+            let (nx, nw, n) = sizes(&p);
+            let mut rng = crate::noise::Gaussian::new(seed);
+            let (mut x, mut s, mut b) = (vec![0.0; nx], vec![0.0; p.out_channels], vec![0.0; p.out_channels]);
+            rng.fill(&mut x);
+            rng.fill(&mut s);
+            rng.fill(&mut b);
+            let w: Vec<i8> = wq.iter().cycle().take(nw).copied().collect();
+            let (mut want, mut got) = (vec![0.0; n], vec![7.0; n]);
+            conv2d_w8a32(&p, &x, &w, &s, Some(&b), &mut want);
+            conv2d_w8a32_tiled(&p, &x, &w, &s, Some(&b), &mut got);
+            prop_assert_eq!(bits(&got), bits(&want));
+        }
+
+        #[test]
+        fn i8_matches_reference_exactly(
+            p in geometry_strategy(),
+            xq in i8_vec(3000),
+            wq in i8_vec(4000),
+            zp in prop_oneof![Just(-128i32), Just(127), -128i32..128],
+            out_zp in -128i32..128,
+            seed in 0i32..1000,
+        ) {
+            let (nx, nw, _) = sizes(&p);
+            let x: Vec<i8> = xq.iter().cycle().take(nx).copied().collect();
+            let w: Vec<i8> = wq.iter().cycle().take(nw).copied().collect();
+            let act_min = if p.activation == FusedActivation::Relu { out_zp } else { -128 };
+            let q = Conv2dI8Quant { input_zero_point: zp, output_zero_point: out_zp, act_min, act_max: 127 };
+            check_i8(&p, &q, &x, &w, seed);
+        }
+    }
+}
