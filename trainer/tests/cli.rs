@@ -178,3 +178,231 @@ fn bad_inputs_exit_with_code_2_and_say_what_is_wrong() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("nowhere"), "{}", stderr(&out));
 }
+
+/// IDX bytes (unsigned byte values) for the given dims.
+fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+/// A tiny MNIST-format dataset: 8x8 pictures of two classes (left or right half bright).
+fn tiny_idx(dir: &Path, train: usize, test: usize) {
+    let pictures = |n: usize| -> (Vec<u8>, Vec<u8>) {
+        let mut px = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let class = i % 2;
+            for p in 0..64 {
+                let bright = (p % 8 < 4) == (class == 0);
+                px.push(if bright { 220 } else { (i * 7 % 30) as u8 });
+            }
+            labels.push(class as u8);
+        }
+        (px, labels)
+    };
+    let (px, l) = pictures(train);
+    std::fs::write(
+        dir.join("train-images-idx3-ubyte"),
+        idx(&[train as u32, 8, 8], &px),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("train-labels-idx1-ubyte"),
+        idx(&[train as u32], &l),
+    )
+    .unwrap();
+    let (px, l) = pictures(test);
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte"),
+        idx(&[test as u32, 8, 8], &px),
+    )
+    .unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx(&[test as u32], &l)).unwrap();
+}
+
+#[test]
+fn image_pipeline_classifier_train_eval_ship_sample_and_score_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    tiny_idx(&data, 64, 16);
+    let d = data.to_str().unwrap();
+    let out = run(
+        &[
+            "classifier",
+            "--dataset",
+            "idx",
+            "--data-dir",
+            d,
+            "--out",
+            "clf",
+            "--epochs",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("held-out accuracy"));
+    std::fs::write(
+        dir.path().join("conv.toml"),
+        "steps = 6\nbatch_size = 8\nlog_every = 2\ncheckpoint_every = 3\ngrid_every = 3\n\
+         [data]\nkind = \"idx\"\nconditional = true\n\
+         [generator]\narch = \"conv\"\nnoise_dim = 4\nembedding_dim = 3\nchannels = [8, 4]\n\
+         [discriminator]\narch = \"conv\"\nembedding_dim = 2\nchannels = [4, 8]\n",
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "train",
+            "--config",
+            "conv.toml",
+            "--data-dir",
+            d,
+            "--classifier",
+            "clf",
+            "--out",
+            "r",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("label accuracy"), "{printed}");
+    assert!(stderr(&out).contains("B int8"), "the model size is printed");
+    for f in [
+        "r/samples/step-0000003.png",
+        "r/samples/step-0000006.png",
+        "r/eval.json",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    let out = run(&["eval", "--run", "r", "--classifier", "clf"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["ship", "--run", "r", "--out", "model"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    for f in ["generator.onnx", "config.toml", "generator.bpk"] {
+        assert!(dir.path().join("model").join(f).is_file(), "{f} missing");
+    }
+    let out = run(
+        &[
+            "sample", "--run", "r", "--label", "1", "-n", "3", "--png", "s.png",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("s.png").is_file());
+
+    // score: good rows work; a bad cell is exit 2 naming the file, row and column
+    let row = |class: &str, v: &str| format!("1,{class}{}\n", format!(",{v}").repeat(64));
+    let header = format!(
+        "seed,class{}\n",
+        (0..64).map(|i| format!(",x{i}")).collect::<String>()
+    );
+    std::fs::write(
+        dir.path().join("ok.csv"),
+        format!("{header}{}{}", row("0", "-1"), row("1", "0.5")),
+    )
+    .unwrap();
+    let score = |file: &str| {
+        run(
+            &[
+                "score",
+                "--samples",
+                file,
+                "--dataset",
+                "idx",
+                "--data-dir",
+                d,
+                "--classifier",
+                "clf",
+            ],
+            dir.path(),
+        )
+    };
+    let out = score("ok.csv");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("label accuracy"));
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        format!("{header}{}", row("0", "oops")),
+    )
+    .unwrap();
+    let out = score("bad.csv");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bad.csv") && stderr(&out).contains("oops"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        dir.path().join("class.csv"),
+        format!("{header}{}", row("7", "0")),
+    )
+    .unwrap();
+    let out = score("class.csv");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("class 7"), "{}", stderr(&out));
+}
+
+#[test]
+fn image_data_problems_exit_with_code_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "train",
+            "--dataset",
+            "idx",
+            "--data-dir",
+            "/nonexistent/idx",
+            "--out",
+            "r",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("train-images-idx3-ubyte") && err.contains("setup.sh"),
+        "{err}"
+    );
+    // truncated image file
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    tiny_idx(&data, 8, 4);
+    let path = data.join("train-images-idx3-ubyte");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    let out = run(
+        &[
+            "classifier",
+            "--dataset",
+            "idx",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out",
+            "c",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("train-images-idx3-ubyte") && err.contains("truncated"),
+        "{err}"
+    );
+    // inpainting needs a conv generator: a config error naming the file
+    std::fs::write(
+        dir.path().join("m.toml"),
+        "[data]\nkind = \"idx\"\nconditional = false\nmasks = \"rect\"\n",
+    )
+    .unwrap();
+    let out = run(&["train", "--config", "m.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("m.toml") && err.contains("conv"), "{err}");
+}
