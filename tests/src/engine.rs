@@ -353,15 +353,16 @@ pub const W8A8_TOLERANCE: f32 = 1.0;
 pub const W8A8_MEAN_TOLERANCE: f32 = 0.04;
 
 /// The float32 engines: every pair of them must agree to [`F32_TOLERANCE`].
-pub const F32_ENGINES: [&str; 4] = ["burn", "tract", "ort", "golden"];
+pub const F32_ENGINES: [&str; 5] = ["burn", "tract", "ort", "golden", "burn-import"];
 
 /// Engine names, in report order: the float32 engines, then the device runtime on the
 /// compiled `.egm` models.
-pub const ENGINES: [&str; 7] = [
+pub const ENGINES: [&str; 8] = [
     "burn",
     "tract",
     "ort",
     "golden",
+    "burn-import",
     "egm-f32",
     "egm-w8a32",
     "egm-w8a8",

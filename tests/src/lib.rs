@@ -2,7 +2,9 @@
 //!
 //! One case list ([`case::case_specs`]: seed × condition × batch, derived from each
 //! model's ONNX metadata) runs through every engine behind one trait ([`engine::Engine`]):
-//! Burn (the training framework, the reference), tract, ONNX Runtime and the golden files.
+//! Burn (the training framework, the reference), tract, ONNX Runtime, the golden files,
+//! Burn on the code burn-onnx's import generates from each ONNX file (`burn-import`, built
+//! by `build.rs`) and the device runtime.
 //! Every folder under `models/` with a `model.toml` and a `generator.onnx` is a model
 //! ([`model::discover`]); adding a folder adds it to the suite.
 //!

@@ -10,6 +10,7 @@ use edgegan_tests::array::Array;
 use edgegan_tests::case::{CaseInputs, Condition, case_specs};
 use edgegan_tests::engine::{Engine, EngineError};
 use edgegan_tests::engines::burn::BurnEngine;
+use edgegan_tests::engines::burn_import::BurnImportEngine;
 use edgegan_tests::engines::golden::GoldenEngine;
 use edgegan_tests::engines::ort::{OrtEngine, check_library, library_path};
 use edgegan_tests::engines::tract::TractEngine;
@@ -195,10 +196,11 @@ fn wrong_input_types_and_shapes_are_errors() {
     }
 }
 
-/// Every computing engine for ring8: Burn, tract, ONNX Runtime.
+/// Every computing engine for ring8: Burn, tract, ONNX Runtime, Burn on the imported ONNX.
 fn ring8_engines(model: &ModelDir) -> Vec<Box<dyn Engine>> {
     vec![
         Box::new(BurnEngine::load(model).unwrap()),
+        Box::new(BurnImportEngine::load(model).unwrap()),
         Box::new(TractEngine::load(&model.onnx_path()).unwrap()),
         Box::new(OrtEngine::load(&model.onnx_path()).unwrap()),
     ]
@@ -525,4 +527,31 @@ fn device_runtime_engines_reject_inputs_that_do_not_fit() {
             Err(EngineError::Input { .. })
         ));
     }
+}
+
+#[test]
+fn a_model_the_tests_were_not_built_with_is_a_burn_import_load_error_saying_rebuild() {
+    // burn-import runs code generated from generator.onnx at build time: a changed file
+    // or an unknown folder must fail with the fix, never run the old import.
+    let tmp = tempfile::tempdir().unwrap();
+    let model = ring8_copy(tmp.path());
+    assert!(BurnImportEngine::load(&model).is_ok());
+    let mut onnx = std::fs::read(model.onnx_path()).unwrap();
+    onnx.extend_from_slice(b"\0");
+    write_file(&model.dir, "generator.onnx", &onnx);
+    let err = BurnImportEngine::load(&model).unwrap_err();
+    assert!(matches!(err, EngineError::Load { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("ring8-cgan") && text.contains("rebuild"),
+        "{text}"
+    );
+
+    let other = copy_model(&ring8().dir, &tmp.path().join("not-built"));
+    let err = BurnImportEngine::load(&ModelDir::load(&other).unwrap()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("not-built") && text.contains("rebuild"),
+        "{text}"
+    );
 }

@@ -1,6 +1,7 @@
 //! The engine adapters, and the list of all of them for a model folder.
 
 pub mod burn;
+pub mod burn_import;
 pub mod egm;
 pub mod golden;
 pub mod ort;
@@ -11,7 +12,8 @@ use crate::model::ModelDir;
 
 /// Every engine for `model`, in [`crate::engine::ENGINES`] order: Burn (the reference,
 /// from the folder's checkpoint), tract and ONNX Runtime (from `generator.onnx`), the
-/// golden files, and the device runtime on `model.{f32,w8a32,w8a8}.egm`. Any engine that
+/// golden files, Burn on the code burn-onnx's import generated from `generator.onnx`
+/// (`burn-import`), and the device runtime on `model.{f32,w8a32,w8a8}.egm`. Any engine that
 /// cannot be set up is an error (a missing `.egm` names `scripts/compile-models.sh`): the
 /// suite never runs with fewer engines than it claims.
 pub fn all(model: &ModelDir) -> Result<Vec<Box<dyn Engine>>, EngineError> {
@@ -20,6 +22,7 @@ pub fn all(model: &ModelDir) -> Result<Vec<Box<dyn Engine>>, EngineError> {
         Box::new(tract::TractEngine::load(&model.onnx_path())?),
         Box::new(ort::OrtEngine::load(&model.onnx_path())?),
         Box::new(golden::GoldenEngine::open(model)?),
+        Box::new(burn_import::BurnImportEngine::load(model)?),
     ];
     for format in egm::FORMATS {
         engines.push(Box::new(egm::EgmEngine::load(model, format)?));
