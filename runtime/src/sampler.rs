@@ -381,7 +381,11 @@ fn exec(op: &PreparedOp<'_>, arena: &mut [u8], blob: &[u8], label: usize) -> Res
             shift,
         } => {
             let x = i8s(io.input(x0)?);
-            cortex_m::conv2d::conv2d_i8_tiled(&p, &q, x, w, bias, mult, shift, i8s_mut(io.out));
+            #[cfg(target_arch = "arm")]
+            let conv = cortex_m::conv2d::conv2d_i8_m4;
+            #[cfg(not(target_arch = "arm"))]
+            let conv = cortex_m::conv2d::conv2d_i8_tiled;
+            conv(&p, &q, x, w, bias, mult, shift, i8s_mut(io.out));
         }
         Kernel::Upsample { p } => {
             let x = io.input(x0)?;

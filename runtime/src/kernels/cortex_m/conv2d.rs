@@ -8,10 +8,14 @@
 //! columns on hosts, and on a Cortex-M4 each loaded input feeds `N` multiply-accumulates.
 //!
 //! Each output still receives its taps in `(c, ky, kx)` order, so f32 results are those of
-//! the reference bit for bit. Taps in the padding add `0 · w` where the reference adds
+//! the reference bit for bit (the golden files do not change). Taps in the padding add `0 · w` where the reference adds
 //! nothing, which changes nothing unless a weight is infinite or NaN; the f32 kernels check
 //! the weights once per call and run the reference then. Other shapes the tiles do not
 //! cover (a horizontal stride other than 1, very wide kernels) also run the reference.
+//!
+//! The firmware is built for size (`opt-level = "z"`), which unrolls nothing, so the tiles'
+//! fixed-length loops stay loops there. On the Cortex-M4 the int8 conv runs
+//! [`conv2d_i8_m4`] instead, whose inner step is written out by hand.
 
 use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams, conv2d_f32, conv2d_i8, conv2d_w8a32};
 use crate::kernels::{FusedActivation, relu_f32, requantize};
@@ -286,22 +290,21 @@ pub fn conv2d_i8_tiled(
     let Ok(zp16) = i8::try_from(q.input_zero_point).map(i16::from) else {
         return conv2d_i8(p, q, x, w, bias, multiplier, shift, y);
     };
-    let finish = |m: usize, acc: i32| {
-        let (b, mul, sh) = (
-            bias.get(m).copied().unwrap_or(0),
-            multiplier.get(m).copied().unwrap_or(0),
-            shift.get(m).copied().unwrap_or(0),
-        );
-        requantize(
-            acc.wrapping_add(b),
-            mul,
-            sh,
-            q.output_zero_point,
-            q.act_min,
-            q.act_max,
-        )
-    };
-    conv_tiled::<i8, i8, i16, i16, i32, i8, { BLOCK.0 }, { BLOCK.1 }>(
+    i8_tiled::<{ BLOCK.0 }, { BLOCK.1 }>(p, q, zp16, x, w, (bias, multiplier, shift), y);
+}
+
+/// [`conv2d_i8_tiled`] with `N × T` tiles (`zp16` is the input zero point).
+fn i8_tiled<const N: usize, const T: usize>(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    zp16: i16,
+    x: &[i8],
+    w: &[i8],
+    requant: (&[i32], &[i32], &[i32]),
+    y: &mut [i8],
+) {
+    let finish = |m: usize, acc: i32| finish_i8(q, requant, m, acc);
+    conv_tiled::<i8, i8, i16, i16, i32, i8, N, T>(
         p,
         x,
         w,
@@ -313,6 +316,145 @@ pub fn conv2d_i8_tiled(
         |a, x, w| a.wrapping_add(i32::from(x) * i32::from(w)),
         finish,
     );
+}
+
+/// Output columns per tile of [`conv2d_i8_m4`].
+const M4_T: usize = 4;
+/// Columns of input one tile of [`conv2d_i8_m4`] reads (3-wide kernels).
+const M4_SPAN: usize = M4_T + 2;
+/// Bytes of the padded input window [`conv2d_i8_m4`] stages on the stack: up to
+/// `C·KH = 192` rows of [`M4_SPAN`] (64 channels of a 3×3 kernel).
+const M4_BAND: usize = 192 * M4_SPAN;
+
+/// int8 conv2d for the Cortex-M4, for 3-wide kernels at horizontal stride 1 (others run
+/// [`conv2d_i8_tiled`]). Equal to [`conv2d_i8`].
+///
+/// The firmware is built for size, so nothing is unrolled for it; this kernel spells out
+/// its inner step. For each tile of four output columns, the `KH` input rows under it are
+/// staged, for every channel, into a padded window on the stack (the padding holding the
+/// input zero point), shared by all output channels. Then the tile's four outputs of one
+/// channel accumulate in registers in one loop over the `C·KH` (channel, row) pairs: three
+/// weights and six inputs loaded, twelve multiply-accumulates. With padding read as the
+/// zero point every tap is taken, and `Σ (x̃ − zp)·w = Σ x̃·w − zp·Σ w` takes the zero
+/// point out of the loop.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_i8_m4(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    let n = p.out_channels;
+    let kh = p.kernel_h;
+    let rows = p.in_channels * kh;
+    let zp8 = i8::try_from(q.input_zero_point);
+    let covered = p.stride_w == 1
+        && p.kernel_w == 3
+        && kh > 0
+        && p.out_w > 0
+        && p.in_w > 0
+        && rows.checked_mul(M4_SPAN).is_some_and(|b| b <= M4_BAND)
+        && bias.len() >= n
+        && multiplier.len() >= n
+        && shift.len() >= n;
+    let (true, Ok(zp8)) = (covered, zp8) else {
+        return conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
+    };
+    let zp = i32::from(zp8);
+    let per_m = rows * 3;
+    let plane = p.out_h * p.out_w;
+    let in_plane = p.in_h * p.in_w;
+    let mut band = [zp8; M4_BAND];
+    for oy in 0..p.out_h {
+        for ox0 in (0..p.out_w).step_by(M4_T) {
+            // Window columns `lo..hi` lie in the image, from input column `ox0 + lo − pl`.
+            let lo = p.pad_left.saturating_sub(ox0);
+            let hi = (p.in_w + p.pad_left)
+                .saturating_sub(ox0)
+                .min(M4_SPAN)
+                .max(lo);
+            let ix = ox0 + lo - p.pad_left;
+            // Band row `c·KH + ky`: input row `oy·sh + ky − pt` of channel `c`.
+            for (r, dst) in band.chunks_exact_mut(M4_SPAN).take(rows).enumerate() {
+                let (c, ky) = (r / kh, r % kh);
+                dst.fill(zp8);
+                let iy = (oy * p.stride_h + ky).checked_sub(p.pad_top);
+                if let Some(iy) = iy.filter(|&iy| iy < p.in_h) {
+                    let at = c * in_plane + iy * p.in_w + ix;
+                    let src = x.get(at..at + (hi - lo)).unwrap_or(&[]);
+                    for (d, &s) in dst.iter_mut().skip(lo).zip(src) {
+                        *d = s;
+                    }
+                }
+            }
+            let t = M4_T.min(p.out_w - ox0);
+            for (m, wm) in w.chunks_exact(per_m).take(n).enumerate() {
+                let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+                let (mut xs, mut ws) = (&band[..], wm);
+                while let ([w0, w1, w2, wr @ ..], [x0, x1, x2, x3, x4, x5, xr @ ..]) = (ws, xs) {
+                    let (w0, w1, w2) = (i32::from(*w0), i32::from(*w1), i32::from(*w2));
+                    let x0 = i32::from(*x0);
+                    a0 = a0.wrapping_add(x0 * w0);
+                    let x1 = i32::from(*x1);
+                    a0 = a0.wrapping_add(x1 * w1);
+                    a1 = a1.wrapping_add(x1 * w0);
+                    let x2 = i32::from(*x2);
+                    a0 = a0.wrapping_add(x2 * w2);
+                    a1 = a1.wrapping_add(x2 * w1);
+                    a2 = a2.wrapping_add(x2 * w0);
+                    let x3 = i32::from(*x3);
+                    a1 = a1.wrapping_add(x3 * w2);
+                    a2 = a2.wrapping_add(x3 * w1);
+                    a3 = a3.wrapping_add(x3 * w0);
+                    let x4 = i32::from(*x4);
+                    a2 = a2.wrapping_add(x4 * w2);
+                    a3 = a3.wrapping_add(x4 * w1);
+                    let x5 = i32::from(*x5);
+                    a3 = a3.wrapping_add(x5 * w2);
+                    (ws, xs) = (wr, xr);
+                }
+                let corr = zp.wrapping_mul(weight_sum(wm));
+                let at = m * plane + oy * p.out_w + ox0;
+                if let Some(out) = y.get_mut(at..at + t) {
+                    for (o, a) in out.iter_mut().zip([a0, a1, a2, a3]) {
+                        *o = finish_i8(q, (bias, multiplier, shift), m, a.wrapping_sub(corr));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `Σ w`, wrapping.
+fn weight_sum(w: &[i8]) -> i32 {
+    w.iter().fold(0i32, |s, &v| s.wrapping_add(i32::from(v)))
+}
+
+/// Requantises output channel `m`'s accumulator (bias added here).
+#[inline(always)]
+fn finish_i8(
+    q: &Conv2dI8Quant,
+    (bias, multiplier, shift): (&[i32], &[i32], &[i32]),
+    m: usize,
+    acc: i32,
+) -> i8 {
+    let (b, mul, sh) = (
+        bias.get(m).copied().unwrap_or(0),
+        multiplier.get(m).copied().unwrap_or(0),
+        shift.get(m).copied().unwrap_or(0),
+    );
+    requantize(
+        acc.wrapping_add(b),
+        mul,
+        sh,
+        q.output_zero_point,
+        q.act_min,
+        q.act_max,
+    )
 }
 
 #[cfg(test)]
@@ -400,6 +542,16 @@ mod tests {
         conv2d_i8(p, q, x, w, &bias, &mult, &shift, &mut want);
         conv2d_i8_tiled(p, q, x, w, &bias, &mult, &shift, &mut got);
         assert_eq!(got, want, "{p:?} {q:?}");
+        let mut got = vec![99i8; n];
+        conv2d_i8_m4(p, q, x, w, &bias, &mult, &shift, &mut got);
+        assert_eq!(got, want, "m4 {p:?} {q:?}");
+        // The Cortex-M4's tile shape (its hand-written step is the same sum).
+        if tiled(p) && (-128..128).contains(&q.input_zero_point) {
+            let mut got = vec![99i8; n];
+            let zp16 = q.input_zero_point as i16;
+            i8_tiled::<2, 4>(p, q, zp16, x, w, (&bias, &mult, &shift), &mut got);
+            assert_eq!(got, want, "2x4 {p:?} {q:?}");
+        }
     }
 
     #[test]
