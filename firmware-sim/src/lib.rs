@@ -20,6 +20,7 @@ pub mod host;
 pub mod inputs;
 pub mod maskgen;
 pub mod output;
+pub mod peer;
 pub mod picture;
 pub mod profiles;
 

@@ -17,7 +17,7 @@ use firmware_sim::host::{self, Batch, MaskInput, MaskPlan, ModelFile};
 use firmware_sim::inputs::{self, Role};
 use firmware_sim::output::{self, Completion, Format};
 use firmware_sim::profiles::{self, PROFILES, Profile, kib};
-use firmware_sim::{maskgen, picture};
+use firmware_sim::{maskgen, peer, picture};
 
 #[derive(Debug, Parser)]
 #[command(name = "firmware-sim", version, about)]
@@ -101,6 +101,28 @@ enum Cmd {
         /// Folder for the `.egm` files (created if missing).
         #[arg(long)]
         out_dir: PathBuf,
+    },
+    /// Peer bench (not in CI): the folder's generator.onnx through burn-onnx's import as
+    /// no_std + alloc Burn firmware (firmware-sim/peer), and edgegan's w8a8 firmware, on
+    /// the same QEMU Cortex-M4 and the same noise and labels; prints flash, RAM,
+    /// instructions and the outputs' difference from edgegan's f32 model.
+    BenchPeer {
+        /// Model folder with generator.onnx, model.w8a8.egm and model.f32.egm
+        /// [default: models/ring8-cgan in the repository].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Device profile edgegan's firmware is built for.
+        #[arg(long, default_value = "m4-small")]
+        profile: String,
+        /// First noise seed; sample i uses seed + i and class i mod classes.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Number of samples.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        n: u32,
+        /// Seconds each QEMU run may take.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
     },
     /// Write a small demo generator (made with the runtime's GraphBuilder) as `.egm`.
     DemoModel {
@@ -288,6 +310,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Compile { onnx, out_dir } => compile(&onnx, &out_dir)?,
+        Cmd::BenchPeer {
+            dir,
+            profile,
+            seed,
+            n,
+            timeout,
+        } => {
+            let dir = dir.unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ring8-cgan")
+            });
+            let dir = std::fs::canonicalize(&dir)
+                .with_context(|| format!("model folder {}", dir.display()))?;
+            print!(
+                "{}",
+                bench_peer(&dir, &profile, seed, n, Duration::from_secs(timeout))?
+            );
+        }
         Cmd::DemoModel { kind, weights, out } => {
             let kind = match kind {
                 DemoArg::Mlp => DemoKind::Mlp,
@@ -306,6 +345,84 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs edgegan's firmware (w8a8) and the burn-onnx peer on the same inputs; the report.
+fn bench_peer(
+    dir: &Path,
+    profile: &str,
+    seed: u64,
+    n: u32,
+    timeout: Duration,
+) -> anyhow::Result<String> {
+    let profile = profiles::find(profile)?;
+    let w8a8_path = dir.join("model.w8a8.egm");
+    let w8a8_file = ModelFile::read(&w8a8_path)?;
+    let m = w8a8_file.model()?;
+    let f32_file = ModelFile::read(&dir.join("model.f32.egm"))?;
+    let batch = make_batch(&m, &w8a8_path, seed, n, None, &MaskArgs::default())?;
+    let ours = firmware::run(&RunOptions {
+        model: w8a8_path.clone(),
+        profile,
+        batch: batch.clone(),
+        timeout,
+    })?;
+    let ours_f32 = host::sample(&f32_file.model()?, &batch)?;
+    let onnx = dir.join("generator.onnx");
+    let peer = peer::run(&onnx, m.noise_dim(), m.output_len(), &batch.pairs, timeout)?;
+    let mean = |v: &[u64]| v.iter().sum::<u64>() / v.len().max(1) as u64;
+    let (ours_i, peer_i) = (mean(&ours.instructions), mean(&peer.instructions));
+    let macs = m.macs().max(1) as f64;
+    let (of, pf) = (&ours.footprint, &peer.footprint);
+    let peer_static = pf.static_ram.saturating_sub(peer::HEAP_BYTES as u64);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "peer bench: {} ({} samples from seed {seed}), QEMU mps2-an386 Cortex-M4, -icount shift=0",
+        dir.display(),
+        batch.pairs.len()
+    );
+    let _ = writeln!(
+        s,
+        "  edgegan firmware ({}, {}): flash {} B = model {} B + code {} B + other {} B; RAM arena \
+         {} B + other static {} B + stack {} B; {ours_i} instructions/sample ({:.1} per MAC)",
+        w8a8_path.display(),
+        profile.name,
+        of.flash,
+        ours.model_bytes,
+        of.code,
+        of.flash.saturating_sub(ours.model_bytes + of.code),
+        ours.arena_bytes,
+        of.static_ram
+            .saturating_sub(ours.arena_bytes + ours.output_bytes + ours.mask_bytes)
+            + ours.output_bytes,
+        ours.stack,
+        ours_i as f64 / macs,
+    );
+    let _ = writeln!(
+        s,
+        "  burn-onnx import peer ({}, f32, flex, no_std + alloc): flash {} B = burnpack {} B + \
+         code {} B + other {} B; RAM heap peak {} B ({} B after loading) + other static {} B + \
+         stack {} B; {peer_i} instructions/sample ({:.1} per MAC, {:.1}x edgegan w8a8)",
+        onnx.display(),
+        pf.flash,
+        peer.model_bytes,
+        pf.code,
+        pf.flash.saturating_sub(peer.model_bytes + pf.code),
+        peer.heap_peak,
+        peer.heap_loaded,
+        peer_static,
+        peer.stack,
+        peer_i as f64 / macs,
+        peer_i as f64 / ours_i.max(1) as f64,
+    );
+    let _ = writeln!(
+        s,
+        "  max |x - edgegan f32 (model.f32.egm)|: peer {:.3e}, edgegan w8a8 {:.3e}",
+        peer::max_abs_diff(&peer.samples, &ours_f32),
+        peer::max_abs_diff(&ours.samples, &ours_f32),
+    );
+    Ok(s)
 }
 
 fn output_format(out: &Path, format: Option<Format>) -> anyhow::Result<Format> {
