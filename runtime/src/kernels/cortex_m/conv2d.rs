@@ -294,6 +294,7 @@ pub fn conv2d_i8_tiled(
 }
 
 /// [`conv2d_i8_tiled`] with `N × T` tiles (`zp16` is the input zero point).
+#[inline(always)]
 fn i8_tiled<const N: usize, const T: usize>(
     p: &Conv2dParams,
     q: &Conv2dI8Quant,
@@ -337,7 +338,10 @@ const M4_BAND: usize = 192 * M4_SPAN;
 /// weights and six inputs loaded, twelve multiply-accumulates. With padding read as the
 /// zero point every tap is taken, and `Σ (x̃ − zp)·w = Σ x̃·w − zp·Σ w` takes the zero
 /// point out of the loop.
+///
+/// Never inlined, so that the window is on the stack only while a conv runs.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub fn conv2d_i8_m4(
     p: &Conv2dParams,
     q: &Conv2dI8Quant,
