@@ -23,11 +23,13 @@
 #![no_std]
 #![no_main]
 
-use core::arch::asm;
-
-use cortex_m_rt::{ExceptionFrame, entry, exception};
-use cortex_m_semihosting::{debug, hio};
+use cortex_m_rt::entry;
+use cortex_m_semihosting::debug;
 use edgegan_runtime::{Arena, Condition, DeviceModel, Sampler};
+
+// Timer, calibration, stack painting, writer and failure handlers (shared with ../peer).
+mod board;
+use board::{Writer, calibrate, paint_stack, stack_used, timer_now, timer_start};
 
 mod config {
     include!(concat!(env!("OUT_DIR"), "/config.rs"));
@@ -46,22 +48,6 @@ static mut OUT: [f32; OUTPUT_LEN] = [0.0; OUTPUT_LEN];
 // Zero-sized unless the model is mask-conditioned.
 static mut MASK: [f32; MASK_LEN] = [0.0; MASK_LEN];
 static mut MASKED: [f32; MASK_LEN] = [0.0; MASK_LEN];
-
-/// Written over the free stack at boot; the first word that changed marks the high water.
-const PAINT: u32 = 0xC0DE_5EED;
-/// Bytes left unpainted below the stack pointer while painting (the painter's own frame).
-const PAINT_GUARD: usize = 64;
-
-// CMSDK APB timer 0 of the MPS2 board (a 32-bit down counter on the 25 MHz system clock).
-const TIMER0_CTRL: *mut u32 = 0x4000_0000 as *mut u32;
-const TIMER0_VALUE: *mut u32 = 0x4000_0004 as *mut u32;
-const TIMER0_RELOAD: *mut u32 = 0x4000_0008 as *mut u32;
-
-unsafe extern "C" {
-    // cortex-m-rt's linker script: end of the statics, and the initial stack pointer.
-    static __sheap: u32;
-    static _stack_start: u32;
-}
 
 #[entry]
 fn main() -> ! {
@@ -158,169 +144,4 @@ fn run() -> bool {
     }
     w.flush();
     true
-}
-
-fn timer_start() {
-    // SAFETY: MMIO registers of the board's timer 0, which nothing else uses.
-    unsafe {
-        TIMER0_CTRL.write_volatile(0);
-        TIMER0_RELOAD.write_volatile(u32::MAX);
-        TIMER0_VALUE.write_volatile(u32::MAX);
-        TIMER0_CTRL.write_volatile(1);
-    }
-}
-
-fn timer_now() -> u32 {
-    // SAFETY: as in `timer_start`.
-    unsafe { TIMER0_VALUE.read_volatile() }
-}
-
-/// Times a loop of known length (`subs` + `bne` per turn) so the host can convert timer
-/// ticks to instructions without trusting the board's clock constants.
-#[inline(never)]
-fn calibrate() -> (u64, u32) {
-    const TURNS: u32 = 500_000;
-    let t0 = timer_now();
-    // SAFETY: a register-only countdown loop.
-    unsafe {
-        asm!(
-            "2:",
-            "subs {n}, {n}, #1",
-            "bne 2b",
-            n = inout(reg) TURNS => _,
-            options(nomem, nostack),
-        );
-    }
-    let ticks = t0.wrapping_sub(timer_now());
-    (2 * u64::from(TURNS), ticks)
-}
-
-fn stack_bounds() -> (usize, usize) {
-    // Only the symbols' addresses are used.
-    (
-        (&raw const __sheap) as usize,
-        (&raw const _stack_start) as usize,
-    )
-}
-
-#[inline(never)]
-fn paint_stack() {
-    let (low, _) = stack_bounds();
-    let sp = cortex_m::register::msp::read() as usize;
-    let mut p = (low + 3) & !3;
-    while p + PAINT_GUARD < sp {
-        // SAFETY: [low, sp - guard) is free RAM between the statics and the live stack.
-        unsafe { (p as *mut u32).write_volatile(PAINT) };
-        p += 4;
-    }
-}
-
-fn stack_used() -> usize {
-    let (low, top) = stack_bounds();
-    let mut p = (low + 3) & !3;
-    // SAFETY: reads of RAM between the statics and the stack top.
-    while p < top && unsafe { (p as *const u32).read_volatile() } == PAINT {
-        p += 4;
-    }
-    top - p
-}
-
-/// A line buffer over semihosting (one host call per flush, no `core::fmt`).
-struct Writer {
-    buf: [u8; 256],
-    len: usize,
-}
-
-impl Writer {
-    fn new() -> Self {
-        Writer {
-            buf: [0; 256],
-            len: 0,
-        }
-    }
-
-    fn byte(&mut self, b: u8) {
-        if self.len == self.buf.len() {
-            self.flush();
-        }
-        self.buf[self.len] = b;
-        self.len += 1;
-    }
-
-    fn str(&mut self, s: &str) {
-        for &b in s.as_bytes() {
-            self.byte(b);
-        }
-    }
-
-    fn dec(&mut self, mut v: u64) {
-        let mut digits = [0u8; 20];
-        let mut n = 0;
-        loop {
-            digits[n] = b'0' + (v % 10) as u8;
-            n += 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        for &d in digits[..n].iter().rev() {
-            self.byte(d);
-        }
-    }
-
-    fn hex(&mut self, v: u32) {
-        for shift in (0..8).rev() {
-            let nibble = ((v >> (shift * 4)) & 0xF) as u8;
-            self.byte(if nibble < 10 {
-                b'0' + nibble
-            } else {
-                b'a' + nibble - 10
-            });
-        }
-    }
-
-    fn flush(&mut self) {
-        if self.len > 0 {
-            if let Ok(mut out) = hio::hstdout() {
-                let _ = out.write_all(&self.buf[..self.len]);
-            }
-            self.len = 0;
-        }
-    }
-}
-
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    if let Ok(mut out) = hio::hstdout() {
-        let _ = out.write_all(b"ERR panic\n");
-    }
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
-}
-
-// Nothing enables an interrupt; if one fires anyway, fail rather than spin in the
-// runtime's default handler (a loop that would only end at the host's timeout).
-#[exception]
-unsafe fn DefaultHandler(_irqn: i16) {
-    if let Ok(mut out) = hio::hstdout() {
-        let _ = out.write_all(b"ERR unexpected interrupt\n");
-    }
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
-}
-
-#[exception]
-unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
-    if let Ok(mut out) = hio::hstdout() {
-        let _ = out.write_all(b"ERR hard fault\n");
-    }
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
 }
