@@ -149,12 +149,7 @@ impl<'m, 'r> Sampler<'m, 'r> {
         condition: Condition<'_>,
         out: &mut [f32],
     ) -> Result<(), Error> {
-        let n = self.model.output_len();
-        let available = out.len();
-        let out = out.get_mut(..n).ok_or(Error::OutputTooSmall {
-            needed: n,
-            available,
-        })?;
+        let out = output_prefix(out, self.model.output_len())?;
         self.check_condition(&condition)?;
         self.run(seed, &condition)?;
         out.copy_from_slice(self.output()?);
@@ -176,12 +171,7 @@ impl<'m, 'r> Sampler<'m, 'r> {
         condition: Condition<'_>,
         out: &mut [f32],
     ) -> Result<(), Error> {
-        let n = self.model.output_len();
-        let available = out.len();
-        let out = out.get_mut(..n).ok_or(Error::OutputTooSmall {
-            needed: n,
-            available,
-        })?;
+        let out = output_prefix(out, self.model.output_len())?;
         if z.len() != self.model.noise_dim() {
             return Err(Error::ShapeMismatch {
                 expected: self.model.noise_dim(),
@@ -207,12 +197,7 @@ impl<'m, 'r> Sampler<'m, 'r> {
         condition: Condition<'_>,
         out: &mut [u8],
     ) -> Result<(), Error> {
-        let n = self.model.output_len();
-        let available = out.len();
-        let out = out.get_mut(..n).ok_or(Error::OutputTooSmall {
-            needed: n,
-            available,
-        })?;
+        let out = output_prefix(out, self.model.output_len())?;
         self.check_condition(&condition)?;
         self.run(seed, &condition)?;
         let (lo, hi) = self.model.value_range();
@@ -466,4 +451,13 @@ fn exec(op: &PreparedOp<'_>, arena: &mut [u8], blob: &[u8], label: usize) -> Res
         }
     }
     Ok(())
+}
+
+/// `out[..n]`, or [`Error::OutputTooSmall`] when `out` is shorter.
+fn output_prefix<T>(out: &mut [T], n: usize) -> Result<&mut [T], Error> {
+    let available = out.len();
+    out.get_mut(..n).ok_or(Error::OutputTooSmall {
+        needed: n,
+        available,
+    })
 }
