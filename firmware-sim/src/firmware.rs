@@ -486,13 +486,7 @@ pub fn run(opts: &RunOptions) -> Result<Report> {
             opts.profile.name, footprint.static_ram, fw.stack, opts.profile.ram
         )));
     }
-    let (cal_instructions, cal_ticks) = fw.calibration;
-    if cal_ticks == 0 {
-        return Err(Error::Firmware(
-            "the firmware's timer did not run (QEMU without -icount?)".into(),
-        ));
-    }
-    let per_tick = cal_instructions as f64 / cal_ticks as f64;
+    let per_tick = instructions_per_tick(fw.calibration)?;
     Ok(Report {
         profile: opts.profile,
         pairs: pairs.clone(),
@@ -548,6 +542,17 @@ pub fn compare(pairs: &[Pair], firmware: &[(u64, Vec<f32>)], host: &[Vec<f32>]) 
         )));
     }
     Ok(())
+}
+
+/// Instructions per timer tick from the firmware's calibration loop `(instructions,
+/// ticks)`; an error when the timer did not run.
+pub(crate) fn instructions_per_tick((instructions, ticks): (u64, u64)) -> Result<f64> {
+    if ticks == 0 {
+        return Err(Error::Firmware(
+            "the firmware's timer did not run (QEMU without -icount?)".into(),
+        ));
+    }
+    Ok(instructions as f64 / ticks as f64)
 }
 
 #[cfg(test)]

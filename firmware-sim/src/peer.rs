@@ -146,13 +146,7 @@ pub fn run(
             "the peer firmware printed no HEAP line".into(),
         ));
     };
-    let (cal_instructions, cal_ticks) = fw.calibration;
-    if cal_ticks == 0 {
-        return Err(Error::Firmware(
-            "the firmware's timer did not run (QEMU without -icount?)".into(),
-        ));
-    }
-    let per_tick = cal_instructions as f64 / cal_ticks as f64;
+    let per_tick = firmware::instructions_per_tick(fw.calibration)?;
     Ok(PeerReport {
         footprint: elf::footprint(&elf::sections(&elf_path, &elf_bytes)?, RAM_ORIGIN),
         model_bytes: burnpack_bytes(&target),
