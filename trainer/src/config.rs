@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::images::MaskKind;
 use crate::error::TrainError;
-use crate::images::MaskKind;
 
 /// Everything that defines a training run. Two runs with equal configs produce
 /// bit-identical weights.

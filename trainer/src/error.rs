@@ -73,7 +73,7 @@ pub enum TrainError {
     },
     /// An evaluation metric could not be computed.
     #[error("evaluation: {0}")]
-    Metrics(#[from] crate::metrics::MetricsError),
+    Metrics(#[from] crate::evaluation::metrics::MetricsError),
     /// A plot could not be drawn.
     #[error(transparent)]
     Plot(#[from] crate::plots::PlotError),

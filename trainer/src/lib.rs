@@ -2,36 +2,24 @@
 //! algorithm (Goodfellow et al. 2014) to the run folder a researcher watches.
 //!
 //! - [`config`]: the run's TOML configuration (defaults = the seed's algorithm)
-//! - [`data`]: built-in synthetic datasets and CSV
-//! - [`model`]: the generator/discriminator interface and the MLP pair, exportable to ONNX
-//! - [`conv`]: convolutional generators (label, inpainting) and discriminator
-//! - [`images`]: IDX / picture-folder datasets, inpainting masks, sample grids
-//! - [`loss`]: BCE (seed), least squares, hinge
-//! - [`training`]: the adversarial step with G/D freezing
-//! - [`checkpoint`]: atomic checkpoints and resume
-//! - [`run`]: the run folder, logging, plots
-//! - [`eval`]: deterministic evaluation
-//! - [`metrics`], [`plots`]: pure metric functions and PNG plots
-//! - [`classifier`], [`image_eval`], [`image_metrics`]: the image evaluation (classifier
-//!   features: Fréchet distance, precision/recall, label accuracy, inpainting error)
+//! - [`data`]: built-in synthetic datasets, CSV, image datasets (IDX, picture folders),
+//!   inpainting masks, sample grids
+//! - [`networks`]: the generator/discriminator interface, MLP and convolutional networks
+//! - [`training`]: the adversarial step, losses, checkpoints, the run folder
+//! - [`evaluation`]: deterministic evaluation (mode coverage; classifier features)
+//! - [`export`]: ONNX export per the contract, shipped model folders
+//! - [`plots`]: PNG plots
 
-pub mod checkpoint;
-pub mod classifier;
 pub mod config;
-pub mod conv;
 pub mod data;
 pub mod error;
-pub mod eval;
+pub mod evaluation;
 pub mod export;
-pub mod image_eval;
-pub mod image_metrics;
-pub mod images;
-pub mod loss;
-pub mod metrics;
-pub mod model;
+pub mod networks;
 pub mod plots;
-pub mod run;
-pub mod shipped;
 pub mod training;
 
 pub use error::{Result, TrainError};
+/// The shipped-model reader under its earlier path (`edgegan_train::shipped`), which the
+/// cross-engine tests (`tests/`) use.
+pub use export::shipped;

@@ -8,9 +8,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use edgegan_train::config::{DatasetKind, TrainConfig};
 use edgegan_train::data::Dataset;
-use edgegan_train::model::ModelSize;
-use edgegan_train::run::{self, RunDir, TrainOptions};
+use edgegan_train::networks::ModelSize;
 use edgegan_train::training::Gan;
+use edgegan_train::training::run_dir::{self as run, RunDir, TrainOptions};
 use rand::SeedableRng;
 
 /// Train GANs and conditional GANs (Burn, CPU) and evaluate them.
@@ -113,8 +113,9 @@ fn score(args: &ScoreArgs) -> anyhow::Result<()> {
         dir: args.data_dir.clone(),
         ..Default::default()
     };
-    let set = edgegan_train::images::ImageSet::from_config(&data)?;
-    let classifier = edgegan_train::classifier::TrainedClassifier::load(&args.classifier)?;
+    let set = edgegan_train::data::images::ImageSet::from_config(&data)?;
+    let classifier =
+        edgegan_train::evaluation::classifier::TrainedClassifier::load(&args.classifier)?;
     let (x, labels) = read_sample_csv(&args.samples)?;
     if let Some(l) = &labels
         && let Some(bad) = l
@@ -127,7 +128,7 @@ fn score(args: &ScoreArgs) -> anyhow::Result<()> {
             set.class_names.len()
         );
     }
-    let report = edgegan_train::image_eval::score_images(
+    let report = edgegan_train::evaluation::images::score_images(
         &set,
         &classifier,
         &x,
@@ -442,7 +443,7 @@ fn sample(args: &SampleArgs) -> anyhow::Result<()> {
         let Some(shape) = gan.dataset.image_shape() else {
             bail!("--png applies to image runs; this one samples points");
         };
-        edgegan_train::images::grid::write_grid(png, &x, shape, 1, args.n, 2)?;
+        edgegan_train::data::images::grid::write_grid(png, &x, shape, 1, args.n, 2)?;
         eprintln!("wrote {}", png.display());
         return Ok(());
     }
@@ -482,9 +483,9 @@ fn classifier(args: &ClassifierArgs) -> anyhow::Result<()> {
         dir: args.data_dir.clone(),
         ..Default::default()
     };
-    let set = edgegan_train::images::ImageSet::from_config(&data)?;
+    let set = edgegan_train::data::images::ImageSet::from_config(&data)?;
     let started = std::time::Instant::now();
-    let trained = edgegan_train::classifier::train_classifier(
+    let trained = edgegan_train::evaluation::classifier::train_classifier(
         &set,
         args.epochs,
         args.seed,

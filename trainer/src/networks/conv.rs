@@ -406,12 +406,16 @@ mod tests {
         let device = Device::flex();
         let g = InpaintGenerator::new(&gen_config(vec![4, 8]), [1, 8, 8], &device).unwrap();
         let mut rng = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(3);
-        let masks =
-            crate::images::random_masks(crate::images::MaskKind::Mixed, 2, [1, 8, 8], &mut rng);
+        let masks = crate::data::images::random_masks(
+            crate::data::images::MaskKind::Mixed,
+            2,
+            [1, 8, 8],
+            &mut rng,
+        );
         let x: Vec<f32> = (0..128)
             .map(|i| ((i * 37 % 255) as f32) / 127.5 - 1.0)
             .collect();
-        let masked = crate::images::apply_mask(&x, &masks);
+        let masked = crate::data::images::apply_mask(&x, &masks);
         let t = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [2, 1, 8, 8]), &device);
         let z = Tensor::<2>::ones([2, 4], &device);
         let out = g

@@ -19,9 +19,9 @@ use rand::seq::SliceRandom;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::write_atomic;
+use crate::data::images::ImageSet;
 use crate::error::{Result, TrainError};
-use crate::images::ImageSet;
+use crate::training::checkpoint::write_atomic;
 use crate::training::read_vec;
 
 /// Width of the feature layer (the metric space of FD and precision/recall).
@@ -276,7 +276,7 @@ pub fn train_classifier(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::images::Images;
+    use crate::data::images::Images;
 
     /// Two classes that differ in brightness: any classifier must separate them.
     fn toy_set() -> ImageSet {

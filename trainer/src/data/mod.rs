@@ -6,6 +6,8 @@
 //! contract's [-1, 1]) can reach every mode. Samples are mapped back before evaluation,
 //! plotting and export metadata.
 
+pub mod images;
+
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
@@ -117,7 +119,7 @@ pub enum Dataset {
     /// Rows of a CSV file.
     Csv(CsvData),
     /// Images (network units in [-1, 1]; flattened `[c, h, w]` per sample).
-    Images(crate::images::ImageSet),
+    Images(crate::data::images::ImageSet),
 }
 
 /// A CSV file loaded into memory.
@@ -153,7 +155,7 @@ impl Dataset {
                 Self::Csv(read_csv(path, config.label_column.as_deref())?)
             }
             DatasetKind::FashionMnist | DatasetKind::Idx | DatasetKind::ImageFolder => {
-                Self::Images(crate::images::ImageSet::from_config(config)?)
+                Self::Images(crate::data::images::ImageSet::from_config(config)?)
             }
         })
     }

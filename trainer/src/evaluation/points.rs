@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::DatasetKind;
 use crate::error::Result;
-use crate::metrics::{self, ModeReport};
+use crate::evaluation::metrics::{self, ModeReport};
 use crate::training::Gan;
 
 /// PacGAN: a mode with fewer high-quality samples than this is lost.

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use crate::data::images::to_byte;
 use crate::error::{Result, TrainError};
-use crate::images::to_byte;
 
 /// Gap between tiles, in pixels (drawn mid-gray).
 const GAP: usize = 2;

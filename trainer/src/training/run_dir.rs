@@ -25,13 +25,13 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
+use crate::data::images;
 use crate::error::{Result, TrainError};
-use crate::eval::{self, EvalReport};
-use crate::images;
+use crate::evaluation::points::{self as eval, EvalReport};
 use crate::plots::{self, Series};
+use crate::training::checkpoint;
 use crate::training::{Gan, StepStats};
 
 /// Seed of the fixed noise used for the progress plots, so successive plots show the
@@ -327,10 +327,14 @@ pub fn evaluate_images(
     classifier_dir: &Path,
     samples: Option<usize>,
     seed: u64,
-) -> Result<crate::image_eval::ImageEvalReport> {
-    let classifier = crate::classifier::TrainedClassifier::load(classifier_dir)?;
-    let report =
-        crate::image_eval::evaluate_images(gan, &classifier, samples.unwrap_or(10_000), seed)?;
+) -> Result<crate::evaluation::images::ImageEvalReport> {
+    let classifier = crate::evaluation::classifier::TrainedClassifier::load(classifier_dir)?;
+    let report = crate::evaluation::images::evaluate_images(
+        gan,
+        &classifier,
+        samples.unwrap_or(10_000),
+        seed,
+    )?;
     let path = run.path("eval.json");
     let json = serde_json::to_vec_pretty(&report).map_err(|e| TrainError::Run {
         path: path.clone(),
@@ -520,7 +524,7 @@ pub fn sample_grid(gan: &Gan, seed: u64) -> Result<(Vec<f32>, usize, usize)> {
 mod tests {
     use super::*;
     use crate::config::DatasetKind;
-    use crate::training::tests::{param_bits, tiny_config};
+    use crate::training::gan::tests::{param_bits, tiny_config};
 
     const QUIET: TrainOptions = TrainOptions { verbose: false };
 
@@ -571,7 +575,7 @@ mod tests {
 
     #[test]
     fn image_run_writes_grids_and_checkpoints_that_load_back_bit_identical() {
-        use crate::training::tests::{param_bits, tiny_image_gan};
+        use crate::training::gan::tests::{param_bits, tiny_image_gan};
         for condition in ["label", "mask"] {
             let dir = tempfile::tempdir().unwrap();
             let mut gan = tiny_image_gan(condition);

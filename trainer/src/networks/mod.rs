@@ -1,11 +1,13 @@
 //! The networks: [`Generator`] and [`Discriminator`] are the MLP pair (points, or images
-//! flattened) or the convolutional ones of [`crate::conv`], behind one interface that
+//! flattened) or the convolutional ones of [`crate::networks::conv`], behind one interface that
 //! works on flattened samples `[batch, dim]` and a [`Condition`].
 //!
 //! The generator is written so burn-onnx 0.22 can export it: the class embedding is a
 //! parameter table read with `select` (exports as Gather), leaky ReLU is spelled
 //! `relu(x) - a * relu(-x)`, and there are no random ops inside `forward` (noise is an
 //! input).
+
+pub mod conv;
 
 use burn::module::Param;
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -15,8 +17,8 @@ use burn::tensor::activation::{relu, tanh};
 use crate::config::{
     Activation, Arch, DiscriminatorConfig, GeneratorConfig, OutputActivation, TrainConfig,
 };
-use crate::conv::{ConvDiscriminator, ConvGenerator, InpaintGenerator};
 use crate::error::{Result, TrainError};
+use crate::networks::conv::{ConvDiscriminator, ConvGenerator, InpaintGenerator};
 
 /// Applies a hidden activation in an export-friendly way.
 fn activate<const D: usize>(x: Tensor<D>, activation: Activation) -> Tensor<D> {

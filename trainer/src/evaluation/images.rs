@@ -16,11 +16,11 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
-use crate::classifier::{FEATURES, TrainedClassifier, accuracy};
 use crate::data::Dataset;
+use crate::data::images::{self, ImageSet};
 use crate::error::{Result, TrainError};
-use crate::image_metrics::{Prdc, frechet_distance, prdc, unknown_region_error};
-use crate::images::{self, ImageSet};
+use crate::evaluation::classifier::{FEATURES, TrainedClassifier, accuracy};
+use crate::evaluation::image_metrics::{Prdc, frechet_distance, prdc, unknown_region_error};
 use crate::training::Gan;
 
 /// k of the nearest-neighbour balls.

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{AdamSettings, DUpdate, TrainConfig};
 use crate::data::{Dataset, Normalizer};
 use crate::error::{Result, TrainError};
-use crate::loss::AdversarialLoss;
-use crate::model::{Condition, Discriminator, Generator};
+use crate::networks::{Condition, Discriminator, Generator};
+use crate::training::loss::AdversarialLoss;
 
 /// What one step measured (means over the step's batches).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -153,7 +153,7 @@ impl Gan {
     /// masks of the same layout.
     pub fn mask_condition(&self, x: &[f32], masks: Vec<f32>, device: &Device) -> Condition {
         let n = masks.len() / self.dataset.dim().max(1);
-        let masked = crate::images::apply_mask(x, &masks);
+        let masked = crate::data::images::apply_mask(x, &masks);
         Condition::Mask {
             mask: self.tensor2(masks, n, device),
             masked: self.tensor2(masked, n, device),
@@ -163,7 +163,9 @@ impl Gan {
     /// Masks for `n` images, drawn from the run's RNG.
     fn draw_masks(&mut self, n: usize) -> Vec<f32> {
         match (self.config.data.masks, self.dataset.image_shape()) {
-            (Some(kind), Some(shape)) => crate::images::random_masks(kind, n, shape, &mut self.rng),
+            (Some(kind), Some(shape)) => {
+                crate::data::images::random_masks(kind, n, shape, &mut self.rng)
+            }
             _ => Vec::new(),
         }
     }
@@ -503,8 +505,8 @@ pub(crate) mod tests {
     }
 
     /// A tiny image set: 8x8 pictures of two classes (left or right half bright).
-    pub(crate) fn tiny_images() -> crate::images::ImageSet {
-        use crate::images::Images;
+    pub(crate) fn tiny_images() -> crate::data::images::ImageSet {
+        use crate::data::images::Images;
         let make = |n: usize, salt: usize| {
             let mut img = Images::default();
             for i in 0..n {
@@ -519,7 +521,7 @@ pub(crate) mod tests {
             }
             img
         };
-        crate::images::ImageSet::new(
+        crate::data::images::ImageSet::new(
             "tiny".into(),
             [1, 8, 8],
             make(64, 0),
@@ -536,7 +538,7 @@ pub(crate) mod tests {
         c.batch_size = 16;
         c.grid_every = 0;
         if condition == "mask" {
-            c.data.masks = Some(crate::images::MaskKind::Mixed);
+            c.data.masks = Some(crate::data::images::MaskKind::Mixed);
             c.generator.channels = vec![4, 8];
         } else {
             c.generator.channels = vec![8, 4];
@@ -580,8 +582,8 @@ pub(crate) mod tests {
             if condition == "mask" {
                 let set = tiny_images();
                 let (x, _) = set.test.head_unit(4, 64);
-                let masks = crate::images::random_masks(
-                    crate::images::MaskKind::Mixed,
+                let masks = crate::data::images::random_masks(
+                    crate::data::images::MaskKind::Mixed,
                     4,
                     [1, 8, 8],
                     &mut rng,

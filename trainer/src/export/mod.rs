@@ -15,6 +15,8 @@
 //!    symbolic), run at batch 1, 7 and 64 on seeded noise and cycling labels, and compared
 //!    with Burn's own output; only a model within [`TOLERANCE`] is renamed to `out`.
 
+pub mod shipped;
+
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -29,10 +31,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::OutputActivation;
-use crate::conv::{ConvGenerator, InpaintGenerator};
 use crate::error::{Result, TrainError};
-use crate::model::{Condition, Generator};
-use crate::run::{self, RunDir};
+use crate::networks::conv::{ConvGenerator, InpaintGenerator};
+use crate::networks::{Condition, Generator};
+use crate::training::run_dir::{self as run, RunDir};
 use crate::training::{Gan, read_vec};
 
 /// Name of the noise input (float32 `[N, Z]`).
@@ -149,13 +151,18 @@ pub fn check_batch(batch: usize, noise_dim: usize, kind: ConditionKind) -> Check
     let (mut mask, mut masked) = (Vec::new(), Vec::new());
     if let ConditionKind::Mask { shape } = kind {
         let mut rng = Pcg64::seed_from_u64(CHECK_SEED ^ 0x6d61_736b ^ batch as u64);
-        mask = crate::images::random_masks(crate::images::MaskKind::Mixed, batch, shape, &mut rng);
+        mask = crate::data::images::random_masks(
+            crate::data::images::MaskKind::Mixed,
+            batch,
+            shape,
+            &mut rng,
+        );
         let dim: usize = shape.iter().product();
         // a smooth deterministic pattern in [-1, 1] stands in for an image
         let image: Vec<f32> = (0..batch * dim)
             .map(|i| ((i % dim) as f32 * 0.37 + (i / dim) as f32).sin())
             .collect();
-        masked = crate::images::apply_mask(&image, &mask);
+        masked = crate::data::images::apply_mask(&image, &mask);
     }
     CheckBatch {
         z,
@@ -1677,12 +1684,12 @@ mod tests {
     use super::*;
     use crate::config::{Activation, DatasetKind};
     use crate::data::Dataset;
-    use crate::training::tests::{param_bits, tiny_config, tiny_gan};
+    use crate::training::gan::tests::{param_bits, tiny_config, tiny_gan};
 
     #[test]
     fn image_generators_export_to_the_contract_for_each_condition_kind() {
         use crate::config::Arch;
-        use crate::training::tests::tiny_image_gan;
+        use crate::training::gan::tests::tiny_image_gan;
         let mlp = {
             let mut gan = tiny_image_gan("label");
             gan.config.generator.arch = Arch::Mlp;

@@ -14,7 +14,7 @@ use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 pub use crate::export::ConditionInput;
 use crate::export::{burn_forward_with, inspect_onnx};
-use crate::model::Generator;
+use crate::networks::Generator;
 
 /// Weights file of a shipped model.
 pub const WEIGHTS: &str = "generator.bpk";
@@ -28,8 +28,8 @@ pub const ONNX: &str = "generator.onnx";
 /// from: the EMA copy when the run used one). Files are written beside their final name
 /// and renamed.
 pub fn ship_run(run_dir: &Path, out_dir: &Path) -> Result<crate::export::ExportReport> {
-    let (run, config) = crate::run::RunDir::open(run_dir)?;
-    let gan = crate::run::load_gan(&run, config, None)?;
+    let (run, config) = crate::training::run_dir::RunDir::open(run_dir)?;
+    let gan = crate::training::run_dir::load_gan(&run, config, None)?;
     std::fs::create_dir_all(out_dir).map_err(|source| TrainError::Io {
         path: out_dir.to_path_buf(),
         source,
@@ -40,7 +40,10 @@ pub fn ship_run(run_dir: &Path, out_dir: &Path) -> Result<crate::export::ExportR
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| run_dir.display().to_string());
     let report = crate::export::export_generator(&gan, &out_dir.join(ONNX), &run_id)?;
-    crate::checkpoint::write_atomic(&out_dir.join(CONFIG), gan.config.to_toml()?.as_bytes())?;
+    crate::training::checkpoint::write_atomic(
+        &out_dir.join(CONFIG),
+        gan.config.to_toml()?.as_bytes(),
+    )?;
     let tmp = out_dir.join(".tmp-weights");
     std::fs::create_dir_all(&tmp).map_err(|source| TrainError::Io {
         path: tmp.clone(),
@@ -209,7 +212,7 @@ impl ShippedGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::training::tests::tiny_gan;
+    use crate::training::gan::tests::tiny_gan;
 
     #[test]
     fn shipped_folder_reproduces_the_runs_generator_and_rejects_wrong_inputs() {
