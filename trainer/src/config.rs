@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::images::MaskKind;
 use crate::error::TrainError;
 
 /// Everything that defines a training run. Two runs with equal configs produce
@@ -165,6 +164,20 @@ impl std::str::FromStr for DatasetKind {
             ))),
         }
     }
+}
+
+/// Which regions an inpainting model learns to fill (the geometry is drawn by
+/// [`crate::data::images::masks::random_mask`]; the kind lives here, with the rest of the
+/// config, so the config does not depend on the datasets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskKind {
+    /// a random rectangle (a quarter to a half of each side) is unknown
+    Rect,
+    /// a random half (top, bottom, left or right) is unknown
+    Half,
+    /// rectangles and halves, half the time each
+    Mixed,
 }
 
 /// Hidden-layer activation. `LeakyRelu` is written as `relu(x) - a*relu(-x)` so the
@@ -359,10 +372,7 @@ impl Default for AdamSettings {
 impl TrainConfig {
     /// Reads and validates a TOML config file.
     pub fn from_toml_file(path: &Path) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(TrainError::io(path))?;
         let config: Self = toml::from_str(&text).map_err(|e| TrainError::ConfigFile {
             path: path.to_path_buf(),
             message: e.to_string(),

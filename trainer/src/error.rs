@@ -1,7 +1,7 @@
 //! The trainer's typed errors. Each names the file (and row/column/index where it
 //! applies) so a user can fix the input without reading the source.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong in the trainer library.
 #[derive(Debug, thiserror::Error)]
@@ -91,5 +91,33 @@ pub enum TrainError {
     },
 }
 
+impl TrainError {
+    /// `map_err` adapter: an OS error on `path` becomes [`TrainError::Io`] naming it.
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// A malformed data file: [`TrainError::Data`] naming it.
+    pub fn data(path: &Path, message: impl Into<String>) -> Self {
+        Self::Data {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Shorthand for results in the trainer.
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
+
+/// The message of a caught panic (`&str` or `String` payloads; anything else has none),
+/// for errors that report a third-party library's panic instead of crashing.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}

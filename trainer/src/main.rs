@@ -6,11 +6,17 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use edgegan_train::config::{DatasetKind, TrainConfig};
+use edgegan_train::config::{DataConfig, DatasetKind, TrainConfig};
 use edgegan_train::data::Dataset;
+use edgegan_train::data::images::ImageSet;
+use edgegan_train::data::images::grid::write_grid;
+use edgegan_train::evaluation::classifier::{TrainedClassifier, train_classifier};
+use edgegan_train::evaluation::{
+    DEFAULT_CLASSIFIER, evaluate_image_run, evaluate_run, images::score_images,
+};
+use edgegan_train::export::{export_run, shipped::ship_run};
 use edgegan_train::networks::ModelSize;
-use edgegan_train::training::Gan;
-use edgegan_train::training::run_dir::{self as run, RunDir, TrainOptions};
+use edgegan_train::training::{self, Gan, RunDir, TrainOptions};
 use rand::SeedableRng;
 
 /// Train GANs and conditional GANs (Burn, CPU) and evaluate them.
@@ -58,7 +64,7 @@ struct ScoreArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Evaluation classifier.
-    #[arg(long, default_value = run::DEFAULT_CLASSIFIER)]
+    #[arg(long, default_value = DEFAULT_CLASSIFIER)]
     classifier: PathBuf,
     /// Seed of the real-vs-held-out floor.
     #[arg(long, default_value_t = 1234)]
@@ -108,14 +114,13 @@ fn read_sample_csv(path: &Path) -> anyhow::Result<(Vec<f32>, Option<Vec<i64>>)> 
 }
 
 fn score(args: &ScoreArgs) -> anyhow::Result<()> {
-    let data = edgegan_train::config::DataConfig {
+    let data = DataConfig {
         kind: args.dataset,
         dir: args.data_dir.clone(),
         ..Default::default()
     };
-    let set = edgegan_train::data::images::ImageSet::from_config(&data)?;
-    let classifier =
-        edgegan_train::evaluation::classifier::TrainedClassifier::load(&args.classifier)?;
+    let set = ImageSet::from_config(&data)?;
+    let classifier = TrainedClassifier::load(&args.classifier)?;
     let (x, labels) = read_sample_csv(&args.samples)?;
     if let Some(l) = &labels
         && let Some(bad) = l
@@ -128,13 +133,7 @@ fn score(args: &ScoreArgs) -> anyhow::Result<()> {
             set.class_names.len()
         );
     }
-    let report = edgegan_train::evaluation::images::score_images(
-        &set,
-        &classifier,
-        &x,
-        labels.as_deref(),
-        args.seed,
-    )?;
+    let report = score_images(&set, &classifier, &x, labels.as_deref(), args.seed)?;
     println!("{report}");
     Ok(())
 }
@@ -152,7 +151,7 @@ struct ShipArgs {
 #[derive(Debug, Args)]
 struct ClassifierArgs {
     /// Output folder (classifier.bpk + classifier.json).
-    #[arg(long, default_value = run::DEFAULT_CLASSIFIER)]
+    #[arg(long, default_value = DEFAULT_CLASSIFIER)]
     out: PathBuf,
     /// Dataset: fashion_mnist, idx or image_folder.
     #[arg(long, default_value = "fashion_mnist")]
@@ -203,7 +202,7 @@ struct TrainArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Evaluation classifier of image runs.
-    #[arg(long, default_value = run::DEFAULT_CLASSIFIER)]
+    #[arg(long, default_value = DEFAULT_CLASSIFIER)]
     classifier: PathBuf,
     /// Label column of the CSV (for a conditional model).
     #[arg(long)]
@@ -241,7 +240,7 @@ struct EvalArgs {
     #[arg(long, default_value_t = 1234)]
     seed: u64,
     /// Evaluation classifier of image runs.
-    #[arg(long, default_value = run::DEFAULT_CLASSIFIER)]
+    #[arg(long, default_value = DEFAULT_CLASSIFIER)]
     classifier: PathBuf,
 }
 
@@ -321,7 +320,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
             if args.config.is_some() || args.dataset.is_some() || args.seed.is_some() {
                 bail!("--resume takes the run's own config; only --steps may change");
             }
-            let gan = run::load_gan(&run, config.clone(), None)?;
+            let gan = training::load_gan(&run, config.clone(), None)?;
             if gan.step >= config.steps {
                 bail!(
                     "{} is already at step {} of {}; pass --steps to train further",
@@ -367,13 +366,13 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
         gan.config.steps
     );
     let started = std::time::Instant::now();
-    run::train(&run, &mut gan, TrainOptions { verbose })?;
+    training::train(&run, &mut gan, TrainOptions { verbose })?;
     let secs = started.elapsed().as_secs_f64();
     println!("trained to step {} in {secs:.1} s", gan.step);
     if gan.dataset.image_shape().is_some() {
-        run::write_sample_grid(&run, &gan)?;
+        training::progress::write_sample_grid(&run, &gan)?;
         if args.classifier.join("classifier.json").is_file() {
-            let report = run::evaluate_images(&run, &gan, &args.classifier, None, 1234)?;
+            let report = evaluate_image_run(&run, &gan, &args.classifier, None, 1234)?;
             println!("{report}");
         } else {
             println!(
@@ -384,7 +383,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
             );
         }
     } else {
-        let report = run::evaluate(&run, &gan, None, 1234)?;
+        let report = evaluate_run(&run, &gan, None, 1234)?;
         println!("{report}");
     }
     println!(
@@ -397,12 +396,12 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
 
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let (run, config) = RunDir::open(&args.run)?;
-    let gan = run::load_gan(&run, config, args.checkpoint.as_deref())?;
+    let gan = training::load_gan(&run, config, args.checkpoint.as_deref())?;
     if args.samples == Some(0) {
         bail!("--samples must be at least 1");
     }
     if gan.dataset.image_shape().is_some() {
-        let report = run::evaluate_images(&run, &gan, &args.classifier, args.samples, args.seed)
+        let report = evaluate_image_run(&run, &gan, &args.classifier, args.samples, args.seed)
             .with_context(|| {
                 format!(
                     "with the classifier in {} (train one with `edgegan-train classifier`)",
@@ -413,7 +412,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         println!("wrote {}", run.path("eval.json").display());
         return Ok(());
     }
-    let report = run::evaluate(&run, &gan, args.samples, args.seed)?;
+    let report = evaluate_run(&run, &gan, args.samples, args.seed)?;
     println!("{report}");
     println!("wrote {}", run.path("eval.json").display());
     Ok(())
@@ -421,7 +420,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
 
 fn sample(args: &SampleArgs) -> anyhow::Result<()> {
     let (run, config) = RunDir::open(&args.run)?;
-    let gan = run::load_gan(&run, config, None)?;
+    let gan = training::load_gan(&run, config, None)?;
     let label = args.label.unwrap_or(0);
     if args.label.is_some() && !gan.conditional() {
         bail!(
@@ -443,7 +442,7 @@ fn sample(args: &SampleArgs) -> anyhow::Result<()> {
         let Some(shape) = gan.dataset.image_shape() else {
             bail!("--png applies to image runs; this one samples points");
         };
-        edgegan_train::data::images::grid::write_grid(png, &x, shape, 1, args.n, 2)?;
+        write_grid(png, &x, shape, 1, args.n, 2)?;
         eprintln!("wrote {}", png.display());
         return Ok(());
     }
@@ -459,8 +458,7 @@ fn sample(args: &SampleArgs) -> anyhow::Result<()> {
 }
 
 fn export(args: &ExportArgs) -> anyhow::Result<()> {
-    let report =
-        edgegan_train::export::export_run(&args.run, &args.out, args.checkpoint.as_deref())?;
+    let report = export_run(&args.run, &args.out, args.checkpoint.as_deref())?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     eprintln!(
         "wrote {} ({} bytes); tract matches Burn to {:.1e} (batch 1, 7, 64)",
@@ -478,20 +476,16 @@ fn classifier(args: &ClassifierArgs) -> anyhow::Result<()> {
     if args.epochs == 0 {
         bail!("--epochs must be at least 1");
     }
-    let data = edgegan_train::config::DataConfig {
+    let data = DataConfig {
         kind: args.dataset,
         dir: args.data_dir.clone(),
         ..Default::default()
     };
-    let set = edgegan_train::data::images::ImageSet::from_config(&data)?;
+    let set = ImageSet::from_config(&data)?;
     let started = std::time::Instant::now();
-    let trained = edgegan_train::evaluation::classifier::train_classifier(
-        &set,
-        args.epochs,
-        args.seed,
-        &args.out,
-        |epoch, loss| eprintln!("epoch {epoch}: mean cross-entropy {loss:.4}"),
-    )?;
+    let trained = train_classifier(&set, args.epochs, args.seed, &args.out, |epoch, loss| {
+        eprintln!("epoch {epoch}: mean cross-entropy {loss:.4}")
+    })?;
     println!(
         "classifier: held-out accuracy {:.4} on {} images after {} epochs ({:.1} s); wrote {}",
         trained.card.test_accuracy,
@@ -518,7 +512,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Classifier(args) => classifier(args),
         Command::Score(args) => score(args),
         Command::Ship(args) => {
-            let report = edgegan_train::shipped::ship_run(&args.run, &args.out)
+            let report = ship_run(&args.run, &args.out)
                 .with_context(|| format!("shipping {}", args.run.display()))?;
             println!(
                 "wrote {} (generator.onnx {} bytes, tract matches Burn to {:.1e}; config.toml, generator.bpk)",

@@ -6,7 +6,7 @@
 //! A classifier folder holds `classifier.bpk` (Burn weights) and `classifier.json`
 //! ([`ClassifierCard`]: what it was trained on and its held-out accuracy).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::images::ImageSet;
 use crate::error::{Result, TrainError};
-use crate::training::checkpoint::write_atomic;
-use crate::training::read_vec;
+use crate::files::{save_module_atomic, write_atomic};
+use crate::tensors::{read_scalar, read_vec};
 
 /// Width of the feature layer (the metric space of FD and precision/recall).
 pub const FEATURES: usize = 64;
@@ -121,10 +121,7 @@ impl TrainedClassifier {
     /// Loads `dir/classifier.json` and `dir/classifier.bpk`.
     pub fn load(dir: &Path) -> Result<Self> {
         let card_path = dir.join(CARD);
-        let text = std::fs::read_to_string(&card_path).map_err(|source| TrainError::Io {
-            path: card_path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&card_path).map_err(TrainError::io(&card_path))?;
         let card: ClassifierCard =
             serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
                 path: card_path.clone(),
@@ -221,7 +218,7 @@ pub fn train_classifier(
             let x = Tensor::<2>::from_data(TensorData::new(x, [idx.len(), dim]), &device);
             let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [idx.len()]), &device);
             let loss = loss_fn.forward(model.forward(x), y);
-            total += f64::from(crate::training::read_scalar(loss.clone())?);
+            total += f64::from(read_scalar(loss.clone())?);
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(1e-3, model, grads);
@@ -242,29 +239,9 @@ pub fn train_classifier(
     let (x, labels) = set.test.head_unit(set.test.len(), dim);
     let classified = trained.classify(&x)?;
     trained.card.test_accuracy = accuracy(&classified.predictions, &labels);
-    std::fs::create_dir_all(out).map_err(|source| TrainError::Io {
-        path: out.to_path_buf(),
-        source,
-    })?;
+    std::fs::create_dir_all(out).map_err(TrainError::io(out))?;
     // Burn writes the weights file itself: write it in a temporary folder, then rename
-    let tmp_dir: PathBuf = out.join(".tmp-classifier");
-    std::fs::create_dir_all(&tmp_dir).map_err(|source| TrainError::Io {
-        path: tmp_dir.clone(),
-        source,
-    })?;
-    trained
-        .model
-        .clone()
-        .save_file(tmp_dir.join(WEIGHTS))
-        .map_err(|e| TrainError::Checkpoint {
-            path: tmp_dir.join(WEIGHTS),
-            message: format!("{e:?}"),
-        })?;
-    std::fs::rename(tmp_dir.join(WEIGHTS), out.join(WEIGHTS)).map_err(|source| TrainError::Io {
-        path: out.join(WEIGHTS),
-        source,
-    })?;
-    let _ = std::fs::remove_dir(&tmp_dir);
+    save_module_atomic(trained.model.clone(), out, ".tmp-classifier", WEIGHTS)?;
     let json = serde_json::to_vec_pretty(&trained.card).map_err(|e| TrainError::Checkpoint {
         path: out.join(CARD),
         message: e.to_string(),
@@ -296,7 +273,7 @@ mod tests {
         };
         let (train, test) = (make(256), make(64));
         ImageSet::new(
-            PathBuf::from("toy"),
+            std::path::PathBuf::from("toy"),
             [1, 8, 8],
             train,
             test,

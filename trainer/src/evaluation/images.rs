@@ -16,11 +16,13 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
+use super::classifier::{FEATURES, TrainedClassifier, accuracy};
+use super::image_metrics::{Prdc, frechet_distance, prdc, unknown_region_error};
+use crate::config::MaskKind;
 use crate::data::Dataset;
+use crate::data::images::masks::random_masks;
 use crate::data::images::{self, ImageSet};
 use crate::error::{Result, TrainError};
-use crate::evaluation::classifier::{FEATURES, TrainedClassifier, accuracy};
-use crate::evaluation::image_metrics::{Prdc, frechet_distance, prdc, unknown_region_error};
 use crate::training::Gan;
 
 /// k of the nearest-neighbour balls.
@@ -148,11 +150,7 @@ pub fn evaluate_images(
         )));
     }
     let dim = set.dim();
-    let held = if set.test.is_empty() {
-        &set.train
-    } else {
-        &set.test
-    };
+    let held = set.held_out();
     let n = n.min(held.len()).max(1);
     let (held_x, held_labels) = held.head_unit(n, dim);
     let held_c = classifier.classify(&held_x)?;
@@ -171,8 +169,8 @@ pub fn evaluate_images(
     let mut label_accuracy = None;
     let mut inpainting = None;
     let generated_x = if gan.inpainting() {
-        let kind = gan.config.data.masks.unwrap_or(images::MaskKind::Mixed);
-        let masks = images::random_masks(kind, n, set.shape, &mut rng);
+        let kind = gan.config.data.masks.unwrap_or(MaskKind::Mixed);
+        let masks = random_masks(kind, n, set.shape, &mut rng);
         let completed = gan.complete(&mut rng, &held_x, &masks)?;
         let (l1, psnr) = unknown_region_error(&completed, &held_x, &masks);
         let mean = mean_image(set);
@@ -243,11 +241,7 @@ pub fn score_images(
             x.len()
         )));
     }
-    let held = if set.test.is_empty() {
-        &set.train
-    } else {
-        &set.test
-    };
+    let held = set.held_out();
     let (held_x, held_labels) = held.head_unit(n.min(held.len()), dim);
     let held_c = classifier.classify(&held_x)?;
     let mut rng = Pcg64::seed_from_u64(seed);

@@ -13,9 +13,10 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
+use super::metrics::{self, ModeReport};
 use crate::config::DatasetKind;
+use crate::data::Dataset;
 use crate::error::Result;
-use crate::evaluation::metrics::{self, ModeReport};
 use crate::training::Gan;
 
 /// PacGAN: a mode with fewer high-quality samples than this is lost.
@@ -101,7 +102,7 @@ pub fn evaluate(gan: &Gan, n: usize, seed: u64) -> Result<EvalReport> {
     let mut marginals = Vec::new();
     if modes.is_none() {
         let names: Vec<String> = match dataset {
-            crate::data::Dataset::Csv(c) => c.columns.clone(),
+            Dataset::Csv(c) => c.columns.clone(),
             _ => (0..dim).map(|i| format!("x{i}")).collect(),
         };
         for (c, column) in names.into_iter().enumerate() {

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 
+pub use super::ConditionInput;
+use super::{ExportReport, burn_forward, export_generator, inspect_onnx, open_run};
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
-pub use crate::export::ConditionInput;
-use crate::export::{burn_forward_with, inspect_onnx};
+use crate::files::{save_module_atomic, write_atomic};
 use crate::networks::Generator;
 
 /// Weights file of a shipped model.
@@ -27,39 +28,12 @@ pub const ONNX: &str = "generator.onnx";
 /// checked export), `config.toml` and `generator.bpk` (the weights the ONNX was made
 /// from: the EMA copy when the run used one). Files are written beside their final name
 /// and renamed.
-pub fn ship_run(run_dir: &Path, out_dir: &Path) -> Result<crate::export::ExportReport> {
-    let (run, config) = crate::training::run_dir::RunDir::open(run_dir)?;
-    let gan = crate::training::run_dir::load_gan(&run, config, None)?;
-    std::fs::create_dir_all(out_dir).map_err(|source| TrainError::Io {
-        path: out_dir.to_path_buf(),
-        source,
-    })?;
-    let run_id = run_dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| run_dir.display().to_string());
-    let report = crate::export::export_generator(&gan, &out_dir.join(ONNX), &run_id)?;
-    crate::training::checkpoint::write_atomic(
-        &out_dir.join(CONFIG),
-        gan.config.to_toml()?.as_bytes(),
-    )?;
-    let tmp = out_dir.join(".tmp-weights");
-    std::fs::create_dir_all(&tmp).map_err(|source| TrainError::Io {
-        path: tmp.clone(),
-        source,
-    })?;
-    gan.sampling_generator()
-        .save_file(tmp.join(WEIGHTS))
-        .map_err(|e| TrainError::Checkpoint {
-            path: tmp.join(WEIGHTS),
-            message: format!("{e:?}"),
-        })?;
-    std::fs::rename(tmp.join(WEIGHTS), out_dir.join(WEIGHTS)).map_err(|source| TrainError::Io {
-        path: out_dir.join(WEIGHTS),
-        source,
-    })?;
-    let _ = std::fs::remove_dir(&tmp);
+pub fn ship_run(run_dir: &Path, out_dir: &Path) -> Result<ExportReport> {
+    let (gan, run_id) = open_run(run_dir, None)?;
+    std::fs::create_dir_all(out_dir).map_err(TrainError::io(out_dir))?;
+    let report = export_generator(&gan, &out_dir.join(ONNX), &run_id)?;
+    write_atomic(&out_dir.join(CONFIG), gan.config.to_toml()?.as_bytes())?;
+    save_module_atomic(gan.sampling_generator(), out_dir, ".tmp-weights", WEIGHTS)?;
     Ok(report)
 }
 
@@ -205,14 +179,15 @@ impl ShippedGenerator {
             }
             ConditionInput::None => {}
         }
-        burn_forward_with(&self.generator, self.noise_dim, z, *condition)
+        burn_forward(&self.generator, self.noise_dim, z, *condition)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::training::gan::tests::tiny_gan;
+    use crate::export::{CheckBatch, ConditionKind, check_batch};
+    use crate::test_support::tiny_gan;
 
     #[test]
     fn shipped_folder_reproduces_the_runs_generator_and_rejects_wrong_inputs() {
@@ -221,7 +196,7 @@ mod tests {
             gan.train_step().unwrap();
         }
         let dir = tempfile::tempdir().unwrap();
-        crate::export::export_generator(&gan, &dir.path().join(ONNX), "test").unwrap();
+        export_generator(&gan, &dir.path().join(ONNX), "test").unwrap();
         std::fs::write(dir.path().join(CONFIG), gan.config.to_toml().unwrap()).unwrap();
         gan.sampling_generator()
             .save_file(dir.path().join(WEIGHTS))
@@ -229,12 +204,17 @@ mod tests {
         let shipped = ShippedGenerator::load(dir.path()).unwrap();
         assert_eq!(shipped.output_shape(), &[2]);
         assert_eq!(shipped.classes(), 8);
-        let (z, labels) = crate::export::check_inputs(5, 8, 8);
+        let CheckBatch { z, labels, .. } = check_batch(5, 8, ConditionKind::Label { classes: 8 });
         let out = shipped
             .forward(&z, 5, &ConditionInput::Label(&labels))
             .unwrap();
-        let reference =
-            crate::export::burn_forward(&gan.sampling_generator(), 8, &z, Some(&labels)).unwrap();
+        let reference = burn_forward(
+            &gan.sampling_generator(),
+            8,
+            &z,
+            ConditionInput::Label(&labels),
+        )
+        .unwrap();
         assert_eq!(out, reference);
         let err = shipped.forward(&z, 5, &ConditionInput::None).unwrap_err();
         assert!(err.to_string().contains("condition is `label`"), "{err}");

@@ -11,12 +11,13 @@
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, relu, tanh};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
+use super::layers::{embedding_table, with_embedding};
 use crate::config::{DiscriminatorConfig, GeneratorConfig};
 
 fn conv3x3(input: usize, output: usize, device: &Device) -> Conv2d {
@@ -38,14 +39,6 @@ fn upsample2(x: Tensor<4>) -> Tensor<4> {
         x,
         InterpolateOptions::new(InterpolateMode::Nearest).with_scale_factor([2.0, 2.0]),
     )
-}
-
-fn class_table(classes: usize, dim: usize, device: &Device) -> Param<Tensor<2>> {
-    Initializer::Normal {
-        mean: 0.0,
-        std: 1.0,
-    }
-    .init([classes, dim], device)
 }
 
 /// Upsample x2, 3x3 conv, BatchNorm, ReLU.
@@ -117,7 +110,7 @@ impl ConvGenerator {
             .collect();
         let last = *config.channels.last()?;
         Some(Self {
-            embedding: classes.map(|n| class_table(n, config.embedding_dim, device)),
+            embedding: classes.map(|n| embedding_table(n, config.embedding_dim, device)),
             project: LinearConfig::new(input, base.iter().product()).init(device),
             project_norm: BatchNormConfig::new(base[0]).init(device),
             blocks,
@@ -131,10 +124,7 @@ impl ConvGenerator {
     /// - `z`: `[batch, noise_dim]`, `labels`: `[batch]` (conditional models)
     /// - output: `[batch, c, h, w]` in [-1, 1]
     pub fn forward(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
-        let x = match (&self.embedding, labels) {
-            (Some(table), Some(labels)) => Tensor::cat(vec![z, table.val().select(0, labels)], 1),
-            _ => z,
-        };
+        let x = with_embedding(z, self.embedding.as_ref(), labels);
         let [c0, bh, bw] = self.base;
         let h = self
             .project
@@ -317,10 +307,10 @@ impl ConvDiscriminator {
         }
         let features = width * h * w;
         Self {
-            embedding: classes.map(|n| class_table(n, config.embedding_dim, device)),
+            embedding: classes.map(|n| embedding_table(n, config.embedding_dim, device)),
             projection: classes
                 .filter(|_| config.projection)
-                .map(|n| class_table(n, features, device)),
+                .map(|n| embedding_table(n, features, device)),
             convs,
             output: LinearConfig::new(features, 1).init(device),
             shape,
@@ -406,8 +396,8 @@ mod tests {
         let device = Device::flex();
         let g = InpaintGenerator::new(&gen_config(vec![4, 8]), [1, 8, 8], &device).unwrap();
         let mut rng = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(3);
-        let masks = crate::data::images::random_masks(
-            crate::data::images::MaskKind::Mixed,
+        let masks = crate::data::images::masks::random_masks(
+            crate::config::MaskKind::Mixed,
             2,
             [1, 8, 8],
             &mut rng,
@@ -415,7 +405,7 @@ mod tests {
         let x: Vec<f32> = (0..128)
             .map(|i| ((i * 37 % 255) as f32) / 127.5 - 1.0)
             .collect();
-        let masked = crate::data::images::apply_mask(&x, &masks);
+        let masked = crate::data::images::masks::apply_mask(&x, &masks);
         let t = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [2, 1, 8, 8]), &device);
         let z = Tensor::<2>::ones([2, 4], &device);
         let out = g

@@ -14,9 +14,10 @@ use burn::optim::ModuleOptimizer;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
+use super::gan::{Gan, adam_for};
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
-use crate::training::Gan;
+use crate::files::write_atomic;
 
 const FORMAT_VERSION: u32 = 1;
 const GENERATOR: &str = "generator.bpk";
@@ -40,29 +41,11 @@ pub struct CheckpointState {
     pub config: TrainConfig,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 fn ckpt_err(path: &Path, message: impl std::fmt::Display) -> TrainError {
     TrainError::Checkpoint {
         path: path.to_path_buf(),
         message: message.to_string(),
     }
-}
-
-/// Writes `bytes` to `path` atomically (temp file in the same folder, then rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 /// Name of the checkpoint folder for `step`.
@@ -73,14 +56,14 @@ pub fn folder_name(step: usize) -> String {
 /// Saves the GAN's full training state under `root/step-NNNNNNN/`, points
 /// `root/latest` at it, and prunes all but the newest `keep` checkpoints.
 pub fn save(gan: &Gan, root: &Path, keep: usize) -> Result<PathBuf> {
-    std::fs::create_dir_all(root).map_err(io_err(root))?;
+    std::fs::create_dir_all(root).map_err(TrainError::io(root))?;
     let name = folder_name(gan.step);
     let final_dir = root.join(&name);
     let tmp_dir = root.join(format!(".tmp-{name}"));
     if tmp_dir.exists() {
-        std::fs::remove_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
+        std::fs::remove_dir_all(&tmp_dir).map_err(TrainError::io(&tmp_dir))?;
     }
-    std::fs::create_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
+    std::fs::create_dir_all(&tmp_dir).map_err(TrainError::io(&tmp_dir))?;
 
     let save_err =
         |file: &str, e: &dyn std::fmt::Debug| ckpt_err(&tmp_dir.join(file), format!("{e:?}"));
@@ -110,12 +93,12 @@ pub fn save(gan: &Gan, root: &Path, keep: usize) -> Result<PathBuf> {
         config: gan.config.clone(),
     };
     let json = serde_json::to_vec_pretty(&state).map_err(|e| save_err(STATE, &e))?;
-    std::fs::write(tmp_dir.join(STATE), json).map_err(io_err(&tmp_dir.join(STATE)))?;
+    std::fs::write(tmp_dir.join(STATE), json).map_err(TrainError::io(&tmp_dir.join(STATE)))?;
 
     if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(io_err(&final_dir))?;
+        std::fs::remove_dir_all(&final_dir).map_err(TrainError::io(&final_dir))?;
     }
-    std::fs::rename(&tmp_dir, &final_dir).map_err(io_err(&final_dir))?;
+    std::fs::rename(&tmp_dir, &final_dir).map_err(TrainError::io(&final_dir))?;
     write_atomic(&root.join(LATEST), name.as_bytes())?;
     prune(root, keep)?;
     Ok(final_dir)
@@ -127,8 +110,8 @@ pub fn list(root: &Path) -> Result<Vec<PathBuf>> {
     if !root.exists() {
         return Ok(found);
     }
-    for entry in std::fs::read_dir(root).map_err(io_err(root))? {
-        let entry = entry.map_err(io_err(root))?;
+    for entry in std::fs::read_dir(root).map_err(TrainError::io(root))? {
+        let entry = entry.map_err(TrainError::io(root))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("step-") && entry.path().is_dir() {
             found.push(entry.path());
@@ -142,7 +125,7 @@ fn prune(root: &Path, keep: usize) -> Result<()> {
     let all = list(root)?;
     let excess = all.len().saturating_sub(keep);
     for old in &all[..excess] {
-        std::fs::remove_dir_all(old).map_err(io_err(old))?;
+        std::fs::remove_dir_all(old).map_err(TrainError::io(old))?;
     }
     Ok(())
 }
@@ -198,21 +181,11 @@ pub fn load(gan: &mut Gan, dir: &Path) -> Result<()> {
         }
         Ok(path)
     };
-    let g_path = load_module(GENERATOR)?;
-    let generator = gan
-        .generator
-        .clone()
-        .try_load_file(&g_path)
-        .map_err(|e| ckpt_err(&g_path, with_layout_hint(e.to_string())))?;
-    let d_path = load_module(DISCRIMINATOR)?;
-    let discriminator = gan
-        .discriminator
-        .clone()
-        .try_load_file(&d_path)
-        .map_err(|e| ckpt_err(&d_path, with_layout_hint(e.to_string())))?;
+    let generator = load_network(gan.generator.clone(), &load_module(GENERATOR)?)?;
+    let discriminator = load_network(gan.discriminator.clone(), &load_module(DISCRIMINATOR)?)?;
     let load_opt = |file: &str, settings| -> Result<ModuleOptimizer> {
         let path = load_module(file)?;
-        crate::training::adam_for(settings)
+        adam_for(settings)
             .load(&path)
             .map_err(|e| ckpt_err(&path, format!("{e}")))
     };
@@ -237,6 +210,14 @@ pub fn load(gan: &mut Gan, dir: &Path) -> Result<()> {
     gan.rng = state.rng;
     gan.step = state.step;
     Ok(())
+}
+
+/// Loads G's or D's weights from `path` into `network`; a failure names the file and,
+/// via [`with_layout_hint`], the likely cause (a different model).
+fn load_network<M: Module>(network: M, path: &Path) -> Result<M> {
+    network
+        .try_load_file(path)
+        .map_err(|e| ckpt_err(path, with_layout_hint(e.to_string())))
 }
 
 /// Weights written before the image networks (edgegan-train before commit bcbe130) name

@@ -8,9 +8,6 @@
 //! 2. with D frozen (only G's gradients are kept, D's optimiser does not run): fresh noise
 //!    through D(G(z)) with target 1.
 
-use std::collections::HashMap;
-
-use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::SeedableRng;
@@ -18,11 +15,14 @@ use rand_distr::{Distribution, StandardNormal};
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AdamSettings, DUpdate, TrainConfig};
+use super::ema::ema_update;
+use super::loss::AdversarialLoss;
+use crate::config::{AdamSettings, DUpdate, LossKind, TrainConfig};
+use crate::data::images::masks::{apply_mask, random_masks};
 use crate::data::{Dataset, Normalizer};
 use crate::error::{Result, TrainError};
 use crate::networks::{Condition, Discriminator, Generator};
-use crate::training::loss::AdversarialLoss;
+use crate::tensors::{self, read_scalar, read_vec};
 
 /// What one step measured (means over the step's batches).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -73,18 +73,6 @@ pub fn adam_for(settings: &AdamSettings) -> ModuleOptimizer {
         .init()
 }
 
-/// Reads a scalar tensor, turning a read failure into a [`TrainError`].
-pub(crate) fn read_scalar(t: Tensor<1>) -> Result<f32> {
-    t.try_into_scalar::<f32>()
-        .map_err(|e| TrainError::Tensor(format!("{e:?}")))
-}
-
-/// Reads a float tensor into a Vec.
-pub(crate) fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.try_into_vec_as::<f32>()
-        .map_err(|e| TrainError::Tensor(format!("{e:?}")))
-}
-
 impl Gan {
     /// Builds fresh networks and optimisers from the config, seeded by `config.seed`.
     pub fn new(config: TrainConfig, dataset: Dataset) -> Result<Self> {
@@ -132,18 +120,10 @@ impl Gan {
         standard_normal(&mut self.rng, n * self.config.generator.noise_dim)
     }
 
-    fn tensor2(&self, data: Vec<f32>, rows: usize, device: &Device) -> Tensor<2> {
-        let cols = data.len() / rows.max(1);
-        Tensor::from_data(TensorData::new(data, [rows, cols]), device)
-    }
-
     /// The label condition (or none) for a batch.
     fn label_condition(&self, labels: &[i64], device: &Device) -> Condition {
         if self.conditional() {
-            Condition::Label(Tensor::from_data(
-                TensorData::new(labels.to_vec(), [labels.len()]),
-                device,
-            ))
+            Condition::Label(tensors::labels(labels, device))
         } else {
             Condition::None
         }
@@ -153,19 +133,17 @@ impl Gan {
     /// masks of the same layout.
     pub fn mask_condition(&self, x: &[f32], masks: Vec<f32>, device: &Device) -> Condition {
         let n = masks.len() / self.dataset.dim().max(1);
-        let masked = crate::data::images::apply_mask(x, &masks);
+        let masked = apply_mask(x, &masks);
         Condition::Mask {
-            mask: self.tensor2(masks, n, device),
-            masked: self.tensor2(masked, n, device),
+            mask: tensors::matrix(masks, n, device),
+            masked: tensors::matrix(masked, n, device),
         }
     }
 
     /// Masks for `n` images, drawn from the run's RNG.
     fn draw_masks(&mut self, n: usize) -> Vec<f32> {
         match (self.config.data.masks, self.dataset.image_shape()) {
-            (Some(kind), Some(shape)) => {
-                crate::data::images::random_masks(kind, n, shape, &mut self.rng)
-            }
+            (Some(kind), Some(shape)) => random_masks(kind, n, shape, &mut self.rng),
             _ => Vec::new(),
         }
     }
@@ -186,7 +164,7 @@ impl Gan {
         } else {
             self.label_condition(&batch.labels, &self.device)
         };
-        let x = self.tensor2(batch.x, n, &self.device);
+        let x = tensors::matrix(batch.x, n, &self.device);
         (x, condition)
     }
 
@@ -197,12 +175,12 @@ impl Gan {
         if self.inpainting() {
             let (x, condition) = self.real_batch();
             let z = self.noise(n);
-            let z = self.tensor2(z, n, &self.device);
+            let z = tensors::matrix(z, n, &self.device);
             return (z, condition, Some(x));
         }
         let labels = self.dataset.sample_labels(&mut self.rng, n);
         let z = self.noise(n);
-        let z = self.tensor2(z, n, &self.device);
+        let z = tensors::matrix(z, n, &self.device);
         (z, self.label_condition(&labels, &self.device), None)
     }
 
@@ -335,7 +313,7 @@ impl Gan {
         // chunks keep the memory flat for large evaluations
         for chunk in labels.chunks(self.chunk_rows()) {
             let z = standard_normal(rng, chunk.len() * noise_dim);
-            let z = self.tensor2(z, chunk.len(), &device);
+            let z = tensors::matrix(z, chunk.len(), &device);
             let x = g.forward(z, &self.label_condition(chunk, &device));
             out.extend(read_vec(x)?);
         }
@@ -364,7 +342,7 @@ impl Gan {
         for (xs, ms) in x.chunks(rows * dim).zip(masks.chunks(rows * dim)) {
             let n = xs.len() / dim;
             let z = standard_normal(rng, n * noise_dim);
-            let z = self.tensor2(z, n, &device);
+            let z = tensors::matrix(z, n, &device);
             let condition = self.mask_condition(xs, ms.to_vec(), &device);
             out.extend(read_vec(g.forward(z, &condition))?);
         }
@@ -395,10 +373,10 @@ impl Gan {
                 rows.extend_from_within((n - 1) * dim..n * dim);
                 chunk.push(chunk[n - 1]);
             }
-            let t = self.tensor2(rows, padded, &device);
+            let t = tensors::matrix(rows, padded, &device);
             let logits = d.forward(t, &self.label_condition(&chunk, &device));
             let scores = match self.config.algorithm.loss {
-                crate::config::LossKind::Bce => burn::tensor::activation::sigmoid(logits),
+                LossKind::Bce => burn::tensor::activation::sigmoid(logits),
                 _ => logits,
             };
             let scores = read_vec(scores)?;
@@ -426,7 +404,7 @@ fn l1_unknown(fake: Tensor<2>, truth: Tensor<2>, mask: Tensor<2>) -> Tensor<1> {
 }
 
 /// `len` standard-normal values (drawn as f64, stored as f32) from `rng`.
-fn standard_normal(rng: &mut Pcg64, len: usize) -> Vec<f32> {
+pub fn standard_normal(rng: &mut Pcg64, len: usize) -> Vec<f32> {
     (0..len)
         .map(|_| {
             let v: f64 = StandardNormal.sample(rng);
@@ -435,123 +413,11 @@ fn standard_normal(rng: &mut Pcg64, len: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Collects a module's float parameters, flattened, by id.
-struct CollectParams(HashMap<ParamId, Tensor<1>>);
-
-impl ModuleVisitor for CollectParams {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let t = param.val().detach().without_autodiff();
-        let n = t.shape().num_elements();
-        self.0.insert(param.id, t.reshape([n]));
-    }
-}
-
-/// `ema <- decay * ema + (1 - decay) * param`, matched by parameter id.
-struct EmaMapper {
-    params: HashMap<ParamId, Tensor<1>>,
-    decay: f64,
-}
-
-impl ModuleMapper for EmaMapper {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        match self.params.remove(&param.id) {
-            Some(current) => {
-                let decay = self.decay;
-                param.map(|ema| {
-                    let current = current.reshape(ema.dims());
-                    ema.mul_scalar(decay) + current.mul_scalar(1.0 - decay)
-                })
-            }
-            None => param,
-        }
-    }
-}
-
-/// One EMA update of `ema` towards `generator` (which shares its parameter ids).
-fn ema_update(ema: Generator, generator: &Generator, decay: f64) -> Generator {
-    let mut collect = CollectParams(HashMap::new());
-    generator.visit(&mut collect);
-    ema.map(&mut EmaMapper {
-        params: collect.0,
-        decay,
-    })
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::config::{DatasetKind, LossKind};
-
-    /// A small, fast config for tests.
-    pub(crate) fn tiny_config(kind: DatasetKind, conditional: bool) -> TrainConfig {
-        let mut c = TrainConfig {
-            steps: 30,
-            batch_size: 32,
-            log_every: 5,
-            checkpoint_every: 10,
-            ..TrainConfig::default()
-        };
-        c.data.kind = kind;
-        c.data.conditional = conditional;
-        c.generator.hidden = vec![16];
-        c.discriminator.hidden = vec![16];
-        c
-    }
-
-    pub(crate) fn tiny_gan(conditional: bool) -> Gan {
-        let config = tiny_config(DatasetKind::Ring8, conditional);
-        let dataset = Dataset::from_config(&config.data).unwrap();
-        Gan::new(config, dataset).unwrap()
-    }
-
-    /// A tiny image set: 8x8 pictures of two classes (left or right half bright).
-    pub(crate) fn tiny_images() -> crate::data::images::ImageSet {
-        use crate::data::images::Images;
-        let make = |n: usize, salt: usize| {
-            let mut img = Images::default();
-            for i in 0..n {
-                let class = i % 2;
-                for p in 0..64 {
-                    let bright = (p % 8 < 4) == (class == 0);
-                    let noise = ((i * 31 + p * 7 + salt) % 40) as u8;
-                    img.pixels
-                        .push(if bright { 200 + noise / 2 } else { noise });
-                }
-                img.labels.push(class as i64);
-            }
-            img
-        };
-        crate::data::images::ImageSet::new(
-            "tiny".into(),
-            [1, 8, 8],
-            make(64, 0),
-            make(16, 3),
-            vec!["left".into(), "right".into()],
-        )
-        .unwrap()
-    }
-
-    /// A tiny conv GAN on [`tiny_images`]: condition `none`, `label` or `mask`.
-    pub(crate) fn tiny_image_gan(condition: &str) -> Gan {
-        use crate::config::Arch;
-        let mut c = tiny_config(DatasetKind::Idx, condition == "label");
-        c.batch_size = 16;
-        c.grid_every = 0;
-        if condition == "mask" {
-            c.data.masks = Some(crate::data::images::MaskKind::Mixed);
-            c.generator.channels = vec![4, 8];
-        } else {
-            c.generator.channels = vec![8, 4];
-        }
-        c.generator.arch = Arch::Conv;
-        c.generator.noise_dim = 4;
-        c.generator.embedding_dim = 3;
-        c.discriminator.arch = Arch::Conv;
-        c.discriminator.channels = vec![4, 8];
-        c.discriminator.embedding_dim = 2;
-        c.g_optimizer.lr = 2e-3;
-        Gan::new(c, Dataset::Images(tiny_images())).unwrap()
-    }
+    use crate::config::DatasetKind;
+    use crate::test_support::{param_bits, tiny_config, tiny_gan, tiny_image_gan, tiny_images};
 
     #[test]
     fn generator_steps_improve_its_loss_for_each_condition_kind() {
@@ -582,12 +448,7 @@ pub(crate) mod tests {
             if condition == "mask" {
                 let set = tiny_images();
                 let (x, _) = set.test.head_unit(4, 64);
-                let masks = crate::data::images::random_masks(
-                    crate::data::images::MaskKind::Mixed,
-                    4,
-                    [1, 8, 8],
-                    &mut rng,
-                );
+                let masks = random_masks(crate::config::MaskKind::Mixed, 4, [1, 8, 8], &mut rng);
                 let done = gan.complete(&mut rng, &x, &masks).unwrap();
                 for i in 0..x.len() {
                     if masks[i] == 1.0 {
@@ -600,20 +461,6 @@ pub(crate) mod tests {
                 assert!(x.iter().all(|v| v.abs() <= 1.0));
             }
         }
-    }
-
-    /// Every float parameter of a module as raw bits, in visiting order.
-    pub(crate) fn param_bits<M: Module>(module: &M) -> Vec<Vec<u32>> {
-        struct Bits(Vec<Vec<u32>>);
-        impl ModuleVisitor for Bits {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let v = param.val().into_data().try_into_vec::<f32>().unwrap();
-                self.0.push(v.into_iter().map(f32::to_bits).collect());
-            }
-        }
-        let mut bits = Bits(Vec::new());
-        module.visit(&mut bits);
-        bits.0
     }
 
     #[test]

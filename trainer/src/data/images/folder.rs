@@ -19,20 +19,6 @@ pub struct FolderImages {
     pub labels: Vec<i64>,
 }
 
-fn data_err(path: &Path, message: impl Into<String>) -> TrainError {
-    TrainError::Data {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
-}
-
-fn io_err(path: &Path, source: std::io::Error) -> TrainError {
-    TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 fn is_picture(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -41,8 +27,8 @@ fn is_picture(path: &Path) -> bool {
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut entries = std::fs::read_dir(dir)
-        .map_err(|e| io_err(dir, e))?
-        .map(|e| e.map(|e| e.path()).map_err(|err| io_err(dir, err)))
+        .map_err(TrainError::io(dir))?
+        .map(|e| e.map(|e| e.path()).map_err(TrainError::io(dir)))
         .collect::<Result<Vec<_>>>()?;
     entries.sort();
     Ok(entries)
@@ -51,7 +37,7 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 /// Reads `root/<class>/*` into `channels` (1 = grayscale, 3 = RGB) at `[height, width]`.
 pub fn read_folder(root: &Path, channels: usize, size: [usize; 2]) -> Result<FolderImages> {
     if channels != 1 && channels != 3 {
-        return Err(data_err(
+        return Err(TrainError::data(
             root,
             format!("channels = {channels}: pictures are read as 1 (grayscale) or 3 (RGB)"),
         ));
@@ -62,7 +48,7 @@ pub fn read_folder(root: &Path, channels: usize, size: [usize; 2]) -> Result<Fol
         .filter(|p| p.is_dir())
         .collect();
     if class_dirs.is_empty() {
-        return Err(data_err(
+        return Err(TrainError::data(
             root,
             "no class folders: expected root/<class>/*.png|jpg",
         ));
@@ -78,7 +64,7 @@ pub fn read_folder(root: &Path, channels: usize, size: [usize; 2]) -> Result<Fol
             .filter(|p| p.is_file() && is_picture(p))
             .collect();
         if pictures.is_empty() {
-            return Err(data_err(
+            return Err(TrainError::data(
                 dir,
                 "empty class folder: it holds no .png, .jpg or .jpeg picture",
             ));
@@ -90,11 +76,11 @@ pub fn read_folder(root: &Path, channels: usize, size: [usize; 2]) -> Result<Fol
         );
         for path in pictures {
             let picture = image::ImageReader::open(&path)
-                .map_err(|e| io_err(&path, e))?
+                .map_err(TrainError::io(&path))?
                 .with_guessed_format()
-                .map_err(|e| io_err(&path, e))?
+                .map_err(TrainError::io(&path))?
                 .decode()
-                .map_err(|e| data_err(&path, format!("unreadable image: {e}")))?;
+                .map_err(|e| TrainError::data(&path, format!("unreadable image: {e}")))?;
             let picture = picture.resize_exact(width as u32, height as u32, FilterType::Triangle);
             if channels == 1 {
                 out.pixels.extend_from_slice(picture.to_luma8().as_raw());

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::data::images::to_byte;
+use super::to_byte;
 use crate::error::{Result, TrainError};
 
 /// Gap between tiles, in pixels (drawn mid-gray).
@@ -59,10 +59,7 @@ pub fn write_grid(
             path: path.to_path_buf(),
             message: format!("cannot write the grid: {e}"),
         })?;
-    std::fs::rename(&tmp, path).map_err(|source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::rename(&tmp, path).map_err(TrainError::io(path))
 }
 
 #[cfg(test)]

@@ -19,24 +19,14 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-fn data_err(path: &Path, message: impl Into<String>) -> TrainError {
-    TrainError::Data {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
-}
-
 /// Reads the whole file, decompressing it when it starts with the gzip magic.
 fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let raw = std::fs::read(path).map_err(TrainError::io(path))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(raw.as_slice())
             .read_to_end(&mut out)
-            .map_err(|e| data_err(path, format!("corrupt gzip stream: {e}")))?;
+            .map_err(|e| TrainError::data(path, format!("corrupt gzip stream: {e}")))?;
         Ok(out)
     } else {
         Ok(raw)
@@ -46,13 +36,13 @@ fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
 /// Parses IDX bytes (already decompressed); `path` only names the file in errors.
 pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
     if bytes.len() < 4 {
-        return Err(data_err(
+        return Err(TrainError::data(
             path,
             format!("truncated: {} bytes, an IDX header needs 4", bytes.len()),
         ));
     }
     if bytes[0] != 0 || bytes[1] != 0 {
-        return Err(data_err(
+        return Err(TrainError::data(
             path,
             format!(
                 "wrong magic {:02x} {:02x} {:02x} {:02x}: not an IDX file (expected 00 00 08 <rank>)",
@@ -61,7 +51,7 @@ pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
         ));
     }
     if bytes[2] != 0x08 {
-        return Err(data_err(
+        return Err(TrainError::data(
             path,
             format!(
                 "IDX value type 0x{:02x} is not supported (only 0x08, unsigned bytes)",
@@ -71,11 +61,14 @@ pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
     }
     let rank = usize::from(bytes[3]);
     if rank == 0 || rank > 4 {
-        return Err(data_err(path, format!("IDX rank {rank} (expected 1 to 4)")));
+        return Err(TrainError::data(
+            path,
+            format!("IDX rank {rank} (expected 1 to 4)"),
+        ));
     }
     let header = 4 + 4 * rank;
     if bytes.len() < header {
-        return Err(data_err(
+        return Err(TrainError::data(
             path,
             format!(
                 "truncated: {} bytes, the rank-{rank} header needs {header}",
@@ -90,10 +83,10 @@ pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
     let count = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| data_err(path, format!("dimensions {dims:?} overflow")))?;
+        .ok_or_else(|| TrainError::data(path, format!("dimensions {dims:?} overflow")))?;
     let have = bytes.len() - header;
     if have < count {
-        return Err(data_err(
+        return Err(TrainError::data(
             path,
             format!(
                 "truncated: dimensions {dims:?} need {count} values after the header, the file has {have}"
@@ -101,7 +94,7 @@ pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
         ));
     }
     if have > count {
-        return Err(data_err(
+        return Err(TrainError::data(
             path,
             format!(
                 "{} trailing bytes after the {count} values of dimensions {dims:?}",
@@ -134,30 +127,31 @@ pub struct LabelledImages {
     pub labels: Vec<u8>,
 }
 
+/// `array` (read from `path`) has `rank` dimensions; `rule` says what a file of its kind
+/// looks like.
+fn expect_rank(path: &Path, array: &IdxArray, rank: usize, rule: &str) -> Result<()> {
+    if array.dims.len() == rank {
+        return Ok(());
+    }
+    Err(TrainError::data(
+        path,
+        format!("{rule}, this one has dimensions {:?}", array.dims),
+    ))
+}
+
 /// Reads an image file (rank 3) and its label file (rank 1) and checks they agree.
 pub fn read_images_and_labels(images: &Path, labels: &Path) -> Result<LabelledImages> {
     let img = read_idx(images)?;
-    if img.dims.len() != 3 {
-        return Err(data_err(
-            images,
-            format!(
-                "an image file has rank 3 (count, rows, cols), this one has dimensions {:?}",
-                img.dims
-            ),
-        ));
-    }
+    expect_rank(
+        images,
+        &img,
+        3,
+        "an image file has rank 3 (count, rows, cols)",
+    )?;
     let lab = read_idx(labels)?;
-    if lab.dims.len() != 1 {
-        return Err(data_err(
-            labels,
-            format!(
-                "a label file has rank 1, this one has dimensions {:?}",
-                lab.dims
-            ),
-        ));
-    }
+    expect_rank(labels, &lab, 1, "a label file has rank 1")?;
     if lab.dims[0] != img.dims[0] {
-        return Err(data_err(
+        return Err(TrainError::data(
             labels,
             format!(
                 "{} labels for the {} images of {}",

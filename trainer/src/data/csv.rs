@@ -1,0 +1,181 @@
+//! A user's CSV: a header row, numeric columns and an optional integer label column,
+//! loaded into memory (rows are drawn with replacement by [`super::Dataset`]).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, TrainError};
+
+/// A CSV file loaded into memory.
+#[derive(Debug, Clone)]
+pub struct CsvData {
+    /// where it came from
+    pub path: PathBuf,
+    /// names of the numeric columns
+    pub columns: Vec<String>,
+    /// row-major values
+    pub values: Vec<f32>,
+    /// per-row labels when a label column was named
+    pub labels: Option<Vec<i64>>,
+    /// number of classes (max label + 1), 1 without labels
+    pub classes: usize,
+}
+
+/// Reads a CSV with a header row: every column numeric, except the optional integer
+/// label column. Errors name the file, the 1-based line and the column.
+pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData> {
+    let data_err = |message: String| TrainError::Data {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut reader = ::csv::ReaderBuilder::new()
+        .trim(::csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| data_err(e.to_string()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| data_err(e.to_string()))?
+        .clone();
+    let label_idx = match label_column {
+        Some(name) => Some(
+            headers
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| data_err(format!("no column named `{name}` in the header")))?,
+        ),
+        None => None,
+    };
+    let columns: Vec<String> = headers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != label_idx)
+        .map(|(_, h)| h.to_string())
+        .collect();
+    if columns.is_empty() {
+        return Err(data_err("no numeric columns".into()));
+    }
+    let mut values = Vec::new();
+    let mut labels = label_idx.map(|_| Vec::new());
+    for (row_idx, record) in reader.records().enumerate() {
+        // line 1 is the header
+        let line = row_idx + 2;
+        let record = record.map_err(|e| data_err(format!("line {line}: {e}")))?;
+        if record.len() != headers.len() {
+            return Err(data_err(format!(
+                "line {line}: {} fields, the header has {}",
+                record.len(),
+                headers.len()
+            )));
+        }
+        for (col, cell) in record.iter().enumerate() {
+            let name = &headers[col];
+            if Some(col) == label_idx {
+                let label: i64 = cell.parse().map_err(|_| {
+                    data_err(format!(
+                        "line {line}, column `{name}`: label `{cell}` is not a non-negative integer"
+                    ))
+                })?;
+                if label < 0 {
+                    return Err(data_err(format!(
+                        "line {line}, column `{name}`: label {label} is negative"
+                    )));
+                }
+                if let Some(l) = labels.as_mut() {
+                    l.push(label);
+                }
+            } else {
+                let v: f32 = cell.parse().map_err(|_| {
+                    data_err(format!(
+                        "line {line}, column `{name}`: `{cell}` is not a number"
+                    ))
+                })?;
+                if !v.is_finite() {
+                    return Err(data_err(format!(
+                        "line {line}, column `{name}`: `{cell}` is not finite"
+                    )));
+                }
+                values.push(v);
+            }
+        }
+    }
+    if values.is_empty() {
+        return Err(data_err("no data rows".into()));
+    }
+    let classes = labels
+        .as_ref()
+        .and_then(|l| l.iter().max())
+        .map_or(1, |m| *m as usize + 1);
+    Ok(CsvData {
+        path: path.to_path_buf(),
+        columns,
+        values,
+        labels,
+        classes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn csv_with_label_column_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "ok.csv", "a,label,b\n1.0,0,2\n3,2,4.5\n");
+        let c = read_csv(&p, Some("label")).unwrap();
+        assert_eq!(c.columns, vec!["a", "b"]);
+        assert_eq!(c.values, vec![1.0, 2.0, 3.0, 4.5]);
+        assert_eq!(c.labels, Some(vec![0, 2]));
+        assert_eq!(c.classes, 3);
+    }
+
+    #[test]
+    fn csv_non_numeric_cell_error_names_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "bad.csv", "a,b\n1,2\n3,oops\n");
+        let err = read_csv(&p, None).unwrap_err().to_string();
+        assert!(err.contains("bad.csv"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("`b`"), "{err}");
+        assert!(err.contains("oops"), "{err}");
+    }
+
+    #[test]
+    fn csv_bad_label_and_missing_label_column_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "l.csv", "a,label\n1,0\n2,-1\n");
+        let err = read_csv(&p, Some("label")).unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("negative"), "{err}");
+        let p = write(dir.path(), "l2.csv", "a,label\n1,0.5\n");
+        let err = read_csv(&p, Some("label")).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("0.5"), "{err}");
+        let err = read_csv(&p, Some("class")).unwrap_err().to_string();
+        assert!(err.contains("no column named `class`"), "{err}");
+    }
+
+    #[test]
+    fn csv_ragged_empty_and_missing_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "ragged.csv", "a,b\n1,2\n3\n");
+        let err = read_csv(&p, None).unwrap_err().to_string();
+        assert!(
+            err.contains("ragged.csv") && err.contains("line 3"),
+            "{err}"
+        );
+        let p = write(dir.path(), "empty.csv", "a,b\n");
+        let err = read_csv(&p, None).unwrap_err().to_string();
+        assert!(err.contains("no data rows"), "{err}");
+        let err = read_csv(&dir.path().join("nope.csv"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope.csv"), "{err}");
+        let p = write(dir.path(), "nan.csv", "a\nNaN\n");
+        let err = read_csv(&p, None).unwrap_err().to_string();
+        assert!(err.contains("not finite"), "{err}");
+    }
+}

@@ -1,0 +1,100 @@
+//! The `edgegan.*` metadata an exported generator carries: what it is (noise dimension,
+//! condition, classes, output shape and range, normalisation) and where it came from (run,
+//! step, config hash).
+
+use std::collections::BTreeMap;
+
+use onnx_ir::ModelProto;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::contract::{CONTRACT_VERSION, ConditionKind};
+use crate::config::OutputActivation;
+use crate::error::Result;
+use crate::training::Gan;
+
+/// The `metadata_props` of `gan`'s export:
+/// - `edgegan.contract_version`: [`CONTRACT_VERSION`]
+/// - `edgegan.noise_dim`: Z
+/// - `edgegan.condition`: `none` or `label`
+/// - `edgegan.classes`: the number of labels the model accepts (0 when unconditional)
+/// - `edgegan.class_names`: JSON array of their names (`[]` when unconditional)
+/// - `edgegan.output_shape`: JSON array, the shape of one sample (without the batch)
+/// - `edgegan.value_range`: `[-1, 1]` (tanh output) or `unbounded` (linear output)
+/// - `edgegan.normalizer`: JSON `{"center": [..], "scale": [..]}`; data = x * scale + center
+/// - `edgegan.run`: the run id; `edgegan.step`: the training step of the weights
+/// - `edgegan.config_sha256`: SHA-256 of the run's config as TOML ([`TrainConfig::to_toml`],
+///   the text the trainer writes as the run's `config.toml`)
+///
+/// [`TrainConfig::to_toml`]: crate::config::TrainConfig::to_toml
+pub fn metadata(gan: &Gan, run_id: &str) -> Result<BTreeMap<String, String>> {
+    let kind = ConditionKind::of(gan);
+    let conditional = matches!(kind, ConditionKind::Label { .. });
+    let class_names = if conditional {
+        gan.dataset.class_names()
+    } else {
+        Vec::new()
+    };
+    let normalizer = serde_json::json!({
+        "center": gan.normalizer.center,
+        "scale": gan.normalizer.scale,
+        "to_data": "x * scale + center",
+    });
+    let toml = gan.config.to_toml()?;
+    let mut m = BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        m.insert(format!("edgegan.{k}"), v);
+    };
+    put("contract_version", CONTRACT_VERSION.into());
+    put("noise_dim", gan.config.generator.noise_dim.to_string());
+    put("condition", kind.name().into());
+    put("classes", class_names.len().to_string());
+    put("class_names", json(&class_names));
+    put("output_shape", json(&gan.dataset.sample_shape()));
+    if let ConditionKind::Mask { shape } = kind {
+        put("mask_shape", json(&shape));
+        put(
+            "mask_convention",
+            "1 = known pixel; masked = image * mask".into(),
+        );
+    }
+    put(
+        "value_range",
+        match gan.config.generator.output {
+            OutputActivation::Tanh => "[-1, 1]",
+            OutputActivation::Linear => "unbounded",
+        }
+        .into(),
+    );
+    put("normalizer", normalizer.to_string());
+    put("run", run_id.into());
+    put("step", gan.step.to_string());
+    put("config_sha256", sha256_hex(toml.as_bytes()));
+    Ok(m)
+}
+
+/// Compact JSON of a serialisable value.
+fn json<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+pub(super) fn set_metadata(model: &mut ModelProto, metadata: &BTreeMap<String, String>) {
+    model
+        .metadata_props
+        .retain(|e| !metadata.contains_key(&e.key));
+    for (key, value) in metadata {
+        model.metadata_props.push(Default::default());
+        if let Some(entry) = model.metadata_props.last_mut() {
+            entry.key = key.clone();
+            entry.value = value.clone();
+        }
+    }
+}
+
+/// SHA-256 of `bytes` as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
