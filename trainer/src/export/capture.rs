@@ -15,7 +15,7 @@ use crate::networks::{Condition, ConvGenerator, Generator, InpaintGenerator};
 
 /// Batch of the static fallback capture (odd and unusual, so it is not mistaken for
 /// another dimension when the batch is rewritten).
-pub(super) const STATIC_BATCH: usize = 13;
+pub const STATIC_BATCH: usize = 13;
 
 /// How the batch axis became symbolic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -10,7 +10,7 @@
 //! 3. [`rewrite`]: the protobuf is rewritten in Rust to the [`contract`]: inputs `z`
 //!    (float32 `[N, Z]`) and, for label conditioning, `label` (int64 `[N]`; Burn's int32
 //!    indices get a `Cast` after it), for mask conditioning `mask` and `masked`; output `x`;
-//!    [`metadata`] `edgegan.*`. Random ops are refused.
+//!    [`metadata`](mod@metadata) `edgegan.*`. Random ops are refused.
 //! 4. [`self_check`]: the file is written next to `out` under a temporary name, run with
 //!    tract ([`tract_check`]) at batch 1, 7 and 64 on seeded inputs, and compared with
 //!    Burn's own output; only a model within [`TOLERANCE`] is renamed to `out`.
