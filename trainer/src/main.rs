@@ -113,13 +113,19 @@ fn read_sample_csv(path: &Path) -> anyhow::Result<(Vec<f32>, Option<Vec<i64>>)> 
     Ok((x, all_labelled.then_some(labels)))
 }
 
-fn score(args: &ScoreArgs) -> anyhow::Result<()> {
+/// The image dataset `kind` from `dir` (its default folder when `None`), for the
+/// commands that need only the data (`score`, `classifier`).
+fn image_set(kind: DatasetKind, dir: Option<&Path>) -> anyhow::Result<ImageSet> {
     let data = DataConfig {
-        kind: args.dataset,
-        dir: args.data_dir.clone(),
+        kind,
+        dir: dir.map(Path::to_path_buf),
         ..Default::default()
     };
-    let set = ImageSet::from_config(&data)?;
+    Ok(ImageSet::from_config(&data)?)
+}
+
+fn score(args: &ScoreArgs) -> anyhow::Result<()> {
+    let set = image_set(args.dataset, args.data_dir.as_deref())?;
     let classifier = TrainedClassifier::load(&args.classifier)?;
     let (x, labels) = read_sample_csv(&args.samples)?;
     if let Some(l) = &labels
@@ -476,12 +482,7 @@ fn classifier(args: &ClassifierArgs) -> anyhow::Result<()> {
     if args.epochs == 0 {
         bail!("--epochs must be at least 1");
     }
-    let data = DataConfig {
-        kind: args.dataset,
-        dir: args.data_dir.clone(),
-        ..Default::default()
-    };
-    let set = ImageSet::from_config(&data)?;
+    let set = image_set(args.dataset, args.data_dir.as_deref())?;
     let started = std::time::Instant::now();
     let trained = train_classifier(&set, args.epochs, args.seed, &args.out, |epoch, loss| {
         eprintln!("epoch {epoch}: mean cross-entropy {loss:.4}")
