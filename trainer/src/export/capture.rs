@@ -241,7 +241,9 @@ fn replacement_hint(op: &str) -> &'static str {
             "replace the transposed convolution by an upsample (`interpolate`, nearest) followed \
              by a Conv2d"
         }
-        "LeakyRelu" => "write leaky ReLU as `relu(x) - slope * relu(-x)` (as model.rs does)",
+        "LeakyRelu" => {
+            "write leaky ReLU as `relu(x) - slope * relu(-x)` (as networks/layers.rs does)"
+        }
         "Prelu" | "PRelu" => "write it as `relu(x) - a * relu(-x)` with `a` a parameter",
         "Gelu" => {
             "use relu, tanh or sigmoid, or gelu's tanh approximation written with Tanh/Mul/Add"

@@ -1,4 +1,4 @@
-//! The adversarial loop: one [`Gan`] holds both networks, both optimisers, the RNG and
+//! The adversarial step: one [`Gan`] holds both networks, both optimisers, the RNG and
 //! the step counter, and advances them one step at a time.
 //!
 //! A step is the seed's algorithm (Goodfellow et al. 2014, Algorithm 1):
