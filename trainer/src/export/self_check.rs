@@ -169,6 +169,22 @@ pub fn worst(parity: &[ParityCheck]) -> f32 {
     parity.iter().map(|p| p.max_abs_diff).fold(0.0, nan_max)
 }
 
+/// Whether every batch is within `tolerance` (a NaN difference is a failure); when one is
+/// not, the differences of all batches as `batch B: D, ...` for the error.
+pub fn within(parity: &[ParityCheck], tolerance: f32) -> std::result::Result<(), String> {
+    if parity
+        .iter()
+        .all(|p| !p.max_abs_diff.is_nan() && p.max_abs_diff <= tolerance)
+    {
+        return Ok(());
+    }
+    let table: Vec<String> = parity
+        .iter()
+        .map(|p| format!("batch {}: {:.3e}", p.batch, p.max_abs_diff))
+        .collect();
+    Err(table.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
