@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::cross;
 use crate::elf::{self, Footprint};
 use crate::host::{self, Batch, MaskSource, ModelFile, Pair};
 use crate::profiles::{Profile, kib};
@@ -136,45 +137,26 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Builds the firmware for `model` (an absolute path) and `profile`; returns the ELF's path.
 /// The caller holds the build lock until it is done with the ELF.
 fn build(model: &Path, profile: &Profile, batch: &Batch, arena_bytes: usize) -> Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let target_dir = target_dir();
     let pairs = pairs_env(&batch.pairs)?;
     // The picture that generated masks apply to, little-endian f32 (empty without masks).
     let picture_path = target_dir.join("picture.f32");
     let picture: Vec<u8> = batch.picture.iter().flat_map(|v| v.to_le_bytes()).collect();
     write_if_changed(&picture_path, &picture)?;
-    let output = Command::new(cargo)
-        .current_dir(firmware_dir())
-        .args(["build", "--release", "--target", TARGET])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env("EDGEGAN_MODEL", model)
-        .env("EDGEGAN_FLASH_BYTES", profile.flash.to_string())
-        .env("EDGEGAN_RAM_BYTES", profile.ram.to_string())
-        .env("EDGEGAN_PAIRS", pairs)
-        .env("EDGEGAN_PICTURE", &picture_path)
-        // Flags meant for the host build would replace the firmware's own (`-Tlink.x`).
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::FirmwareBuild(format!("running cargo: {e}")))?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let output = cross::output(
+        cross::cargo("build", &firmware_dir(), TARGET, &target_dir)
+            .env("EDGEGAN_MODEL", model)
+            .env("EDGEGAN_FLASH_BYTES", profile.flash.to_string())
+            .env("EDGEGAN_RAM_BYTES", profile.ram.to_string())
+            .env("EDGEGAN_PAIRS", pairs)
+            .env("EDGEGAN_PICTURE", &picture_path),
+    )?;
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
         if let Some(msg) = overflow_message(&stderr, profile, arena_bytes) {
             return Err(Error::DoesNotFit(msg));
         }
-        if stderr.contains("target may not be installed")
-            || stderr.contains("can't find crate for `core`")
-        {
-            return Err(Error::MissingTool {
-                what: format!("the Rust target {TARGET}"),
-            });
-        }
-        let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Error::FirmwareBuild(tail.join("\n")));
+        return Err(cross::failure(&stderr, TARGET));
     }
     Ok(target_dir
         .join(TARGET)

@@ -9,20 +9,26 @@
 //! measured, not estimated.
 //!
 //! Mask-conditioned (inpainting) models take their masks from files ([`inputs`]) or draw
-//! them from seeds ([`maskgen`], the same code in the firmware); [`card`] reads class names
-//! from a model's card. [`demo`] writes small generators with the runtime's `GraphBuilder`.
+//! them from seeds ([`maskgen`], the device runtime's generator, which the firmware runs
+//! too); [`card`] reads class names from a model's card. [`demo`] writes small generators
+//! with the runtime's `GraphBuilder`.
 
 pub mod card;
+pub mod cross;
 pub mod demo;
 pub mod elf;
 pub mod firmware;
 pub mod host;
 pub mod inputs;
-pub mod maskgen;
+pub mod lint;
 pub mod output;
 pub mod peer;
 pub mod picture;
 pub mod profiles;
+
+/// The seeded mask generator, from the device runtime so that host and firmware draw the
+/// same masks from one copy of the code.
+pub use edgegan_runtime::mask as maskgen;
 
 use std::path::PathBuf;
 
@@ -98,6 +104,9 @@ pub enum Error {
     /// The firmware build failed for another reason.
     #[error("building the firmware failed:\n{0}")]
     FirmwareBuild(String),
+    /// `cargo fmt --check` or `cargo clippy` failed on a firmware crate.
+    #[error("{0}")]
+    Lint(String),
     /// QEMU or the firmware failed, hung or printed something unexpected.
     #[error("{0}")]
     Firmware(String),

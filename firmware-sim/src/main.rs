@@ -124,6 +124,9 @@ enum Cmd {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+    /// Check formatting and lints (`cargo fmt --check`, `cargo clippy -D warnings`) of
+    /// the device crates outside the workspace: firmware, board and peer (scripts/test.sh).
+    Lint,
     /// Write a small demo generator (made with the runtime's GraphBuilder) as `.egm`.
     DemoModel {
         /// Which generator.
@@ -326,6 +329,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "{}",
                 bench_peer(&dir, &profile, seed, n, Duration::from_secs(timeout))?
             );
+        }
+        Cmd::Lint => {
+            for line in firmware_sim::lint::lint()? {
+                println!("ok  {line}");
+            }
         }
         Cmd::DemoModel { kind, weights, out } => {
             let kind = match kind {

@@ -5,9 +5,9 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::cross;
 use crate::elf::{self, Footprint};
 use crate::firmware::{self, RAM_ORIGIN, TARGET};
 use crate::host::Pair;
@@ -97,27 +97,18 @@ pub fn run(
         std::fs::write(&inputs_path, &inputs).map_err(io("writing", &inputs_path))?;
     }
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let output = Command::new(cargo)
-        .current_dir(peer_dir())
-        .args(["build", "--release", "--target", TARGET])
-        .env("CARGO_TARGET_DIR", &target)
-        .env("PEER_ONNX", &onnx)
-        .env("PEER_INPUTS", &inputs_path)
-        .env("PEER_NOISE_DIM", noise_dim.to_string())
-        .env("PEER_HEAP_BYTES", HEAP_BYTES.to_string())
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::FirmwareBuild(format!("running cargo: {e}")))?;
+    let output = cross::output(
+        cross::cargo("build", &peer_dir(), TARGET, &target)
+            .env("PEER_ONNX", &onnx)
+            .env("PEER_INPUTS", &inputs_path)
+            .env("PEER_NOISE_DIM", noise_dim.to_string())
+            .env("PEER_HEAP_BYTES", HEAP_BYTES.to_string()),
+    )?;
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Error::FirmwareBuild(tail.join("\n")));
+        return Err(cross::failure(
+            &String::from_utf8_lossy(&output.stderr),
+            TARGET,
+        ));
     }
     let elf_path = target.join(TARGET).join("release/edgegan-peer-firmware");
     let elf_bytes = std::fs::read(&elf_path).map_err(io("reading", &elf_path))?;

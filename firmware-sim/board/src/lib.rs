@@ -1,8 +1,12 @@
-//! What both firmwares on the MPS2 board share (this one and the burn-onnx peer in
-//! ../../peer, which includes this file by path): the timer that counts instructions, its
-//! calibration loop, stack painting for the high-water mark, a semihosting line writer,
-//! and the handlers that end QEMU with failure on a panic, a fault or an unexpected
-//! interrupt.
+//! What both QEMU firmwares on the MPS2 board share (edgegan's `../firmware` and the
+//! burn-onnx peer in `../peer`): the timer that counts instructions, its calibration loop,
+//! stack painting for the high-water mark, a semihosting line writer, and the handlers
+//! that end QEMU with failure on a panic, a fault or an unexpected interrupt.
+//!
+//! The handlers are linked in by depending on this crate (cortex-m-rt finds them by
+//! symbol name), so a firmware that uses the board gets them without declaring anything.
+#![no_std]
+#![deny(missing_docs)]
 
 use core::arch::asm;
 
@@ -25,7 +29,9 @@ unsafe extern "C" {
     static _stack_start: u32;
 }
 
-pub(crate) fn timer_start() {
+/// Starts timer 0 counting down from `u32::MAX` (one tick per 40 instructions under
+/// `-icount shift=0`; [`calibrate`] measures the ratio).
+pub fn timer_start() {
     // SAFETY: MMIO registers of the board's timer 0, which nothing else uses.
     unsafe {
         TIMER0_CTRL.write_volatile(0);
@@ -35,7 +41,8 @@ pub(crate) fn timer_start() {
     }
 }
 
-pub(crate) fn timer_now() -> u32 {
+/// The timer's current value; it counts down, so elapsed ticks are `t0 - now` (wrapping).
+pub fn timer_now() -> u32 {
     // SAFETY: as in `timer_start`.
     unsafe { TIMER0_VALUE.read_volatile() }
 }
@@ -43,7 +50,7 @@ pub(crate) fn timer_now() -> u32 {
 /// Times a loop of known length (`subs` + `bne` per turn) so the host can convert timer
 /// ticks to instructions without trusting the board's clock constants.
 #[inline(never)]
-pub(crate) fn calibrate() -> (u64, u32) {
+pub fn calibrate() -> (u64, u32) {
     const TURNS: u32 = 500_000;
     let t0 = timer_now();
     // SAFETY: a register-only countdown loop.
@@ -60,7 +67,9 @@ pub(crate) fn calibrate() -> (u64, u32) {
     (2 * u64::from(TURNS), ticks)
 }
 
-pub(crate) fn stack_bounds() -> (usize, usize) {
+/// `(lowest, highest)` address of the stack: from the end of the statics to the initial
+/// stack pointer.
+pub fn stack_bounds() -> (usize, usize) {
     // Only the symbols' addresses are used.
     (
         (&raw const __sheap) as usize,
@@ -68,8 +77,10 @@ pub(crate) fn stack_bounds() -> (usize, usize) {
     )
 }
 
+/// Fills the free stack with a pattern, first thing at boot, so that [`stack_used`] can
+/// find the deepest word ever written.
 #[inline(never)]
-pub(crate) fn paint_stack() {
+pub fn paint_stack() {
     let (low, _) = stack_bounds();
     let sp = cortex_m::register::msp::read() as usize;
     let mut p = (low + 3) & !3;
@@ -80,7 +91,8 @@ pub(crate) fn paint_stack() {
     }
 }
 
-pub(crate) fn stack_used() -> usize {
+/// The stack high-water mark in bytes since [`paint_stack`].
+pub fn stack_used() -> usize {
     let (low, top) = stack_bounds();
     let mut p = (low + 3) & !3;
     // SAFETY: reads of RAM between the statics and the stack top.
@@ -91,20 +103,22 @@ pub(crate) fn stack_used() -> usize {
 }
 
 /// A line buffer over semihosting (one host call per flush, no `core::fmt`).
-pub(crate) struct Writer {
+pub struct Writer {
     buf: [u8; 256],
     len: usize,
 }
 
 impl Writer {
-    pub(crate) fn new() -> Self {
+    /// An empty line buffer.
+    pub fn new() -> Self {
         Writer {
             buf: [0; 256],
             len: 0,
         }
     }
 
-    pub(crate) fn byte(&mut self, b: u8) {
+    /// Appends one byte (flushing first when the buffer is full).
+    pub fn byte(&mut self, b: u8) {
         if self.len == self.buf.len() {
             self.flush();
         }
@@ -112,13 +126,15 @@ impl Writer {
         self.len += 1;
     }
 
-    pub(crate) fn str(&mut self, s: &str) {
+    /// Appends a string.
+    pub fn str(&mut self, s: &str) {
         for &b in s.as_bytes() {
             self.byte(b);
         }
     }
 
-    pub(crate) fn dec(&mut self, mut v: u64) {
+    /// Appends `v` in decimal.
+    pub fn dec(&mut self, mut v: u64) {
         let mut digits = [0u8; 20];
         let mut n = 0;
         loop {
@@ -134,7 +150,8 @@ impl Writer {
         }
     }
 
-    pub(crate) fn hex(&mut self, v: u32) {
+    /// Appends `v` as eight lower-case hex digits (f32 bits travel this way, exactly).
+    pub fn hex(&mut self, v: u32) {
         for shift in (0..8).rev() {
             let nibble = ((v >> (shift * 4)) & 0xF) as u8;
             self.byte(if nibble < 10 {
@@ -145,13 +162,20 @@ impl Writer {
         }
     }
 
-    pub(crate) fn flush(&mut self) {
+    /// Writes the buffer to the host's stdout in one semihosting call.
+    pub fn flush(&mut self) {
         if self.len > 0 {
             if let Ok(mut out) = hio::hstdout() {
                 let _ = out.write_all(&self.buf[..self.len]);
             }
             self.len = 0;
         }
+    }
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
