@@ -2,7 +2,9 @@
 # Installs everything edgegan needs on a fresh Debian machine. Idempotent: each step
 # checks first and does nothing when it is already in place.
 #   - Debian packages: pkg-config + fontconfig/freetype headers and a font (plots),
-#     qemu-system-arm (firmware emulation), dataset-fashion-mnist (image datasets)
+#     qemu-system-arm (firmware emulation), dataset-fashion-mnist (image datasets),
+#     gcc + libc6-dev (the C API test), gcc-arm-none-eabi + libnewlib-arm-none-eabi +
+#     make (the C example firmware)
 #   - Rust: the stable toolchain's rustfmt/clippy and the thumbv7em-none-eabihf target
 #   - ONNX Runtime 1.32.0's shared library (PyPI wheel) under .deps/ for the tests
 set -euo pipefail
@@ -13,7 +15,8 @@ sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-apt_packages=(pkg-config libfontconfig1-dev libfreetype-dev fonts-dejavu-core qemu-system-arm dataset-fashion-mnist)
+apt_packages=(pkg-config libfontconfig1-dev libfreetype-dev fonts-dejavu-core qemu-system-arm dataset-fashion-mnist
+    gcc libc6-dev make gcc-arm-none-eabi libnewlib-arm-none-eabi)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use edgegan_runtime::DeviceModel;
+
 use crate::cross;
 use crate::elf::{self, Footprint};
 use crate::host::{self, Batch, MaskSource, ModelFile, Pair};
@@ -32,6 +34,15 @@ pub fn target_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
         .join("firmware")
+}
+
+/// `<workspace target>/<name>`: where another device build (the peer, the C example)
+/// keeps its own target folder beside the firmware's.
+pub fn sibling_target_dir(name: &str) -> PathBuf {
+    target_dir()
+        .parent()
+        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
+        .join(name)
 }
 
 fn qemu_binary() -> String {
@@ -123,7 +134,7 @@ pub fn pairs_env(pairs: &[Pair]) -> Result<String> {
 
 /// Writes `bytes` to `path` unless it already holds them, so that an unchanged input does
 /// not make Cargo rebuild the firmware.
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
@@ -169,10 +180,20 @@ fn build(model: &Path, profile: &Profile, batch: &Batch, arena_bytes: usize) -> 
 pub fn overflow_message(stderr: &str, profile: &Profile, arena_bytes: usize) -> Option<String> {
     let mut over: BTreeMap<String, u64> = BTreeMap::new();
     for line in stderr.lines() {
-        let Some(rest) = line.split("will not fit in region '").nth(1) else {
+        // rust-lld: "section '.bss' will not fit in region 'RAM': overflowed by N bytes";
+        // GNU ld (the C example): "region `RAM' overflowed by N bytes"
+        let Some(rest) = line
+            .split("will not fit in region '")
+            .nth(1)
+            .or_else(|| line.split("region `").nth(1))
+        else {
             continue;
         };
-        let region = rest.split('\'').next().unwrap_or_default().to_string();
+        let region = rest
+            .split(['\'', '`'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let Some(n) = rest
             .split("overflowed by ")
             .nth(1)
@@ -411,6 +432,21 @@ pub struct RunOptions {
 /// [`Error::MissingTool`], [`Error::BadModel`], [`Error::DoesNotFit`],
 /// [`Error::FirmwareBuild`], [`Error::Firmware`], [`Error::Mismatch`].
 pub fn run(opts: &RunOptions) -> Result<Report> {
+    run_with(opts, |model_path, model| {
+        build(model_path, &opts.profile, &opts.batch, model.arena_bytes())
+    })
+}
+
+/// [`run`] with another firmware: `build` gets the model's absolute path and the parsed
+/// model and returns the ELF to run (under the build lock, held until QEMU is done).
+///
+/// # Errors
+///
+/// As [`run`].
+pub(crate) fn run_with(
+    opts: &RunOptions,
+    build: impl FnOnce(&Path, &DeviceModel<'_>) -> Result<PathBuf>,
+) -> Result<Report> {
     let file = ModelFile::read(&opts.model)?;
     let model = file.model()?;
     check_tools()?;
@@ -441,7 +477,7 @@ pub fn run(opts: &RunOptions) -> Result<Report> {
         source,
     })?;
 
-    let elf_path = build(&model_path, &opts.profile, &opts.batch, model.arena_bytes())?;
+    let elf_path = build(&model_path, &model)?;
     let elf_bytes = std::fs::read(&elf_path).map_err(|source| Error::Io {
         action: "reading",
         path: elf_path.clone(),
@@ -555,6 +591,10 @@ mod tests {
              is 128 KiB)"
         );
         assert!(overflow_message("error: something else", &p, 0).is_none());
+        let gnu_ld = "arm-none-eabi/bin/ld: x.elf section `.bss' will not fit in region `RAM'\n\
+                      arm-none-eabi/bin/ld: region `RAM' overflowed by 70000 bytes\n";
+        let msg = overflow_message(gnu_ld, &p, 131_072).unwrap();
+        assert!(msg.contains("RAM needs 132.4 KiB (135536 B)"), "{msg}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! too); [`card`] reads class names from a model's card. [`demo`] writes small generators
 //! with the runtime's `GraphBuilder`.
 
+pub mod c_example;
 pub mod card;
 pub mod cross;
 pub mod demo;
@@ -30,7 +31,17 @@ pub mod profiles;
 /// same masks from one copy of the code.
 pub use edgegan_runtime::mask as maskgen;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// `map_err` for an I/O failure of `action` ("reading", "writing", ...) on `path`.
+pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
+}
 
 /// What can go wrong in firmware-sim's library code.
 #[derive(Debug, thiserror::Error)]

@@ -89,6 +89,10 @@ enum Cmd {
         /// Seconds QEMU may run before it counts as hung.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// Run the C example firmware (firmware-sim/c-example: main.c, Makefile, the C
+        /// API's static library, gcc-arm-none-eabi) instead of the Rust one.
+        #[arg(long)]
+        c: bool,
         #[command(flatten)]
         masks: MaskArgs,
     },
@@ -288,6 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             format,
             timeout,
+            c,
             masks,
         } => {
             let profile = profiles::find(&profile)?;
@@ -300,12 +305,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let batch = make_batch(&m, &model, seed, n, class.as_deref(), &masks)?;
             // Checked before the (long) build: the firmware draws masks from seeds only.
             firmware::pairs_env(&batch.pairs)?;
-            let report = firmware::run(&RunOptions {
+            let opts = RunOptions {
                 model: model.clone(),
                 profile,
                 batch: batch.clone(),
                 timeout: Duration::from_secs(timeout),
-            })?;
+            };
+            let report = if c {
+                println!("firmware:     C example (firmware-sim/c-example, edgegan C API)");
+                firmware_sim::c_example::run(&opts)?
+            } else {
+                firmware::run(&opts)?
+            };
             print!("{}", run_report(&model, &m, &report));
             if let (Some(out), Some(format)) = (out, format) {
                 write_samples(&m, &batch, Some(&report.samples), &out, format)?;

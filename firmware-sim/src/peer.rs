@@ -23,10 +23,7 @@ pub fn peer_dir() -> PathBuf {
 
 /// Where the peer firmware is built: `<workspace target>/peer`.
 pub fn target_dir() -> PathBuf {
-    firmware::target_dir()
-        .parent()
-        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
-        .join("peer")
+    firmware::sibling_target_dir("peer")
 }
 
 /// What the peer firmware measured.
@@ -48,15 +45,6 @@ pub struct PeerReport {
     pub samples: Vec<Vec<f32>>,
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
-    let path = path.to_path_buf();
-    move |source| Error::Io {
-        action,
-        path,
-        source,
-    }
-}
-
 /// Builds the peer firmware for `onnx` with each pair's noise (`noise_dim` values from
 /// [`edgegan_runtime::noise::fill`], what edgegan's sampler draws for the seed) and label,
 /// runs it in QEMU and reads what it measured.
@@ -73,12 +61,12 @@ pub fn run(
     timeout: Duration,
 ) -> Result<PeerReport> {
     firmware::check_tools()?;
-    let onnx = std::fs::canonicalize(onnx).map_err(io("resolving", onnx))?;
+    let onnx = std::fs::canonicalize(onnx).map_err(crate::io("resolving", onnx))?;
     let target = target_dir();
-    std::fs::create_dir_all(&target).map_err(io("creating", &target))?;
+    std::fs::create_dir_all(&target).map_err(crate::io("creating", &target))?;
     let lock_path = target.join(".bench-peer.lock");
-    let lock = File::create(&lock_path).map_err(io("creating", &lock_path))?;
-    lock.lock().map_err(io("locking", &lock_path))?;
+    let lock = File::create(&lock_path).map_err(crate::io("creating", &lock_path))?;
+    lock.lock().map_err(crate::io("locking", &lock_path))?;
 
     let mut inputs = Vec::new();
     for p in pairs {
@@ -94,7 +82,7 @@ pub fn run(
     }
     let inputs_path = target.join("inputs.bin");
     if std::fs::read(&inputs_path).ok().as_deref() != Some(&inputs[..]) {
-        std::fs::write(&inputs_path, &inputs).map_err(io("writing", &inputs_path))?;
+        std::fs::write(&inputs_path, &inputs).map_err(crate::io("writing", &inputs_path))?;
     }
 
     let output = cross::output(
@@ -111,7 +99,7 @@ pub fn run(
         ));
     }
     let elf_path = target.join(TARGET).join("release/edgegan-peer-firmware");
-    let elf_bytes = std::fs::read(&elf_path).map_err(io("reading", &elf_path))?;
+    let elf_bytes = std::fs::read(&elf_path).map_err(crate::io("reading", &elf_path))?;
     let text = firmware::run_qemu(&elf_path, timeout)?;
     drop(lock);
 

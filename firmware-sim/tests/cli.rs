@@ -253,27 +253,35 @@ const PAIRS: usize = 100;
 /// checks the report; firmware-sim itself fails on any bit difference from the host.
 /// QEMU gets `qemu_timeout` seconds, so a hung firmware fails the test.
 fn qemu_model_matches_host(model: &Path, qemu_timeout: u64) -> String {
+    qemu_firmware_matches_host(model, qemu_timeout, PAIRS, &[])
+}
+
+/// [`qemu_model_matches_host`] for `pairs` pairs, with `extra` arguments to `run` (`--c`).
+fn qemu_firmware_matches_host(
+    model: &Path,
+    qemu_timeout: u64,
+    pairs: usize,
+    extra: &[&str],
+) -> String {
     let profile = smallest_profile(model);
-    let n = PAIRS.to_string();
+    let n = pairs.to_string();
     let timeout = qemu_timeout.to_string();
     let start = Instant::now();
-    let out = firmware_sim_env(
-        &[
-            "run",
-            "--model",
-            s(model),
-            "--profile",
-            &profile,
-            "--seed",
-            "1000",
-            "--n",
-            &n,
-            "--timeout",
-            &timeout,
-        ],
-        &[],
-        Duration::from_secs(qemu_timeout + 600),
-    );
+    let mut args = vec![
+        "run",
+        "--model",
+        s(model),
+        "--profile",
+        &profile,
+        "--seed",
+        "1000",
+        "--n",
+        &n,
+        "--timeout",
+        &timeout,
+    ];
+    args.extend_from_slice(extra);
+    let out = firmware_sim_env(&args, &[], Duration::from_secs(qemu_timeout + 600));
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
@@ -287,7 +295,7 @@ fn qemu_model_matches_host(model: &Path, qemu_timeout: u64) -> String {
         start.elapsed().as_secs_f64()
     );
     let expected =
-        format!("samples:      {PAIRS} from the firmware, bit-identical to the host runtime");
+        format!("samples:      {pairs} from the firmware, bit-identical to the host runtime");
     assert!(stdout.contains(&expected), "{stdout}");
     for needle in ["flash:", "ram:", "per MAC", "stack"] {
         assert!(stdout.contains(needle), "{needle:?} not in {stdout}");
@@ -342,6 +350,33 @@ fn qemu_shipped_w8a8_models_are_bit_identical_to_host() {
     }
 }
 
+/// Pairs per model for the C example: it runs the same library code as the Rust firmware
+/// (checked on [`PAIRS`] pairs above), so a few prove the C build and keep CI short.
+const C_PAIRS: usize = 16;
+
+#[test]
+fn qemu_c_example_runs_the_shipped_w8a8_models_bit_identical_to_host() {
+    let dir = models_dir();
+    let models = shipped_w8a8_models(&dir);
+    assert!(
+        !models.is_empty(),
+        "no shipped device model in {}",
+        dir.display()
+    );
+    for model in &models {
+        let report = qemu_firmware_matches_host(model, 300, C_PAIRS, &["--c"]);
+        assert!(
+            report.contains("C example (firmware-sim/c-example"),
+            "{report}"
+        );
+    }
+}
+
+#[test]
+fn qemu_c_example_model_too_big_for_profile_is_a_clear_error() {
+    model_too_big_for_profile_is_a_clear_error(&["--c"]);
+}
+
 #[test]
 fn qemu_w8a8_mlp_is_bit_identical_to_host() {
     qemu_matches_host("mlp", "w8a8");
@@ -361,21 +396,25 @@ fn qemu_f32_mlp_is_bit_identical_to_host() {
 
 #[test]
 fn qemu_model_too_big_for_profile_is_a_clear_error() {
+    model_too_big_for_profile_is_a_clear_error(&[]);
+}
+
+/// `run` (with `extra` arguments) of a model too big for m4-small fails at link time with
+/// what is needed and what the profile has.
+fn model_too_big_for_profile_is_a_clear_error(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let wide = demo(dir.path(), "wide", "f32");
-    let out = firmware_sim_env(
-        &[
-            "run",
-            "--model",
-            s(&wide),
-            "--profile",
-            "m4-small",
-            "--n",
-            "1",
-        ],
-        &[],
-        Duration::from_secs(900),
-    );
+    let mut args = vec![
+        "run",
+        "--model",
+        s(&wide),
+        "--profile",
+        "m4-small",
+        "--n",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    let out = firmware_sim_env(&args, &[], Duration::from_secs(900));
     assert_fails_with(
         &out,
         "the model does not fit device profile m4-small (512 KiB flash / 64 KiB RAM): flash \
