@@ -5,7 +5,8 @@
 #     qemu-system-arm (firmware emulation), dataset-fashion-mnist (image datasets),
 #     gcc + libc6-dev (the C API test), gcc-arm-none-eabi + libnewlib-arm-none-eabi +
 #     make (the C example firmware)
-#   - Rust: the stable toolchain's rustfmt/clippy and the thumbv7em-none-eabihf target
+#   - Rust: the stable toolchain's rustfmt/clippy and the thumbv7em-none-eabihf and
+#     thumbv8m.main-none-eabihf targets
 #   - ONNX Runtime 1.32.0's shared library (PyPI wheel) under .deps/ for the tests
 set -euo pipefail
 
@@ -41,11 +42,14 @@ for component in rustfmt clippy; do
         rustup component add "$component"
     fi
 done
-# firmware-sim builds the device firmware for the Cortex-M4F (run in qemu-system-arm)
-if ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
-    say "adding rustup target thumbv7em-none-eabihf"
-    rustup target add thumbv7em-none-eabihf
-fi
+# firmware-sim builds the device firmware for the Cortex-M4F and the Cortex-M33 (both run
+# in qemu-system-arm)
+for target in thumbv7em-none-eabihf thumbv8m.main-none-eabihf; do
+    if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+        say "adding rustup target $target"
+        rustup target add "$target"
+    fi
+done
 # Fetch every crate now (workspace and the out-of-workspace firmware), so builds and tests
 # need no network later.
 repo="$(cd "$(dirname "$0")/.." && pwd)"

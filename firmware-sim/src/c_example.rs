@@ -12,7 +12,7 @@ use edgegan_runtime::DeviceModel;
 
 use crate::firmware::{self, Report, RunOptions, TARGET, overflow_message, write_if_changed};
 use crate::host::{Batch, MaskSource, Pair};
-use crate::profiles::Profile;
+use crate::profiles::{CORTEX_M4, Profile};
 use crate::{Error, Result, cross};
 
 /// The C cross compiler (Debian package `gcc-arm-none-eabi`).
@@ -161,6 +161,12 @@ fn build(
     profile: &Profile,
     batch: &Batch,
 ) -> Result<PathBuf> {
+    if profile.core != CORTEX_M4 {
+        return Err(Error::Condition(format!(
+            "the C example is built for the {} only; profile {} is a {}",
+            CORTEX_M4.name, profile.name, profile.core.name
+        )));
+    }
     check_tools()?;
     let target = target_dir();
     let out = target.join("build");

@@ -13,13 +13,14 @@ use edgegan_runtime::DeviceModel;
 use crate::cross;
 use crate::elf::{self, Footprint};
 use crate::host::{self, Batch, MaskSource, ModelFile, Pair};
-use crate::profiles::{Profile, kib};
+use crate::profiles::{CORTEX_M4, Core, Profile, kib};
 use crate::{Error, Result};
 
-/// The Rust target the firmware is built for.
-pub const TARGET: &str = "thumbv7em-none-eabihf";
-/// Where the firmware's RAM starts (its `memory.x`; MPS2 SSRAM2).
-pub const RAM_ORIGIN: u32 = 0x2000_0000;
+/// The Rust target of the Cortex-M4F firmware (the default core; the peer and the C
+/// example are built for it).
+pub const TARGET: &str = CORTEX_M4.target;
+/// Where the Cortex-M4F firmware's RAM starts (its `memory.x`; MPS2 SSRAM2).
+pub const RAM_ORIGIN: u32 = CORTEX_M4.ram_origin;
 /// The environment variable that overrides the QEMU binary (default `qemu-system-arm`).
 pub const QEMU_ENV: &str = "FIRMWARE_SIM_QEMU";
 
@@ -49,14 +50,20 @@ fn qemu_binary() -> String {
     std::env::var(QEMU_ENV).unwrap_or_else(|_| "qemu-system-arm".to_string())
 }
 
-/// The QEMU command line for `elf` (`-icount shift=0`: 1 ns of virtual time per instruction).
+/// The QEMU command line for `elf` on the Cortex-M4F board (`-icount shift=0`: 1 ns of
+/// virtual time per instruction).
 pub fn qemu_command(elf: &Path) -> Command {
+    qemu_command_for(elf, &CORTEX_M4)
+}
+
+/// The QEMU command line for `elf` on `core`'s machine.
+pub fn qemu_command_for(elf: &Path, core: &Core) -> Command {
     let mut cmd = Command::new(qemu_binary());
     cmd.args([
         "-machine",
-        "mps2-an386",
+        core.machine,
         "-cpu",
-        "cortex-m4",
+        core.cpu,
         "-nographic",
         "-monitor",
         "none",
@@ -72,12 +79,21 @@ pub fn qemu_command(elf: &Path) -> Command {
     cmd
 }
 
-/// Checks that QEMU and the Rust target are installed.
+/// Checks that QEMU and the Cortex-M4F's Rust target are installed.
 ///
 /// # Errors
 ///
 /// [`Error::MissingTool`], which tells the user to run `scripts/setup.sh`.
 pub fn check_tools() -> Result<()> {
+    check_tools_for(TARGET)
+}
+
+/// Checks that QEMU and the Rust `target` are installed.
+///
+/// # Errors
+///
+/// [`Error::MissingTool`], which tells the user to run `scripts/setup.sh`.
+pub fn check_tools_for(target: &str) -> Result<()> {
     let qemu = qemu_binary();
     let found = Command::new(&qemu)
         .arg("--version")
@@ -97,10 +113,10 @@ pub fn check_tools() -> Result<()> {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let has_target = sysroot.is_some_and(|s| s.join("lib/rustlib").join(TARGET).is_dir());
+    let has_target = sysroot.is_some_and(|s| s.join("lib/rustlib").join(target).is_dir());
     if !has_target {
         return Err(Error::MissingTool {
-            what: format!("the Rust target {TARGET} (rustup target add {TARGET})"),
+            what: format!("the Rust target {target} (rustup target add {target})"),
         });
     }
     Ok(())
@@ -154,9 +170,15 @@ fn build(model: &Path, profile: &Profile, batch: &Batch, arena_bytes: usize) -> 
     let picture_path = target_dir.join("picture.f32");
     let picture: Vec<u8> = batch.picture.iter().flat_map(|v| v.to_le_bytes()).collect();
     write_if_changed(&picture_path, &picture)?;
+    let core = &profile.core;
+    let mut cmd = cross::cargo("build", &firmware_dir(), core.target, &target_dir);
+    if let Some(feature) = core.board_feature {
+        cmd.args(["--features", feature]);
+    }
     let output = cross::output(
-        cross::cargo("build", &firmware_dir(), TARGET, &target_dir)
-            .env("EDGEGAN_MODEL", model)
+        cmd.env("EDGEGAN_MODEL", model)
+            .env("EDGEGAN_FLASH_ORIGIN", core.flash_origin.to_string())
+            .env("EDGEGAN_RAM_ORIGIN", core.ram_origin.to_string())
             .env("EDGEGAN_FLASH_BYTES", profile.flash.to_string())
             .env("EDGEGAN_RAM_BYTES", profile.ram.to_string())
             .env("EDGEGAN_PAIRS", pairs)
@@ -167,10 +189,10 @@ fn build(model: &Path, profile: &Profile, batch: &Batch, arena_bytes: usize) -> 
         if let Some(msg) = overflow_message(&stderr, profile, arena_bytes) {
             return Err(Error::DoesNotFit(msg));
         }
-        return Err(cross::failure(&stderr, TARGET));
+        return Err(cross::failure(&stderr, core.target));
     }
     Ok(target_dir
-        .join(TARGET)
+        .join(core.target)
         .join("release")
         .join("edgegan-firmware"))
 }
@@ -319,7 +341,16 @@ pub fn parse_output(text: &str, output_len: usize) -> Result<FirmwareOutput> {
 ///
 /// [`Error::MissingTool`] without QEMU, [`Error::Firmware`] on a failure exit or timeout.
 pub fn run_qemu(elf: &Path, timeout: Duration) -> Result<String> {
-    let mut child = qemu_command(elf)
+    run_qemu_for(elf, &CORTEX_M4, timeout)
+}
+
+/// [`run_qemu`] on `core`'s machine.
+///
+/// # Errors
+///
+/// As [`run_qemu`].
+pub fn run_qemu_for(elf: &Path, core: &Core, timeout: Duration) -> Result<String> {
+    let mut child = qemu_command_for(elf, core)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -449,7 +480,7 @@ pub(crate) fn run_with(
 ) -> Result<Report> {
     let file = ModelFile::read(&opts.model)?;
     let model = file.model()?;
-    check_tools()?;
+    check_tools_for(opts.profile.core.target)?;
     let host_samples = host::sample(&model, &opts.batch)?;
     let pairs = &opts.batch.pairs;
     let model_path = std::fs::canonicalize(&opts.model).map_err(|source| Error::Io {
@@ -483,7 +514,7 @@ pub(crate) fn run_with(
         path: elf_path.clone(),
         source,
     })?;
-    let text = run_qemu(&elf_path, opts.timeout)?;
+    let text = run_qemu_for(&elf_path, &opts.profile.core, opts.timeout)?;
     drop(lock);
 
     let fw = parse_output(&text, model.output_len())?;
@@ -496,7 +527,10 @@ pub(crate) fn run_with(
     }
     compare(pairs, &fw.samples, &host_samples)?;
 
-    let footprint = elf::footprint(&elf::sections(&elf_path, &elf_bytes)?, RAM_ORIGIN);
+    let footprint = elf::footprint(
+        &elf::sections(&elf_path, &elf_bytes)?,
+        opts.profile.core.ram_origin,
+    );
     if footprint.static_ram + fw.stack >= u64::from(opts.profile.ram) {
         return Err(Error::DoesNotFit(format!(
             "the stack ran out of RAM on {}: {} B static + {} B stack (high-water mark) \

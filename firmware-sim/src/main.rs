@@ -723,10 +723,12 @@ fn run_report(path: &Path, m: &DeviceModel<'_>, r: &firmware::Report) -> String 
     );
     let _ = writeln!(
         s,
-        "profile:      {} ({} flash / {} RAM), QEMU mps2-an386 Cortex-M4",
+        "profile:      {} ({} flash / {} RAM), QEMU {} {}",
         p.name,
         kib(u64::from(p.flash)),
-        kib(u64::from(p.ram))
+        kib(u64::from(p.ram)),
+        p.core.machine,
+        p.core.name
     );
     let _ = writeln!(
         s,

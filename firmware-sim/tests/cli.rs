@@ -253,17 +253,24 @@ const PAIRS: usize = 100;
 /// checks the report; firmware-sim itself fails on any bit difference from the host.
 /// QEMU gets `qemu_timeout` seconds, so a hung firmware fails the test.
 fn qemu_model_matches_host(model: &Path, qemu_timeout: u64) -> String {
-    qemu_firmware_matches_host(model, qemu_timeout, PAIRS, &[])
+    qemu_firmware_matches_host(model, None, qemu_timeout, PAIRS, &[])
 }
 
-/// [`qemu_model_matches_host`] for `pairs` pairs, with `extra` arguments to `run` (`--c`).
+/// [`qemu_model_matches_host`] on device profile `profile` (another core).
+fn qemu_profile_matches_host(model: &Path, profile: &str, qemu_timeout: u64) -> String {
+    qemu_firmware_matches_host(model, Some(profile), qemu_timeout, PAIRS, &[])
+}
+
+/// [`qemu_model_matches_host`] on `profile` (default: the smallest that fits) for `pairs`
+/// pairs, with `extra` arguments to `run` (`--c`).
 fn qemu_firmware_matches_host(
     model: &Path,
+    profile: Option<&str>,
     qemu_timeout: u64,
     pairs: usize,
     extra: &[&str],
 ) -> String {
-    let profile = smallest_profile(model);
+    let profile = profile.map_or_else(|| smallest_profile(model), str::to_string);
     let n = pairs.to_string();
     let timeout = qemu_timeout.to_string();
     let start = Instant::now();
@@ -331,8 +338,8 @@ fn shipped_w8a8_models(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-#[test]
-fn qemu_shipped_w8a8_models_are_bit_identical_to_host() {
+/// The shipped w8a8 models; none is a failure saying how to make them.
+fn shipped_models() -> Vec<PathBuf> {
     let dir = models_dir();
     let models = shipped_w8a8_models(&dir);
     assert!(
@@ -342,11 +349,24 @@ fn qemu_shipped_w8a8_models_are_bit_identical_to_host() {
          models/NAME`)",
         dir.display()
     );
-    for model in &models {
+    models
+}
+
+#[test]
+fn qemu_shipped_w8a8_models_are_bit_identical_to_host() {
+    for model in &shipped_models() {
         // About 290 M instructions per sample for the 7.5 M-MAC Fashion models: 100 take
         // about a minute in QEMU; 300 s means hung.
         let report = qemu_model_matches_host(model, 300);
         assert!(report.contains("w8a8"), "{report}");
+    }
+}
+
+#[test]
+fn qemu_m33_runs_the_shipped_w8a8_models_bit_identical_to_host() {
+    for model in &shipped_models() {
+        let report = qemu_profile_matches_host(model, "m33-nrf5340", 300);
+        assert!(report.contains("QEMU mps2-an505 Cortex-M33F"), "{report}");
     }
 }
 
@@ -356,15 +376,8 @@ const C_PAIRS: usize = 16;
 
 #[test]
 fn qemu_c_example_runs_the_shipped_w8a8_models_bit_identical_to_host() {
-    let dir = models_dir();
-    let models = shipped_w8a8_models(&dir);
-    assert!(
-        !models.is_empty(),
-        "no shipped device model in {}",
-        dir.display()
-    );
-    for model in &models {
-        let report = qemu_firmware_matches_host(model, 300, C_PAIRS, &["--c"]);
+    for model in &shipped_models() {
+        let report = qemu_firmware_matches_host(model, None, 300, C_PAIRS, &["--c"]);
         assert!(
             report.contains("C example (firmware-sim/c-example"),
             "{report}"

@@ -18,10 +18,16 @@ const PAINT: u32 = 0xC0DE_5EED;
 /// Bytes left unpainted below the stack pointer while painting (the painter's own frame).
 const PAINT_GUARD: usize = 64;
 
-// CMSDK APB timer 0 of the MPS2 board (a 32-bit down counter on the 25 MHz system clock).
-const TIMER0_CTRL: *mut u32 = 0x4000_0000 as *mut u32;
-const TIMER0_VALUE: *mut u32 = 0x4000_0004 as *mut u32;
-const TIMER0_RELOAD: *mut u32 = 0x4000_0008 as *mut u32;
+// CMSDK APB timer 0 of the MPS2 board (a 32-bit down counter on the system clock). On the
+// AN505 the firmware runs in the secure state it boots in and the timer is a secure
+// peripheral after reset, so it is reached through the secure alias.
+#[cfg(not(feature = "an505"))]
+const TIMER0: usize = 0x4000_0000;
+#[cfg(feature = "an505")]
+const TIMER0: usize = 0x5000_0000;
+const TIMER0_CTRL: *mut u32 = TIMER0 as *mut u32;
+const TIMER0_VALUE: *mut u32 = (TIMER0 + 4) as *mut u32;
+const TIMER0_RELOAD: *mut u32 = (TIMER0 + 8) as *mut u32;
 
 unsafe extern "C" {
     // cortex-m-rt's linker script: end of the statics, and the initial stack pointer.
