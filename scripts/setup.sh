@@ -5,8 +5,8 @@
 #     qemu-system-arm (firmware emulation), dataset-fashion-mnist (image datasets),
 #     gcc + libc6-dev (the C API test), gcc-arm-none-eabi + libnewlib-arm-none-eabi +
 #     make (the C example firmware)
-#   - Rust: the stable toolchain's rustfmt/clippy and the thumbv7em-none-eabihf and
-#     thumbv8m.main-none-eabihf targets
+#   - Rust: the stable toolchain's rustfmt/clippy and the thumbv7em-none-eabihf,
+#     thumbv8m.main-none-eabihf and thumbv6m-none-eabi targets
 #   - ONNX Runtime 1.32.0's shared library (PyPI wheel) under .deps/ for the tests
 set -euo pipefail
 
@@ -42,9 +42,9 @@ for component in rustfmt clippy; do
         rustup component add "$component"
     fi
 done
-# firmware-sim builds the device firmware for the Cortex-M4F and the Cortex-M33 (both run
-# in qemu-system-arm)
-for target in thumbv7em-none-eabihf thumbv8m.main-none-eabihf; do
+# firmware-sim builds the device firmware for the Cortex-M4F, the Cortex-M33 and the
+# Cortex-M0 (all run in qemu-system-arm)
+for target in thumbv7em-none-eabihf thumbv8m.main-none-eabihf thumbv6m-none-eabi; do
     if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
         say "adding rustup target $target"
         rustup target add "$target"

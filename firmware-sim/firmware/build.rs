@@ -19,7 +19,6 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 
-
 fn main() {
     for var in [
         "EDGEGAN_MODEL",

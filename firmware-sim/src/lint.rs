@@ -12,6 +12,7 @@ use std::process::Command;
 use edgegan_runtime::DeviceModel;
 
 use crate::firmware::{self, TARGET};
+use crate::profiles::{CORTEX_M0, CORTEX_M4, CORTEX_M33};
 use crate::{Error, Result, cross, peer};
 
 /// The model folder the lint builds the firmware crates for.
@@ -80,16 +81,23 @@ pub fn lint() -> Result<Vec<String>> {
     let fw = firmware::firmware_dir();
     run("cargo fmt --check (firmware, board)", &mut fmt_check(&fw))?;
     passed.push("fmt: firmware-sim/firmware, firmware-sim/board".to_string());
-    run(
-        "cargo clippy (firmware, board)",
-        cross::cargo("clippy", &fw, TARGET, &firmware::target_dir())
-            .args(["--workspace", "--", "-D", "warnings"])
-            .env("EDGEGAN_MODEL", &egm)
-            .env("EDGEGAN_PAIRS", "42:0"),
-    )?;
-    passed.push(format!(
-        "clippy -D warnings ({TARGET}): firmware-sim/firmware, firmware-sim/board"
-    ));
+    // each core: its target and its board feature select different code
+    for core in [CORTEX_M4, CORTEX_M0, CORTEX_M33] {
+        let mut cmd = cross::cargo("clippy", &fw, core.target, &firmware::target_dir());
+        if let Some(feature) = core.board_feature {
+            cmd.args(["--features", feature]);
+        }
+        run(
+            &format!("cargo clippy (firmware, board; {})", core.name),
+            cmd.args(["--workspace", "--", "-D", "warnings"])
+                .env("EDGEGAN_MODEL", &egm)
+                .env("EDGEGAN_PAIRS", "42:0"),
+        )?;
+        passed.push(format!(
+            "clippy -D warnings ({}): firmware-sim/firmware, firmware-sim/board",
+            core.target
+        ));
+    }
     let pd = peer::peer_dir();
     run("cargo fmt --check (peer)", &mut fmt_check(&pd))?;
     passed.push("fmt: firmware-sim/peer".to_string());

@@ -35,6 +35,19 @@ pub const CORTEX_M4: Core = Core {
     board_feature: None,
 };
 
+/// Cortex-M0 (Armv6-M: no FPU, no DSP, no hardware divide) on QEMU's BBC micro:bit
+/// (nRF51822): 256 KiB flash at 0, 16 KiB RAM at 0x2000_0000. It stands for the
+/// Cortex-M0+ parts (same instruction set).
+pub const CORTEX_M0: Core = Core {
+    name: "Cortex-M0",
+    target: "thumbv6m-none-eabi",
+    machine: "microbit",
+    cpu: "cortex-m0",
+    flash_origin: 0x0000_0000,
+    ram_origin: 0x2000_0000,
+    board_feature: Some("microbit"),
+};
+
 /// Cortex-M33F (Armv8-M mainline, TrustZone; the firmware runs in the secure state it
 /// boots in) on QEMU's MPS2 AN505: code in SSRAM1's secure alias, data in SSRAM2/3's.
 pub const CORTEX_M33: Core = Core {
@@ -65,7 +78,14 @@ pub struct Profile {
 const KIB: u32 = 1024;
 
 /// Every profile, smallest first.
-pub const PROFILES: [Profile; 5] = [
+pub const PROFILES: [Profile; 6] = [
+    Profile {
+        name: "m0-microbit",
+        example: "BBC micro:bit v1 (nRF51822): Cortex-M0, 256 KB flash / 16 KB RAM (QEMU microbit)",
+        flash: 256 * KIB,
+        ram: 16 * KIB,
+        core: CORTEX_M0,
+    },
     Profile {
         name: "m4-small",
         example: "Cortex-M4F, 512 KB flash / 64 KB RAM (e.g. STM32F401RB class)",
@@ -165,7 +185,8 @@ mod tests {
         let err = find("m3").unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown device profile `m3` (known: m4-small, m4-mid, m4-large, m33-nrf5340, m7)"
+            "unknown device profile `m3` (known: m0-microbit, m4-small, m4-mid, m4-large, \
+             m33-nrf5340, m7)"
         );
     }
 

@@ -171,7 +171,10 @@ fn bad_inputs_exit_2_with_a_message() {
     let csv = dir.path().join("x.csv");
 
     let out = firmware_sim(&["run", "--model", s(&mlp), "--profile", "m3"]);
-    assert_fails_with(&out, "unknown device profile `m3` (known: m4-small");
+    assert_fails_with(
+        &out,
+        "unknown device profile `m3` (known: m0-microbit, m4-small",
+    );
 
     let out = firmware_sim(&[
         "sample",
@@ -236,12 +239,15 @@ fn bad_inputs_exit_2_with_a_message() {
 }
 
 /// The first profile `inspect` estimates the model fits.
+/// The smallest Cortex-M4F profile `inspect` says the model fits (the other cores have
+/// their own tests).
 fn smallest_profile(model: &Path) -> String {
     let out = firmware_sim(&["inspect", s(model)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
         .lines()
-        .find_map(|l| l.trim().strip_suffix(" fits").map(|p| p.trim().to_string()))
+        .filter_map(|l| l.trim().strip_suffix(" fits").map(|p| p.trim().to_string()))
+        .find(|p| p.starts_with("m4-"))
         .expect("the model fits some profile")
 }
 
@@ -368,6 +374,46 @@ fn qemu_m33_runs_the_shipped_w8a8_models_bit_identical_to_host() {
         let report = qemu_profile_matches_host(model, "m33-nrf5340", 300);
         assert!(report.contains("QEMU mps2-an505 Cortex-M33F"), "{report}");
     }
+}
+
+#[test]
+fn qemu_m0_runs_ring8_bit_identical_and_refuses_the_fashion_models() {
+    // The micro:bit's 16 KiB of RAM holds ring8-cgan (264 B arena); the Fashion models'
+    // arenas (37 and 49 KiB) cannot fit, which must be a clear link-time error.
+    for model in &shipped_models() {
+        let name = model.parent().and_then(Path::file_name).unwrap();
+        if name == "ring8-cgan" {
+            let report = qemu_profile_matches_host(model, "m0-microbit", 300);
+            assert!(report.contains("QEMU microbit Cortex-M0"), "{report}");
+        } else {
+            let out = firmware_sim_env(
+                &[
+                    "run",
+                    "--model",
+                    s(model),
+                    "--profile",
+                    "m0-microbit",
+                    "--n",
+                    "1",
+                ],
+                &[],
+                Duration::from_secs(900),
+            );
+            assert_fails_with(
+                &out,
+                "the model does not fit device profile m0-microbit (256 KiB flash / 16 KiB \
+                 RAM)",
+            );
+        }
+    }
+}
+
+#[test]
+fn qemu_m0_runs_f32_in_soft_float_bit_identical_to_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = demo(dir.path(), "mlp", "f32");
+    let report = qemu_profile_matches_host(&model, "m0-microbit", 120);
+    assert!(report.contains("(f32,"), "{report}");
 }
 
 /// Pairs per model for the C example: it runs the same library code as the Rust firmware

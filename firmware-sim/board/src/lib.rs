@@ -1,4 +1,4 @@
-//! What both QEMU firmwares on the MPS2 board share (edgegan's `../firmware` and the
+//! What both QEMU firmwares on the board share (edgegan's `../firmware` and the
 //! burn-onnx peer in `../peer`): the timer that counts instructions, its calibration loop,
 //! stack painting for the high-water mark, a semihosting line writer, and the handlers
 //! that end QEMU with failure on a panic, a fault or an unexpected interrupt.
@@ -18,39 +18,86 @@ const PAINT: u32 = 0xC0DE_5EED;
 /// Bytes left unpainted below the stack pointer while painting (the painter's own frame).
 const PAINT_GUARD: usize = 64;
 
-// CMSDK APB timer 0 of the MPS2 board (a 32-bit down counter on the system clock). On the
-// AN505 the firmware runs in the secure state it boots in and the timer is a secure
-// peripheral after reset, so it is reached through the secure alias.
-#[cfg(not(feature = "an505"))]
-const TIMER0: usize = 0x4000_0000;
-#[cfg(feature = "an505")]
-const TIMER0: usize = 0x5000_0000;
-const TIMER0_CTRL: *mut u32 = TIMER0 as *mut u32;
-const TIMER0_VALUE: *mut u32 = (TIMER0 + 4) as *mut u32;
-const TIMER0_RELOAD: *mut u32 = (TIMER0 + 8) as *mut u32;
-
 unsafe extern "C" {
     // cortex-m-rt's linker script: end of the statics, and the initial stack pointer.
     static __sheap: u32;
     static _stack_start: u32;
 }
 
-/// Starts timer 0 counting down from `u32::MAX` (one tick per 40 instructions under
-/// `-icount shift=0`; [`calibrate`] measures the ratio).
-pub fn timer_start() {
-    // SAFETY: MMIO registers of the board's timer 0, which nothing else uses.
-    unsafe {
-        TIMER0_CTRL.write_volatile(0);
-        TIMER0_RELOAD.write_volatile(u32::MAX);
-        TIMER0_VALUE.write_volatile(u32::MAX);
-        TIMER0_CTRL.write_volatile(1);
+/// The instruction counter: a timer that QEMU drives from its virtual clock, which under
+/// `-icount shift=0` advances a fixed time per instruction ([`calibrate`] measures how
+/// many instructions a tick is).
+#[cfg(not(feature = "microbit"))]
+mod timer {
+    // CMSDK APB timer 0 of the MPS2 boards (a 32-bit down counter on the system clock).
+    // On the AN505 the firmware runs in the secure state it boots in and the timer is a
+    // secure peripheral after reset, so it is reached through the secure alias.
+    #[cfg(not(feature = "an505"))]
+    const TIMER0: usize = 0x4000_0000;
+    #[cfg(feature = "an505")]
+    const TIMER0: usize = 0x5000_0000;
+    const CTRL: *mut u32 = TIMER0 as *mut u32;
+    const VALUE: *mut u32 = (TIMER0 + 4) as *mut u32;
+    const RELOAD: *mut u32 = (TIMER0 + 8) as *mut u32;
+
+    pub(crate) fn start() {
+        // SAFETY: MMIO registers of the board's timer 0, which nothing else uses.
+        unsafe {
+            CTRL.write_volatile(0);
+            RELOAD.write_volatile(u32::MAX);
+            VALUE.write_volatile(u32::MAX);
+            CTRL.write_volatile(1);
+        }
+    }
+
+    pub(crate) fn now() -> u32 {
+        // SAFETY: as in `start`.
+        unsafe { VALUE.read_volatile() }
     }
 }
 
-/// The timer's current value; it counts down, so elapsed ticks are `t0 - now` (wrapping).
+/// The micro:bit's nRF51 TIMER0: a 32-bit up counter at 16 MHz, read by a capture task.
+#[cfg(feature = "microbit")]
+mod timer {
+    const TIMER0: usize = 0x4000_8000;
+    const TASKS_START: *mut u32 = TIMER0 as *mut u32;
+    const TASKS_CLEAR: *mut u32 = (TIMER0 + 0x00C) as *mut u32;
+    const TASKS_CAPTURE0: *mut u32 = (TIMER0 + 0x040) as *mut u32;
+    const MODE: *mut u32 = (TIMER0 + 0x504) as *mut u32;
+    const BITMODE: *mut u32 = (TIMER0 + 0x508) as *mut u32;
+    const PRESCALER: *mut u32 = (TIMER0 + 0x510) as *mut u32;
+    const CC0: *mut u32 = (TIMER0 + 0x540) as *mut u32;
+
+    pub(crate) fn start() {
+        // SAFETY: MMIO registers of the nRF51's TIMER0, which nothing else uses.
+        unsafe {
+            MODE.write_volatile(0); // timer, not counter
+            BITMODE.write_volatile(3); // 32 bits
+            PRESCALER.write_volatile(0); // 16 MHz
+            TASKS_CLEAR.write_volatile(1);
+            TASKS_START.write_volatile(1);
+        }
+    }
+
+    /// Negated, so that it counts down like the MPS2 timer: elapsed = `t0 - now`.
+    pub(crate) fn now() -> u32 {
+        // SAFETY: as in `start`; the capture task copies the counter into CC[0].
+        unsafe {
+            TASKS_CAPTURE0.write_volatile(1);
+            CC0.read_volatile().wrapping_neg()
+        }
+    }
+}
+
+/// Starts the instruction counter ([`calibrate`] measures instructions per tick).
+pub fn timer_start() {
+    timer::start();
+}
+
+/// The counter's current value; it counts down, so elapsed ticks are `t0 - now`
+/// (wrapping).
 pub fn timer_now() -> u32 {
-    // SAFETY: as in `timer_start`.
-    unsafe { TIMER0_VALUE.read_volatile() }
+    timer::now()
 }
 
 /// Times a loop of known length (`subs` + `bne` per turn) so the host can convert timer
