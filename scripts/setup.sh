@@ -2,8 +2,11 @@
 # Installs everything edgegan needs on a fresh Debian machine. Idempotent: each step
 # checks first and does nothing when it is already in place.
 #   - Debian packages: pkg-config + fontconfig/freetype headers and a font (plots),
-#     qemu-system-arm (firmware emulation), dataset-fashion-mnist (image datasets)
-#   - Rust: the stable toolchain's rustfmt/clippy and the thumbv7em-none-eabihf target
+#     qemu-system-arm (firmware emulation), dataset-fashion-mnist (image datasets),
+#     gcc + libc6-dev (the C API test), gcc-arm-none-eabi + libnewlib-arm-none-eabi +
+#     make (the C example firmware)
+#   - Rust: the stable toolchain's rustfmt/clippy and the thumbv7em-none-eabihf,
+#     thumbv8m.main-none-eabihf and thumbv6m-none-eabi targets
 #   - ONNX Runtime 1.32.0's shared library (PyPI wheel) under .deps/ for the tests
 set -euo pipefail
 
@@ -13,7 +16,8 @@ sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-apt_packages=(pkg-config libfontconfig1-dev libfreetype-dev fonts-dejavu-core qemu-system-arm dataset-fashion-mnist)
+apt_packages=(pkg-config libfontconfig1-dev libfreetype-dev fonts-dejavu-core qemu-system-arm dataset-fashion-mnist
+    gcc libc6-dev make gcc-arm-none-eabi libnewlib-arm-none-eabi)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -38,11 +42,14 @@ for component in rustfmt clippy; do
         rustup component add "$component"
     fi
 done
-# firmware-sim builds the device firmware for the Cortex-M4F (run in qemu-system-arm)
-if ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
-    say "adding rustup target thumbv7em-none-eabihf"
-    rustup target add thumbv7em-none-eabihf
-fi
+# firmware-sim builds the device firmware for the Cortex-M4F, the Cortex-M33 and the
+# Cortex-M0 (all run in qemu-system-arm)
+for target in thumbv7em-none-eabihf thumbv8m.main-none-eabihf thumbv6m-none-eabi; do
+    if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+        say "adding rustup target $target"
+        rustup target add "$target"
+    fi
+done
 # Fetch every crate now (workspace and the out-of-workspace firmware), so builds and tests
 # need no network later.
 repo="$(cd "$(dirname "$0")/.." && pwd)"

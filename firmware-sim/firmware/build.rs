@@ -2,7 +2,9 @@
 //!
 //! - `EDGEGAN_MODEL`: the `.egm` file to embed (copied to `OUT_DIR/model.egm`);
 //! - `EDGEGAN_FLASH_BYTES`, `EDGEGAN_RAM_BYTES`: the device profile, written as `memory.x` so
-//!   that a model that does not fit is a link error;
+//!   that a model that does not fit is a link error; `EDGEGAN_FLASH_ORIGIN`,
+//!   `EDGEGAN_RAM_ORIGIN`: where the board has them (default: the MPS2 AN386's 0 and
+//!   0x2000_0000);
 //! - `EDGEGAN_PAIRS`: the samples to make, joined by commas: `seed:label`, `seed:-` without
 //!   a condition, or `seed:m<kind>:<mask seed>` for a mask drawn by `maskgen` (kind 0 rect,
 //!   1 half, 2 mixed);
@@ -17,14 +19,13 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 
-const FLASH_ORIGIN: u32 = 0x0000_0000;
-const RAM_ORIGIN: u32 = 0x2000_0000;
-
 fn main() {
     for var in [
         "EDGEGAN_MODEL",
         "EDGEGAN_FLASH_BYTES",
         "EDGEGAN_RAM_BYTES",
+        "EDGEGAN_FLASH_ORIGIN",
+        "EDGEGAN_RAM_ORIGIN",
         "EDGEGAN_PAIRS",
         "EDGEGAN_PICTURE",
     ] {
@@ -68,11 +69,13 @@ fn main() {
     };
     let flash = size("EDGEGAN_FLASH_BYTES", 1024 * 1024);
     let ram = size("EDGEGAN_RAM_BYTES", 256 * 1024);
+    let flash_origin = size("EDGEGAN_FLASH_ORIGIN", 0);
+    let ram_origin = size("EDGEGAN_RAM_ORIGIN", 0x2000_0000);
     fs::write(
         out.join("memory.x"),
         format!(
-            "MEMORY\n{{\n  FLASH : ORIGIN = {FLASH_ORIGIN:#010x}, LENGTH = {flash}\n  \
-             RAM : ORIGIN = {RAM_ORIGIN:#010x}, LENGTH = {ram}\n}}\n"
+            "MEMORY\n{{\n  FLASH : ORIGIN = {flash_origin:#010x}, LENGTH = {flash}\n  \
+             RAM : ORIGIN = {ram_origin:#010x}, LENGTH = {ram}\n}}\n"
         ),
     )
     .expect("writing memory.x");

@@ -8,15 +8,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use edgegan_runtime::DeviceModel;
+
+use crate::cross;
 use crate::elf::{self, Footprint};
 use crate::host::{self, Batch, MaskSource, ModelFile, Pair};
-use crate::profiles::{Profile, kib};
+use crate::profiles::{CORTEX_M4, Core, Profile, kib};
 use crate::{Error, Result};
 
-/// The Rust target the firmware is built for.
-pub const TARGET: &str = "thumbv7em-none-eabihf";
-/// Where the firmware's RAM starts (its `memory.x`; MPS2 SSRAM2).
-pub const RAM_ORIGIN: u32 = 0x2000_0000;
+/// The Rust target of the Cortex-M4F firmware (the default core; the peer and the C
+/// example are built for it).
+pub const TARGET: &str = CORTEX_M4.target;
+/// Where the Cortex-M4F firmware's RAM starts (its `memory.x`; MPS2 SSRAM2).
+pub const RAM_ORIGIN: u32 = CORTEX_M4.ram_origin;
 /// The environment variable that overrides the QEMU binary (default `qemu-system-arm`).
 pub const QEMU_ENV: &str = "FIRMWARE_SIM_QEMU";
 
@@ -33,18 +37,33 @@ pub fn target_dir() -> PathBuf {
         .join("firmware")
 }
 
+/// `<workspace target>/<name>`: where another device build (the peer, the C example)
+/// keeps its own target folder beside the firmware's.
+pub fn sibling_target_dir(name: &str) -> PathBuf {
+    target_dir()
+        .parent()
+        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
+        .join(name)
+}
+
 fn qemu_binary() -> String {
     std::env::var(QEMU_ENV).unwrap_or_else(|_| "qemu-system-arm".to_string())
 }
 
-/// The QEMU command line for `elf` (`-icount shift=0`: 1 ns of virtual time per instruction).
+/// The QEMU command line for `elf` on the Cortex-M4F board (`-icount shift=0`: 1 ns of
+/// virtual time per instruction).
 pub fn qemu_command(elf: &Path) -> Command {
+    qemu_command_for(elf, &CORTEX_M4)
+}
+
+/// The QEMU command line for `elf` on `core`'s machine.
+pub fn qemu_command_for(elf: &Path, core: &Core) -> Command {
     let mut cmd = Command::new(qemu_binary());
     cmd.args([
         "-machine",
-        "mps2-an386",
+        core.machine,
         "-cpu",
-        "cortex-m4",
+        core.cpu,
         "-nographic",
         "-monitor",
         "none",
@@ -60,12 +79,21 @@ pub fn qemu_command(elf: &Path) -> Command {
     cmd
 }
 
-/// Checks that QEMU and the Rust target are installed.
+/// Checks that QEMU and the Cortex-M4F's Rust target are installed.
 ///
 /// # Errors
 ///
 /// [`Error::MissingTool`], which tells the user to run `scripts/setup.sh`.
 pub fn check_tools() -> Result<()> {
+    check_tools_for(TARGET)
+}
+
+/// Checks that QEMU and the Rust `target` are installed.
+///
+/// # Errors
+///
+/// [`Error::MissingTool`], which tells the user to run `scripts/setup.sh`.
+pub fn check_tools_for(target: &str) -> Result<()> {
     let qemu = qemu_binary();
     let found = Command::new(&qemu)
         .arg("--version")
@@ -85,10 +113,10 @@ pub fn check_tools() -> Result<()> {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let has_target = sysroot.is_some_and(|s| s.join("lib/rustlib").join(TARGET).is_dir());
+    let has_target = sysroot.is_some_and(|s| s.join("lib/rustlib").join(target).is_dir());
     if !has_target {
         return Err(Error::MissingTool {
-            what: format!("the Rust target {TARGET} (rustup target add {TARGET})"),
+            what: format!("the Rust target {target} (rustup target add {target})"),
         });
     }
     Ok(())
@@ -122,7 +150,7 @@ pub fn pairs_env(pairs: &[Pair]) -> Result<String> {
 
 /// Writes `bytes` to `path` unless it already holds them, so that an unchanged input does
 /// not make Cargo rebuild the firmware.
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
@@ -136,48 +164,35 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Builds the firmware for `model` (an absolute path) and `profile`; returns the ELF's path.
 /// The caller holds the build lock until it is done with the ELF.
 fn build(model: &Path, profile: &Profile, batch: &Batch, arena_bytes: usize) -> Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let target_dir = target_dir();
     let pairs = pairs_env(&batch.pairs)?;
     // The picture that generated masks apply to, little-endian f32 (empty without masks).
     let picture_path = target_dir.join("picture.f32");
     let picture: Vec<u8> = batch.picture.iter().flat_map(|v| v.to_le_bytes()).collect();
     write_if_changed(&picture_path, &picture)?;
-    let output = Command::new(cargo)
-        .current_dir(firmware_dir())
-        .args(["build", "--release", "--target", TARGET])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env("EDGEGAN_MODEL", model)
-        .env("EDGEGAN_FLASH_BYTES", profile.flash.to_string())
-        .env("EDGEGAN_RAM_BYTES", profile.ram.to_string())
-        .env("EDGEGAN_PAIRS", pairs)
-        .env("EDGEGAN_PICTURE", &picture_path)
-        // Flags meant for the host build would replace the firmware's own (`-Tlink.x`).
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::FirmwareBuild(format!("running cargo: {e}")))?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let core = &profile.core;
+    let mut cmd = cross::cargo("build", &firmware_dir(), core.target, &target_dir);
+    if let Some(feature) = core.board_feature {
+        cmd.args(["--features", feature]);
+    }
+    let output = cross::output(
+        cmd.env("EDGEGAN_MODEL", model)
+            .env("EDGEGAN_FLASH_ORIGIN", core.flash_origin.to_string())
+            .env("EDGEGAN_RAM_ORIGIN", core.ram_origin.to_string())
+            .env("EDGEGAN_FLASH_BYTES", profile.flash.to_string())
+            .env("EDGEGAN_RAM_BYTES", profile.ram.to_string())
+            .env("EDGEGAN_PAIRS", pairs)
+            .env("EDGEGAN_PICTURE", &picture_path),
+    )?;
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
         if let Some(msg) = overflow_message(&stderr, profile, arena_bytes) {
             return Err(Error::DoesNotFit(msg));
         }
-        if stderr.contains("target may not be installed")
-            || stderr.contains("can't find crate for `core`")
-        {
-            return Err(Error::MissingTool {
-                what: format!("the Rust target {TARGET}"),
-            });
-        }
-        let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Error::FirmwareBuild(tail.join("\n")));
+        return Err(cross::failure(&stderr, core.target));
     }
     Ok(target_dir
-        .join(TARGET)
+        .join(core.target)
         .join("release")
         .join("edgegan-firmware"))
 }
@@ -187,10 +202,20 @@ fn build(model: &Path, profile: &Profile, batch: &Batch, arena_bytes: usize) -> 
 pub fn overflow_message(stderr: &str, profile: &Profile, arena_bytes: usize) -> Option<String> {
     let mut over: BTreeMap<String, u64> = BTreeMap::new();
     for line in stderr.lines() {
-        let Some(rest) = line.split("will not fit in region '").nth(1) else {
+        // rust-lld: "section '.bss' will not fit in region 'RAM': overflowed by N bytes";
+        // GNU ld (the C example): "region `RAM' overflowed by N bytes"
+        let Some(rest) = line
+            .split("will not fit in region '")
+            .nth(1)
+            .or_else(|| line.split("region `").nth(1))
+        else {
             continue;
         };
-        let region = rest.split('\'').next().unwrap_or_default().to_string();
+        let region = rest
+            .split(['\'', '`'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let Some(n) = rest
             .split("overflowed by ")
             .nth(1)
@@ -316,7 +341,16 @@ pub fn parse_output(text: &str, output_len: usize) -> Result<FirmwareOutput> {
 ///
 /// [`Error::MissingTool`] without QEMU, [`Error::Firmware`] on a failure exit or timeout.
 pub fn run_qemu(elf: &Path, timeout: Duration) -> Result<String> {
-    let mut child = qemu_command(elf)
+    run_qemu_for(elf, &CORTEX_M4, timeout)
+}
+
+/// [`run_qemu`] on `core`'s machine.
+///
+/// # Errors
+///
+/// As [`run_qemu`].
+pub fn run_qemu_for(elf: &Path, core: &Core, timeout: Duration) -> Result<String> {
+    let mut child = qemu_command_for(elf, core)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -429,9 +463,24 @@ pub struct RunOptions {
 /// [`Error::MissingTool`], [`Error::BadModel`], [`Error::DoesNotFit`],
 /// [`Error::FirmwareBuild`], [`Error::Firmware`], [`Error::Mismatch`].
 pub fn run(opts: &RunOptions) -> Result<Report> {
+    run_with(opts, |model_path, model| {
+        build(model_path, &opts.profile, &opts.batch, model.arena_bytes())
+    })
+}
+
+/// [`run`] with another firmware: `build` gets the model's absolute path and the parsed
+/// model and returns the ELF to run (under the build lock, held until QEMU is done).
+///
+/// # Errors
+///
+/// As [`run`].
+pub(crate) fn run_with(
+    opts: &RunOptions,
+    build: impl FnOnce(&Path, &DeviceModel<'_>) -> Result<PathBuf>,
+) -> Result<Report> {
     let file = ModelFile::read(&opts.model)?;
     let model = file.model()?;
-    check_tools()?;
+    check_tools_for(opts.profile.core.target)?;
     let host_samples = host::sample(&model, &opts.batch)?;
     let pairs = &opts.batch.pairs;
     let model_path = std::fs::canonicalize(&opts.model).map_err(|source| Error::Io {
@@ -459,13 +508,13 @@ pub fn run(opts: &RunOptions) -> Result<Report> {
         source,
     })?;
 
-    let elf_path = build(&model_path, &opts.profile, &opts.batch, model.arena_bytes())?;
+    let elf_path = build(&model_path, &model)?;
     let elf_bytes = std::fs::read(&elf_path).map_err(|source| Error::Io {
         action: "reading",
         path: elf_path.clone(),
         source,
     })?;
-    let text = run_qemu(&elf_path, opts.timeout)?;
+    let text = run_qemu_for(&elf_path, &opts.profile.core, opts.timeout)?;
     drop(lock);
 
     let fw = parse_output(&text, model.output_len())?;
@@ -478,7 +527,10 @@ pub fn run(opts: &RunOptions) -> Result<Report> {
     }
     compare(pairs, &fw.samples, &host_samples)?;
 
-    let footprint = elf::footprint(&elf::sections(&elf_path, &elf_bytes)?, RAM_ORIGIN);
+    let footprint = elf::footprint(
+        &elf::sections(&elf_path, &elf_bytes)?,
+        opts.profile.core.ram_origin,
+    );
     if footprint.static_ram + fw.stack >= u64::from(opts.profile.ram) {
         return Err(Error::DoesNotFit(format!(
             "the stack ran out of RAM on {}: {} B static + {} B stack (high-water mark) \
@@ -573,6 +625,10 @@ mod tests {
              is 128 KiB)"
         );
         assert!(overflow_message("error: something else", &p, 0).is_none());
+        let gnu_ld = "arm-none-eabi/bin/ld: x.elf section `.bss' will not fit in region `RAM'\n\
+                      arm-none-eabi/bin/ld: region `RAM' overflowed by 70000 bytes\n";
+        let msg = overflow_message(gnu_ld, &p, 131_072).unwrap();
+        assert!(msg.contains("RAM needs 132.4 KiB (135536 B)"), "{msg}");
     }
 
     #[test]

@@ -9,22 +9,39 @@
 //! measured, not estimated.
 //!
 //! Mask-conditioned (inpainting) models take their masks from files ([`inputs`]) or draw
-//! them from seeds ([`maskgen`], the same code in the firmware); [`card`] reads class names
-//! from a model's card. [`demo`] writes small generators with the runtime's `GraphBuilder`.
+//! them from seeds ([`maskgen`], the device runtime's generator, which the firmware runs
+//! too); [`card`] reads class names from a model's card. [`demo`] writes small generators
+//! with the runtime's `GraphBuilder`.
 
+pub mod c_example;
 pub mod card;
+pub mod cross;
 pub mod demo;
 pub mod elf;
 pub mod firmware;
 pub mod host;
 pub mod inputs;
-pub mod maskgen;
+pub mod lint;
 pub mod output;
 pub mod peer;
 pub mod picture;
 pub mod profiles;
 
-use std::path::PathBuf;
+/// The seeded mask generator, from the device runtime so that host and firmware draw the
+/// same masks from one copy of the code.
+pub use edgegan_runtime::mask as maskgen;
+
+use std::path::{Path, PathBuf};
+
+/// `map_err` for an I/O failure of `action` ("reading", "writing", ...) on `path`.
+pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
+}
 
 /// What can go wrong in firmware-sim's library code.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +115,9 @@ pub enum Error {
     /// The firmware build failed for another reason.
     #[error("building the firmware failed:\n{0}")]
     FirmwareBuild(String),
+    /// `cargo fmt --check` or `cargo clippy` failed on a firmware crate.
+    #[error("{0}")]
+    Lint(String),
     /// QEMU or the firmware failed, hung or printed something unexpected.
     #[error("{0}")]
     Firmware(String),

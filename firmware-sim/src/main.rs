@@ -89,6 +89,10 @@ enum Cmd {
         /// Seconds QEMU may run before it counts as hung.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// Run the C example firmware (firmware-sim/c-example: main.c, Makefile, the C
+        /// API's static library, gcc-arm-none-eabi) instead of the Rust one.
+        #[arg(long)]
+        c: bool,
         #[command(flatten)]
         masks: MaskArgs,
     },
@@ -124,6 +128,9 @@ enum Cmd {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+    /// Check formatting and lints (`cargo fmt --check`, `cargo clippy -D warnings`) of
+    /// the device crates outside the workspace: firmware, board and peer (scripts/test.sh).
+    Lint,
     /// Write a small demo generator (made with the runtime's GraphBuilder) as `.egm`.
     DemoModel {
         /// Which generator.
@@ -285,6 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             format,
             timeout,
+            c,
             masks,
         } => {
             let profile = profiles::find(&profile)?;
@@ -297,12 +305,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let batch = make_batch(&m, &model, seed, n, class.as_deref(), &masks)?;
             // Checked before the (long) build: the firmware draws masks from seeds only.
             firmware::pairs_env(&batch.pairs)?;
-            let report = firmware::run(&RunOptions {
+            let opts = RunOptions {
                 model: model.clone(),
                 profile,
                 batch: batch.clone(),
                 timeout: Duration::from_secs(timeout),
-            })?;
+            };
+            let report = if c {
+                println!("firmware:     C example (firmware-sim/c-example, edgegan C API)");
+                firmware_sim::c_example::run(&opts)?
+            } else {
+                firmware::run(&opts)?
+            };
             print!("{}", run_report(&model, &m, &report));
             if let (Some(out), Some(format)) = (out, format) {
                 write_samples(&m, &batch, Some(&report.samples), &out, format)?;
@@ -326,6 +340,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "{}",
                 bench_peer(&dir, &profile, seed, n, Duration::from_secs(timeout))?
             );
+        }
+        Cmd::Lint => {
+            for line in firmware_sim::lint::lint()? {
+                println!("ok  {line}");
+            }
         }
         Cmd::DemoModel { kind, weights, out } => {
             let kind = match kind {
@@ -704,10 +723,12 @@ fn run_report(path: &Path, m: &DeviceModel<'_>, r: &firmware::Report) -> String 
     );
     let _ = writeln!(
         s,
-        "profile:      {} ({} flash / {} RAM), QEMU mps2-an386 Cortex-M4",
+        "profile:      {} ({} flash / {} RAM), QEMU {} {}",
         p.name,
         kib(u64::from(p.flash)),
-        kib(u64::from(p.ram))
+        kib(u64::from(p.ram)),
+        p.core.machine,
+        p.core.name
     );
     let _ = writeln!(
         s,

@@ -5,9 +5,9 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::cross;
 use crate::elf::{self, Footprint};
 use crate::firmware::{self, RAM_ORIGIN, TARGET};
 use crate::host::Pair;
@@ -23,10 +23,7 @@ pub fn peer_dir() -> PathBuf {
 
 /// Where the peer firmware is built: `<workspace target>/peer`.
 pub fn target_dir() -> PathBuf {
-    firmware::target_dir()
-        .parent()
-        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
-        .join("peer")
+    firmware::sibling_target_dir("peer")
 }
 
 /// What the peer firmware measured.
@@ -48,15 +45,6 @@ pub struct PeerReport {
     pub samples: Vec<Vec<f32>>,
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
-    let path = path.to_path_buf();
-    move |source| Error::Io {
-        action,
-        path,
-        source,
-    }
-}
-
 /// Builds the peer firmware for `onnx` with each pair's noise (`noise_dim` values from
 /// [`edgegan_runtime::noise::fill`], what edgegan's sampler draws for the seed) and label,
 /// runs it in QEMU and reads what it measured.
@@ -73,12 +61,12 @@ pub fn run(
     timeout: Duration,
 ) -> Result<PeerReport> {
     firmware::check_tools()?;
-    let onnx = std::fs::canonicalize(onnx).map_err(io("resolving", onnx))?;
+    let onnx = std::fs::canonicalize(onnx).map_err(crate::io("resolving", onnx))?;
     let target = target_dir();
-    std::fs::create_dir_all(&target).map_err(io("creating", &target))?;
+    std::fs::create_dir_all(&target).map_err(crate::io("creating", &target))?;
     let lock_path = target.join(".bench-peer.lock");
-    let lock = File::create(&lock_path).map_err(io("creating", &lock_path))?;
-    lock.lock().map_err(io("locking", &lock_path))?;
+    let lock = File::create(&lock_path).map_err(crate::io("creating", &lock_path))?;
+    lock.lock().map_err(crate::io("locking", &lock_path))?;
 
     let mut inputs = Vec::new();
     for p in pairs {
@@ -94,33 +82,24 @@ pub fn run(
     }
     let inputs_path = target.join("inputs.bin");
     if std::fs::read(&inputs_path).ok().as_deref() != Some(&inputs[..]) {
-        std::fs::write(&inputs_path, &inputs).map_err(io("writing", &inputs_path))?;
+        std::fs::write(&inputs_path, &inputs).map_err(crate::io("writing", &inputs_path))?;
     }
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let output = Command::new(cargo)
-        .current_dir(peer_dir())
-        .args(["build", "--release", "--target", TARGET])
-        .env("CARGO_TARGET_DIR", &target)
-        .env("PEER_ONNX", &onnx)
-        .env("PEER_INPUTS", &inputs_path)
-        .env("PEER_NOISE_DIM", noise_dim.to_string())
-        .env("PEER_HEAP_BYTES", HEAP_BYTES.to_string())
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::FirmwareBuild(format!("running cargo: {e}")))?;
+    let output = cross::output(
+        cross::cargo("build", &peer_dir(), TARGET, &target)
+            .env("PEER_ONNX", &onnx)
+            .env("PEER_INPUTS", &inputs_path)
+            .env("PEER_NOISE_DIM", noise_dim.to_string())
+            .env("PEER_HEAP_BYTES", HEAP_BYTES.to_string()),
+    )?;
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Error::FirmwareBuild(tail.join("\n")));
+        return Err(cross::failure(
+            &String::from_utf8_lossy(&output.stderr),
+            TARGET,
+        ));
     }
     let elf_path = target.join(TARGET).join("release/edgegan-peer-firmware");
-    let elf_bytes = std::fs::read(&elf_path).map_err(io("reading", &elf_path))?;
+    let elf_bytes = std::fs::read(&elf_path).map_err(crate::io("reading", &elf_path))?;
     let text = firmware::run_qemu(&elf_path, timeout)?;
     drop(lock);
 

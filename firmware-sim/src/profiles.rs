@@ -5,6 +5,61 @@
 
 use crate::{Error, Result};
 
+/// A core family the firmware is built for and the QEMU machine that runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Core {
+    /// In words, for reports (`Cortex-M4F`).
+    pub name: &'static str,
+    /// The Rust target.
+    pub target: &'static str,
+    /// QEMU's `-machine`.
+    pub machine: &'static str,
+    /// QEMU's `-cpu`.
+    pub cpu: &'static str,
+    /// Where the machine boots from (the firmware's FLASH region).
+    pub flash_origin: u32,
+    /// Where the firmware's RAM region starts.
+    pub ram_origin: u32,
+    /// The firmware (and board crate) feature that selects this machine's peripherals.
+    pub board_feature: Option<&'static str>,
+}
+
+/// Cortex-M4F on QEMU's MPS2 AN386 (the default board).
+pub const CORTEX_M4: Core = Core {
+    name: "Cortex-M4F",
+    target: "thumbv7em-none-eabihf",
+    machine: "mps2-an386",
+    cpu: "cortex-m4",
+    flash_origin: 0x0000_0000,
+    ram_origin: 0x2000_0000,
+    board_feature: None,
+};
+
+/// Cortex-M0 (Armv6-M: no FPU, no DSP, no hardware divide) on QEMU's BBC micro:bit
+/// (nRF51822): 256 KiB flash at 0, 16 KiB RAM at 0x2000_0000. It stands for the
+/// Cortex-M0+ parts (same instruction set).
+pub const CORTEX_M0: Core = Core {
+    name: "Cortex-M0",
+    target: "thumbv6m-none-eabi",
+    machine: "microbit",
+    cpu: "cortex-m0",
+    flash_origin: 0x0000_0000,
+    ram_origin: 0x2000_0000,
+    board_feature: Some("microbit"),
+};
+
+/// Cortex-M33F (Armv8-M mainline, TrustZone; the firmware runs in the secure state it
+/// boots in) on QEMU's MPS2 AN505: code in SSRAM1's secure alias, data in SSRAM2/3's.
+pub const CORTEX_M33: Core = Core {
+    name: "Cortex-M33F",
+    target: "thumbv8m.main-none-eabihf",
+    machine: "mps2-an505",
+    cpu: "cortex-m33",
+    flash_origin: 0x1000_0000,
+    ram_origin: 0x3800_0000,
+    board_feature: Some("an505"),
+};
+
 /// A device budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Profile {
@@ -16,35 +71,55 @@ pub struct Profile {
     pub flash: u32,
     /// RAM bytes.
     pub ram: u32,
+    /// The core it is built for and emulated on.
+    pub core: Core,
 }
 
 const KIB: u32 = 1024;
 
 /// Every profile, smallest first.
-pub const PROFILES: [Profile; 4] = [
+pub const PROFILES: [Profile; 6] = [
+    Profile {
+        name: "m0-microbit",
+        example: "BBC micro:bit v1 (nRF51822): Cortex-M0, 256 KB flash / 16 KB RAM (QEMU microbit)",
+        flash: 256 * KIB,
+        ram: 16 * KIB,
+        core: CORTEX_M0,
+    },
     Profile {
         name: "m4-small",
         example: "Cortex-M4F, 512 KB flash / 64 KB RAM (e.g. STM32F401RB class)",
         flash: 512 * KIB,
         ram: 64 * KIB,
+        core: CORTEX_M4,
     },
     Profile {
         name: "m4-mid",
         example: "Cortex-M4F, 512 KB flash / 128 KB RAM (e.g. STM32F411RE class)",
         flash: 512 * KIB,
         ram: 128 * KIB,
+        core: CORTEX_M4,
     },
     Profile {
         name: "m4-large",
         example: "nRF52840: Cortex-M4F, 1 MB flash / 256 KB RAM",
         flash: 1024 * KIB,
         ram: 256 * KIB,
+        core: CORTEX_M4,
+    },
+    Profile {
+        name: "m33-nrf5340",
+        example: "nRF5340 application core: Cortex-M33F, 1 MB flash / 512 KB RAM (QEMU mps2-an505)",
+        flash: 1024 * KIB,
+        ram: 512 * KIB,
+        core: CORTEX_M33,
     },
     Profile {
         name: "m7",
         example: "STM32H743: Cortex-M7, 2 MB flash / 1 MB RAM (emulated as a Cortex-M4F)",
         flash: 2048 * KIB,
         ram: 1024 * KIB,
+        core: CORTEX_M4,
     },
 ];
 
@@ -110,7 +185,8 @@ mod tests {
         let err = find("m3").unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown device profile `m3` (known: m4-small, m4-mid, m4-large, m7)"
+            "unknown device profile `m3` (known: m0-microbit, m4-small, m4-mid, m4-large, \
+             m33-nrf5340, m7)"
         );
     }
 

@@ -171,7 +171,10 @@ fn bad_inputs_exit_2_with_a_message() {
     let csv = dir.path().join("x.csv");
 
     let out = firmware_sim(&["run", "--model", s(&mlp), "--profile", "m3"]);
-    assert_fails_with(&out, "unknown device profile `m3` (known: m4-small");
+    assert_fails_with(
+        &out,
+        "unknown device profile `m3` (known: m0-microbit, m4-small",
+    );
 
     let out = firmware_sim(&[
         "sample",
@@ -236,12 +239,15 @@ fn bad_inputs_exit_2_with_a_message() {
 }
 
 /// The first profile `inspect` estimates the model fits.
+/// The smallest Cortex-M4F profile `inspect` says the model fits (the other cores have
+/// their own tests).
 fn smallest_profile(model: &Path) -> String {
     let out = firmware_sim(&["inspect", s(model)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
         .lines()
-        .find_map(|l| l.trim().strip_suffix(" fits").map(|p| p.trim().to_string()))
+        .filter_map(|l| l.trim().strip_suffix(" fits").map(|p| p.trim().to_string()))
+        .find(|p| p.starts_with("m4-"))
         .expect("the model fits some profile")
 }
 
@@ -253,27 +259,42 @@ const PAIRS: usize = 100;
 /// checks the report; firmware-sim itself fails on any bit difference from the host.
 /// QEMU gets `qemu_timeout` seconds, so a hung firmware fails the test.
 fn qemu_model_matches_host(model: &Path, qemu_timeout: u64) -> String {
-    let profile = smallest_profile(model);
-    let n = PAIRS.to_string();
+    qemu_firmware_matches_host(model, None, qemu_timeout, PAIRS, &[])
+}
+
+/// [`qemu_model_matches_host`] on device profile `profile` (another core).
+fn qemu_profile_matches_host(model: &Path, profile: &str, qemu_timeout: u64) -> String {
+    qemu_firmware_matches_host(model, Some(profile), qemu_timeout, PAIRS, &[])
+}
+
+/// [`qemu_model_matches_host`] on `profile` (default: the smallest that fits) for `pairs`
+/// pairs, with `extra` arguments to `run` (`--c`).
+fn qemu_firmware_matches_host(
+    model: &Path,
+    profile: Option<&str>,
+    qemu_timeout: u64,
+    pairs: usize,
+    extra: &[&str],
+) -> String {
+    let profile = profile.map_or_else(|| smallest_profile(model), str::to_string);
+    let n = pairs.to_string();
     let timeout = qemu_timeout.to_string();
     let start = Instant::now();
-    let out = firmware_sim_env(
-        &[
-            "run",
-            "--model",
-            s(model),
-            "--profile",
-            &profile,
-            "--seed",
-            "1000",
-            "--n",
-            &n,
-            "--timeout",
-            &timeout,
-        ],
-        &[],
-        Duration::from_secs(qemu_timeout + 600),
-    );
+    let mut args = vec![
+        "run",
+        "--model",
+        s(model),
+        "--profile",
+        &profile,
+        "--seed",
+        "1000",
+        "--n",
+        &n,
+        "--timeout",
+        &timeout,
+    ];
+    args.extend_from_slice(extra);
+    let out = firmware_sim_env(&args, &[], Duration::from_secs(qemu_timeout + 600));
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
@@ -287,7 +308,7 @@ fn qemu_model_matches_host(model: &Path, qemu_timeout: u64) -> String {
         start.elapsed().as_secs_f64()
     );
     let expected =
-        format!("samples:      {PAIRS} from the firmware, bit-identical to the host runtime");
+        format!("samples:      {pairs} from the firmware, bit-identical to the host runtime");
     assert!(stdout.contains(&expected), "{stdout}");
     for needle in ["flash:", "ram:", "per MAC", "stack"] {
         assert!(stdout.contains(needle), "{needle:?} not in {stdout}");
@@ -323,8 +344,8 @@ fn shipped_w8a8_models(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-#[test]
-fn qemu_shipped_w8a8_models_are_bit_identical_to_host() {
+/// The shipped w8a8 models; none is a failure saying how to make them.
+fn shipped_models() -> Vec<PathBuf> {
     let dir = models_dir();
     let models = shipped_w8a8_models(&dir);
     assert!(
@@ -334,12 +355,85 @@ fn qemu_shipped_w8a8_models_are_bit_identical_to_host() {
          models/NAME`)",
         dir.display()
     );
-    for model in &models {
+    models
+}
+
+#[test]
+fn qemu_shipped_w8a8_models_are_bit_identical_to_host() {
+    for model in &shipped_models() {
         // About 290 M instructions per sample for the 7.5 M-MAC Fashion models: 100 take
         // about a minute in QEMU; 300 s means hung.
         let report = qemu_model_matches_host(model, 300);
         assert!(report.contains("w8a8"), "{report}");
     }
+}
+
+#[test]
+fn qemu_m33_runs_the_shipped_w8a8_models_bit_identical_to_host() {
+    for model in &shipped_models() {
+        let report = qemu_profile_matches_host(model, "m33-nrf5340", 300);
+        assert!(report.contains("QEMU mps2-an505 Cortex-M33F"), "{report}");
+    }
+}
+
+#[test]
+fn qemu_m0_runs_ring8_bit_identical_and_refuses_the_fashion_models() {
+    // The micro:bit's 16 KiB of RAM holds ring8-cgan (264 B arena); the Fashion models'
+    // arenas (37 and 49 KiB) cannot fit, which must be a clear link-time error.
+    for model in &shipped_models() {
+        let name = model.parent().and_then(Path::file_name).unwrap();
+        if name == "ring8-cgan" {
+            let report = qemu_profile_matches_host(model, "m0-microbit", 300);
+            assert!(report.contains("QEMU microbit Cortex-M0"), "{report}");
+        } else {
+            let out = firmware_sim_env(
+                &[
+                    "run",
+                    "--model",
+                    s(model),
+                    "--profile",
+                    "m0-microbit",
+                    "--n",
+                    "1",
+                ],
+                &[],
+                Duration::from_secs(900),
+            );
+            assert_fails_with(
+                &out,
+                "the model does not fit device profile m0-microbit (256 KiB flash / 16 KiB \
+                 RAM)",
+            );
+        }
+    }
+}
+
+#[test]
+fn qemu_m0_runs_f32_in_soft_float_bit_identical_to_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = demo(dir.path(), "mlp", "f32");
+    let report = qemu_profile_matches_host(&model, "m0-microbit", 120);
+    assert!(report.contains("(f32,"), "{report}");
+}
+
+/// Pairs per model for the C example: it runs the same library code as the Rust firmware
+/// (checked on [`PAIRS`] pairs above), so a few prove the C build and keep CI short.
+const C_PAIRS: usize = 16;
+
+#[test]
+fn qemu_c_example_runs_the_shipped_w8a8_models_bit_identical_to_host() {
+    for model in &shipped_models() {
+        let report = qemu_firmware_matches_host(model, None, 300, C_PAIRS, &["--c"]);
+        assert!(
+            report.contains("C example (firmware-sim/c-example"),
+            "{report}"
+        );
+    }
+}
+
+#[test]
+fn qemu_c_example_model_too_big_for_profile_is_a_clear_error() {
+    model_too_big_for_profile_is_a_clear_error(&["--c"]);
 }
 
 #[test]
@@ -361,21 +455,25 @@ fn qemu_f32_mlp_is_bit_identical_to_host() {
 
 #[test]
 fn qemu_model_too_big_for_profile_is_a_clear_error() {
+    model_too_big_for_profile_is_a_clear_error(&[]);
+}
+
+/// `run` (with `extra` arguments) of a model too big for m4-small fails at link time with
+/// what is needed and what the profile has.
+fn model_too_big_for_profile_is_a_clear_error(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let wide = demo(dir.path(), "wide", "f32");
-    let out = firmware_sim_env(
-        &[
-            "run",
-            "--model",
-            s(&wide),
-            "--profile",
-            "m4-small",
-            "--n",
-            "1",
-        ],
-        &[],
-        Duration::from_secs(900),
-    );
+    let mut args = vec![
+        "run",
+        "--model",
+        s(&wide),
+        "--profile",
+        "m4-small",
+        "--n",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    let out = firmware_sim_env(&args, &[], Duration::from_secs(900));
     assert_fails_with(
         &out,
         "the model does not fit device profile m4-small (512 KiB flash / 64 KiB RAM): flash \

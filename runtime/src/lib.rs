@@ -77,6 +77,7 @@ mod crc;
 mod error;
 pub mod format;
 pub mod kernels;
+pub mod mask;
 mod model;
 pub mod noise;
 #[cfg(feature = "std")]

@@ -12,8 +12,8 @@
 //! ```
 //!
 //! Mask-conditioned models draw each sample's mask from its `(kind, mask seed)` with
-//! `maskgen` (the host's own source file, so the masks are the host's) over the picture
-//! embedded at build time; only `Sampler::sample` is timed.
+//! `edgegan_runtime::mask` (the code the host draws with, so the masks are the host's) over
+//! the picture embedded at build time; only `Sampler::sample` is timed.
 //!
 //! Any error, panic, fault or unexpected interrupt ends QEMU with `EXIT_FAILURE` (never a
 //! hang; a loop that never ends is caught by the host's timeout). Cost is measured
@@ -28,16 +28,11 @@ use cortex_m_semihosting::debug;
 use edgegan_runtime::{Arena, Condition, DeviceModel, Sampler};
 
 // Timer, calibration, stack painting, writer and failure handlers (shared with ../peer).
-mod board;
-use board::{Writer, calibrate, paint_stack, stack_used, timer_now, timer_start};
+use edgegan_board::{Writer, calibrate, paint_stack, stack_used, timer_now, timer_start};
 
 mod config {
     include!(concat!(env!("OUT_DIR"), "/config.rs"));
 }
-// The host's mask generator, compiled here from the same file (see its docs).
-#[path = "../../src/maskgen.rs"]
-#[allow(dead_code)] // the host uses all of it; the firmware only `fill`
-mod maskgen;
 
 use config::{ARENA_BYTES, MASK_DIMS, MASK_LEN, OUTPUT_LEN, PAIRS, PICTURE};
 
@@ -110,9 +105,10 @@ fn run() -> bool {
     w.str("\n");
 
     for (i, &(seed, code, mask_seed)) in PAIRS.iter().enumerate() {
-        let condition = if MASK_LEN > 0 {
+        let condition = if MASK_LEN != 0 {
             let [c, h, w] = MASK_DIMS;
-            maskgen::fill(code, mask_seed, c, h, w, &PICTURE, mask, masked);
+            // The generator the host draws its masks with (one copy, in the device runtime).
+            edgegan_runtime::mask::fill(code, mask_seed, c, h, w, &PICTURE, mask, masked);
             Condition::Mask {
                 mask: &mask[..],
                 masked: &masked[..],

@@ -26,9 +26,7 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::debug;
 
 // The timer, calibration loop, stack painting, writer and failure handlers of ../firmware.
-#[path = "../../firmware/src/board.rs"]
-mod board;
-use board::{Writer, calibrate, paint_stack, stack_used, timer_now, timer_start};
+use edgegan_board::{Writer, calibrate, paint_stack, stack_used, timer_now, timer_start};
 use embedded_alloc::LlffHeap;
 
 mod config {

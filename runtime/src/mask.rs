@@ -1,17 +1,27 @@
-//! Seeded inpainting masks, shared word for word by the host and the firmware.
+//! Seeded inpainting masks: the one mask generator that host tools and firmware share.
 //!
-//! The firmware cannot hold a table of 100 masks and masked pictures (2 × 3 KiB each for
-//! 28×28 would not fit a 512 KiB flash next to the model), so both sides draw the mask from
-//! a `(kind, mask seed)` pair with this file: `firmware-sim` compiles it as a module, and
-//! the firmware includes the same file with `#[path]`. It is integer-only (PCG32 and
-//! index arithmetic) and `core`-only, so the masks are identical on every target; the
-//! masked picture is `picture · mask`, one IEEE multiplication by exactly 0 or 1.
+//! A firmware cannot hold a table of test masks (100 masks and masked pictures of 28×28
+//! would be 600 KiB of flash next to the model), so host and device both draw a mask from
+//! a `(kind, mask seed)` pair with this module and must get the same bits. It is
+//! integer-only (PCG32 and index arithmetic) and `core`-only, so the masks are identical
+//! on every target; the masked picture is `picture · mask`, one IEEE multiplication by
+//! exactly 0 or 1.
 //!
-//! The geometry is the trainer's (`edgegan_train::images::random_mask`): a rectangle of a
-//! quarter to a half of each side, or one half of the picture (top, bottom, left, right),
-//! is unknown. Only the random draws differ (PCG32 here, PCG64 in the trainer).
+//! The geometry is the trainer's inpainting masks: a rectangle of a quarter to a half of
+//! each side, or one half of the picture (top, bottom, left, right), is unknown. Only the
+//! random draws differ (PCG32 on [`MASK_STREAM`] here).
+//!
+//! # Examples
+//!
+//! ```
+//! use edgegan_runtime::mask;
+//! let picture = [0.5f32; 2 * 4 * 4];
+//! let (mut m, mut masked) = ([0.0f32; 32], [0.0f32; 32]);
+//! mask::fill(mask::HALF, 7, 2, 4, 4, &picture, &mut m, &mut masked);
+//! assert_eq!(m.iter().filter(|&&v| v == 0.0).count(), 16); // half of each channel
+//! ```
 
-use edgegan_runtime::noise::Pcg32;
+use crate::noise::Pcg32;
 
 /// The PCG32 stream for masks, so a mask seed never shares draws with the noise stream.
 pub const MASK_STREAM: u64 = 0x6d61_736b_6765_6e00; // "maskgen\0"
@@ -67,8 +77,9 @@ pub fn unknown_region(
 
 /// Fills `mask` (1 = known, 0 = unknown, the same on every channel) and
 /// `masked = picture · mask` for a `[channels, h, w]` input. Slices shorter than
-/// `channels · h · w` are filled as far as they go (the caller sizes them).
-#[allow(clippy::too_many_arguments)] // the firmware has no struct to share with the host
+/// `channels · h · w` are filled as far as they go (the caller sizes them), so it never
+/// panics.
+#[allow(clippy::too_many_arguments)] // plain values and slices: callable from firmware and C
 pub fn fill(
     kind: u32,
     mask_seed: u64,
@@ -80,7 +91,7 @@ pub fn fill(
     masked: &mut [f32],
 ) {
     let (r0, r1, c0, c1) = unknown_region(kind, mask_seed, h, w);
-    let n = channels * h * w;
+    let n = channels.saturating_mul(h).saturating_mul(w);
     for i in 0..n {
         let (r, c) = ((i / w) % h, i % w);
         let known = !(r0 <= r && r < r1 && c0 <= c && c < c1);
