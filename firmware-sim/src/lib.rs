@@ -23,6 +23,7 @@ pub mod output;
 pub mod peer;
 pub mod picture;
 pub mod profiles;
+pub mod report;
 
 use std::path::PathBuf;
 
@@ -85,7 +86,7 @@ pub enum Error {
     Output(String),
     /// Writing a demo model.
     #[error("writing the demo model: {0}")]
-    Build(#[from] edgegan_runtime::builder::BuildError),
+    Build(#[from] edgegan_compiler::builder::BuildError),
     /// A missing tool (QEMU, the Rust target).
     #[error("{what} not found: run scripts/setup.sh to install it")]
     MissingTool {

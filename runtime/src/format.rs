@@ -36,7 +36,8 @@ pub const MAX_INPUTS: usize = 4;
 pub const MAX_ACC_TERMS: usize = 32_896;
 
 /// Header field offsets (see `docs/egm.md`).
-pub(crate) mod header {
+pub mod header {
+    #![allow(missing_docs)] // one offset per field, named as in docs/egm.md
     pub const MAGIC: usize = 0;
     pub const VERSION: usize = 4;
     pub const HEADER_LEN: usize = 6;
@@ -106,8 +107,8 @@ impl DType {
         }
     }
 
-    #[cfg(feature = "std")]
-    pub(crate) const fn code(self) -> u8 {
+    /// The code in a tensor record.
+    pub const fn code(self) -> u8 {
         match self {
             DType::F32 => 0,
             DType::I8 => 1,
@@ -230,8 +231,7 @@ impl TensorInfo {
     }
 
     /// Encodes the record (writer side).
-    #[cfg(feature = "std")]
-    pub(crate) fn encode(&self) -> [u8; TENSOR_RECORD_LEN] {
+    pub fn encode(&self) -> [u8; TENSOR_RECORD_LEN] {
         let mut r = [0u8; TENSOR_RECORD_LEN];
         r[0] = self.dtype.code();
         r[1] = self.rank;
@@ -424,8 +424,7 @@ impl OpRecord {
     }
 
     /// Encodes the record (writer side).
-    #[cfg(feature = "std")]
-    pub(crate) fn encode(&self) -> [u8; OP_RECORD_LEN] {
+    pub fn encode(&self) -> [u8; OP_RECORD_LEN] {
         let mut r = [0u8; OP_RECORD_LEN];
         r[0] = self.kind.code();
         r[1] = match self.format {
@@ -447,7 +446,8 @@ impl OpRecord {
 }
 
 /// Parameter slots of each op kind (indices into [`OpRecord::params`]).
-pub(crate) mod param {
+pub mod param {
+    #![allow(missing_docs)] // one slot per parameter, named as in docs/egm.md
     // Dense
     pub const DENSE_K: usize = 0;
     pub const DENSE_N: usize = 1;

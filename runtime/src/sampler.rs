@@ -1,9 +1,10 @@
 //! [`Sampler`]: runs a [`DeviceModel`] in a caller-provided arena.
 
 use crate::Error;
+use crate::contract::Condition;
 use crate::format::{DATA_ALIGN, Storage, TensorInfo};
 use crate::kernels::{self, broadcast::Side, cortex_m};
-use crate::model::{BinaryOp, Condition, DeviceModel, Kernel, PreparedOp};
+use crate::model::{BinaryOp, DeviceModel, Kernel, PreparedOp};
 
 /// A model bound to an arena that was checked once.
 ///
@@ -15,16 +16,15 @@ use crate::model::{BinaryOp, Condition, DeviceModel, Kernel, PreparedOp};
 /// # Examples
 ///
 /// ```
-/// # #[cfg(feature = "std")] {
-/// # let bytes = edgegan_runtime::builder::doc_model();
-/// use edgegan_runtime::{Condition, DeviceModel, Sampler};
-/// let model = DeviceModel::from_bytes(bytes.as_slice())?;
-/// let mut arena = vec![0u8; model.arena_bytes()];
-/// let mut sampler = Sampler::new(&model, &mut arena)?;
-/// let mut x = vec![0.0f32; model.output_len()];
-/// sampler.sample(42, Condition::None, &mut x)?;
-/// # }
-/// # Ok::<(), edgegan_runtime::Error>(())
+/// use edgegan_runtime::{Condition, DeviceModel, Error, Sampler};
+/// fn ten_samples(model: &DeviceModel<'_>) -> Result<Vec<f32>, Error> {
+///     let mut arena = vec![0u8; model.arena_bytes()];
+///     let mut sampler = Sampler::new(model, &mut arena)?;
+///     let mut x = vec![0.0f32; 10 * model.output_len()];
+///     sampler.sample_batch(42, 10, Condition::None, &mut x)?;
+///     Ok(x)
+/// }
+/// # let _ = ten_samples;
 /// ```
 #[derive(Debug)]
 pub struct Sampler<'m, 'r> {
@@ -276,9 +276,13 @@ impl<'m, 'r> Sampler<'m, 'r> {
         f32s(self.arena.get(t.range()).ok_or(Error::Internal)?)
     }
 
-    /// The bytes of tensor `t` after the last run (used by calibration).
-    #[cfg(feature = "std")]
-    pub(crate) fn tensor_f32(&self, t: u32) -> Result<&[f32], Error> {
+    /// The values of f32 tensor `t` after the last run (calibration reads every
+    /// activation of a model written without memory reuse).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`] for a tensor index past the model's or an int8 tensor.
+    pub fn tensor_f32(&self, t: u32) -> Result<&[f32], Error> {
         let info = self.model.tensor_checked(t)?;
         let bytes = match info.storage {
             Storage::Arena => self.arena.get(info.range()),

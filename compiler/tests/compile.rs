@@ -1,10 +1,10 @@
-//! The ONNX compiler (feature `compile`): hand-built ONNX generators in the shapes other
+//! The ONNX compiler: hand-built ONNX generators in the shapes other
 //! exporters produce, compiled to `.egm` and sampled by the runtime, against tract's own
 //! run of the same ONNX on the same noise.
-#![cfg(feature = "compile")]
 
-use edgegan_runtime::compile::{CompileError, CompileOptions, compile_onnx, compile_onnx_bytes};
-use edgegan_runtime::{Condition, DeviceModel, Sampler, builder::AlignedBytes};
+use edgegan_compiler::builder::AlignedBytes;
+use edgegan_compiler::compile::{CompileError, CompileOptions, compile_onnx, compile_onnx_bytes};
+use edgegan_runtime::{Condition, DeviceModel, Sampler};
 use tract_onnx::prelude::*;
 
 use onnx::{Attr, FLOAT, INT64, model, node, tensor_f32, tensor_i64, value_info, weights};

@@ -8,8 +8,8 @@ use tract_onnx::tract_hir::internal::DimLike;
 
 use super::CompileError;
 use super::ops;
-use crate::ConditionKind;
 use crate::builder::{BuildError, Conv2dSpec, Graph, GraphBuilder, TensorId};
+use edgegan_runtime::ConditionKind;
 
 /// A generator loaded by tract: the decluttered typed model and its roles.
 pub(crate) struct Loaded {
