@@ -3,9 +3,8 @@
 //! which now have no writer).
 
 use edgegan_compiler::builder::{AlignedBytes, GraphBuilder, WriteOptions, seal};
-use edgegan_runtime::format::{
-    HEADER_LEN, OP_RECORD_LEN, TENSOR_RECORD_LEN, VERSION, header as h, param,
-};
+use edgegan_runtime::format::{HEADER_LEN, OP_RECORD_LEN, TENSOR_RECORD_LEN, VERSION, header as h};
+use edgegan_runtime::ops::dense;
 use edgegan_runtime::{ConditionKind, DeviceModel, Error};
 
 fn u32_at(b: &[u8], off: usize) -> u32 {
@@ -158,7 +157,7 @@ fn weight_slice_outside_blob_is_rejected() {
     let mut b = model_bytes();
     let o = op_offset(&b, 0);
     let blob_len = u32_at(&b, h::BLOB_LEN);
-    put_u32(&mut b, o + 24 + 4 * param::DENSE_WEIGHTS, blob_len - 8);
+    put_u32(&mut b, o + 24 + 4 * dense::Params::WEIGHTS, blob_len - 8);
     seal(&mut b);
     assert_eq!(
         load(&b),
@@ -173,7 +172,7 @@ fn weight_slice_outside_blob_is_rejected() {
 fn dense_shape_must_match_tensors() {
     let mut b = model_bytes();
     let o = op_offset(&b, 0);
-    put_u32(&mut b, o + 24 + 4 * param::DENSE_K, 5);
+    put_u32(&mut b, o + 24 + 4 * dense::Params::IN_FEATURES, 5);
     seal(&mut b);
     assert_eq!(
         load(&b),

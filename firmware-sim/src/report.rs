@@ -4,31 +4,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use edgegan_runtime::format::{OpFormat, OpKind, OpRecord};
+use edgegan_runtime::format::OpFormat;
 use edgegan_runtime::{DeviceModel, Storage};
 
 use crate::firmware;
 use crate::profiles::{self, PROFILES, Profile, kib};
-
-/// Learned parameters of op `i` (weights, biases, tables of Dense, Conv2d and Gather).
-fn op_params(model: &DeviceModel<'_>, op: &OpRecord) -> u64 {
-    let p = |i: usize| u64::from(op.params[i]);
-    let has = |i: usize| op.params[i] != u32::MAX;
-    match op.kind {
-        OpKind::Dense => p(0) * p(1) + if has(3) { p(1) } else { 0 },
-        OpKind::Conv2d => {
-            let c = model
-                .tensor(op.inputs[0] as usize)
-                .map_or(0, |t| u64::from(t.dims[0]));
-            let m = model
-                .tensor(op.output as usize)
-                .map_or(0, |t| u64::from(t.dims[0]));
-            m * c * p(0) * p(1) + if has(6) { m } else { 0 }
-        }
-        OpKind::Gather => p(1) * p(2),
-        _ => 0,
-    }
-}
 
 /// The description `firmware-sim inspect` prints: ops, weight format, parameters, arena
 /// and flash bytes, MACs, and which device profiles it fits.
@@ -61,7 +41,7 @@ pub fn inspect(path: &Path, m: &DeviceModel<'_>) -> Result<String, std::fmt::Err
             OpFormat::W8A32 => "w8a32",
             OpFormat::W8A8 => "w8a8",
         };
-        let n = op_params(m, &op);
+        let n = m.op_learned_params(i);
         params += n;
         writeln!(
             w,

@@ -31,6 +31,8 @@ pub const MAX_OPS: usize = 1024;
 pub const MAX_TENSORS: usize = 4096;
 /// At most this many inputs per op.
 pub const MAX_INPUTS: usize = 4;
+/// Parameter words per op record (their meaning is the op's: see [`crate::ops`]).
+pub const PARAM_WORDS: usize = 10;
 /// At most this many terms in one int8 accumulator (dense `K`, conv `C·KH·KW`), so that
 /// `Σ (x − zp)·w` stays within ±2^30 and an int32 never overflows.
 pub const MAX_ACC_TERMS: usize = 32_896;
@@ -250,107 +252,7 @@ impl TensorInfo {
     }
 }
 
-/// Op kinds and their codes in the op table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OpKind {
-    /// Fully connected layer (code 1).
-    Dense,
-    /// 2-D convolution (code 2).
-    Conv2d,
-    /// Nearest-neighbour upsampling (code 3).
-    Upsample,
-    /// Relu (code 4).
-    Relu,
-    /// LeakyRelu (code 5).
-    LeakyRelu,
-    /// Tanh (code 6).
-    Tanh,
-    /// Sigmoid (code 7).
-    Sigmoid,
-    /// Concat along the first axis (code 8).
-    Concat,
-    /// Class-table look-up by the label (code 9).
-    Gather,
-    /// Elementwise add (code 10).
-    Add,
-    /// Elementwise subtract (code 11).
-    Sub,
-    /// Elementwise multiply (code 12).
-    Mul,
-    /// Reshape (code 13): in place or a copy.
-    Reshape,
-    /// f32 → int8 (code 14).
-    Quantize,
-    /// int8 → f32 (code 15).
-    Dequantize,
-}
-
-impl OpKind {
-    /// The kind for a code.
-    pub const fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            1 => OpKind::Dense,
-            2 => OpKind::Conv2d,
-            3 => OpKind::Upsample,
-            4 => OpKind::Relu,
-            5 => OpKind::LeakyRelu,
-            6 => OpKind::Tanh,
-            7 => OpKind::Sigmoid,
-            8 => OpKind::Concat,
-            9 => OpKind::Gather,
-            10 => OpKind::Add,
-            11 => OpKind::Sub,
-            12 => OpKind::Mul,
-            13 => OpKind::Reshape,
-            14 => OpKind::Quantize,
-            15 => OpKind::Dequantize,
-            _ => return None,
-        })
-    }
-
-    /// The code in the op table.
-    pub const fn code(self) -> u8 {
-        match self {
-            OpKind::Dense => 1,
-            OpKind::Conv2d => 2,
-            OpKind::Upsample => 3,
-            OpKind::Relu => 4,
-            OpKind::LeakyRelu => 5,
-            OpKind::Tanh => 6,
-            OpKind::Sigmoid => 7,
-            OpKind::Concat => 8,
-            OpKind::Gather => 9,
-            OpKind::Add => 10,
-            OpKind::Sub => 11,
-            OpKind::Mul => 12,
-            OpKind::Reshape => 13,
-            OpKind::Quantize => 14,
-            OpKind::Dequantize => 15,
-        }
-    }
-
-    /// The ONNX-style name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            OpKind::Dense => "Dense",
-            OpKind::Conv2d => "Conv2d",
-            OpKind::Upsample => "Upsample",
-            OpKind::Relu => "Relu",
-            OpKind::LeakyRelu => "LeakyRelu",
-            OpKind::Tanh => "Tanh",
-            OpKind::Sigmoid => "Sigmoid",
-            OpKind::Concat => "Concat",
-            OpKind::Gather => "Gather",
-            OpKind::Add => "Add",
-            OpKind::Sub => "Sub",
-            OpKind::Mul => "Mul",
-            OpKind::Reshape => "Reshape",
-            OpKind::Quantize => "Quantize",
-            OpKind::Dequantize => "Dequantize",
-        }
-    }
-}
+pub use crate::ops::OpKind;
 
 /// Arithmetic of an op (the op record's `format` byte).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -379,8 +281,8 @@ pub struct OpRecord {
     pub inputs: [u32; MAX_INPUTS],
     /// Output tensor index.
     pub output: u32,
-    /// Op-specific parameters (see `docs/egm.md`).
-    pub params: [u32; 10],
+    /// Op-specific parameters (decoded by the op's module in [`crate::ops`]).
+    pub params: [u32; PARAM_WORDS],
 }
 
 impl OpRecord {
@@ -443,47 +345,4 @@ impl OpRecord {
         }
         r
     }
-}
-
-/// Parameter slots of each op kind (indices into [`OpRecord::params`]).
-pub mod param {
-    #![allow(missing_docs)] // one slot per parameter, named as in docs/egm.md
-    // Dense
-    pub const DENSE_K: usize = 0;
-    pub const DENSE_N: usize = 1;
-    pub const DENSE_WEIGHTS: usize = 2;
-    pub const DENSE_BIAS: usize = 3;
-    pub const DENSE_SCALES: usize = 4; // w8a32 scales (f32) or w8a8 multipliers (i32)
-    pub const DENSE_SHIFTS: usize = 5; // w8a8 only
-    // Conv2d
-    pub const CONV_KH: usize = 0;
-    pub const CONV_KW: usize = 1;
-    pub const CONV_STRIDE: usize = 2; // sh | sw << 16
-    pub const CONV_PAD_TL: usize = 3; // top | left << 16
-    pub const CONV_PAD_BR: usize = 4; // bottom | right << 16
-    pub const CONV_WEIGHTS: usize = 5;
-    pub const CONV_BIAS: usize = 6;
-    pub const CONV_SCALES: usize = 7;
-    pub const CONV_SHIFTS: usize = 8;
-    // Upsample
-    pub const UP_FH: usize = 0;
-    pub const UP_FW: usize = 1;
-    // Unary
-    pub const LEAKY_ALPHA: usize = 0; // f32 bits
-    pub const UNARY_LUT: usize = 1; // w8a8: 256-byte table
-    // Gather
-    pub const GATHER_TABLE: usize = 0;
-    pub const GATHER_CLASSES: usize = 1;
-    pub const GATHER_ROW: usize = 2;
-    // Add / Sub / Mul
-    pub const BIN_BCAST_A: usize = 0;
-    pub const BIN_BCAST_B: usize = 1;
-    pub const ADD_MULT_A: usize = 2;
-    pub const ADD_SHIFT_A: usize = 3;
-    pub const ADD_MULT_B: usize = 4;
-    pub const ADD_SHIFT_B: usize = 5;
-    pub const ADD_MULT_OUT: usize = 6;
-    pub const ADD_SHIFT_OUT: usize = 7;
-    pub const MUL_MULT_OUT: usize = 2;
-    pub const MUL_SHIFT_OUT: usize = 3;
 }

@@ -64,6 +64,7 @@ pub mod format;
 pub mod kernels;
 mod model;
 pub mod noise;
+pub mod ops;
 pub mod quant;
 mod sampler;
 

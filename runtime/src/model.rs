@@ -4,17 +4,11 @@ use crate::Error;
 use crate::contract::ConditionKind;
 use crate::crc::crc32;
 use crate::format::{
-    DATA_ALIGN, DType, HEADER_LEN, MAGIC, MAX_ACC_TERMS, MAX_OPS, MAX_TENSORS, NONE, OP_RECORD_LEN,
-    OpFormat, OpKind, OpRecord, PREAMBLE_LEN, SECTION_ALIGN, Storage, TENSOR_RECORD_LEN,
-    TensorInfo, VERSION, header as h, param, u8_at, u16_at, u32_at,
+    DATA_ALIGN, DType, HEADER_LEN, MAGIC, MAX_OPS, MAX_TENSORS, NONE, OP_RECORD_LEN, OpFormat,
+    OpKind, OpRecord, PREAMBLE_LEN, SECTION_ALIGN, Storage, TENSOR_RECORD_LEN, TensorInfo, VERSION,
+    header as h, u8_at, u16_at, u32_at,
 };
-use crate::kernels::FusedActivation;
-use crate::kernels::add::{AddI8Operand, AddI8Params};
-use crate::kernels::broadcast::{Broadcast, Side};
-use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams};
-use crate::kernels::dense::{DenseI8Params, DenseParams};
-use crate::kernels::mul::MulI8Params;
-use crate::kernels::upsample::UpsampleParams;
+use crate::ops::{Ctx, Prepared, overlaps};
 
 /// How a model stores weights and computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +59,8 @@ pub struct DeviceModel<'a> {
     pub(crate) output_tensor: u32,
 }
 
-/// An op decoded and checked against its tensors: kernel parameters and weight slices.
+/// An op decoded and checked against its tensors: its tensors and its prepared op module
+/// state (kernel parameters and weight slices).
 ///
 /// Preparing is cheap (no loop over weights), so the sampler prepares each op again on
 /// every sample instead of storing per-op state: the model needs no per-op memory, and what
@@ -75,98 +70,14 @@ pub(crate) struct PreparedOp<'a> {
     pub inputs: [TensorInfo; 4],
     pub n_inputs: usize,
     pub output: TensorInfo,
-    pub kernel: Kernel<'a>,
+    pub op: Prepared<'a>,
 }
 
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Kernel<'a> {
-    DenseF32 {
-        p: DenseParams,
-        w: &'a [f32],
-        bias: Option<&'a [f32]>,
-    },
-    DenseW8A32 {
-        p: DenseParams,
-        w: &'a [i8],
-        scale: &'a [f32],
-        bias: Option<&'a [f32]>,
-    },
-    DenseI8 {
-        p: DenseI8Params,
-        w: &'a [i8],
-        bias: &'a [i32],
-        mult: &'a [i32],
-        shift: &'a [i32],
-    },
-    Conv2dF32 {
-        p: Conv2dParams,
-        w: &'a [f32],
-        bias: Option<&'a [f32]>,
-    },
-    Conv2dW8A32 {
-        p: Conv2dParams,
-        w: &'a [i8],
-        scale: &'a [f32],
-        bias: Option<&'a [f32]>,
-    },
-    Conv2dI8 {
-        p: Conv2dParams,
-        q: Conv2dI8Quant,
-        w: &'a [i8],
-        bias: &'a [i32],
-        mult: &'a [i32],
-        shift: &'a [i32],
-    },
-    Upsample {
-        p: UpsampleParams,
-    },
-    Relu,
-    LeakyRelu {
-        alpha: f32,
-    },
-    Tanh,
-    Sigmoid,
-    Lut {
-        table: &'a [i8; 256],
-    },
-    Concat,
-    GatherF32 {
-        table: &'a [f32],
-        row: usize,
-    },
-    GatherI8 {
-        table: &'a [i8],
-        row: usize,
-    },
-    Binary {
-        op: BinaryOp,
-        side: Side,
-        in_place: bool,
-        other: Broadcast,
-    },
-    Reshape,
-    Quantize {
-        scale: f32,
-        zero_point: i32,
-    },
-    Dequantize {
-        scale: f32,
-        zero_point: i32,
-    },
-}
-
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum BinaryOp {
-    AddF32,
-    SubF32,
-    MulF32,
-    AddI8(AddI8Params),
-    SubI8(AddI8Params),
-    MulI8(MulI8Params),
-}
-
-fn overlaps(a: &core::ops::Range<usize>, b: &core::ops::Range<usize>) -> bool {
-    a.start < b.end && b.start < a.end
+impl PreparedOp<'_> {
+    /// The used inputs.
+    pub fn inputs(&self) -> &[TensorInfo] {
+        &self.inputs[..self.n_inputs.min(self.inputs.len())]
+    }
 }
 
 impl<'a> DeviceModel<'a> {
@@ -453,20 +364,14 @@ impl<'a> DeviceModel<'a> {
     pub fn macs(&self) -> u64 {
         (0..self.op_count())
             .filter_map(|i| self.prepare(i).ok())
-            .map(|op| match op.kernel {
-                Kernel::DenseF32 { p, .. } | Kernel::DenseW8A32 { p, .. } => {
-                    (p.in_features * p.out_features) as u64
-                }
-                Kernel::DenseI8 { p, .. } => (p.in_features * p.out_features) as u64,
-                Kernel::Conv2dF32 { p, .. }
-                | Kernel::Conv2dW8A32 { p, .. }
-                | Kernel::Conv2dI8 { p, .. } => {
-                    (p.out_channels * p.out_h * p.out_w * p.in_channels * p.kernel_h * p.kernel_w)
-                        as u64
-                }
-                _ => 0,
-            })
+            .map(|op| op.op.macs())
             .sum()
+    }
+
+    /// Learned parameters of op `index`: the elements of its weights, biases and tables
+    /// (Dense, Conv2d, Gather; 0 for other ops or a bad index).
+    pub fn op_learned_params(&self, index: usize) -> u64 {
+        self.prepare(index).map_or(0, |op| op.op.learned_params())
     }
 
     pub(crate) const fn blob(&self) -> &'a [u8] {
@@ -555,7 +460,7 @@ impl<'a> DeviceModel<'a> {
                 reason,
             };
             let op = self.prepare(i)?;
-            self.validate_weights(&op).map_err(bad)?;
+            op.op.validate_weights().map_err(bad)?;
             let rec = self.record(i)?;
             let allowed = matches!(
                 (self.weight_format, rec.format),
@@ -621,49 +526,6 @@ impl<'a> DeviceModel<'a> {
         }
     }
 
-    /// Load-time checks that loop over weight arrays (kept out of `prepare`, which runs
-    /// per sample).
-    fn validate_weights(&self, op: &PreparedOp<'_>) -> Result<(), &'static str> {
-        let requant_ok = |mult: &[i32], shift: &[i32]| {
-            mult.iter().all(|&m| m >= 0) && shift.iter().all(|&s| (-31..=30).contains(&s))
-        };
-        let bias_ok = |bias: &[i32]| bias.iter().all(|&b| b.unsigned_abs() <= 1 << 30);
-        match op.kernel {
-            Kernel::DenseI8 {
-                bias, mult, shift, ..
-            }
-            | Kernel::Conv2dI8 {
-                bias, mult, shift, ..
-            } => {
-                if !requant_ok(mult, shift) {
-                    return Err("requantisation multiplier or shift out of range");
-                }
-                if !bias_ok(bias) {
-                    return Err("int32 bias beyond ±2^30");
-                }
-            }
-            Kernel::Binary {
-                op: BinaryOp::AddI8(p) | BinaryOp::SubI8(p),
-                ..
-            } if (!requant_ok(
-                &[p.a.multiplier, p.b.multiplier, p.output_multiplier],
-                &[p.a.shift, p.b.shift, p.output_shift],
-            ) || p.a.shift > 0
-                || p.b.shift > 0) =>
-            {
-                return Err("requantisation multiplier or shift out of range");
-            }
-            Kernel::Binary {
-                op: BinaryOp::MulI8(p),
-                ..
-            } if !requant_ok(&[p.output_multiplier], &[p.output_shift]) => {
-                return Err("requantisation multiplier or shift out of range");
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
     fn record(&self, i: usize) -> Result<OpRecord, Error> {
         let r = self.ops.get(i * OP_RECORD_LEN..).ok_or(Error::Internal)?;
         OpRecord::decode(r).map_err(|reason| Error::BadOp {
@@ -672,7 +534,11 @@ impl<'a> DeviceModel<'a> {
         })
     }
 
-    fn weights<T: bytemuck::Pod>(&self, off: u32, count: usize) -> Result<&'a [T], &'static str> {
+    pub(crate) fn weights<T: bytemuck::Pod>(
+        &self,
+        off: u32,
+        count: usize,
+    ) -> Result<&'a [T], &'static str> {
         if off == NONE {
             return Err("missing weight array");
         }
@@ -691,7 +557,7 @@ impl<'a> DeviceModel<'a> {
         bytemuck::try_cast_slice(bytes).map_err(|_| "weight array not aligned in memory")
     }
 
-    fn optional_weights<T: bytemuck::Pod>(
+    pub(crate) fn optional_weights<T: bytemuck::Pod>(
         &self,
         off: u32,
         count: usize,
@@ -725,439 +591,18 @@ impl<'a> DeviceModel<'a> {
         for (slot, &t) in inputs.iter_mut().zip(rec.inputs()) {
             *slot = get(t)?;
         }
-        let ins = &inputs[..n_inputs];
-        let p = &rec.params;
-        let need_inputs = |n: usize| {
-            if n_inputs == n {
-                Ok(())
-            } else {
-                Err("wrong number of inputs")
-            }
+        let cx = Ctx {
+            model: self,
+            rec,
+            ins: &inputs[..n_inputs],
+            output,
         };
-        let all = |dt: DType| ins.iter().chain([&output]).all(|t| t.dtype == dt);
-        let same_quant =
-            |a: &TensorInfo, b: &TensorInfo| a.scale == b.scale && a.zero_point == b.zero_point;
-        let disjoint = || {
-            ins.iter()
-                .all(|t| t.storage == Storage::Const || !overlaps(&t.range(), &output.range()))
-        };
-        // Unary / reshape: output equal to the input's bytes (in place) or apart from them.
-        let in_place_or_disjoint = |x: &TensorInfo| {
-            x.storage == Storage::Const
-                || x.range() == output.range()
-                || !overlaps(&x.range(), &output.range())
-        };
-        let activation = match rec.activation {
-            0 => FusedActivation::None,
-            _ => FusedActivation::Relu,
-        };
-        if rec.activation != 0 && !matches!(rec.kind, OpKind::Dense | OpKind::Conv2d) {
-            return Err("fused activation on an op that has none");
-        }
-        let arith_dtype = match rec.format {
-            OpFormat::F32 | OpFormat::W8A32 => DType::F32,
-            OpFormat::W8A8 => DType::I8,
-        };
-        if rec.format == OpFormat::W8A32 && !matches!(rec.kind, OpKind::Dense | OpKind::Conv2d) {
-            return Err("w8a32 format on an op without weights");
-        }
-        let kernel = match rec.kind {
-            OpKind::Dense => {
-                need_inputs(1)?;
-                let x = &ins[0];
-                let (k, n) = (p[param::DENSE_K] as usize, p[param::DENSE_N] as usize);
-                if k == 0 || n == 0 || x.numel as usize != k || output.numel as usize != n {
-                    return Err("dense shape does not match its tensors");
-                }
-                if !all(arith_dtype) || !disjoint() {
-                    return Err("dense tensors have the wrong dtype or overlap");
-                }
-                let kn = k.checked_mul(n).ok_or("dense too large")?;
-                let dp = DenseParams {
-                    in_features: k,
-                    out_features: n,
-                    activation,
-                };
-                match rec.format {
-                    OpFormat::F32 => Kernel::DenseF32 {
-                        p: dp,
-                        w: self.weights(p[param::DENSE_WEIGHTS], kn)?,
-                        bias: self.optional_weights(p[param::DENSE_BIAS], n)?,
-                    },
-                    OpFormat::W8A32 => Kernel::DenseW8A32 {
-                        p: dp,
-                        w: self.weights(p[param::DENSE_WEIGHTS], kn)?,
-                        scale: self.weights(p[param::DENSE_SCALES], n)?,
-                        bias: self.optional_weights(p[param::DENSE_BIAS], n)?,
-                    },
-                    OpFormat::W8A8 => {
-                        if k > MAX_ACC_TERMS {
-                            return Err("int8 dense too wide for an int32 accumulator");
-                        }
-                        let (act_min, act_max) =
-                            crate::kernels::activation_range_i8(activation, output.zero_point);
-                        Kernel::DenseI8 {
-                            p: DenseI8Params {
-                                in_features: k,
-                                out_features: n,
-                                output_zero_point: output.zero_point,
-                                act_min,
-                                act_max,
-                            },
-                            w: self.weights(p[param::DENSE_WEIGHTS], kn)?,
-                            bias: self.weights(p[param::DENSE_BIAS], n)?,
-                            mult: self.weights(p[param::DENSE_SCALES], n)?,
-                            shift: self.weights(p[param::DENSE_SHIFTS], n)?,
-                        }
-                    }
-                }
-            }
-            OpKind::Conv2d => {
-                need_inputs(1)?;
-                let x = &ins[0];
-                if x.rank != 3 || output.rank != 3 {
-                    return Err("conv2d tensors must be [C, H, W]");
-                }
-                let lo = |v: u32| (v & 0xFFFF) as usize;
-                let hi = |v: u32| (v >> 16) as usize;
-                let (kh, kw) = (p[param::CONV_KH] as usize, p[param::CONV_KW] as usize);
-                let (sh, sw) = (lo(p[param::CONV_STRIDE]), hi(p[param::CONV_STRIDE]));
-                let (pt, pl) = (lo(p[param::CONV_PAD_TL]), hi(p[param::CONV_PAD_TL]));
-                let (pb, pr) = (lo(p[param::CONV_PAD_BR]), hi(p[param::CONV_PAD_BR]));
-                let [c, ih, iw, _] = x.dims.map(|d| d as usize);
-                let [m, oh, ow, _] = output.dims.map(|d| d as usize);
-                if kh == 0 || kw == 0 || sh == 0 || sw == 0 || kh > 0xFFFF || kw > 0xFFFF {
-                    return Err("conv2d kernel and stride must be positive");
-                }
-                if pt >= kh || pb >= kh || pl >= kw || pr >= kw {
-                    return Err("conv2d padding must be smaller than the kernel");
-                }
-                let padded =
-                    |v: usize, a: usize, b: usize| v.checked_add(a).and_then(|v| v.checked_add(b));
-                let span_h = padded(ih, pt, pb)
-                    .and_then(|v| v.checked_sub(kh))
-                    .ok_or("conv2d kernel taller than the padded input")?;
-                let span_w = padded(iw, pl, pr)
-                    .and_then(|v| v.checked_sub(kw))
-                    .ok_or("conv2d kernel wider than the padded input")?;
-                if oh != span_h / sh + 1 || ow != span_w / sw + 1 {
-                    return Err(
-                        "conv2d output shape does not match input, kernel, stride and padding",
-                    );
-                }
-                if !all(arith_dtype) || !disjoint() {
-                    return Err("conv2d tensors have the wrong dtype or overlap");
-                }
-                let taps = c.checked_mul(kh * kw).ok_or("conv2d too large")?;
-                let wn = taps.checked_mul(m).ok_or("conv2d too large")?;
-                let cp = Conv2dParams {
-                    in_channels: c,
-                    in_h: ih,
-                    in_w: iw,
-                    out_channels: m,
-                    out_h: oh,
-                    out_w: ow,
-                    kernel_h: kh,
-                    kernel_w: kw,
-                    stride_h: sh,
-                    stride_w: sw,
-                    pad_top: pt,
-                    pad_left: pl,
-                    activation,
-                };
-                match rec.format {
-                    OpFormat::F32 => Kernel::Conv2dF32 {
-                        p: cp,
-                        w: self.weights(p[param::CONV_WEIGHTS], wn)?,
-                        bias: self.optional_weights(p[param::CONV_BIAS], m)?,
-                    },
-                    OpFormat::W8A32 => Kernel::Conv2dW8A32 {
-                        p: cp,
-                        w: self.weights(p[param::CONV_WEIGHTS], wn)?,
-                        scale: self.weights(p[param::CONV_SCALES], m)?,
-                        bias: self.optional_weights(p[param::CONV_BIAS], m)?,
-                    },
-                    OpFormat::W8A8 => {
-                        if taps > MAX_ACC_TERMS {
-                            return Err("int8 conv2d too deep for an int32 accumulator");
-                        }
-                        let (act_min, act_max) =
-                            crate::kernels::activation_range_i8(activation, output.zero_point);
-                        Kernel::Conv2dI8 {
-                            p: cp,
-                            q: Conv2dI8Quant {
-                                input_zero_point: x.zero_point,
-                                output_zero_point: output.zero_point,
-                                act_min,
-                                act_max,
-                            },
-                            w: self.weights(p[param::CONV_WEIGHTS], wn)?,
-                            bias: self.weights(p[param::CONV_BIAS], m)?,
-                            mult: self.weights(p[param::CONV_SCALES], m)?,
-                            shift: self.weights(p[param::CONV_SHIFTS], m)?,
-                        }
-                    }
-                }
-            }
-            OpKind::Upsample => {
-                need_inputs(1)?;
-                let x = &ins[0];
-                let (fh, fw) = (p[param::UP_FH], p[param::UP_FW]);
-                if x.rank != 3 || output.rank != 3 || fh == 0 || fw == 0 {
-                    return Err("upsample needs [C, H, W] tensors and positive factors");
-                }
-                let want = [
-                    Some(x.dims[0]),
-                    x.dims[1].checked_mul(fh),
-                    x.dims[2].checked_mul(fw),
-                ];
-                if want
-                    != [
-                        Some(output.dims[0]),
-                        Some(output.dims[1]),
-                        Some(output.dims[2]),
-                    ]
-                {
-                    return Err("upsample output shape is not the input's times the factors");
-                }
-                if !all(x.dtype)
-                    || !same_quant(x, &output)
-                    || !disjoint()
-                    || (rec.format == OpFormat::W8A8) != (x.dtype == DType::I8)
-                {
-                    return Err("upsample tensors differ in dtype or quantisation, or overlap");
-                }
-                Kernel::Upsample {
-                    p: UpsampleParams {
-                        channels: x.dims[0] as usize,
-                        in_h: x.dims[1] as usize,
-                        in_w: x.dims[2] as usize,
-                        factor_h: fh as usize,
-                        factor_w: fw as usize,
-                    },
-                }
-            }
-            OpKind::Relu | OpKind::LeakyRelu | OpKind::Tanh | OpKind::Sigmoid => {
-                need_inputs(1)?;
-                let x = &ins[0];
-                if x.numel != output.numel || !in_place_or_disjoint(x) {
-                    return Err("activation input and output differ in size or partly overlap");
-                }
-                match rec.format {
-                    OpFormat::F32 => {
-                        if !all(DType::F32) {
-                            return Err("f32 activation on int8 tensors");
-                        }
-                        match rec.kind {
-                            OpKind::Relu => Kernel::Relu,
-                            OpKind::LeakyRelu => {
-                                let alpha = f32::from_bits(p[param::LEAKY_ALPHA]);
-                                if !alpha.is_finite() {
-                                    return Err("leaky relu alpha must be finite");
-                                }
-                                Kernel::LeakyRelu { alpha }
-                            }
-                            OpKind::Tanh => Kernel::Tanh,
-                            _ => Kernel::Sigmoid,
-                        }
-                    }
-                    _ => {
-                        if !all(DType::I8) {
-                            return Err("int8 activation on f32 tensors");
-                        }
-                        let table: &'a [i8] = self.weights(p[param::UNARY_LUT], 256)?;
-                        Kernel::Lut {
-                            table: table
-                                .try_into()
-                                .map_err(|_| "lookup table must have 256 entries")?,
-                        }
-                    }
-                }
-            }
-            OpKind::Concat => {
-                if n_inputs == 0 {
-                    return Err("concat needs inputs");
-                }
-                let mut sum: u32 = 0;
-                for x in ins {
-                    if x.rank != output.rank || x.dims[1..] != output.dims[1..] {
-                        return Err("concat inputs must match the output past the first axis");
-                    }
-                    sum = sum.checked_add(x.dims[0]).ok_or("concat too large")?;
-                }
-                if sum != output.dims[0] {
-                    return Err("concat output's first axis is not the sum of the inputs'");
-                }
-                let dt = output.dtype;
-                if !all(dt)
-                    || !ins.iter().all(|x| same_quant(x, &output))
-                    || !disjoint()
-                    || (rec.format == OpFormat::W8A8) != (dt == DType::I8)
-                {
-                    return Err("concat tensors differ in dtype or quantisation, or overlap");
-                }
-                Kernel::Concat
-            }
-            OpKind::Gather => {
-                need_inputs(0)?;
-                let ConditionKind::Label { classes } = self.condition else {
-                    return Err("gather in a model without a label condition");
-                };
-                let (table, row) = (p[param::GATHER_TABLE], p[param::GATHER_ROW]);
-                if p[param::GATHER_CLASSES] != classes || row != output.numel {
-                    return Err("gather table shape does not match the classes and output");
-                }
-                let len = (classes as usize)
-                    .checked_mul(row as usize)
-                    .ok_or("gather table too large")?;
-                match (rec.format, output.dtype) {
-                    (OpFormat::F32, DType::F32) => Kernel::GatherF32 {
-                        table: self.weights(table, len)?,
-                        row: row as usize,
-                    },
-                    (OpFormat::W8A8, DType::I8) => Kernel::GatherI8 {
-                        table: self.weights(table, len)?,
-                        row: row as usize,
-                    },
-                    _ => return Err("gather format does not match its output dtype"),
-                }
-            }
-            OpKind::Add | OpKind::Sub | OpKind::Mul => {
-                need_inputs(2)?;
-                let (a, b) = (&ins[0], &ins[1]);
-                let mode = |x: &TensorInfo, code: u32| -> Result<Broadcast, &'static str> {
-                    match code {
-                        0 if x.numel == output.numel => Ok(Broadcast::Full),
-                        1 if x.numel == 1 => Ok(Broadcast::Scalar),
-                        2 if output.rank >= 2 && x.numel == output.dims[0] => {
-                            Ok(Broadcast::Channel {
-                                inner: (output.numel / output.dims[0]) as usize,
-                            })
-                        }
-                        _ => Err("broadcast mode does not match the operand's size"),
-                    }
-                };
-                let (ma, mb) = (
-                    mode(a, p[param::BIN_BCAST_A])?,
-                    mode(b, p[param::BIN_BCAST_B])?,
-                );
-                if !all(arith_dtype) {
-                    return Err("elementwise tensors have the wrong dtype");
-                }
-                let out_r = output.range();
-                let arena = |x: &TensorInfo| x.storage == Storage::Arena;
-                let apart = |x: &TensorInfo| !arena(x) || !overlaps(&x.range(), &out_r);
-                // Which operand `y` holds: one equal to the output's bytes (in place) or a
-                // full-size one copied into the output first.
-                let (side, in_place) =
-                    if ma == Broadcast::Full && arena(a) && a.range() == out_r && apart(b) {
-                        (Side::First, true)
-                    } else if mb == Broadcast::Full && arena(b) && b.range() == out_r && apart(a) {
-                        (Side::Second, true)
-                    } else if apart(a) && apart(b) {
-                        match (ma, mb) {
-                            (Broadcast::Full, _) => (Side::First, false),
-                            (_, Broadcast::Full) => (Side::Second, false),
-                            _ => return Err("elementwise op needs a full-size operand"),
-                        }
-                    } else {
-                        return Err("elementwise output partly overlaps an operand");
-                    };
-                let other = match side {
-                    Side::First => mb,
-                    Side::Second => ma,
-                };
-                let op = match (rec.kind, rec.format) {
-                    (OpKind::Add, OpFormat::F32) => BinaryOp::AddF32,
-                    (OpKind::Sub, OpFormat::F32) => BinaryOp::SubF32,
-                    (OpKind::Mul, OpFormat::F32) => BinaryOp::MulF32,
-                    (OpKind::Mul, _) => {
-                        let (act_min, act_max) = (-128, 127);
-                        BinaryOp::MulI8(MulI8Params {
-                            a_zero_point: a.zero_point,
-                            b_zero_point: b.zero_point,
-                            output_multiplier: p[param::MUL_MULT_OUT] as i32,
-                            output_shift: p[param::MUL_SHIFT_OUT] as i32,
-                            output_zero_point: output.zero_point,
-                            act_min,
-                            act_max,
-                        })
-                    }
-                    (kind, _) => {
-                        let params = AddI8Params {
-                            a: AddI8Operand {
-                                zero_point: a.zero_point,
-                                multiplier: p[param::ADD_MULT_A] as i32,
-                                shift: p[param::ADD_SHIFT_A] as i32,
-                            },
-                            b: AddI8Operand {
-                                zero_point: b.zero_point,
-                                multiplier: p[param::ADD_MULT_B] as i32,
-                                shift: p[param::ADD_SHIFT_B] as i32,
-                            },
-                            output_multiplier: p[param::ADD_MULT_OUT] as i32,
-                            output_shift: p[param::ADD_SHIFT_OUT] as i32,
-                            output_zero_point: output.zero_point,
-                            act_min: -128,
-                            act_max: 127,
-                        };
-                        if kind == OpKind::Add {
-                            BinaryOp::AddI8(params)
-                        } else {
-                            BinaryOp::SubI8(params)
-                        }
-                    }
-                };
-                Kernel::Binary {
-                    op,
-                    side,
-                    in_place,
-                    other,
-                }
-            }
-            OpKind::Reshape => {
-                need_inputs(1)?;
-                let x = &ins[0];
-                if x.numel != output.numel
-                    || x.dtype != output.dtype
-                    || !same_quant(x, &output)
-                    || !in_place_or_disjoint(x)
-                {
-                    return Err("reshape changes size, dtype or quantisation, or partly overlaps");
-                }
-                Kernel::Reshape
-            }
-            OpKind::Quantize | OpKind::Dequantize => {
-                need_inputs(1)?;
-                let x = &ins[0];
-                let (from, to, q) = if rec.kind == OpKind::Quantize {
-                    (DType::F32, DType::I8, &output)
-                } else {
-                    (DType::I8, DType::F32, x)
-                };
-                if x.dtype != from || output.dtype != to || x.numel != output.numel || !disjoint() {
-                    return Err(
-                        "quantize/dequantize tensors have the wrong dtype or size, or overlap",
-                    );
-                }
-                if rec.kind == OpKind::Quantize {
-                    Kernel::Quantize {
-                        scale: q.scale,
-                        zero_point: q.zero_point,
-                    }
-                } else {
-                    Kernel::Dequantize {
-                        scale: q.scale,
-                        zero_point: q.zero_point,
-                    }
-                }
-            }
-        };
+        let op = Prepared::prepare(&cx)?;
         Ok(PreparedOp {
             inputs,
             n_inputs,
             output,
-            kernel,
+            op,
         })
     }
 }

@@ -2,13 +2,15 @@
 
 use std::collections::HashMap;
 
-use edgegan_runtime::format::{DType, OpFormat, OpKind, param};
+use edgegan_runtime::format::{DType, OpFormat, OpKind, PARAM_WORDS};
 use edgegan_runtime::kernels::FusedActivation;
-use edgegan_runtime::kernels::add::ADD_LEFT_SHIFT;
-use edgegan_runtime::quant::{quantize_i8, quantize_multiplier};
+use edgegan_runtime::ops::{add, binary, conv2d, dense, gather, leaky_relu, mul, unary, upsample};
+use edgegan_runtime::quant::quantize_i8;
 use edgegan_runtime::{ConditionKind, DeviceModel, WeightFormat};
 
-use super::quantize::{LinearKind, QParams, lut_i8, quantize_linear_i8, quantize_rows};
+use super::quantize::{
+    LinearKind, QParams, add_multipliers, lut_i8, mul_multiplier, quantize_linear_i8, quantize_rows,
+};
 use super::{AlignedBytes, BuildError, Calibration, Graph, OpSpec, TensorId};
 
 /// How [`Graph::write`] writes a model.
@@ -72,7 +74,7 @@ pub(super) struct LOp {
     pub(super) activation: u8,
     pub(super) inputs: Vec<usize>,
     pub(super) output: usize,
-    pub(super) params: [u32; 10],
+    pub(super) params: [u32; PARAM_WORDS],
     /// (param slot, bytes) of weight arrays, placed into the blob and their slot set to
     /// the offset.
     pub(super) weights: Vec<(usize, Vec<u8>)>,
@@ -158,7 +160,7 @@ impl Lowering<'_> {
             activation: 0,
             inputs,
             output,
-            params: [0; 10],
+            params: [0; PARAM_WORDS],
             weights: vec![],
         }
     }
@@ -325,8 +327,7 @@ impl Lowering<'_> {
             kind: kind.name(),
             message: m,
         };
-        let mut p = lop.params;
-        match op {
+        lop.params = match op {
             OpSpec::Dense {
                 input,
                 out_features,
@@ -336,17 +337,16 @@ impl Lowering<'_> {
             } => {
                 let n = *out_features;
                 let k = weight.len() / n;
-                p[param::DENSE_K] = k as u32;
-                p[param::DENSE_N] = n as u32;
                 let slots = [
-                    param::DENSE_WEIGHTS,
-                    param::DENSE_BIAS,
-                    param::DENSE_SCALES,
-                    param::DENSE_SHIFTS,
+                    dense::Params::WEIGHTS,
+                    dense::Params::BIAS,
+                    dense::Params::SCALES,
+                    dense::Params::SHIFTS,
                 ];
                 let q = (*input, out);
                 let (b, dense) = (bias.as_deref(), LinearKind::Dense);
                 self.lower_linear(&mut lop, q, weight, b, n, dense, slots, &qerr)?;
+                dense::Params::new(k as u32, n as u32).encode()
             }
             OpSpec::Conv2d {
                 input,
@@ -356,25 +356,26 @@ impl Lowering<'_> {
                 ..
             } => {
                 let m = spec.out_channels;
-                p[param::CONV_KH] = spec.kernel[0] as u32;
-                p[param::CONV_KW] = spec.kernel[1] as u32;
-                p[param::CONV_STRIDE] = spec.stride[0] as u32 | (spec.stride[1] as u32) << 16;
-                p[param::CONV_PAD_TL] = spec.padding[0] as u32 | (spec.padding[1] as u32) << 16;
-                p[param::CONV_PAD_BR] = spec.padding[2] as u32 | (spec.padding[3] as u32) << 16;
                 let slots = [
-                    param::CONV_WEIGHTS,
-                    param::CONV_BIAS,
-                    param::CONV_SCALES,
-                    param::CONV_SHIFTS,
+                    conv2d::Params::WEIGHTS,
+                    conv2d::Params::BIAS,
+                    conv2d::Params::SCALES,
+                    conv2d::Params::SHIFTS,
                 ];
                 let q = (*input, out);
                 let (b, conv) = (bias.as_deref(), LinearKind::Conv2d);
                 self.lower_linear(&mut lop, q, weight, b, m, conv, slots, &qerr)?;
+                // Shape inference keeps sizes below 65536.
+                let [sh, sw] = spec.stride.map(|v| v as u16);
+                let [pt, pl, pb, pr] = spec.padding.map(|v| v as u16);
+                let kernel = spec.kernel.map(|v| v as u32);
+                conv2d::Params::new(kernel, [sh, sw], [pt, pl, pb, pr]).encode()
             }
-            OpSpec::Upsample { factor, .. } => {
-                p[param::UP_FH] = factor[0] as u32;
-                p[param::UP_FW] = factor[1] as u32;
+            OpSpec::Upsample { factor, .. } => upsample::Params {
+                factor_h: factor[0] as u32,
+                factor_w: factor[1] as u32,
             }
+            .encode(),
             OpSpec::Relu { input }
             | OpSpec::LeakyRelu { input, .. }
             | OpSpec::Tanh { input }
@@ -384,9 +385,6 @@ impl Lowering<'_> {
                 } else {
                     0.0
                 };
-                if matches!(op, OpSpec::LeakyRelu { .. }) {
-                    p[param::LEAKY_ALPHA] = alpha.to_bits();
-                }
                 if w8a8 {
                     let (qx, qy) = (self.q(*input)?, self.q(out)?);
                     let f = |x: f64| -> f64 {
@@ -404,71 +402,72 @@ impl Lowering<'_> {
                         }
                     };
                     let table = lut_i8(qx, qy, f);
-                    lop.weights.push((param::UNARY_LUT, bytes_i8(&table)));
+                    lop.weights.push((unary::LUT, bytes_i8(&table)));
+                }
+                if matches!(op, OpSpec::LeakyRelu { .. }) {
+                    leaky_relu::Params::new(alpha).encode()
+                } else {
+                    unary::LutParams::new().encode()
                 }
             }
-            OpSpec::Concat { .. } | OpSpec::Reshape { .. } => {}
+            OpSpec::Concat { .. } | OpSpec::Reshape { .. } => [0; PARAM_WORDS],
             OpSpec::Gather { table, dim } => {
                 let ConditionKind::Label { classes } = self.g.condition else {
                     return Err(BuildError::Graph("gather without label".into()));
                 };
-                p[param::GATHER_CLASSES] = classes;
-                p[param::GATHER_ROW] = *dim as u32;
                 if w8a8 {
                     let qy = self.q(out)?;
                     let t: Vec<i8> = table
                         .iter()
                         .map(|&v| quantize_i8(v, qy.scale, qy.zero_point))
                         .collect();
-                    lop.weights.push((param::GATHER_TABLE, bytes_i8(&t)));
+                    lop.weights.push((gather::Params::TABLE, bytes_i8(&t)));
                 } else {
-                    lop.weights.push((param::GATHER_TABLE, bytes_f32(table)));
+                    lop.weights.push((gather::Params::TABLE, bytes_f32(table)));
                 }
+                gather::Params::new(classes, *dim as u32).encode()
             }
             OpSpec::Add { a, b } | OpSpec::Sub { a, b } | OpSpec::Mul { a, b } => {
-                let out_shape = &self.g.tensors[out.index()].shape;
-                let n: usize = out_shape.iter().product();
-                let mode = |t: &TensorId| {
-                    let k = self.g.tensors[t.index()].numel();
-                    if k == n {
-                        0
-                    } else if k == 1 {
-                        1
-                    } else {
-                        2
-                    }
+                let n = self.g.tensors[out.index()].numel();
+                let code =
+                    |t: &TensorId| binary::broadcast_code(self.g.tensors[t.index()].numel(), n);
+                let (broadcast_a, broadcast_b) = (code(a), code(b));
+                let q = if w8a8 {
+                    Some((self.q(*a)?, self.q(*b)?, self.q(out)?))
+                } else {
+                    None
                 };
-                p[param::BIN_BCAST_A] = mode(a);
-                p[param::BIN_BCAST_B] = mode(b);
-                if w8a8 {
-                    let (qa, qb, qy) = (self.q(*a)?, self.q(*b)?, self.q(out)?);
-                    let qm = |r: f64| {
-                        quantize_multiplier(r)
-                            .ok_or_else(|| qerr(format!("multiplier {r:e} out of range")))
+                if matches!(op, OpSpec::Mul { .. }) {
+                    let (output_multiplier, output_shift) = match q {
+                        Some((qa, qb, qy)) => mul_multiplier(qa, qb, qy).map_err(qerr)?,
+                        None => (0, 0),
                     };
-                    if matches!(op, OpSpec::Mul { .. }) {
-                        let (m, s) =
-                            qm(f64::from(qa.scale) * f64::from(qb.scale) / f64::from(qy.scale))?;
-                        p[param::MUL_MULT_OUT] = m as u32;
-                        p[param::MUL_SHIFT_OUT] = s as u32;
-                    } else {
-                        let twice_max = 2.0 * f64::from(qa.scale.max(qb.scale));
-                        let (ma, sa) = qm(f64::from(qa.scale) / twice_max)?;
-                        let (mb, sb) = qm(f64::from(qb.scale) / twice_max)?;
-                        let (mo, so) =
-                            qm(twice_max
-                                / (f64::from(1u32 << ADD_LEFT_SHIFT) * f64::from(qy.scale)))?;
-                        p[param::ADD_MULT_A] = ma as u32;
-                        p[param::ADD_SHIFT_A] = sa as u32;
-                        p[param::ADD_MULT_B] = mb as u32;
-                        p[param::ADD_SHIFT_B] = sb as u32;
-                        p[param::ADD_MULT_OUT] = mo as u32;
-                        p[param::ADD_SHIFT_OUT] = so as u32;
+                    mul::Params {
+                        broadcast_a,
+                        broadcast_b,
+                        output_multiplier,
+                        output_shift,
                     }
+                    .encode()
+                } else {
+                    let [(ma, sa), (mb, sb), (mo, so)] = match q {
+                        Some((qa, qb, qy)) => add_multipliers(qa, qb, qy).map_err(qerr)?,
+                        None => [(0, 0); 3],
+                    };
+                    add::Params {
+                        broadcast_a,
+                        broadcast_b,
+                        a_multiplier: ma,
+                        a_shift: sa,
+                        b_multiplier: mb,
+                        b_shift: sb,
+                        output_multiplier: mo,
+                        output_shift: so,
+                    }
+                    .encode()
                 }
             }
-        }
-        lop.params = p;
+        };
         self.ops.push(lop);
         Ok(())
     }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use edgegan_runtime::format;
+use edgegan_runtime::kernels::add::ADD_LEFT_SHIFT;
 use edgegan_runtime::quant::{quantize_i8, quantize_multiplier};
 
 use super::lowering::Lowering;
@@ -230,4 +231,31 @@ pub(super) fn lut_i8(qx: QParams, qy: QParams, f: impl Fn(f64) -> f64) -> Vec<i8
             yq.clamp(-128.0, 127.0) as i8
         })
         .collect()
+}
+
+/// The Q31 multiplier and shift of `real`; `Err` names it.
+fn multiplier(real: f64) -> Result<(i32, i32), String> {
+    quantize_multiplier(real).ok_or_else(|| format!("multiplier {real:e} out of range"))
+}
+
+/// TFLite's int8 add: `a` and `b` rescaled to twice the larger scale (after a left shift
+/// of [`ADD_LEFT_SHIFT`] bits), the sum rescaled to the output. Returns the (multiplier,
+/// shift) of `a`, `b` and the output.
+pub(super) fn add_multipliers(
+    qa: QParams,
+    qb: QParams,
+    qy: QParams,
+) -> Result<[(i32, i32); 3], String> {
+    let twice_max = 2.0 * f64::from(qa.scale.max(qb.scale));
+    Ok([
+        multiplier(f64::from(qa.scale) / twice_max)?,
+        multiplier(f64::from(qb.scale) / twice_max)?,
+        multiplier(twice_max / (f64::from(1u32 << ADD_LEFT_SHIFT) * f64::from(qy.scale)))?,
+    ])
+}
+
+/// TFLite's int8 mul: the product of the zero-point-corrected operands rescaled to the
+/// output. Returns its (multiplier, shift).
+pub(super) fn mul_multiplier(qa: QParams, qb: QParams, qy: QParams) -> Result<(i32, i32), String> {
+    multiplier(f64::from(qa.scale) * f64::from(qb.scale) / f64::from(qy.scale))
 }

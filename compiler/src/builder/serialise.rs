@@ -3,7 +3,7 @@
 
 use edgegan_runtime::format::{
     self, DType, HEADER_LEN, MAGIC, NONE, OP_RECORD_LEN, OpKind, OpRecord, PREAMBLE_LEN,
-    SECTION_ALIGN, Storage, TENSOR_RECORD_LEN, TensorInfo, VERSION, header as h, param,
+    SECTION_ALIGN, Storage, TENSOR_RECORD_LEN, TensorInfo, VERSION, header as h,
 };
 use edgegan_runtime::{ConditionKind, WeightFormat};
 
@@ -102,29 +102,7 @@ impl Lowering<'_> {
         let mut op_records = Vec::with_capacity(self.ops.len());
         for op in &self.ops {
             let mut params = op.params;
-            // Weight slots hold a blob offset, or NONE when the array is absent.
-            let weight_slots: &[usize] = match op.kind {
-                OpKind::Dense => &[
-                    param::DENSE_WEIGHTS,
-                    param::DENSE_BIAS,
-                    param::DENSE_SCALES,
-                    param::DENSE_SHIFTS,
-                ],
-                OpKind::Conv2d => &[
-                    param::CONV_WEIGHTS,
-                    param::CONV_BIAS,
-                    param::CONV_SCALES,
-                    param::CONV_SHIFTS,
-                ],
-                OpKind::Gather => &[param::GATHER_TABLE],
-                OpKind::Relu | OpKind::LeakyRelu | OpKind::Tanh | OpKind::Sigmoid => {
-                    &[param::UNARY_LUT]
-                }
-                _ => &[],
-            };
-            for &slot in weight_slots {
-                params[slot] = NONE;
-            }
+            // Weight words hold NONE (the op's encoder) until their array is placed.
             for (slot, bytes) in &op.weights {
                 params[*slot] = push_blob(bytes)?;
             }
