@@ -30,6 +30,43 @@ pub enum ConditionKind {
 }
 
 impl ConditionKind {
+    /// The code in the `.egm` header.
+    pub const fn code(&self) -> u8 {
+        match self {
+            ConditionKind::None => 0,
+            ConditionKind::Label { .. } => 1,
+            ConditionKind::Mask { .. } => 2,
+        }
+    }
+
+    /// The kind for the header's code, class count and mask shape (the fields of other
+    /// kinds are not read here; the parser checks they are zero).
+    pub const fn from_header(code: u8, classes: u32, mask: [u32; 3]) -> Option<Self> {
+        match code {
+            0 => Some(ConditionKind::None),
+            1 => Some(ConditionKind::Label { classes }),
+            2 => Some(ConditionKind::Mask {
+                channels: mask[0],
+                height: mask[1],
+                width: mask[2],
+            }),
+            _ => None,
+        }
+    }
+
+    /// The header's class count and mask shape for this kind (zero where unused).
+    pub const fn header_fields(&self) -> (u32, [u32; 3]) {
+        match *self {
+            ConditionKind::None => (0, [0; 3]),
+            ConditionKind::Label { classes } => (classes, [0; 3]),
+            ConditionKind::Mask {
+                channels,
+                height,
+                width,
+            } => (0, [channels, height, width]),
+        }
+    }
+
     /// Elements of each mask input (0 unless `Mask`).
     pub const fn mask_len(&self) -> usize {
         match *self {

@@ -252,6 +252,154 @@ impl TensorInfo {
     }
 }
 
+/// The `.egm` header: every field of its [`HEADER_LEN`] bytes, decoded as raw numbers.
+/// [`decode`](Self::decode) and [`encode`](Self::encode) are the only code that knows the
+/// byte offsets ([`header`]); the parser validates the fields, the writer fills them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Header {
+    /// [`MAGIC`] in a valid file.
+    pub magic: [u8; 4],
+    /// The format version ([`VERSION`]).
+    pub version: u16,
+    /// Bytes of the header ([`HEADER_LEN`]).
+    pub header_len: u16,
+    /// Bytes of the whole model.
+    pub file_len: u32,
+    /// CRC-32 of every byte after the [`PREAMBLE_LEN`]-byte preamble.
+    pub crc32: u32,
+    /// Must be 0.
+    pub flags: u32,
+    /// [`WeightFormat::code`](crate::WeightFormat::code).
+    pub weight_format: u8,
+    /// [`ConditionKind::code`](crate::ConditionKind::code).
+    pub condition_kind: u8,
+    /// Rank of one output sample (1 to 4).
+    pub output_rank: u8,
+    /// Length of `z`.
+    pub noise_dim: u32,
+    /// Class count (label condition), else 0.
+    pub classes: u32,
+    /// `[C, H, W]` of the mask inputs (mask condition), else zeros.
+    pub mask_shape: [u32; 3],
+    /// Dimensions of one output sample; 1 past the rank.
+    pub output_dims: [u32; 4],
+    /// The output's trained range, low end.
+    pub value_min: f32,
+    /// The output's trained range, high end.
+    pub value_max: f32,
+    /// Bytes of the arena.
+    pub arena_bytes: u32,
+    /// Records in the tensor table.
+    pub tensor_count: u32,
+    /// Records in the op table.
+    pub op_count: u32,
+    /// The tensor the sampler writes `z` into.
+    pub noise_tensor: u32,
+    /// The tensor of the mask input, or [`NONE`].
+    pub mask_tensor: u32,
+    /// The tensor of the masked-object input, or [`NONE`].
+    pub masked_tensor: u32,
+    /// The tensor the output is read from.
+    pub output_tensor: u32,
+    /// File offset of the tensor table.
+    pub tensor_table: u32,
+    /// File offset of the op table.
+    pub op_table: u32,
+    /// File offset of the weights blob.
+    pub blob_offset: u32,
+    /// Bytes of the weights blob.
+    pub blob_len: u32,
+    /// Whether the reserved bytes are zero (always, in an encoded header).
+    pub reserved_zero: bool,
+}
+
+impl Header {
+    /// Decodes the header at the start of `b`; bytes past the end of `b` read as 0, so
+    /// decoding never fails (the parser validates the fields).
+    pub fn decode(b: &[u8]) -> Self {
+        use header as h;
+        let f32_at = |off| f32::from_bits(u32_at(b, off));
+        Header {
+            magic: core::array::from_fn(|i| u8_at(b, h::MAGIC + i)),
+            version: u16_at(b, h::VERSION),
+            header_len: u16_at(b, h::HEADER_LEN),
+            file_len: u32_at(b, h::FILE_LEN),
+            crc32: u32_at(b, h::CRC32),
+            flags: u32_at(b, h::FLAGS),
+            weight_format: u8_at(b, h::WEIGHT_FORMAT),
+            condition_kind: u8_at(b, h::CONDITION_KIND),
+            output_rank: u8_at(b, h::OUTPUT_RANK),
+            noise_dim: u32_at(b, h::NOISE_DIM),
+            classes: u32_at(b, h::CLASSES),
+            mask_shape: core::array::from_fn(|i| u32_at(b, h::MASK_SHAPE + 4 * i)),
+            output_dims: core::array::from_fn(|i| u32_at(b, h::OUTPUT_DIMS + 4 * i)),
+            value_min: f32_at(h::VALUE_MIN),
+            value_max: f32_at(h::VALUE_MAX),
+            arena_bytes: u32_at(b, h::ARENA_BYTES),
+            tensor_count: u32_at(b, h::TENSOR_COUNT),
+            op_count: u32_at(b, h::OP_COUNT),
+            noise_tensor: u32_at(b, h::NOISE_TENSOR),
+            mask_tensor: u32_at(b, h::MASK_TENSOR),
+            masked_tensor: u32_at(b, h::MASKED_TENSOR),
+            output_tensor: u32_at(b, h::OUTPUT_TENSOR),
+            tensor_table: u32_at(b, h::TENSOR_TABLE),
+            op_table: u32_at(b, h::OP_TABLE),
+            blob_offset: u32_at(b, h::BLOB_OFFSET),
+            blob_len: u32_at(b, h::BLOB_LEN),
+            reserved_zero: u8_at(b, h::RESERVED0) == 0
+                && b.get(h::RESERVED1..HEADER_LEN)
+                    .is_some_and(|r| r.iter().all(|&x| x == 0)),
+        }
+    }
+
+    /// Encodes the header (reserved bytes zero; the CRC as given, see [`seal`]).
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        use header as h;
+        let mut b = [0u8; HEADER_LEN];
+        let mut put = |off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+        put(h::FILE_LEN, self.file_len);
+        put(h::CRC32, self.crc32);
+        put(h::FLAGS, self.flags);
+        put(h::NOISE_DIM, self.noise_dim);
+        put(h::CLASSES, self.classes);
+        for (i, &d) in self.mask_shape.iter().enumerate() {
+            put(h::MASK_SHAPE + 4 * i, d);
+        }
+        for (i, &d) in self.output_dims.iter().enumerate() {
+            put(h::OUTPUT_DIMS + 4 * i, d);
+        }
+        put(h::VALUE_MIN, self.value_min.to_bits());
+        put(h::VALUE_MAX, self.value_max.to_bits());
+        put(h::ARENA_BYTES, self.arena_bytes);
+        put(h::TENSOR_COUNT, self.tensor_count);
+        put(h::OP_COUNT, self.op_count);
+        put(h::NOISE_TENSOR, self.noise_tensor);
+        put(h::MASK_TENSOR, self.mask_tensor);
+        put(h::MASKED_TENSOR, self.masked_tensor);
+        put(h::OUTPUT_TENSOR, self.output_tensor);
+        put(h::TENSOR_TABLE, self.tensor_table);
+        put(h::OP_TABLE, self.op_table);
+        put(h::BLOB_OFFSET, self.blob_offset);
+        put(h::BLOB_LEN, self.blob_len);
+        b[h::MAGIC..h::MAGIC + 4].copy_from_slice(&self.magic);
+        b[h::VERSION..h::VERSION + 2].copy_from_slice(&self.version.to_le_bytes());
+        b[h::HEADER_LEN..h::HEADER_LEN + 2].copy_from_slice(&self.header_len.to_le_bytes());
+        b[h::WEIGHT_FORMAT] = self.weight_format;
+        b[h::CONDITION_KIND] = self.condition_kind;
+        b[h::OUTPUT_RANK] = self.output_rank;
+        b
+    }
+}
+
+/// Recomputes the header checksum of `.egm` bytes in place (the writer's last step, and
+/// for tools and tests that edit a model).
+pub fn seal(bytes: &mut [u8]) {
+    if let Some(rest) = bytes.get(PREAMBLE_LEN..) {
+        let crc = crate::crc32(rest);
+        bytes[header::CRC32..header::CRC32 + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
 pub use crate::ops::OpKind;
 
 /// Arithmetic of an op (the op record's `format` byte).

@@ -4,9 +4,9 @@ use crate::Error;
 use crate::contract::ConditionKind;
 use crate::crc::crc32;
 use crate::format::{
-    DATA_ALIGN, DType, HEADER_LEN, MAGIC, MAX_OPS, MAX_TENSORS, NONE, OP_RECORD_LEN, OpFormat,
-    OpKind, OpRecord, PREAMBLE_LEN, SECTION_ALIGN, Storage, TENSOR_RECORD_LEN, TensorInfo, VERSION,
-    header as h, u8_at, u16_at, u32_at,
+    DATA_ALIGN, DType, HEADER_LEN, Header, MAGIC, MAX_OPS, MAX_TENSORS, NONE, OP_RECORD_LEN,
+    OpFormat, OpKind, OpRecord, PREAMBLE_LEN, SECTION_ALIGN, Storage, TENSOR_RECORD_LEN,
+    TensorInfo, VERSION,
 };
 use crate::ops::{Ctx, Prepared, overlaps};
 
@@ -22,6 +22,25 @@ pub enum WeightFormat {
 }
 
 impl WeightFormat {
+    /// The code in the `.egm` header.
+    pub const fn code(self) -> u8 {
+        match self {
+            WeightFormat::F32 => 0,
+            WeightFormat::W8A32 => 1,
+            WeightFormat::W8A8 => 2,
+        }
+    }
+
+    /// The format for a header code.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(WeightFormat::F32),
+            1 => Some(WeightFormat::W8A32),
+            2 => Some(WeightFormat::W8A8),
+            _ => None,
+        }
+    }
+
     /// The name used in file names and the CLI: `f32`, `w8a32`, `w8a8`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -110,10 +129,11 @@ impl<'a> DeviceModel<'a> {
                 available: bytes.len(),
             });
         }
-        if bytes.get(h::MAGIC..h::MAGIC + 4) != Some(&MAGIC[..]) {
+        let hd = Header::decode(bytes);
+        if hd.magic != MAGIC {
             return Err(Error::BadMagic);
         }
-        let version = u16_at(bytes, h::VERSION);
+        let version = hd.version;
         if version != VERSION {
             return Err(Error::UnsupportedVersion {
                 found: version,
@@ -125,12 +145,12 @@ impl<'a> DeviceModel<'a> {
                 required: DATA_ALIGN,
             });
         }
-        if usize::from(u16_at(bytes, h::HEADER_LEN)) != HEADER_LEN {
+        if usize::from(hd.header_len) != HEADER_LEN {
             return Err(Error::BadHeader {
                 field: "header_len",
             });
         }
-        let file_len = u32_at(bytes, h::FILE_LEN) as usize;
+        let file_len = hd.file_len as usize;
         if file_len > bytes.len() {
             return Err(Error::Truncated {
                 needed: file_len,
@@ -141,45 +161,30 @@ impl<'a> DeviceModel<'a> {
             return Err(Error::BadHeader { field: "file_len" });
         }
         let bytes = bytes.get(..file_len).ok_or(Error::Internal)?;
-        let expected = u32_at(bytes, h::CRC32);
+        let expected = hd.crc32;
         let found = crc32(bytes.get(PREAMBLE_LEN..).ok_or(Error::Internal)?);
         if expected != found {
             return Err(Error::ChecksumMismatch { expected, found });
         }
-        let model = Self::parse_header(bytes)?;
+        let model = Self::parse_header(bytes, &hd)?;
         model.validate()?;
         Ok(model)
     }
 
-    fn parse_header(b: &'a [u8]) -> Result<Self, Error> {
+    fn parse_header(b: &'a [u8], hd: &Header) -> Result<Self, Error> {
         let bad = |field| Error::BadHeader { field };
-        if u32_at(b, h::FLAGS) != 0 {
+        if hd.flags != 0 {
             return Err(bad("flags"));
         }
-        if u8_at(b, h::RESERVED0) != 0
-            || b.get(h::RESERVED1..HEADER_LEN)
-                .is_none_or(|r| r.iter().any(|&x| x != 0))
-        {
+        if !hd.reserved_zero {
             return Err(bad("reserved"));
         }
-        let weight_format = match u8_at(b, h::WEIGHT_FORMAT) {
-            0 => WeightFormat::F32,
-            1 => WeightFormat::W8A32,
-            2 => WeightFormat::W8A8,
-            _ => return Err(bad("weight_format")),
-        };
-        let classes = u32_at(b, h::CLASSES);
-        let mask: [u32; 3] = core::array::from_fn(|i| u32_at(b, h::MASK_SHAPE + 4 * i));
-        let condition = match u8_at(b, h::CONDITION_KIND) {
-            0 => ConditionKind::None,
-            1 => ConditionKind::Label { classes },
-            2 => ConditionKind::Mask {
-                channels: mask[0],
-                height: mask[1],
-                width: mask[2],
-            },
-            _ => return Err(bad("condition_kind")),
-        };
+        let weight_format =
+            WeightFormat::from_code(hd.weight_format).ok_or(bad("weight_format"))?;
+        let classes = hd.classes;
+        let mask = hd.mask_shape;
+        let condition = ConditionKind::from_header(hd.condition_kind, classes, mask)
+            .ok_or(bad("condition_kind"))?;
         match condition {
             ConditionKind::Label { classes: 0 } => return Err(bad("classes")),
             ConditionKind::Label { .. } | ConditionKind::None if mask != [0; 3] => {
@@ -198,15 +203,15 @@ impl<'a> DeviceModel<'a> {
             }
             _ => {}
         }
-        let noise_dim = u32_at(b, h::NOISE_DIM);
+        let noise_dim = hd.noise_dim;
         if noise_dim == 0 {
             return Err(bad("noise_dim"));
         }
-        let output_rank = u8_at(b, h::OUTPUT_RANK);
+        let output_rank = hd.output_rank;
         if !(1..=4).contains(&output_rank) {
             return Err(bad("output_rank"));
         }
-        let output_dims: [u32; 4] = core::array::from_fn(|i| u32_at(b, h::OUTPUT_DIMS + 4 * i));
+        let output_dims = hd.output_dims;
         let mut numel: Option<u32> = Some(1);
         for (i, &d) in output_dims.iter().enumerate() {
             if i < usize::from(output_rank) {
@@ -218,55 +223,50 @@ impl<'a> DeviceModel<'a> {
         if numel.is_none() {
             return Err(bad("output_dims"));
         }
-        let value_range = (
-            f32::from_bits(u32_at(b, h::VALUE_MIN)),
-            f32::from_bits(u32_at(b, h::VALUE_MAX)),
-        );
+        let value_range = (hd.value_min, hd.value_max);
         if !(value_range.0.is_finite()
             && value_range.1.is_finite()
             && value_range.0 < value_range.1)
         {
             return Err(bad("value_range"));
         }
-        let arena_bytes = u32_at(b, h::ARENA_BYTES);
+        let arena_bytes = hd.arena_bytes;
         if !(arena_bytes as usize).is_multiple_of(DATA_ALIGN) {
             return Err(bad("arena_bytes"));
         }
-        let tensor_count = u32_at(b, h::TENSOR_COUNT);
-        let op_count = u32_at(b, h::OP_COUNT);
+        let tensor_count = hd.tensor_count;
+        let op_count = hd.op_count;
         if tensor_count == 0 || tensor_count as usize > MAX_TENSORS {
             return Err(bad("tensor_count"));
         }
         if op_count as usize > MAX_OPS {
             return Err(bad("op_count"));
         }
-        let section = |off_field: usize,
-                       len: usize,
-                       name: &'static str|
-         -> Result<(usize, &'a [u8]), Error> {
-            let off = u32_at(b, off_field) as usize;
-            if !off.is_multiple_of(SECTION_ALIGN) || off < HEADER_LEN {
-                return Err(Error::BadSection { section: name });
-            }
-            let end = off
-                .checked_add(len)
-                .ok_or(Error::BadSection { section: name })?;
-            let s = b.get(off..end).ok_or(Error::BadSection { section: name })?;
-            Ok((end, s))
-        };
+        let section =
+            |off_field: u32, len: usize, name: &'static str| -> Result<(usize, &'a [u8]), Error> {
+                let off = off_field as usize;
+                if !off.is_multiple_of(SECTION_ALIGN) || off < HEADER_LEN {
+                    return Err(Error::BadSection { section: name });
+                }
+                let end = off
+                    .checked_add(len)
+                    .ok_or(Error::BadSection { section: name })?;
+                let s = b.get(off..end).ok_or(Error::BadSection { section: name })?;
+                Ok((end, s))
+            };
         let (t_end, tensors) = section(
-            h::TENSOR_TABLE,
+            hd.tensor_table,
             tensor_count as usize * TENSOR_RECORD_LEN,
             "tensor_table",
         )?;
-        let (o_end, ops) = section(h::OP_TABLE, op_count as usize * OP_RECORD_LEN, "op_table")?;
-        let (_, blob) = section(h::BLOB_OFFSET, u32_at(b, h::BLOB_LEN) as usize, "blob")?;
-        if (u32_at(b, h::OP_TABLE) as usize) < t_end {
+        let (o_end, ops) = section(hd.op_table, op_count as usize * OP_RECORD_LEN, "op_table")?;
+        let (_, blob) = section(hd.blob_offset, hd.blob_len as usize, "blob")?;
+        if (hd.op_table as usize) < t_end {
             return Err(Error::BadSection {
                 section: "op_table",
             });
         }
-        if (u32_at(b, h::BLOB_OFFSET) as usize) < o_end {
+        if (hd.blob_offset as usize) < o_end {
             return Err(Error::BadSection { section: "blob" });
         }
         Ok(DeviceModel {
@@ -283,10 +283,10 @@ impl<'a> DeviceModel<'a> {
             arena_bytes,
             tensor_count,
             op_count,
-            noise_tensor: u32_at(b, h::NOISE_TENSOR),
-            mask_tensor: u32_at(b, h::MASK_TENSOR),
-            masked_tensor: u32_at(b, h::MASKED_TENSOR),
-            output_tensor: u32_at(b, h::OUTPUT_TENSOR),
+            noise_tensor: hd.noise_tensor,
+            mask_tensor: hd.mask_tensor,
+            masked_tensor: hd.masked_tensor,
+            output_tensor: hd.output_tensor,
         })
     }
 

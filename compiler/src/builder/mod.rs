@@ -31,9 +31,10 @@ mod shape;
 mod tests;
 
 pub use calibrate::Calibration;
+pub use edgegan_runtime::format::seal;
 pub use graph::{Conv2dSpec, Graph, GraphBuilder, OpSpec, TensorSpec};
 pub use lowering::WriteOptions;
-pub use serialise::{AlignedBytes, doc_model, seal};
+pub use serialise::{AlignedBytes, doc_model};
 
 use edgegan_runtime::Error;
 use edgegan_runtime::format::OpKind;

@@ -1,11 +1,11 @@
 //! Serialisation: the memory plan applied, the weights blob, the tensor and op tables,
 //! the header and the checksum.
 
+use edgegan_runtime::ConditionKind;
 use edgegan_runtime::format::{
-    self, DType, HEADER_LEN, MAGIC, NONE, OP_RECORD_LEN, OpKind, OpRecord, PREAMBLE_LEN,
-    SECTION_ALIGN, Storage, TENSOR_RECORD_LEN, TensorInfo, VERSION, header as h,
+    self, DType, HEADER_LEN, Header, MAGIC, NONE, OP_RECORD_LEN, OpKind, OpRecord, SECTION_ALIGN,
+    Storage, TENSOR_RECORD_LEN, TensorInfo, VERSION, seal,
 };
-use edgegan_runtime::{ConditionKind, WeightFormat};
 
 use super::lowering::Lowering;
 use super::quantize::QParams;
@@ -130,62 +130,42 @@ impl Lowering<'_> {
         let file_len32 =
             u32::try_from(file_len).map_err(|_| BuildError::TooLarge("model past 4 GiB".into()))?;
         let mut out = vec![0u8; file_len];
-        let put = |out: &mut Vec<u8>, off: usize, v: u32| {
-            out[off..off + 4].copy_from_slice(&v.to_le_bytes());
-        };
-        out[h::MAGIC..h::MAGIC + 4].copy_from_slice(&MAGIC);
-        out[h::VERSION..h::VERSION + 2].copy_from_slice(&VERSION.to_le_bytes());
-        out[h::HEADER_LEN..h::HEADER_LEN + 2].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
-        put(&mut out, h::FILE_LEN, file_len32);
-        out[h::WEIGHT_FORMAT] = match self.opts.format {
-            WeightFormat::F32 => 0,
-            WeightFormat::W8A32 => 1,
-            WeightFormat::W8A8 => 2,
-        };
         let out_shape = &g.tensors[g.output.index()].shape;
-        out[h::OUTPUT_RANK] = out_shape.len() as u8;
-        put(&mut out, h::NOISE_DIM, g.noise_dim as u32);
-        match g.condition {
-            ConditionKind::None => out[h::CONDITION_KIND] = 0,
-            ConditionKind::Label { classes } => {
-                out[h::CONDITION_KIND] = 1;
-                put(&mut out, h::CLASSES, classes);
-            }
-            ConditionKind::Mask {
-                channels,
-                height,
-                width,
-            } => {
-                out[h::CONDITION_KIND] = 2;
-                put(&mut out, h::MASK_SHAPE, channels);
-                put(&mut out, h::MASK_SHAPE + 4, height);
-                put(&mut out, h::MASK_SHAPE + 8, width);
-            }
+        let mut output_dims = [1u32; 4];
+        for (d, &s) in output_dims.iter_mut().zip(out_shape) {
+            *d = s as u32;
         }
-        for i in 0..4 {
-            put(
-                &mut out,
-                h::OUTPUT_DIMS + 4 * i,
-                out_shape.get(i).map_or(1, |&d| d as u32),
-            );
-        }
-        put(&mut out, h::VALUE_MIN, g.value_range.0.to_bits());
-        put(&mut out, h::VALUE_MAX, g.value_range.1.to_bits());
-        put(&mut out, h::ARENA_BYTES, plan.arena_bytes as u32);
-        put(&mut out, h::TENSOR_COUNT, nt as u32);
-        put(&mut out, h::OP_COUNT, op_records.len() as u32);
-        put(&mut out, h::NOISE_TENSOR, noise_rt as u32);
-        put(&mut out, h::MASK_TENSOR, mask_rt.map_or(NONE, |r| r as u32));
-        put(
-            &mut out,
-            h::MASKED_TENSOR,
-            masked_rt.map_or(NONE, |r| r as u32),
-        );
-        put(&mut out, h::OUTPUT_TENSOR, output_rt as u32);
-        put(&mut out, h::TENSOR_TABLE, t_off as u32);
-        put(&mut out, h::OP_TABLE, o_off as u32);
-        put(&mut out, h::BLOB_OFFSET, b_off as u32);
-        put(&mut out, h::BLOB_LEN, blob.len() as u32);
+        let (classes, mask_shape) = g.condition.header_fields();
+        let header = Header {
+            magic: MAGIC,
+            version: VERSION,
+            header_len: HEADER_LEN as u16,
+            file_len: file_len32,
+            crc32: 0, // sealed last
+            flags: 0,
+            weight_format: self.opts.format.code(),
+            condition_kind: g.condition.code(),
+            output_rank: out_shape.len() as u8,
+            noise_dim: g.noise_dim as u32,
+            classes,
+            mask_shape,
+            output_dims,
+            value_min: g.value_range.0,
+            value_max: g.value_range.1,
+            arena_bytes: plan.arena_bytes as u32,
+            tensor_count: nt as u32,
+            op_count: op_records.len() as u32,
+            noise_tensor: noise_rt as u32,
+            mask_tensor: mask_rt.map_or(NONE, |r| r as u32),
+            masked_tensor: masked_rt.map_or(NONE, |r| r as u32),
+            output_tensor: output_rt as u32,
+            tensor_table: t_off as u32,
+            op_table: o_off as u32,
+            blob_offset: b_off as u32,
+            blob_len: blob.len() as u32,
+            reserved_zero: true,
+        };
+        out[..HEADER_LEN].copy_from_slice(&header.encode());
         for (i, r) in records.iter().enumerate() {
             let o = t_off + i * TENSOR_RECORD_LEN;
             out[o..o + TENSOR_RECORD_LEN].copy_from_slice(&r.encode());
@@ -197,15 +177,6 @@ impl Lowering<'_> {
         out[b_off..].copy_from_slice(&blob);
         seal(&mut out);
         Ok(out)
-    }
-}
-
-/// Recomputes the header checksum of `.egm` bytes in place (for tools and tests that edit
-/// a model).
-pub fn seal(bytes: &mut [u8]) {
-    if bytes.len() >= PREAMBLE_LEN {
-        let crc = edgegan_runtime::crc32(&bytes[PREAMBLE_LEN..]);
-        bytes[h::CRC32..h::CRC32 + 4].copy_from_slice(&crc.to_le_bytes());
     }
 }
 
