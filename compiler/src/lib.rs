@@ -3,6 +3,8 @@
 //!
 //! - [`builder`]: the `.egm` writer. A graph description in ([`GraphBuilder`]), model
 //!   bytes out, in f32, w8a32 or w8a8 (calibrated, quantised, memory-planned).
+//! - [`contract`]: the ONNX contract's `edgegan.*` metadata parsed into [`contract::Metadata`]
+//!   (names and keys are the device crate's [`edgegan_runtime::contract`]).
 //! - [`plan`]: the static memory plan (liveness, in-place aliasing, greedy placement).
 //! - [`compile`]: ONNX → `.egm`. tract parses and declutters the ONNX generator, one
 //!   lowering per op family turns it into [`GraphBuilder`] calls, then the three formats
@@ -43,6 +45,7 @@
 
 pub mod builder;
 pub mod compile;
+pub mod contract;
 pub mod plan;
 pub mod tract;
 

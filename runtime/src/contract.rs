@@ -1,12 +1,92 @@
-//! The generator's contract as the device sees it: what a sample is conditioned on.
+//! The generator's ONNX contract, one home for every producer and consumer (the trainer's
+//! export, the compiler, the tract sampler, the tests): the graph's input and output
+//! names, the `edgegan.*` metadata keys, and what a sample is conditioned on.
 //!
-//! Every producer and consumer of a generator keeps the same contract (see
-//! `docs/ARCHITECTURE.md`): noise `z`, and a class label or a mask with the masked
-//! object, in; the object `x` out.
+//! - inputs: [`Z`] float32 `[N, Z]`; for label conditioning [`LABEL`] int64 `[N]`; for
+//!   mask conditioning [`MASK`] float32 `[N, C, H, W]` (1 = known) and [`MASKED`]
+//!   float32 `[N, C, H, W]`
+//! - output: [`X`] float32 `[N, ...]`, scaled to the model's value range
+//! - `metadata_props`: the [`keys`] (parsed into a typed struct by the compiler crate's
+//!   `contract` module, which has `std`)
+//!
+//! Core-only: consts and plain types, usable on the device.
 
 use core::fmt;
 
 use crate::Error;
+
+/// The noise input: float32 `[N, Z]`.
+pub const Z: &str = "z";
+/// The class-label input: int64 `[N]`.
+pub const LABEL: &str = "label";
+/// The mask input (1 = known): float32 `[N, C, H, W]`.
+pub const MASK: &str = "mask";
+/// The masked-object input: float32 `[N, C, H, W]`.
+pub const MASKED: &str = "masked";
+/// The generated object: float32 `[N, ...]`.
+pub const X: &str = "x";
+
+/// The `edgegan.*` keys of a generator's ONNX `metadata_props`.
+pub mod keys {
+    /// What every key starts with.
+    pub const PREFIX: &str = "edgegan.";
+    /// Z of input `z`, decimal.
+    pub const NOISE_DIM: &str = "edgegan.noise_dim";
+    /// The condition: `none`, `label` or `mask` ([`ConditionName`](super::ConditionName)).
+    pub const CONDITION: &str = "edgegan.condition";
+    /// The class count, decimal (0 without labels).
+    pub const CLASSES: &str = "edgegan.classes";
+    /// The class names, a JSON array of strings (index = label).
+    pub const CLASS_NAMES: &str = "edgegan.class_names";
+    /// The shape of one sample, a JSON array.
+    pub const OUTPUT_SHAPE: &str = "edgegan.output_shape";
+    /// `[-1, 1]` for a tanh output, `unbounded` otherwise.
+    pub const VALUE_RANGE: &str = "edgegan.value_range";
+    /// The affine map back to data units (JSON: `center`, `scale`).
+    pub const NORMALIZER: &str = "edgegan.normalizer";
+    /// The training run.
+    pub const RUN: &str = "edgegan.run";
+    /// The training step of the exported weights.
+    pub const STEP: &str = "edgegan.step";
+    /// SHA-256 of the run's resolved config.
+    pub const CONFIG_SHA256: &str = "edgegan.config_sha256";
+}
+
+/// [`keys::VALUE_RANGE`] of a generator bounded to `[-1, 1]`.
+pub const BOUNDED_RANGE: &str = "[-1, 1]";
+
+/// The condition as the metadata names it ([`keys::CONDITION`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionName {
+    /// `none`: input `z` only.
+    None,
+    /// `label`: inputs `z` and `label`.
+    Label,
+    /// `mask`: inputs `z`, `mask` and `masked`.
+    Mask,
+}
+
+impl ConditionName {
+    /// The metadata spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ConditionName::None => "none",
+            ConditionName::Label => "label",
+            ConditionName::Mask => "mask",
+        }
+    }
+
+    /// The condition for a metadata spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            ConditionName::None,
+            ConditionName::Label,
+            ConditionName::Mask,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
 
 /// What a model is conditioned on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +110,15 @@ pub enum ConditionKind {
 }
 
 impl ConditionKind {
+    /// The metadata name of this kind.
+    pub const fn name(&self) -> ConditionName {
+        match self {
+            ConditionKind::None => ConditionName::None,
+            ConditionKind::Label { .. } => ConditionName::Label,
+            ConditionKind::Mask { .. } => ConditionName::Mask,
+        }
+    }
+
     /// The code in the `.egm` header.
     pub const fn code(&self) -> u8 {
         match self {

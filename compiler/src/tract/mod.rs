@@ -29,6 +29,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
+use edgegan_runtime::contract::{self, keys};
 use edgegan_runtime::{Condition, ConditionKind, Error};
 
 pub use runner::{OnnxInput, OnnxOutput, OnnxRunner, run_onnx};
@@ -223,26 +224,17 @@ fn build(path: &Path) -> Result<TractSampler, String> {
         .with_ignore_value_info(true)
         .model_for_path(path)
         .map_err(err)?;
-    let classes = model
-        .properties
-        .get("onnx.metadata_props.edgegan.classes")
-        .and_then(|t| {
-            t.to_plain_array_view::<String>()
-                .ok()?
-                .iter()
-                .next()
-                .cloned()
-        });
+    let classes = crate::contract::tract_metadata(&model, keys::CLASSES);
     let outlets = model.input_outlets().map_err(err)?.to_vec();
     let mut roles = Vec::new();
     let mut shapes = Vec::new();
     for (ix, outlet) in outlets.iter().enumerate() {
         let name = model.node(outlet.node).name.clone();
         let (role, dt) = match name.as_str() {
-            "z" => (Role::Z, f32::datum_type()),
-            "label" => (Role::Label, i64::datum_type()),
-            "mask" => (Role::Mask, f32::datum_type()),
-            "masked" => (Role::Masked, f32::datum_type()),
+            contract::Z => (Role::Z, f32::datum_type()),
+            contract::LABEL => (Role::Label, i64::datum_type()),
+            contract::MASK => (Role::Mask, f32::datum_type()),
+            contract::MASKED => (Role::Masked, f32::datum_type()),
             other => {
                 return Err(format!(
                     "input `{other}` is not one of z, label, mask, masked"
