@@ -87,9 +87,9 @@ fn the_runner_at_batch_7_matches_the_sampler_row_by_row() {
     assert_eq!(out.shape[0], n);
     let len = sampler.output_len();
     let mut x = vec![0.0f32; len];
-    for i in 0..n {
+    for (i, &label) in labels.iter().enumerate() {
         sampler
-            .sample(i as u64, Condition::Label(labels[i] as u32), &mut x)
+            .sample(i as u64, Condition::Label(label as u32), &mut x)
             .unwrap();
         for (a, b) in x.iter().zip(&out.data[i * len..(i + 1) * len]) {
             assert!((a - b).abs() <= 1e-5, "row {i}: {a} vs {b}");
