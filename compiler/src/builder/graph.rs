@@ -4,6 +4,7 @@
 use edgegan_runtime::ConditionKind;
 use edgegan_runtime::format::OpKind;
 use edgegan_runtime::kernels::FusedActivation;
+use edgegan_runtime::ops::ElementwiseDef;
 
 use super::shape::infer_shape;
 use super::{BuildError, TensorId};
@@ -125,6 +126,16 @@ pub enum OpSpec {
         /// Second operand.
         b: TensorId,
     },
+    /// A one-input elementwise op described by its runtime op module (e.g. Clip): same
+    /// shape as its input, params from `args`.
+    Elementwise {
+        /// Input.
+        input: TensorId,
+        /// The op, as its runtime module describes it.
+        op: &'static ElementwiseDef,
+        /// Its f32 arguments (e.g. Clip's `[min, max]`).
+        args: Vec<f32>,
+    },
     /// Same elements, new shape.
     Reshape {
         /// Input.
@@ -155,6 +166,7 @@ impl OpSpec {
             OpSpec::Sub { .. } => OpKind::Sub,
             OpSpec::Mul { .. } => OpKind::Mul,
             OpSpec::Reshape { .. } => OpKind::Reshape,
+            OpSpec::Elementwise { op, .. } => op.kind,
         }
     }
 
@@ -168,7 +180,8 @@ impl OpSpec {
             | OpSpec::LeakyRelu { input, .. }
             | OpSpec::Tanh { input }
             | OpSpec::Sigmoid { input }
-            | OpSpec::Reshape { input, .. } => vec![*input],
+            | OpSpec::Reshape { input, .. }
+            | OpSpec::Elementwise { input, .. } => vec![*input],
             OpSpec::Concat { inputs } => inputs.clone(),
             OpSpec::Gather { .. } => vec![],
             OpSpec::Add { a, b } | OpSpec::Sub { a, b } | OpSpec::Mul { a, b } => vec![*a, *b],
@@ -464,6 +477,25 @@ impl GraphBuilder {
     /// As [`push`](Self::push).
     pub fn mul(&mut self, a: TensorId, b: TensorId) -> Result<TensorId, BuildError> {
         self.push(OpSpec::Mul { a, b })
+    }
+
+    /// A runtime-described elementwise op (e.g. `ops::clip::ELEMENTWISE` with
+    /// `[min, max]`).
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push), and the op's own check of `args`.
+    pub fn elementwise(
+        &mut self,
+        op: &'static ElementwiseDef,
+        x: TensorId,
+        args: &[f32],
+    ) -> Result<TensorId, BuildError> {
+        self.push(OpSpec::Elementwise {
+            input: x,
+            op,
+            args: args.to_vec(),
+        })
     }
 
     /// Reshape to `shape` (same element count).

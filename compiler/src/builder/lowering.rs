@@ -78,6 +78,8 @@ pub(super) struct LOp {
     /// (param slot, bytes) of weight arrays, placed into the blob and their slot set to
     /// the offset.
     pub(super) weights: Vec<(usize, Vec<u8>)>,
+    /// A runtime-described elementwise op: it may overwrite its input.
+    pub(super) in_place: bool,
 }
 
 fn bytes_f32(v: &[f32]) -> Vec<u8> {
@@ -162,6 +164,7 @@ impl Lowering<'_> {
             output,
             params: [0; PARAM_WORDS],
             weights: vec![],
+            in_place: false,
         }
     }
 
@@ -411,6 +414,16 @@ impl Lowering<'_> {
                 }
             }
             OpSpec::Concat { .. } | OpSpec::Reshape { .. } => [0; PARAM_WORDS],
+            OpSpec::Elementwise { input, op, args } => {
+                lop.in_place = true;
+                let quant = if w8a8 {
+                    let q = self.q(*input)?;
+                    Some((q.scale, q.zero_point))
+                } else {
+                    None
+                };
+                (op.encode)(args, quant).map_err(|m| qerr(m.to_string()))?
+            }
             OpSpec::Gather { table, dim } => {
                 let ConditionKind::Label { classes } = self.g.condition else {
                     return Err(BuildError::Graph("gather without label".into()));

@@ -71,6 +71,9 @@ impl Lowering<'_> {
         };
         for (op, out) in &self.g.ops {
             match op {
+                OpSpec::Elementwise { input, op, .. } if op.shares_quant => {
+                    union(&mut parent, input.index(), out.index());
+                }
                 OpSpec::Reshape { input, .. } | OpSpec::Upsample { input, .. } => {
                     union(&mut parent, input.index(), out.index());
                 }

@@ -46,7 +46,7 @@ impl Lowering<'_> {
             .map(|op| PlanOp {
                 inputs: &op.inputs,
                 output: op.output,
-                in_place: in_place_inputs(op.kind, &op.inputs),
+                in_place: in_place_inputs(op.kind, op.in_place, &op.inputs),
             })
             .collect();
         let plan = plan_arena(
@@ -237,8 +237,9 @@ pub fn doc_model() -> AlignedBytes {
 
 /// The inputs an op of `kind` may overwrite with its output (the planner lets the output
 /// share such an input's bytes when the input dies there).
-fn in_place_inputs(kind: OpKind, inputs: &[usize]) -> &[usize] {
+fn in_place_inputs(kind: OpKind, elementwise: bool, inputs: &[usize]) -> &[usize] {
     match kind {
+        _ if elementwise => &inputs[..inputs.len().min(1)],
         OpKind::Relu | OpKind::LeakyRelu | OpKind::Tanh | OpKind::Sigmoid | OpKind::Reshape => {
             &inputs[..inputs.len().min(1)]
         }

@@ -172,6 +172,10 @@ pub(super) fn infer_shape(g: &Graph, index: usize, op: &OpSpec) -> Result<Vec<us
             }
             full
         }
+        OpSpec::Elementwise { input, op, args } => {
+            (op.encode)(args, None).map_err(|m| err(m.to_string()))?;
+            shape(*input)?
+        }
         OpSpec::Reshape { input, shape: new } => {
             let s = shape(*input)?;
             check_shape(new).map_err(err)?;

@@ -19,6 +19,7 @@ mod linear;
 
 pub mod add;
 pub mod binary;
+pub mod clip;
 pub mod concat;
 pub mod conv2d;
 pub mod dense;
@@ -60,6 +61,31 @@ pub(crate) trait Op<'a>: Sized {
     /// Learned parameters: weights, biases and tables (for inspection).
     fn learned_params(&self) -> u64 {
         0
+    }
+}
+
+/// A one-input elementwise op the writer lowers without knowing it: the op module says
+/// how its record is encoded, the writer's graph carries it as `OpSpec::Elementwise`
+/// (same shape as its input, runs in place, optionally the input's quantisation). Adding
+/// such an op touches no writer code (see [`clip::ELEMENTWISE`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ElementwiseDef {
+    /// The op's kind.
+    pub kind: OpKind,
+    /// Whether the output must have the input's quantisation (the int8 op then works in
+    /// the input's domain, e.g. an exact clamp).
+    pub shares_quant: bool,
+    /// Encodes the record's words from the op's f32 arguments and, in w8a8, the input's
+    /// `(scale, zero_point)`; `Err` says why the arguments are invalid.
+    pub encode: EncodeFn,
+}
+
+/// An [`ElementwiseDef`]'s encoder: `(args, w8a8 (scale, zero_point))` to record words.
+pub type EncodeFn = fn(&[f32], Option<(f32, i32)>) -> Result<[u32; PARAM_WORDS], &'static str>;
+
+impl PartialEq for ElementwiseDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
     }
 }
 
@@ -169,6 +195,8 @@ registry! {
     14 => Quantize(quantize::Quantize),
     /// int8 → f32 (code 15).
     15 => Dequantize(dequantize::Dequantize),
+    /// Clip: clamp to `[min, max]` (code 16).
+    16 => Clip(clip::Clip),
 }
 
 /// What `prepare` sees: the model (for weights and the condition), the record, and the
