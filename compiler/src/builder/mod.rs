@@ -34,7 +34,7 @@ pub use calibrate::Calibration;
 pub use edgegan_runtime::format::seal;
 pub use graph::{Conv2dSpec, Graph, GraphBuilder, OpSpec, TensorSpec};
 pub use lowering::WriteOptions;
-pub use serialise::{AlignedBytes, doc_model};
+pub use serialise::AlignedBytes;
 
 use edgegan_runtime::Error;
 use edgegan_runtime::format::OpKind;

@@ -1,15 +1,14 @@
 //! Serialisation: the memory plan applied, the weights blob, the tensor and op tables,
 //! the header and the checksum.
 
-use edgegan_runtime::ConditionKind;
 use edgegan_runtime::format::{
     self, DType, HEADER_LEN, Header, MAGIC, NONE, OP_RECORD_LEN, OpKind, OpRecord, SECTION_ALIGN,
     Storage, TENSOR_RECORD_LEN, TensorInfo, VERSION, seal,
 };
 
+use super::BuildError;
 use super::lowering::Lowering;
 use super::quantize::QParams;
-use super::{BuildError, GraphBuilder, WriteOptions};
 use crate::plan::{PlanOp, PlanTensor, plan_arena};
 
 impl Lowering<'_> {
@@ -221,18 +220,6 @@ impl AlignedBytes {
     pub fn as_slice(&self) -> &[u8] {
         &bytemuck::cast_slice::<u128, u8>(&self.words)[..self.len]
     }
-}
-
-/// A tiny unconditional model for doc examples: `z[4] → Dense(4→6) → Tanh`, f32.
-#[doc(hidden)]
-pub fn doc_model() -> AlignedBytes {
-    let mut g = GraphBuilder::new(4, ConditionKind::None);
-    let z = g.noise();
-    let w: Vec<f32> = (0..24).map(|i| (i as f32 - 12.0) / 24.0).collect();
-    let h = g.dense(z, 6, &w, None).expect("doc model");
-    let y = g.tanh(h).expect("doc model");
-    let graph = g.finish(y, (-1.0, 1.0)).expect("doc model");
-    AlignedBytes::new(&graph.write(&WriteOptions::f32()).expect("doc model"))
 }
 
 /// The inputs an op of `kind` may overwrite with its output (the planner lets the output
