@@ -1,7 +1,7 @@
 //! Small generators written with the runtime's `GraphBuilder`, for trying the tools (and
 //! for the tests) before trained models exist. Weights are deterministic pseudo-random.
 
-use edgegan_runtime::builder::{Conv2dSpec, Graph, GraphBuilder, WriteOptions};
+use edgegan_compiler::builder::{Conv2dSpec, Graph, GraphBuilder, WriteOptions};
 use edgegan_runtime::{Condition, ConditionKind, WeightFormat};
 
 use crate::Result;
@@ -166,8 +166,8 @@ pub fn model(kind: DemoKind, format: WeightFormat) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edgegan_compiler::builder::AlignedBytes;
     use edgegan_runtime::DeviceModel;
-    use edgegan_runtime::builder::AlignedBytes;
 
     #[test]
     fn every_demo_model_loads_in_every_format() {

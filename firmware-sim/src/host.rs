@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use edgegan_runtime::builder::AlignedBytes;
+use edgegan_compiler::builder::AlignedBytes;
 use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Sampler};
 
 use crate::inputs::InputShape;

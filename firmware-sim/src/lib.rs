@@ -26,6 +26,7 @@ pub mod output;
 pub mod peer;
 pub mod picture;
 pub mod profiles;
+pub mod report;
 
 /// The seeded mask generator, from the device runtime so that host and firmware draw the
 /// same masks from one copy of the code.
@@ -102,7 +103,7 @@ pub enum Error {
     Output(String),
     /// Writing a demo model.
     #[error("writing the demo model: {0}")]
-    Build(#[from] edgegan_runtime::builder::BuildError),
+    Build(#[from] edgegan_compiler::builder::BuildError),
     /// A missing tool (QEMU, the Rust target).
     #[error("{what} not found: run scripts/setup.sh to install it")]
     MissingTool {

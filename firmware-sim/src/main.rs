@@ -8,16 +8,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use edgegan_runtime::format::{OpFormat, OpKind};
-use edgegan_runtime::{ConditionKind, DeviceModel, Storage, WeightFormat};
+use edgegan_runtime::{ConditionKind, DeviceModel, WeightFormat};
 use firmware_sim::card;
 use firmware_sim::demo::{self, DemoKind};
 use firmware_sim::firmware::{self, RunOptions};
 use firmware_sim::host::{self, Batch, MaskInput, MaskPlan, ModelFile};
 use firmware_sim::inputs::{self, Role};
 use firmware_sim::output::{self, Completion, Format};
-use firmware_sim::profiles::{self, PROFILES, Profile, kib};
-use firmware_sim::{maskgen, peer, picture};
+use firmware_sim::profiles::{self, PROFILES, kib};
+use firmware_sim::{maskgen, peer, picture, report};
 
 #[derive(Debug, Parser)]
 #[command(name = "firmware-sim", version, about)]
@@ -220,8 +219,8 @@ fn main() -> ExitCode {
 }
 
 fn compile(onnx: &Path, out_dir: &Path) -> anyhow::Result<()> {
-    let options = edgegan_runtime::compile::CompileOptions::default();
-    let compiled = edgegan_runtime::compile::compile_onnx(onnx, &options)
+    let options = edgegan_compiler::compile::CompileOptions::default();
+    let compiled = edgegan_compiler::compile::compile_onnx(onnx, &options)
         .with_context(|| format!("compiling {}", onnx.display()))?;
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     print!("{compiled}");
@@ -246,7 +245,10 @@ fn compile(onnx: &Path, out_dir: &Path) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Cmd::Inspect { model } => inspect(&model)?,
+        Cmd::Inspect { model } => {
+            let file = ModelFile::read(&model)?;
+            print!("{}", report::inspect(&model, &file.model()?)?);
+        }
         Cmd::Sample {
             model,
             class,
@@ -317,7 +319,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 firmware::run(&opts)?
             };
-            print!("{}", run_report(&model, &m, &report));
+            print!("{}", report::run_report(&model, &m, &report));
             if let (Some(out), Some(format)) = (out, format) {
                 write_samples(&m, &batch, Some(&report.samples), &out, format)?;
                 println!("wrote the firmware's samples to {}", out.display());
@@ -594,196 +596,6 @@ fn write_samples(
         }
     }
     Ok(())
-}
-
-/// Learned parameters of op `i` (weights, biases, tables of Dense, Conv2d and Gather).
-fn op_params(model: &DeviceModel<'_>, op: &edgegan_runtime::format::OpRecord) -> u64 {
-    let p = |i: usize| u64::from(op.params[i]);
-    let has = |i: usize| op.params[i] != u32::MAX;
-    match op.kind {
-        OpKind::Dense => p(0) * p(1) + if has(3) { p(1) } else { 0 },
-        OpKind::Conv2d => {
-            let c = model
-                .tensor(op.inputs[0] as usize)
-                .map_or(0, |t| u64::from(t.dims[0]));
-            let m = model
-                .tensor(op.output as usize)
-                .map_or(0, |t| u64::from(t.dims[0]));
-            m * c * p(0) * p(1) + if has(6) { m } else { 0 }
-        }
-        OpKind::Gather => p(1) * p(2),
-        _ => 0,
-    }
-}
-
-fn inspect(path: &Path) -> anyhow::Result<()> {
-    let file = ModelFile::read(path)?;
-    let m = file.model()?;
-    let mut s = String::new();
-    let w = &mut s;
-    let (lo, hi) = m.value_range();
-    writeln!(w, "model:       {}", path.display())?;
-    writeln!(w, "format:      {}", m.weight_format().name())?;
-    writeln!(w, "condition:   {}", m.condition())?;
-    writeln!(w, "noise:       z[{}]", m.noise_dim())?;
-    writeln!(w, "output:      {:?}, values {lo}..{hi}", m.output_shape())?;
-    writeln!(w, "ops:         {}", m.op_count())?;
-    let mut params = 0u64;
-    let mut consts = 0u64;
-    for i in 0..m.tensor_count() {
-        if let Some(t) = m.tensor(i).filter(|t| t.storage == Storage::Const) {
-            consts += u64::from(t.numel);
-        }
-    }
-    for i in 0..m.op_count() {
-        let Some(op) = m.op(i) else { continue };
-        let out = m.tensor(op.output as usize);
-        let fmt = match op.format {
-            OpFormat::F32 => "f32",
-            OpFormat::W8A32 => "w8a32",
-            OpFormat::W8A8 => "w8a8",
-        };
-        let n = op_params(&m, &op);
-        params += n;
-        writeln!(
-            w,
-            "  {i:>3} {:<10} {fmt:<5} -> {:?}{}{}",
-            op.kind.name(),
-            out.map(|t| t.shape().to_vec()).unwrap_or_default(),
-            if op.activation == 1 { " +relu" } else { "" },
-            if n > 0 {
-                format!("  ({n} params)")
-            } else {
-                String::new()
-            }
-        )?;
-    }
-    writeln!(
-        w,
-        "parameters:  {} ({} B of weights and tables)",
-        params + consts,
-        m.weight_bytes()
-    )?;
-    writeln!(w, "arena:       {} B", m.arena_bytes())?;
-    writeln!(w, "flash:       {} B (the model)", m.bytes().len())?;
-    writeln!(w, "MACs:        {} per sample", m.macs())?;
-    let mask_len = m.condition().mask_len();
-    let est = profiles::estimate(m.bytes().len(), m.arena_bytes(), m.output_len(), mask_len);
-    let masks = if mask_len > 0 {
-        (" + test picture", " + mask buffers")
-    } else {
-        ("", "")
-    };
-    writeln!(
-        w,
-        "fits:        estimate {} flash (model{} + {} code), {} RAM (arena + output{} + {} \
-         stack); `firmware-sim run` measures",
-        kib(est.0),
-        masks.0,
-        kib(u64::from(profiles::CODE_RESERVE)),
-        kib(est.1),
-        masks.1,
-        kib(u64::from(profiles::STACK_RESERVE)),
-    )?;
-    for p in PROFILES {
-        writeln!(
-            w,
-            "  {:<9} {}",
-            p.name,
-            if p.fits(est) { "fits" } else { "does not fit" }
-        )?;
-    }
-    print!("{s}");
-    Ok(())
-}
-
-fn pct(part: u64, whole: u32) -> String {
-    format!("{:.1}%", 100.0 * part as f64 / f64::from(whole.max(1)))
-}
-
-fn run_report(path: &Path, m: &DeviceModel<'_>, r: &firmware::Report) -> String {
-    let p: &Profile = &r.profile;
-    let f = &r.footprint;
-    let n = r.instructions.len().max(1) as u64;
-    let total: u64 = r.instructions.iter().sum();
-    let mean = total / n;
-    let min = r.instructions.iter().min().copied().unwrap_or(0);
-    let max = r.instructions.iter().max().copied().unwrap_or(0);
-    let ram = f.static_ram + r.stack;
-    let other_static = f
-        .static_ram
-        .saturating_sub(r.arena_bytes + r.output_bytes + r.mask_bytes);
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "model:        {} ({}, {})",
-        path.display(),
-        m.weight_format().name(),
-        m.condition()
-    );
-    let _ = writeln!(
-        s,
-        "profile:      {} ({} flash / {} RAM), QEMU {} {}",
-        p.name,
-        kib(u64::from(p.flash)),
-        kib(u64::from(p.ram)),
-        p.core.machine,
-        p.core.name
-    );
-    let _ = writeln!(
-        s,
-        "samples:      {} from the firmware, bit-identical to the host runtime",
-        r.samples.len()
-    );
-    let picture = if r.picture_bytes > 0 {
-        format!(", test picture {} B", r.picture_bytes)
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        s,
-        "flash:        {} B ({} of {}): model {} B (weights {} B), code {} B{picture}, other {} B",
-        f.flash,
-        pct(f.flash, p.flash),
-        p.name,
-        r.model_bytes,
-        r.weight_bytes,
-        f.code,
-        f.flash
-            .saturating_sub(r.model_bytes + f.code + r.picture_bytes)
-    );
-    let masks = if r.mask_bytes > 0 {
-        format!(", mask + masked {} B", r.mask_bytes)
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        s,
-        "ram:          {} B ({} of {}): arena {} B, output {} B{masks}, other static {} B, stack {} B (high-water mark)",
-        ram,
-        pct(ram, p.ram),
-        p.name,
-        r.arena_bytes,
-        r.output_bytes,
-        other_static,
-        r.stack
-    );
-    let per_mac = if r.macs > 0 {
-        format!("{:.2}", mean as f64 / r.macs as f64)
-    } else {
-        "-".to_string()
-    };
-    let _ = writeln!(
-        s,
-        "instructions: {mean} per sample (min {min}, max {max}), {} MACs, {per_mac} per MAC",
-        r.macs
-    );
-    let _ = writeln!(
-        s,
-        "              (QEMU -icount shift=0 virtual time via the board timer; {:.2} instructions per tick)",
-        r.instructions_per_tick
-    );
-    s
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The runtime's one error type.
 
-use crate::model::ConditionKind;
+use crate::contract::ConditionKind;
 
 /// Everything that can go wrong when loading a `.egm` model or sampling from it.
 ///

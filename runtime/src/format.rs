@@ -31,12 +31,15 @@ pub const MAX_OPS: usize = 1024;
 pub const MAX_TENSORS: usize = 4096;
 /// At most this many inputs per op.
 pub const MAX_INPUTS: usize = 4;
+/// Parameter words per op record (their meaning is the op's: see [`crate::ops`]).
+pub const PARAM_WORDS: usize = 10;
 /// At most this many terms in one int8 accumulator (dense `K`, conv `C·KH·KW`), so that
 /// `Σ (x − zp)·w` stays within ±2^30 and an int32 never overflows.
 pub const MAX_ACC_TERMS: usize = 32_896;
 
 /// Header field offsets (see `docs/egm.md`).
-pub(crate) mod header {
+pub mod header {
+    #![allow(missing_docs)] // one offset per field, named as in docs/egm.md
     pub const MAGIC: usize = 0;
     pub const VERSION: usize = 4;
     pub const HEADER_LEN: usize = 6;
@@ -106,8 +109,8 @@ impl DType {
         }
     }
 
-    #[cfg(feature = "std")]
-    pub(crate) const fn code(self) -> u8 {
+    /// The code in a tensor record.
+    pub const fn code(self) -> u8 {
         match self {
             DType::F32 => 0,
             DType::I8 => 1,
@@ -230,8 +233,7 @@ impl TensorInfo {
     }
 
     /// Encodes the record (writer side).
-    #[cfg(feature = "std")]
-    pub(crate) fn encode(&self) -> [u8; TENSOR_RECORD_LEN] {
+    pub fn encode(&self) -> [u8; TENSOR_RECORD_LEN] {
         let mut r = [0u8; TENSOR_RECORD_LEN];
         r[0] = self.dtype.code();
         r[1] = self.rank;
@@ -250,107 +252,155 @@ impl TensorInfo {
     }
 }
 
-/// Op kinds and their codes in the op table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OpKind {
-    /// Fully connected layer (code 1).
-    Dense,
-    /// 2-D convolution (code 2).
-    Conv2d,
-    /// Nearest-neighbour upsampling (code 3).
-    Upsample,
-    /// Relu (code 4).
-    Relu,
-    /// LeakyRelu (code 5).
-    LeakyRelu,
-    /// Tanh (code 6).
-    Tanh,
-    /// Sigmoid (code 7).
-    Sigmoid,
-    /// Concat along the first axis (code 8).
-    Concat,
-    /// Class-table look-up by the label (code 9).
-    Gather,
-    /// Elementwise add (code 10).
-    Add,
-    /// Elementwise subtract (code 11).
-    Sub,
-    /// Elementwise multiply (code 12).
-    Mul,
-    /// Reshape (code 13): in place or a copy.
-    Reshape,
-    /// f32 → int8 (code 14).
-    Quantize,
-    /// int8 → f32 (code 15).
-    Dequantize,
+/// The `.egm` header: every field of its [`HEADER_LEN`] bytes, decoded as raw numbers.
+/// [`decode`](Self::decode) and [`encode`](Self::encode) are the only code that knows the
+/// byte offsets ([`header`]); the parser validates the fields, the writer fills them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Header {
+    /// [`MAGIC`] in a valid file.
+    pub magic: [u8; 4],
+    /// The format version ([`VERSION`]).
+    pub version: u16,
+    /// Bytes of the header ([`HEADER_LEN`]).
+    pub header_len: u16,
+    /// Bytes of the whole model.
+    pub file_len: u32,
+    /// CRC-32 of every byte after the [`PREAMBLE_LEN`]-byte preamble.
+    pub crc32: u32,
+    /// Must be 0.
+    pub flags: u32,
+    /// [`WeightFormat::code`](crate::WeightFormat::code).
+    pub weight_format: u8,
+    /// [`ConditionKind::code`](crate::ConditionKind::code).
+    pub condition_kind: u8,
+    /// Rank of one output sample (1 to 4).
+    pub output_rank: u8,
+    /// Length of `z`.
+    pub noise_dim: u32,
+    /// Class count (label condition), else 0.
+    pub classes: u32,
+    /// `[C, H, W]` of the mask inputs (mask condition), else zeros.
+    pub mask_shape: [u32; 3],
+    /// Dimensions of one output sample; 1 past the rank.
+    pub output_dims: [u32; 4],
+    /// The output's trained range, low end.
+    pub value_min: f32,
+    /// The output's trained range, high end.
+    pub value_max: f32,
+    /// Bytes of the arena.
+    pub arena_bytes: u32,
+    /// Records in the tensor table.
+    pub tensor_count: u32,
+    /// Records in the op table.
+    pub op_count: u32,
+    /// The tensor the sampler writes `z` into.
+    pub noise_tensor: u32,
+    /// The tensor of the mask input, or [`NONE`].
+    pub mask_tensor: u32,
+    /// The tensor of the masked-object input, or [`NONE`].
+    pub masked_tensor: u32,
+    /// The tensor the output is read from.
+    pub output_tensor: u32,
+    /// File offset of the tensor table.
+    pub tensor_table: u32,
+    /// File offset of the op table.
+    pub op_table: u32,
+    /// File offset of the weights blob.
+    pub blob_offset: u32,
+    /// Bytes of the weights blob.
+    pub blob_len: u32,
+    /// Whether the reserved bytes are zero (always, in an encoded header).
+    pub reserved_zero: bool,
 }
 
-impl OpKind {
-    /// The kind for a code.
-    pub const fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            1 => OpKind::Dense,
-            2 => OpKind::Conv2d,
-            3 => OpKind::Upsample,
-            4 => OpKind::Relu,
-            5 => OpKind::LeakyRelu,
-            6 => OpKind::Tanh,
-            7 => OpKind::Sigmoid,
-            8 => OpKind::Concat,
-            9 => OpKind::Gather,
-            10 => OpKind::Add,
-            11 => OpKind::Sub,
-            12 => OpKind::Mul,
-            13 => OpKind::Reshape,
-            14 => OpKind::Quantize,
-            15 => OpKind::Dequantize,
-            _ => return None,
-        })
-    }
-
-    /// The code in the op table.
-    pub const fn code(self) -> u8 {
-        match self {
-            OpKind::Dense => 1,
-            OpKind::Conv2d => 2,
-            OpKind::Upsample => 3,
-            OpKind::Relu => 4,
-            OpKind::LeakyRelu => 5,
-            OpKind::Tanh => 6,
-            OpKind::Sigmoid => 7,
-            OpKind::Concat => 8,
-            OpKind::Gather => 9,
-            OpKind::Add => 10,
-            OpKind::Sub => 11,
-            OpKind::Mul => 12,
-            OpKind::Reshape => 13,
-            OpKind::Quantize => 14,
-            OpKind::Dequantize => 15,
+impl Header {
+    /// Decodes the header at the start of `b`; bytes past the end of `b` read as 0, so
+    /// decoding never fails (the parser validates the fields).
+    pub fn decode(b: &[u8]) -> Self {
+        use header as h;
+        let f32_at = |off| f32::from_bits(u32_at(b, off));
+        Header {
+            magic: core::array::from_fn(|i| u8_at(b, h::MAGIC + i)),
+            version: u16_at(b, h::VERSION),
+            header_len: u16_at(b, h::HEADER_LEN),
+            file_len: u32_at(b, h::FILE_LEN),
+            crc32: u32_at(b, h::CRC32),
+            flags: u32_at(b, h::FLAGS),
+            weight_format: u8_at(b, h::WEIGHT_FORMAT),
+            condition_kind: u8_at(b, h::CONDITION_KIND),
+            output_rank: u8_at(b, h::OUTPUT_RANK),
+            noise_dim: u32_at(b, h::NOISE_DIM),
+            classes: u32_at(b, h::CLASSES),
+            mask_shape: core::array::from_fn(|i| u32_at(b, h::MASK_SHAPE + 4 * i)),
+            output_dims: core::array::from_fn(|i| u32_at(b, h::OUTPUT_DIMS + 4 * i)),
+            value_min: f32_at(h::VALUE_MIN),
+            value_max: f32_at(h::VALUE_MAX),
+            arena_bytes: u32_at(b, h::ARENA_BYTES),
+            tensor_count: u32_at(b, h::TENSOR_COUNT),
+            op_count: u32_at(b, h::OP_COUNT),
+            noise_tensor: u32_at(b, h::NOISE_TENSOR),
+            mask_tensor: u32_at(b, h::MASK_TENSOR),
+            masked_tensor: u32_at(b, h::MASKED_TENSOR),
+            output_tensor: u32_at(b, h::OUTPUT_TENSOR),
+            tensor_table: u32_at(b, h::TENSOR_TABLE),
+            op_table: u32_at(b, h::OP_TABLE),
+            blob_offset: u32_at(b, h::BLOB_OFFSET),
+            blob_len: u32_at(b, h::BLOB_LEN),
+            reserved_zero: u8_at(b, h::RESERVED0) == 0
+                && b.get(h::RESERVED1..HEADER_LEN)
+                    .is_some_and(|r| r.iter().all(|&x| x == 0)),
         }
     }
 
-    /// The ONNX-style name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            OpKind::Dense => "Dense",
-            OpKind::Conv2d => "Conv2d",
-            OpKind::Upsample => "Upsample",
-            OpKind::Relu => "Relu",
-            OpKind::LeakyRelu => "LeakyRelu",
-            OpKind::Tanh => "Tanh",
-            OpKind::Sigmoid => "Sigmoid",
-            OpKind::Concat => "Concat",
-            OpKind::Gather => "Gather",
-            OpKind::Add => "Add",
-            OpKind::Sub => "Sub",
-            OpKind::Mul => "Mul",
-            OpKind::Reshape => "Reshape",
-            OpKind::Quantize => "Quantize",
-            OpKind::Dequantize => "Dequantize",
+    /// Encodes the header (reserved bytes zero; the CRC as given, see [`seal`]).
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        use header as h;
+        let mut b = [0u8; HEADER_LEN];
+        let mut put = |off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+        put(h::FILE_LEN, self.file_len);
+        put(h::CRC32, self.crc32);
+        put(h::FLAGS, self.flags);
+        put(h::NOISE_DIM, self.noise_dim);
+        put(h::CLASSES, self.classes);
+        for (i, &d) in self.mask_shape.iter().enumerate() {
+            put(h::MASK_SHAPE + 4 * i, d);
         }
+        for (i, &d) in self.output_dims.iter().enumerate() {
+            put(h::OUTPUT_DIMS + 4 * i, d);
+        }
+        put(h::VALUE_MIN, self.value_min.to_bits());
+        put(h::VALUE_MAX, self.value_max.to_bits());
+        put(h::ARENA_BYTES, self.arena_bytes);
+        put(h::TENSOR_COUNT, self.tensor_count);
+        put(h::OP_COUNT, self.op_count);
+        put(h::NOISE_TENSOR, self.noise_tensor);
+        put(h::MASK_TENSOR, self.mask_tensor);
+        put(h::MASKED_TENSOR, self.masked_tensor);
+        put(h::OUTPUT_TENSOR, self.output_tensor);
+        put(h::TENSOR_TABLE, self.tensor_table);
+        put(h::OP_TABLE, self.op_table);
+        put(h::BLOB_OFFSET, self.blob_offset);
+        put(h::BLOB_LEN, self.blob_len);
+        b[h::MAGIC..h::MAGIC + 4].copy_from_slice(&self.magic);
+        b[h::VERSION..h::VERSION + 2].copy_from_slice(&self.version.to_le_bytes());
+        b[h::HEADER_LEN..h::HEADER_LEN + 2].copy_from_slice(&self.header_len.to_le_bytes());
+        b[h::WEIGHT_FORMAT] = self.weight_format;
+        b[h::CONDITION_KIND] = self.condition_kind;
+        b[h::OUTPUT_RANK] = self.output_rank;
+        b
     }
 }
+
+/// Recomputes the header checksum of `.egm` bytes in place (the writer's last step, and
+/// for tools and tests that edit a model).
+pub fn seal(bytes: &mut [u8]) {
+    if let Some(rest) = bytes.get(PREAMBLE_LEN..) {
+        let crc = crate::crc32(rest);
+        bytes[header::CRC32..header::CRC32 + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+pub use crate::ops::OpKind;
 
 /// Arithmetic of an op (the op record's `format` byte).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -379,8 +429,8 @@ pub struct OpRecord {
     pub inputs: [u32; MAX_INPUTS],
     /// Output tensor index.
     pub output: u32,
-    /// Op-specific parameters (see `docs/egm.md`).
-    pub params: [u32; 10],
+    /// Op-specific parameters (decoded by the op's module in [`crate::ops`]).
+    pub params: [u32; PARAM_WORDS],
 }
 
 impl OpRecord {
@@ -424,8 +474,7 @@ impl OpRecord {
     }
 
     /// Encodes the record (writer side).
-    #[cfg(feature = "std")]
-    pub(crate) fn encode(&self) -> [u8; OP_RECORD_LEN] {
+    pub fn encode(&self) -> [u8; OP_RECORD_LEN] {
         let mut r = [0u8; OP_RECORD_LEN];
         r[0] = self.kind.code();
         r[1] = match self.format {
@@ -444,46 +493,4 @@ impl OpRecord {
         }
         r
     }
-}
-
-/// Parameter slots of each op kind (indices into [`OpRecord::params`]).
-pub(crate) mod param {
-    // Dense
-    pub const DENSE_K: usize = 0;
-    pub const DENSE_N: usize = 1;
-    pub const DENSE_WEIGHTS: usize = 2;
-    pub const DENSE_BIAS: usize = 3;
-    pub const DENSE_SCALES: usize = 4; // w8a32 scales (f32) or w8a8 multipliers (i32)
-    pub const DENSE_SHIFTS: usize = 5; // w8a8 only
-    // Conv2d
-    pub const CONV_KH: usize = 0;
-    pub const CONV_KW: usize = 1;
-    pub const CONV_STRIDE: usize = 2; // sh | sw << 16
-    pub const CONV_PAD_TL: usize = 3; // top | left << 16
-    pub const CONV_PAD_BR: usize = 4; // bottom | right << 16
-    pub const CONV_WEIGHTS: usize = 5;
-    pub const CONV_BIAS: usize = 6;
-    pub const CONV_SCALES: usize = 7;
-    pub const CONV_SHIFTS: usize = 8;
-    // Upsample
-    pub const UP_FH: usize = 0;
-    pub const UP_FW: usize = 1;
-    // Unary
-    pub const LEAKY_ALPHA: usize = 0; // f32 bits
-    pub const UNARY_LUT: usize = 1; // w8a8: 256-byte table
-    // Gather
-    pub const GATHER_TABLE: usize = 0;
-    pub const GATHER_CLASSES: usize = 1;
-    pub const GATHER_ROW: usize = 2;
-    // Add / Sub / Mul
-    pub const BIN_BCAST_A: usize = 0;
-    pub const BIN_BCAST_B: usize = 1;
-    pub const ADD_MULT_A: usize = 2;
-    pub const ADD_SHIFT_A: usize = 3;
-    pub const ADD_MULT_B: usize = 4;
-    pub const ADD_SHIFT_B: usize = 5;
-    pub const ADD_MULT_OUT: usize = 6;
-    pub const ADD_SHIFT_OUT: usize = 7;
-    pub const MUL_MULT_OUT: usize = 2;
-    pub const MUL_SHIFT_OUT: usize = 3;
 }

@@ -17,38 +17,26 @@
 //! - **Three formats.** f32, w8a32 (int8 per-channel weights, f32 activations) and w8a8
 //!   (int8 everything, tanh/sigmoid by table).
 //!
-//! Feature `std` adds the writer ([`builder`]): a graph description in, `.egm` bytes out,
-//! with quantisation, calibration and memory planning ([`plan`]). Feature `tract` (std)
-//! adds [`TractSampler`](crate::tract::TractSampler): the same sampling API on std edge
-//! boxes, running the ONNX generator through tract with a plan built once.
+//! Nothing here needs `std` or a feature: the host-only writer, memory plan, ONNX compiler
+//! and tract sampler live in the `edgegan-compiler` crate, which depends on this one.
 //!
 //! # Examples
 //!
-//! Build a tiny generator with the writer (feature `std`), then sample it as a device would:
+//! On a host, from bytes read from a file (the compiler crate's `AlignedBytes` keeps them
+//! 4-byte aligned):
 //!
 //! ```
-//! # #[cfg(feature = "std")] {
-//! use edgegan_runtime::builder::{Calibration, GraphBuilder, WriteOptions};
-//! use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Sampler, WeightFormat};
+//! use edgegan_runtime::{Condition, DeviceModel, Error, Sampler};
 //!
-//! // z[4] -> Dense(4 -> 6) -> Tanh, shaped [1, 2, 3]
-//! let mut g = GraphBuilder::new(4, ConditionKind::None);
-//! let z = g.noise();
-//! let w: Vec<f32> = (0..24).map(|i| (i as f32 - 12.0) / 24.0).collect();
-//! let h = g.dense(z, 6, &w, Some(&[0.0; 6]))?;
-//! let y = g.tanh(h)?;
-//! let y = g.reshape(y, &[1, 2, 3])?;
-//! let graph = g.finish(y, (-1.0, 1.0))?;
-//! let bytes = graph.write(&WriteOptions::f32())?;
-//!
-//! let model = DeviceModel::from_bytes(&bytes)?;
-//! let mut arena = vec![0u8; model.arena_bytes()];
-//! let mut sampler = Sampler::new(&model, &mut arena)?;
-//! let mut x = [0.0f32; 6];
-//! sampler.sample(42, Condition::None, &mut x)?;
-//! assert!(x.iter().all(|v| v.abs() <= 1.0));
-//! # }
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! fn first_sample(bytes: &[u8]) -> Result<Vec<f32>, Error> {
+//!     let model = DeviceModel::from_bytes(bytes)?;
+//!     let mut arena = vec![0u8; model.arena_bytes()];
+//!     let mut sampler = Sampler::new(&model, &mut arena)?;
+//!     let mut x = vec![0.0f32; model.output_len()];
+//!     sampler.sample(42, Condition::None, &mut x)?;
+//!     Ok(x)
+//! }
+//! # let _ = first_sample;
 //! ```
 //!
 //! On a device the model is embedded with [`include_model!`] and the arena is an
@@ -64,15 +52,12 @@
 //! let mut pixels = [0u8; 784];
 //! sampler.sample_u8(seed, Condition::Label(7), &mut pixels)?;
 //! ```
-#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(clippy::cast_lossless, clippy::semicolon_if_nothing_returned)]
 
-#[cfg(feature = "std")]
-pub mod builder;
-#[cfg(feature = "compile")]
-pub mod compile;
+pub mod contract;
 mod crc;
 mod error;
 pub mod format;
@@ -80,20 +65,16 @@ pub mod kernels;
 pub mod mask;
 mod model;
 pub mod noise;
-#[cfg(feature = "std")]
-pub mod plan;
+pub mod ops;
 pub mod quant;
 mod sampler;
-#[cfg(feature = "tract")]
-pub mod tract;
 
+pub use contract::{Condition, ConditionKind};
 pub use crc::crc32;
 pub use error::Error;
 pub use format::{DType, OpKind, Storage, TensorInfo};
-pub use model::{Condition, ConditionKind, DeviceModel, WeightFormat};
+pub use model::{DeviceModel, WeightFormat};
 pub use sampler::Sampler;
-#[cfg(feature = "tract")]
-pub use tract::{TractError, TractSampler};
 
 impl<'a> DeviceModel<'a> {
     /// Samples once with a temporary [`Sampler`] (see [`Sampler::sample`]).

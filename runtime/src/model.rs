@@ -1,122 +1,14 @@
 //! [`DeviceModel`]: a validated, borrowed `.egm` model.
 
-use core::fmt;
-
 use crate::Error;
+use crate::contract::ConditionKind;
 use crate::crc::crc32;
 use crate::format::{
-    DATA_ALIGN, DType, HEADER_LEN, MAGIC, MAX_ACC_TERMS, MAX_OPS, MAX_TENSORS, NONE, OP_RECORD_LEN,
+    DATA_ALIGN, DType, HEADER_LEN, Header, MAGIC, MAX_OPS, MAX_TENSORS, NONE, OP_RECORD_LEN,
     OpFormat, OpKind, OpRecord, PREAMBLE_LEN, SECTION_ALIGN, Storage, TENSOR_RECORD_LEN,
-    TensorInfo, VERSION, header as h, param, u8_at, u16_at, u32_at,
+    TensorInfo, VERSION,
 };
-use crate::kernels::FusedActivation;
-use crate::kernels::add::{AddI8Operand, AddI8Params};
-use crate::kernels::broadcast::{Broadcast, Side};
-use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams};
-use crate::kernels::dense::{DenseI8Params, DenseParams};
-use crate::kernels::mul::MulI8Params;
-use crate::kernels::upsample::UpsampleParams;
-
-/// What a model is conditioned on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConditionKind {
-    /// Noise only.
-    None,
-    /// A class label below `classes`.
-    Label {
-        /// Number of classes.
-        classes: u32,
-    },
-    /// A mask (1 = known) and the masked object, both `[channels, height, width]`.
-    Mask {
-        /// Channels.
-        channels: u32,
-        /// Height.
-        height: u32,
-        /// Width.
-        width: u32,
-    },
-}
-
-impl ConditionKind {
-    /// Elements of each mask input (0 unless `Mask`).
-    pub const fn mask_len(&self) -> usize {
-        match *self {
-            ConditionKind::Mask {
-                channels,
-                height,
-                width,
-            } => (channels as usize)
-                .saturating_mul(height as usize)
-                .saturating_mul(width as usize),
-            _ => 0,
-        }
-    }
-}
-
-impl ConditionKind {
-    /// Checks `condition` against this kind: the same kind, a label below the class
-    /// count, masks of [`mask_len`](Self::mask_len) elements.
-    pub(crate) fn check(&self, condition: &Condition<'_>) -> Result<(), Error> {
-        let expected = *self;
-        match (expected, condition) {
-            (ConditionKind::None, Condition::None) => Ok(()),
-            (ConditionKind::Label { classes }, &Condition::Label(label)) => {
-                if label < classes {
-                    Ok(())
-                } else {
-                    Err(Error::LabelOutOfRange { label, classes })
-                }
-            }
-            (ConditionKind::Mask { .. }, Condition::Mask { mask, masked }) => {
-                let n = expected.mask_len();
-                for found in [mask.len(), masked.len()] {
-                    if found != n {
-                        return Err(Error::ShapeMismatch { expected: n, found });
-                    }
-                }
-                Ok(())
-            }
-            _ => Err(Error::WrongCondition { expected }),
-        }
-    }
-}
-
-impl fmt::Display for ConditionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConditionKind::None => f.write_str("no condition"),
-            ConditionKind::Label { classes } => write!(f, "a class label below {classes}"),
-            ConditionKind::Mask {
-                channels,
-                height,
-                width,
-            } => {
-                write!(
-                    f,
-                    "a mask and a masked object of {channels}x{height}x{width}"
-                )
-            }
-        }
-    }
-}
-
-/// The condition of one sample.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Condition<'c> {
-    /// For unconditional models.
-    None,
-    /// A class label, for label-conditioned models.
-    Label(u32),
-    /// For mask-conditioned (inpainting) models: `mask` (1 = known, 0 = to generate) and the
-    /// `masked` object, each with [`ConditionKind::mask_len`] elements in `[C, H, W]` order.
-    Mask {
-        /// 1 where the object is known.
-        mask: &'c [f32],
-        /// The known object (values under mask 0 are ignored by a well-trained model).
-        masked: &'c [f32],
-    },
-}
+use crate::ops::{Ctx, Prepared, overlaps};
 
 /// How a model stores weights and computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +22,25 @@ pub enum WeightFormat {
 }
 
 impl WeightFormat {
+    /// The code in the `.egm` header.
+    pub const fn code(self) -> u8 {
+        match self {
+            WeightFormat::F32 => 0,
+            WeightFormat::W8A32 => 1,
+            WeightFormat::W8A8 => 2,
+        }
+    }
+
+    /// The format for a header code.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(WeightFormat::F32),
+            1 => Some(WeightFormat::W8A32),
+            2 => Some(WeightFormat::W8A8),
+            _ => None,
+        }
+    }
+
     /// The name used in file names and the CLI: `f32`, `w8a32`, `w8a8`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -167,7 +78,8 @@ pub struct DeviceModel<'a> {
     pub(crate) output_tensor: u32,
 }
 
-/// An op decoded and checked against its tensors: kernel parameters and weight slices.
+/// An op decoded and checked against its tensors: its tensors and its prepared op module
+/// state (kernel parameters and weight slices).
 ///
 /// Preparing is cheap (no loop over weights), so the sampler prepares each op again on
 /// every sample instead of storing per-op state: the model needs no per-op memory, and what
@@ -177,98 +89,14 @@ pub(crate) struct PreparedOp<'a> {
     pub inputs: [TensorInfo; 4],
     pub n_inputs: usize,
     pub output: TensorInfo,
-    pub kernel: Kernel<'a>,
+    pub op: Prepared<'a>,
 }
 
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Kernel<'a> {
-    DenseF32 {
-        p: DenseParams,
-        w: &'a [f32],
-        bias: Option<&'a [f32]>,
-    },
-    DenseW8A32 {
-        p: DenseParams,
-        w: &'a [i8],
-        scale: &'a [f32],
-        bias: Option<&'a [f32]>,
-    },
-    DenseI8 {
-        p: DenseI8Params,
-        w: &'a [i8],
-        bias: &'a [i32],
-        mult: &'a [i32],
-        shift: &'a [i32],
-    },
-    Conv2dF32 {
-        p: Conv2dParams,
-        w: &'a [f32],
-        bias: Option<&'a [f32]>,
-    },
-    Conv2dW8A32 {
-        p: Conv2dParams,
-        w: &'a [i8],
-        scale: &'a [f32],
-        bias: Option<&'a [f32]>,
-    },
-    Conv2dI8 {
-        p: Conv2dParams,
-        q: Conv2dI8Quant,
-        w: &'a [i8],
-        bias: &'a [i32],
-        mult: &'a [i32],
-        shift: &'a [i32],
-    },
-    Upsample {
-        p: UpsampleParams,
-    },
-    Relu,
-    LeakyRelu {
-        alpha: f32,
-    },
-    Tanh,
-    Sigmoid,
-    Lut {
-        table: &'a [i8; 256],
-    },
-    Concat,
-    GatherF32 {
-        table: &'a [f32],
-        row: usize,
-    },
-    GatherI8 {
-        table: &'a [i8],
-        row: usize,
-    },
-    Binary {
-        op: BinaryOp,
-        side: Side,
-        in_place: bool,
-        other: Broadcast,
-    },
-    Reshape,
-    Quantize {
-        scale: f32,
-        zero_point: i32,
-    },
-    Dequantize {
-        scale: f32,
-        zero_point: i32,
-    },
-}
-
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum BinaryOp {
-    AddF32,
-    SubF32,
-    MulF32,
-    AddI8(AddI8Params),
-    SubI8(AddI8Params),
-    MulI8(MulI8Params),
-}
-
-fn overlaps(a: &core::ops::Range<usize>, b: &core::ops::Range<usize>) -> bool {
-    a.start < b.end && b.start < a.end
+impl PreparedOp<'_> {
+    /// The used inputs.
+    pub fn inputs(&self) -> &[TensorInfo] {
+        &self.inputs[..self.n_inputs.min(self.inputs.len())]
+    }
 }
 
 impl<'a> DeviceModel<'a> {
@@ -301,10 +129,11 @@ impl<'a> DeviceModel<'a> {
                 available: bytes.len(),
             });
         }
-        if bytes.get(h::MAGIC..h::MAGIC + 4) != Some(&MAGIC[..]) {
+        let hd = Header::decode(bytes);
+        if hd.magic != MAGIC {
             return Err(Error::BadMagic);
         }
-        let version = u16_at(bytes, h::VERSION);
+        let version = hd.version;
         if version != VERSION {
             return Err(Error::UnsupportedVersion {
                 found: version,
@@ -316,12 +145,12 @@ impl<'a> DeviceModel<'a> {
                 required: DATA_ALIGN,
             });
         }
-        if usize::from(u16_at(bytes, h::HEADER_LEN)) != HEADER_LEN {
+        if usize::from(hd.header_len) != HEADER_LEN {
             return Err(Error::BadHeader {
                 field: "header_len",
             });
         }
-        let file_len = u32_at(bytes, h::FILE_LEN) as usize;
+        let file_len = hd.file_len as usize;
         if file_len > bytes.len() {
             return Err(Error::Truncated {
                 needed: file_len,
@@ -332,45 +161,30 @@ impl<'a> DeviceModel<'a> {
             return Err(Error::BadHeader { field: "file_len" });
         }
         let bytes = bytes.get(..file_len).ok_or(Error::Internal)?;
-        let expected = u32_at(bytes, h::CRC32);
+        let expected = hd.crc32;
         let found = crc32(bytes.get(PREAMBLE_LEN..).ok_or(Error::Internal)?);
         if expected != found {
             return Err(Error::ChecksumMismatch { expected, found });
         }
-        let model = Self::parse_header(bytes)?;
+        let model = Self::parse_header(bytes, &hd)?;
         model.validate()?;
         Ok(model)
     }
 
-    fn parse_header(b: &'a [u8]) -> Result<Self, Error> {
+    fn parse_header(b: &'a [u8], hd: &Header) -> Result<Self, Error> {
         let bad = |field| Error::BadHeader { field };
-        if u32_at(b, h::FLAGS) != 0 {
+        if hd.flags != 0 {
             return Err(bad("flags"));
         }
-        if u8_at(b, h::RESERVED0) != 0
-            || b.get(h::RESERVED1..HEADER_LEN)
-                .is_none_or(|r| r.iter().any(|&x| x != 0))
-        {
+        if !hd.reserved_zero {
             return Err(bad("reserved"));
         }
-        let weight_format = match u8_at(b, h::WEIGHT_FORMAT) {
-            0 => WeightFormat::F32,
-            1 => WeightFormat::W8A32,
-            2 => WeightFormat::W8A8,
-            _ => return Err(bad("weight_format")),
-        };
-        let classes = u32_at(b, h::CLASSES);
-        let mask: [u32; 3] = core::array::from_fn(|i| u32_at(b, h::MASK_SHAPE + 4 * i));
-        let condition = match u8_at(b, h::CONDITION_KIND) {
-            0 => ConditionKind::None,
-            1 => ConditionKind::Label { classes },
-            2 => ConditionKind::Mask {
-                channels: mask[0],
-                height: mask[1],
-                width: mask[2],
-            },
-            _ => return Err(bad("condition_kind")),
-        };
+        let weight_format =
+            WeightFormat::from_code(hd.weight_format).ok_or(bad("weight_format"))?;
+        let classes = hd.classes;
+        let mask = hd.mask_shape;
+        let condition = ConditionKind::from_header(hd.condition_kind, classes, mask)
+            .ok_or(bad("condition_kind"))?;
         match condition {
             ConditionKind::Label { classes: 0 } => return Err(bad("classes")),
             ConditionKind::Label { .. } | ConditionKind::None if mask != [0; 3] => {
@@ -389,15 +203,15 @@ impl<'a> DeviceModel<'a> {
             }
             _ => {}
         }
-        let noise_dim = u32_at(b, h::NOISE_DIM);
+        let noise_dim = hd.noise_dim;
         if noise_dim == 0 {
             return Err(bad("noise_dim"));
         }
-        let output_rank = u8_at(b, h::OUTPUT_RANK);
+        let output_rank = hd.output_rank;
         if !(1..=4).contains(&output_rank) {
             return Err(bad("output_rank"));
         }
-        let output_dims: [u32; 4] = core::array::from_fn(|i| u32_at(b, h::OUTPUT_DIMS + 4 * i));
+        let output_dims = hd.output_dims;
         let mut numel: Option<u32> = Some(1);
         for (i, &d) in output_dims.iter().enumerate() {
             if i < usize::from(output_rank) {
@@ -409,55 +223,50 @@ impl<'a> DeviceModel<'a> {
         if numel.is_none() {
             return Err(bad("output_dims"));
         }
-        let value_range = (
-            f32::from_bits(u32_at(b, h::VALUE_MIN)),
-            f32::from_bits(u32_at(b, h::VALUE_MAX)),
-        );
+        let value_range = (hd.value_min, hd.value_max);
         if !(value_range.0.is_finite()
             && value_range.1.is_finite()
             && value_range.0 < value_range.1)
         {
             return Err(bad("value_range"));
         }
-        let arena_bytes = u32_at(b, h::ARENA_BYTES);
+        let arena_bytes = hd.arena_bytes;
         if !(arena_bytes as usize).is_multiple_of(DATA_ALIGN) {
             return Err(bad("arena_bytes"));
         }
-        let tensor_count = u32_at(b, h::TENSOR_COUNT);
-        let op_count = u32_at(b, h::OP_COUNT);
+        let tensor_count = hd.tensor_count;
+        let op_count = hd.op_count;
         if tensor_count == 0 || tensor_count as usize > MAX_TENSORS {
             return Err(bad("tensor_count"));
         }
         if op_count as usize > MAX_OPS {
             return Err(bad("op_count"));
         }
-        let section = |off_field: usize,
-                       len: usize,
-                       name: &'static str|
-         -> Result<(usize, &'a [u8]), Error> {
-            let off = u32_at(b, off_field) as usize;
-            if !off.is_multiple_of(SECTION_ALIGN) || off < HEADER_LEN {
-                return Err(Error::BadSection { section: name });
-            }
-            let end = off
-                .checked_add(len)
-                .ok_or(Error::BadSection { section: name })?;
-            let s = b.get(off..end).ok_or(Error::BadSection { section: name })?;
-            Ok((end, s))
-        };
+        let section =
+            |off_field: u32, len: usize, name: &'static str| -> Result<(usize, &'a [u8]), Error> {
+                let off = off_field as usize;
+                if !off.is_multiple_of(SECTION_ALIGN) || off < HEADER_LEN {
+                    return Err(Error::BadSection { section: name });
+                }
+                let end = off
+                    .checked_add(len)
+                    .ok_or(Error::BadSection { section: name })?;
+                let s = b.get(off..end).ok_or(Error::BadSection { section: name })?;
+                Ok((end, s))
+            };
         let (t_end, tensors) = section(
-            h::TENSOR_TABLE,
+            hd.tensor_table,
             tensor_count as usize * TENSOR_RECORD_LEN,
             "tensor_table",
         )?;
-        let (o_end, ops) = section(h::OP_TABLE, op_count as usize * OP_RECORD_LEN, "op_table")?;
-        let (_, blob) = section(h::BLOB_OFFSET, u32_at(b, h::BLOB_LEN) as usize, "blob")?;
-        if (u32_at(b, h::OP_TABLE) as usize) < t_end {
+        let (o_end, ops) = section(hd.op_table, op_count as usize * OP_RECORD_LEN, "op_table")?;
+        let (_, blob) = section(hd.blob_offset, hd.blob_len as usize, "blob")?;
+        if (hd.op_table as usize) < t_end {
             return Err(Error::BadSection {
                 section: "op_table",
             });
         }
-        if (u32_at(b, h::BLOB_OFFSET) as usize) < o_end {
+        if (hd.blob_offset as usize) < o_end {
             return Err(Error::BadSection { section: "blob" });
         }
         Ok(DeviceModel {
@@ -474,10 +283,10 @@ impl<'a> DeviceModel<'a> {
             arena_bytes,
             tensor_count,
             op_count,
-            noise_tensor: u32_at(b, h::NOISE_TENSOR),
-            mask_tensor: u32_at(b, h::MASK_TENSOR),
-            masked_tensor: u32_at(b, h::MASKED_TENSOR),
-            output_tensor: u32_at(b, h::OUTPUT_TENSOR),
+            noise_tensor: hd.noise_tensor,
+            mask_tensor: hd.mask_tensor,
+            masked_tensor: hd.masked_tensor,
+            output_tensor: hd.output_tensor,
         })
     }
 
@@ -555,20 +364,14 @@ impl<'a> DeviceModel<'a> {
     pub fn macs(&self) -> u64 {
         (0..self.op_count())
             .filter_map(|i| self.prepare(i).ok())
-            .map(|op| match op.kernel {
-                Kernel::DenseF32 { p, .. } | Kernel::DenseW8A32 { p, .. } => {
-                    (p.in_features * p.out_features) as u64
-                }
-                Kernel::DenseI8 { p, .. } => (p.in_features * p.out_features) as u64,
-                Kernel::Conv2dF32 { p, .. }
-                | Kernel::Conv2dW8A32 { p, .. }
-                | Kernel::Conv2dI8 { p, .. } => {
-                    (p.out_channels * p.out_h * p.out_w * p.in_channels * p.kernel_h * p.kernel_w)
-                        as u64
-                }
-                _ => 0,
-            })
+            .map(|op| op.op.macs())
             .sum()
+    }
+
+    /// Learned parameters of op `index`: the elements of its weights, biases and tables
+    /// (Dense, Conv2d, Gather; 0 for other ops or a bad index).
+    pub fn op_learned_params(&self, index: usize) -> u64 {
+        self.prepare(index).map_or(0, |op| op.op.learned_params())
     }
 
     pub(crate) const fn blob(&self) -> &'a [u8] {
@@ -657,7 +460,7 @@ impl<'a> DeviceModel<'a> {
                 reason,
             };
             let op = self.prepare(i)?;
-            self.validate_weights(&op).map_err(bad)?;
+            op.op.validate_weights().map_err(bad)?;
             let rec = self.record(i)?;
             let allowed = matches!(
                 (self.weight_format, rec.format),
@@ -723,49 +526,6 @@ impl<'a> DeviceModel<'a> {
         }
     }
 
-    /// Load-time checks that loop over weight arrays (kept out of `prepare`, which runs
-    /// per sample).
-    fn validate_weights(&self, op: &PreparedOp<'_>) -> Result<(), &'static str> {
-        let requant_ok = |mult: &[i32], shift: &[i32]| {
-            mult.iter().all(|&m| m >= 0) && shift.iter().all(|&s| (-31..=30).contains(&s))
-        };
-        let bias_ok = |bias: &[i32]| bias.iter().all(|&b| b.unsigned_abs() <= 1 << 30);
-        match op.kernel {
-            Kernel::DenseI8 {
-                bias, mult, shift, ..
-            }
-            | Kernel::Conv2dI8 {
-                bias, mult, shift, ..
-            } => {
-                if !requant_ok(mult, shift) {
-                    return Err("requantisation multiplier or shift out of range");
-                }
-                if !bias_ok(bias) {
-                    return Err("int32 bias beyond ±2^30");
-                }
-            }
-            Kernel::Binary {
-                op: BinaryOp::AddI8(p) | BinaryOp::SubI8(p),
-                ..
-            } if (!requant_ok(
-                &[p.a.multiplier, p.b.multiplier, p.output_multiplier],
-                &[p.a.shift, p.b.shift, p.output_shift],
-            ) || p.a.shift > 0
-                || p.b.shift > 0) =>
-            {
-                return Err("requantisation multiplier or shift out of range");
-            }
-            Kernel::Binary {
-                op: BinaryOp::MulI8(p),
-                ..
-            } if !requant_ok(&[p.output_multiplier], &[p.output_shift]) => {
-                return Err("requantisation multiplier or shift out of range");
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
     fn record(&self, i: usize) -> Result<OpRecord, Error> {
         let r = self.ops.get(i * OP_RECORD_LEN..).ok_or(Error::Internal)?;
         OpRecord::decode(r).map_err(|reason| Error::BadOp {
@@ -774,7 +534,11 @@ impl<'a> DeviceModel<'a> {
         })
     }
 
-    fn weights<T: bytemuck::Pod>(&self, off: u32, count: usize) -> Result<&'a [T], &'static str> {
+    pub(crate) fn weights<T: bytemuck::Pod>(
+        &self,
+        off: u32,
+        count: usize,
+    ) -> Result<&'a [T], &'static str> {
         if off == NONE {
             return Err("missing weight array");
         }
@@ -793,7 +557,7 @@ impl<'a> DeviceModel<'a> {
         bytemuck::try_cast_slice(bytes).map_err(|_| "weight array not aligned in memory")
     }
 
-    fn optional_weights<T: bytemuck::Pod>(
+    pub(crate) fn optional_weights<T: bytemuck::Pod>(
         &self,
         off: u32,
         count: usize,
@@ -827,641 +591,18 @@ impl<'a> DeviceModel<'a> {
         for (slot, &t) in inputs.iter_mut().zip(rec.inputs()) {
             *slot = get(t)?;
         }
-        let ins = &inputs[..n_inputs];
-        let p = &rec.params;
-        let need_inputs = |n: usize| {
-            if n_inputs == n {
-                Ok(())
-            } else {
-                Err("wrong number of inputs")
-            }
+        let cx = Ctx {
+            model: self,
+            rec,
+            ins: &inputs[..n_inputs],
+            output,
         };
-        let all = |dt: DType| ins.iter().chain([&output]).all(|t| t.dtype == dt);
-        let same_quant =
-            |a: &TensorInfo, b: &TensorInfo| a.scale == b.scale && a.zero_point == b.zero_point;
-        let disjoint = || {
-            ins.iter()
-                .all(|t| t.storage == Storage::Const || !overlaps(&t.range(), &output.range()))
-        };
-        // Unary / reshape: output equal to the input's bytes (in place) or apart from them.
-        let in_place_or_disjoint = |x: &TensorInfo| {
-            x.storage == Storage::Const
-                || x.range() == output.range()
-                || !overlaps(&x.range(), &output.range())
-        };
-        let activation = match rec.activation {
-            0 => FusedActivation::None,
-            _ => FusedActivation::Relu,
-        };
-        if rec.activation != 0 && !matches!(rec.kind, OpKind::Dense | OpKind::Conv2d) {
-            return Err("fused activation on an op that has none");
-        }
-        let arith_dtype = match rec.format {
-            OpFormat::F32 | OpFormat::W8A32 => DType::F32,
-            OpFormat::W8A8 => DType::I8,
-        };
-        if rec.format == OpFormat::W8A32 && !matches!(rec.kind, OpKind::Dense | OpKind::Conv2d) {
-            return Err("w8a32 format on an op without weights");
-        }
-        let kernel = match rec.kind {
-            OpKind::Dense => {
-                need_inputs(1)?;
-                let x = &ins[0];
-                let (k, n) = (p[param::DENSE_K] as usize, p[param::DENSE_N] as usize);
-                if k == 0 || n == 0 || x.numel as usize != k || output.numel as usize != n {
-                    return Err("dense shape does not match its tensors");
-                }
-                if !all(arith_dtype) || !disjoint() {
-                    return Err("dense tensors have the wrong dtype or overlap");
-                }
-                let kn = k.checked_mul(n).ok_or("dense too large")?;
-                let dp = DenseParams {
-                    in_features: k,
-                    out_features: n,
-                    activation,
-                };
-                match rec.format {
-                    OpFormat::F32 => Kernel::DenseF32 {
-                        p: dp,
-                        w: self.weights(p[param::DENSE_WEIGHTS], kn)?,
-                        bias: self.optional_weights(p[param::DENSE_BIAS], n)?,
-                    },
-                    OpFormat::W8A32 => Kernel::DenseW8A32 {
-                        p: dp,
-                        w: self.weights(p[param::DENSE_WEIGHTS], kn)?,
-                        scale: self.weights(p[param::DENSE_SCALES], n)?,
-                        bias: self.optional_weights(p[param::DENSE_BIAS], n)?,
-                    },
-                    OpFormat::W8A8 => {
-                        if k > MAX_ACC_TERMS {
-                            return Err("int8 dense too wide for an int32 accumulator");
-                        }
-                        let (act_min, act_max) =
-                            crate::kernels::activation_range_i8(activation, output.zero_point);
-                        Kernel::DenseI8 {
-                            p: DenseI8Params {
-                                in_features: k,
-                                out_features: n,
-                                output_zero_point: output.zero_point,
-                                act_min,
-                                act_max,
-                            },
-                            w: self.weights(p[param::DENSE_WEIGHTS], kn)?,
-                            bias: self.weights(p[param::DENSE_BIAS], n)?,
-                            mult: self.weights(p[param::DENSE_SCALES], n)?,
-                            shift: self.weights(p[param::DENSE_SHIFTS], n)?,
-                        }
-                    }
-                }
-            }
-            OpKind::Conv2d => {
-                need_inputs(1)?;
-                let x = &ins[0];
-                if x.rank != 3 || output.rank != 3 {
-                    return Err("conv2d tensors must be [C, H, W]");
-                }
-                let lo = |v: u32| (v & 0xFFFF) as usize;
-                let hi = |v: u32| (v >> 16) as usize;
-                let (kh, kw) = (p[param::CONV_KH] as usize, p[param::CONV_KW] as usize);
-                let (sh, sw) = (lo(p[param::CONV_STRIDE]), hi(p[param::CONV_STRIDE]));
-                let (pt, pl) = (lo(p[param::CONV_PAD_TL]), hi(p[param::CONV_PAD_TL]));
-                let (pb, pr) = (lo(p[param::CONV_PAD_BR]), hi(p[param::CONV_PAD_BR]));
-                let [c, ih, iw, _] = x.dims.map(|d| d as usize);
-                let [m, oh, ow, _] = output.dims.map(|d| d as usize);
-                if kh == 0 || kw == 0 || sh == 0 || sw == 0 || kh > 0xFFFF || kw > 0xFFFF {
-                    return Err("conv2d kernel and stride must be positive");
-                }
-                if pt >= kh || pb >= kh || pl >= kw || pr >= kw {
-                    return Err("conv2d padding must be smaller than the kernel");
-                }
-                let padded =
-                    |v: usize, a: usize, b: usize| v.checked_add(a).and_then(|v| v.checked_add(b));
-                let span_h = padded(ih, pt, pb)
-                    .and_then(|v| v.checked_sub(kh))
-                    .ok_or("conv2d kernel taller than the padded input")?;
-                let span_w = padded(iw, pl, pr)
-                    .and_then(|v| v.checked_sub(kw))
-                    .ok_or("conv2d kernel wider than the padded input")?;
-                if oh != span_h / sh + 1 || ow != span_w / sw + 1 {
-                    return Err(
-                        "conv2d output shape does not match input, kernel, stride and padding",
-                    );
-                }
-                if !all(arith_dtype) || !disjoint() {
-                    return Err("conv2d tensors have the wrong dtype or overlap");
-                }
-                let taps = c.checked_mul(kh * kw).ok_or("conv2d too large")?;
-                let wn = taps.checked_mul(m).ok_or("conv2d too large")?;
-                let cp = Conv2dParams {
-                    in_channels: c,
-                    in_h: ih,
-                    in_w: iw,
-                    out_channels: m,
-                    out_h: oh,
-                    out_w: ow,
-                    kernel_h: kh,
-                    kernel_w: kw,
-                    stride_h: sh,
-                    stride_w: sw,
-                    pad_top: pt,
-                    pad_left: pl,
-                    activation,
-                };
-                match rec.format {
-                    OpFormat::F32 => Kernel::Conv2dF32 {
-                        p: cp,
-                        w: self.weights(p[param::CONV_WEIGHTS], wn)?,
-                        bias: self.optional_weights(p[param::CONV_BIAS], m)?,
-                    },
-                    OpFormat::W8A32 => Kernel::Conv2dW8A32 {
-                        p: cp,
-                        w: self.weights(p[param::CONV_WEIGHTS], wn)?,
-                        scale: self.weights(p[param::CONV_SCALES], m)?,
-                        bias: self.optional_weights(p[param::CONV_BIAS], m)?,
-                    },
-                    OpFormat::W8A8 => {
-                        if taps > MAX_ACC_TERMS {
-                            return Err("int8 conv2d too deep for an int32 accumulator");
-                        }
-                        let (act_min, act_max) =
-                            crate::kernels::activation_range_i8(activation, output.zero_point);
-                        Kernel::Conv2dI8 {
-                            p: cp,
-                            q: Conv2dI8Quant {
-                                input_zero_point: x.zero_point,
-                                output_zero_point: output.zero_point,
-                                act_min,
-                                act_max,
-                            },
-                            w: self.weights(p[param::CONV_WEIGHTS], wn)?,
-                            bias: self.weights(p[param::CONV_BIAS], m)?,
-                            mult: self.weights(p[param::CONV_SCALES], m)?,
-                            shift: self.weights(p[param::CONV_SHIFTS], m)?,
-                        }
-                    }
-                }
-            }
-            OpKind::Upsample => {
-                need_inputs(1)?;
-                let x = &ins[0];
-                let (fh, fw) = (p[param::UP_FH], p[param::UP_FW]);
-                if x.rank != 3 || output.rank != 3 || fh == 0 || fw == 0 {
-                    return Err("upsample needs [C, H, W] tensors and positive factors");
-                }
-                let want = [
-                    Some(x.dims[0]),
-                    x.dims[1].checked_mul(fh),
-                    x.dims[2].checked_mul(fw),
-                ];
-                if want
-                    != [
-                        Some(output.dims[0]),
-                        Some(output.dims[1]),
-                        Some(output.dims[2]),
-                    ]
-                {
-                    return Err("upsample output shape is not the input's times the factors");
-                }
-                if !all(x.dtype)
-                    || !same_quant(x, &output)
-                    || !disjoint()
-                    || (rec.format == OpFormat::W8A8) != (x.dtype == DType::I8)
-                {
-                    return Err("upsample tensors differ in dtype or quantisation, or overlap");
-                }
-                Kernel::Upsample {
-                    p: UpsampleParams {
-                        channels: x.dims[0] as usize,
-                        in_h: x.dims[1] as usize,
-                        in_w: x.dims[2] as usize,
-                        factor_h: fh as usize,
-                        factor_w: fw as usize,
-                    },
-                }
-            }
-            OpKind::Relu | OpKind::LeakyRelu | OpKind::Tanh | OpKind::Sigmoid => {
-                need_inputs(1)?;
-                let x = &ins[0];
-                if x.numel != output.numel || !in_place_or_disjoint(x) {
-                    return Err("activation input and output differ in size or partly overlap");
-                }
-                match rec.format {
-                    OpFormat::F32 => {
-                        if !all(DType::F32) {
-                            return Err("f32 activation on int8 tensors");
-                        }
-                        match rec.kind {
-                            OpKind::Relu => Kernel::Relu,
-                            OpKind::LeakyRelu => {
-                                let alpha = f32::from_bits(p[param::LEAKY_ALPHA]);
-                                if !alpha.is_finite() {
-                                    return Err("leaky relu alpha must be finite");
-                                }
-                                Kernel::LeakyRelu { alpha }
-                            }
-                            OpKind::Tanh => Kernel::Tanh,
-                            _ => Kernel::Sigmoid,
-                        }
-                    }
-                    _ => {
-                        if !all(DType::I8) {
-                            return Err("int8 activation on f32 tensors");
-                        }
-                        let table: &'a [i8] = self.weights(p[param::UNARY_LUT], 256)?;
-                        Kernel::Lut {
-                            table: table
-                                .try_into()
-                                .map_err(|_| "lookup table must have 256 entries")?,
-                        }
-                    }
-                }
-            }
-            OpKind::Concat => {
-                if n_inputs == 0 {
-                    return Err("concat needs inputs");
-                }
-                let mut sum: u32 = 0;
-                for x in ins {
-                    if x.rank != output.rank || x.dims[1..] != output.dims[1..] {
-                        return Err("concat inputs must match the output past the first axis");
-                    }
-                    sum = sum.checked_add(x.dims[0]).ok_or("concat too large")?;
-                }
-                if sum != output.dims[0] {
-                    return Err("concat output's first axis is not the sum of the inputs'");
-                }
-                let dt = output.dtype;
-                if !all(dt)
-                    || !ins.iter().all(|x| same_quant(x, &output))
-                    || !disjoint()
-                    || (rec.format == OpFormat::W8A8) != (dt == DType::I8)
-                {
-                    return Err("concat tensors differ in dtype or quantisation, or overlap");
-                }
-                Kernel::Concat
-            }
-            OpKind::Gather => {
-                need_inputs(0)?;
-                let ConditionKind::Label { classes } = self.condition else {
-                    return Err("gather in a model without a label condition");
-                };
-                let (table, row) = (p[param::GATHER_TABLE], p[param::GATHER_ROW]);
-                if p[param::GATHER_CLASSES] != classes || row != output.numel {
-                    return Err("gather table shape does not match the classes and output");
-                }
-                let len = (classes as usize)
-                    .checked_mul(row as usize)
-                    .ok_or("gather table too large")?;
-                match (rec.format, output.dtype) {
-                    (OpFormat::F32, DType::F32) => Kernel::GatherF32 {
-                        table: self.weights(table, len)?,
-                        row: row as usize,
-                    },
-                    (OpFormat::W8A8, DType::I8) => Kernel::GatherI8 {
-                        table: self.weights(table, len)?,
-                        row: row as usize,
-                    },
-                    _ => return Err("gather format does not match its output dtype"),
-                }
-            }
-            OpKind::Add | OpKind::Sub | OpKind::Mul => {
-                need_inputs(2)?;
-                let (a, b) = (&ins[0], &ins[1]);
-                let mode = |x: &TensorInfo, code: u32| -> Result<Broadcast, &'static str> {
-                    match code {
-                        0 if x.numel == output.numel => Ok(Broadcast::Full),
-                        1 if x.numel == 1 => Ok(Broadcast::Scalar),
-                        2 if output.rank >= 2 && x.numel == output.dims[0] => {
-                            Ok(Broadcast::Channel {
-                                inner: (output.numel / output.dims[0]) as usize,
-                            })
-                        }
-                        _ => Err("broadcast mode does not match the operand's size"),
-                    }
-                };
-                let (ma, mb) = (
-                    mode(a, p[param::BIN_BCAST_A])?,
-                    mode(b, p[param::BIN_BCAST_B])?,
-                );
-                if !all(arith_dtype) {
-                    return Err("elementwise tensors have the wrong dtype");
-                }
-                let out_r = output.range();
-                let arena = |x: &TensorInfo| x.storage == Storage::Arena;
-                let apart = |x: &TensorInfo| !arena(x) || !overlaps(&x.range(), &out_r);
-                // Which operand `y` holds: one equal to the output's bytes (in place) or a
-                // full-size one copied into the output first.
-                let (side, in_place) =
-                    if ma == Broadcast::Full && arena(a) && a.range() == out_r && apart(b) {
-                        (Side::First, true)
-                    } else if mb == Broadcast::Full && arena(b) && b.range() == out_r && apart(a) {
-                        (Side::Second, true)
-                    } else if apart(a) && apart(b) {
-                        match (ma, mb) {
-                            (Broadcast::Full, _) => (Side::First, false),
-                            (_, Broadcast::Full) => (Side::Second, false),
-                            _ => return Err("elementwise op needs a full-size operand"),
-                        }
-                    } else {
-                        return Err("elementwise output partly overlaps an operand");
-                    };
-                let other = match side {
-                    Side::First => mb,
-                    Side::Second => ma,
-                };
-                let op = match (rec.kind, rec.format) {
-                    (OpKind::Add, OpFormat::F32) => BinaryOp::AddF32,
-                    (OpKind::Sub, OpFormat::F32) => BinaryOp::SubF32,
-                    (OpKind::Mul, OpFormat::F32) => BinaryOp::MulF32,
-                    (OpKind::Mul, _) => {
-                        let (act_min, act_max) = (-128, 127);
-                        BinaryOp::MulI8(MulI8Params {
-                            a_zero_point: a.zero_point,
-                            b_zero_point: b.zero_point,
-                            output_multiplier: p[param::MUL_MULT_OUT] as i32,
-                            output_shift: p[param::MUL_SHIFT_OUT] as i32,
-                            output_zero_point: output.zero_point,
-                            act_min,
-                            act_max,
-                        })
-                    }
-                    (kind, _) => {
-                        let params = AddI8Params {
-                            a: AddI8Operand {
-                                zero_point: a.zero_point,
-                                multiplier: p[param::ADD_MULT_A] as i32,
-                                shift: p[param::ADD_SHIFT_A] as i32,
-                            },
-                            b: AddI8Operand {
-                                zero_point: b.zero_point,
-                                multiplier: p[param::ADD_MULT_B] as i32,
-                                shift: p[param::ADD_SHIFT_B] as i32,
-                            },
-                            output_multiplier: p[param::ADD_MULT_OUT] as i32,
-                            output_shift: p[param::ADD_SHIFT_OUT] as i32,
-                            output_zero_point: output.zero_point,
-                            act_min: -128,
-                            act_max: 127,
-                        };
-                        if kind == OpKind::Add {
-                            BinaryOp::AddI8(params)
-                        } else {
-                            BinaryOp::SubI8(params)
-                        }
-                    }
-                };
-                Kernel::Binary {
-                    op,
-                    side,
-                    in_place,
-                    other,
-                }
-            }
-            OpKind::Reshape => {
-                need_inputs(1)?;
-                let x = &ins[0];
-                if x.numel != output.numel
-                    || x.dtype != output.dtype
-                    || !same_quant(x, &output)
-                    || !in_place_or_disjoint(x)
-                {
-                    return Err("reshape changes size, dtype or quantisation, or partly overlaps");
-                }
-                Kernel::Reshape
-            }
-            OpKind::Quantize | OpKind::Dequantize => {
-                need_inputs(1)?;
-                let x = &ins[0];
-                let (from, to, q) = if rec.kind == OpKind::Quantize {
-                    (DType::F32, DType::I8, &output)
-                } else {
-                    (DType::I8, DType::F32, x)
-                };
-                if x.dtype != from || output.dtype != to || x.numel != output.numel || !disjoint() {
-                    return Err(
-                        "quantize/dequantize tensors have the wrong dtype or size, or overlap",
-                    );
-                }
-                if rec.kind == OpKind::Quantize {
-                    Kernel::Quantize {
-                        scale: q.scale,
-                        zero_point: q.zero_point,
-                    }
-                } else {
-                    Kernel::Dequantize {
-                        scale: q.scale,
-                        zero_point: q.zero_point,
-                    }
-                }
-            }
-        };
+        let op = Prepared::prepare(&cx)?;
         Ok(PreparedOp {
             inputs,
             n_inputs,
             output,
-            kernel,
+            op,
         })
-    }
-}
-
-#[cfg(all(test, feature = "std"))]
-mod tests {
-    use super::*;
-    use crate::builder::{AlignedBytes, GraphBuilder, WriteOptions, seal};
-
-    /// z[4] -> Dense(4 -> 6) -> Relu -> Dense(6 -> 3) -> Tanh, f32, without fusion so
-    /// that every op kind in it has its own record.
-    fn model_bytes() -> Vec<u8> {
-        let mut g = GraphBuilder::new(4, ConditionKind::None);
-        let z = g.noise();
-        let h = g.dense(z, 6, &[0.1; 24], Some(&[0.0; 6])).unwrap();
-        let h = g.relu(h).unwrap();
-        let y = g.dense(h, 3, &[0.2; 18], None).unwrap();
-        let y = g.tanh(y).unwrap();
-        let graph = g.finish(y, (-1.0, 1.0)).unwrap();
-        graph
-            .write(&WriteOptions {
-                fuse_relu: false,
-                ..WriteOptions::f32()
-            })
-            .unwrap()
-    }
-
-    fn load(bytes: &[u8]) -> Result<(), Error> {
-        DeviceModel::from_bytes(AlignedBytes::new(bytes).as_slice()).map(|_| ())
-    }
-
-    fn put_u32(b: &mut [u8], off: usize, v: u32) {
-        b[off..off + 4].copy_from_slice(&v.to_le_bytes());
-    }
-
-    fn op_offset(b: &[u8], i: usize) -> usize {
-        u32_at(b, h::OP_TABLE) as usize + i * OP_RECORD_LEN
-    }
-
-    fn tensor_offset(b: &[u8], i: usize) -> usize {
-        u32_at(b, h::TENSOR_TABLE) as usize + i * TENSOR_RECORD_LEN
-    }
-
-    #[test]
-    fn valid_model_loads() {
-        assert_eq!(load(&model_bytes()), Ok(()));
-    }
-
-    #[test]
-    fn truncated_header_is_error() {
-        let b = model_bytes();
-        assert_eq!(
-            load(&b[..15]),
-            Err(Error::Truncated {
-                needed: 16,
-                available: 15
-            })
-        );
-        assert_eq!(
-            load(&b[..HEADER_LEN - 1]),
-            Err(Error::Truncated {
-                needed: b.len(),
-                available: HEADER_LEN - 1
-            })
-        );
-    }
-
-    #[test]
-    fn bad_magic_is_error() {
-        let mut b = model_bytes();
-        b[3] = b'0';
-        assert_eq!(load(&b), Err(Error::BadMagic));
-    }
-
-    #[test]
-    fn newer_version_is_unsupported() {
-        let mut b = model_bytes();
-        b[h::VERSION] = 9;
-        assert_eq!(
-            load(&b),
-            Err(Error::UnsupportedVersion {
-                found: 9,
-                supported: VERSION
-            })
-        );
-    }
-
-    #[test]
-    fn flipped_weight_byte_fails_checksum() {
-        let mut b = model_bytes();
-        let last = b.len() - 1;
-        b[last] ^= 0x10;
-        assert!(matches!(load(&b), Err(Error::ChecksumMismatch { .. })));
-    }
-
-    #[test]
-    fn unknown_flags_are_rejected() {
-        let mut b = model_bytes();
-        put_u32(&mut b, h::FLAGS, 1);
-        seal(&mut b);
-        assert_eq!(load(&b), Err(Error::BadHeader { field: "flags" }));
-    }
-
-    #[test]
-    fn tensor_past_the_arena_is_rejected() {
-        let mut b = model_bytes();
-        let arena = u32_at(&b, h::ARENA_BYTES);
-        put_u32(&mut b, h::ARENA_BYTES, arena - 4);
-        seal(&mut b);
-        assert!(matches!(
-            load(&b),
-            Err(Error::BadTensor {
-                reason: "extends past arena_bytes",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn ops_out_of_order_read_before_write() {
-        // Swap the two dense records: the second now reads a tensor nobody wrote yet.
-        let mut b = model_bytes();
-        let (o0, o2) = (op_offset(&b, 0), op_offset(&b, 2));
-        let first: Vec<u8> = b[o0..o0 + OP_RECORD_LEN].to_vec();
-        let third: Vec<u8> = b[o2..o2 + OP_RECORD_LEN].to_vec();
-        b[o0..o0 + OP_RECORD_LEN].copy_from_slice(&third);
-        b[o2..o2 + OP_RECORD_LEN].copy_from_slice(&first);
-        seal(&mut b);
-        assert!(
-            matches!(load(&b), Err(Error::BadOp { index: 0, .. })),
-            "{:?}",
-            load(&b)
-        );
-    }
-
-    #[test]
-    fn partly_overlapping_output_is_rejected() {
-        // Move the relu's output 4 bytes into its input: a partial overlap, which no kernel
-        // may run on.
-        let mut b = model_bytes();
-        let aligned = AlignedBytes::new(&b);
-        let model = DeviceModel::from_bytes(aligned.as_slice()).unwrap();
-        let relu = model.op(1).unwrap();
-        let x = model.tensor(relu.inputs[0] as usize).unwrap();
-        let t = tensor_offset(&b, relu.output as usize);
-        put_u32(&mut b, t + 20, x.offset + 4);
-        seal(&mut b);
-        assert!(load(&b).is_err());
-    }
-
-    #[test]
-    fn weight_slice_outside_blob_is_rejected() {
-        let mut b = model_bytes();
-        let o = op_offset(&b, 0);
-        let blob_len = u32_at(&b, h::BLOB_LEN);
-        put_u32(&mut b, o + 24 + 4 * param::DENSE_WEIGHTS, blob_len - 8);
-        seal(&mut b);
-        assert_eq!(
-            load(&b),
-            Err(Error::BadOp {
-                index: 0,
-                reason: "weight array outside the blob"
-            })
-        );
-    }
-
-    #[test]
-    fn dense_shape_must_match_tensors() {
-        let mut b = model_bytes();
-        let o = op_offset(&b, 0);
-        put_u32(&mut b, o + 24 + 4 * param::DENSE_K, 5);
-        seal(&mut b);
-        assert_eq!(
-            load(&b),
-            Err(Error::BadOp {
-                index: 0,
-                reason: "dense shape does not match its tensors"
-            })
-        );
-    }
-
-    #[test]
-    fn unknown_op_kind_is_rejected() {
-        let mut b = model_bytes();
-        let o = op_offset(&b, 1);
-        b[o] = 200;
-        seal(&mut b);
-        assert_eq!(
-            load(&b),
-            Err(Error::BadOp {
-                index: 1,
-                reason: "unknown op kind"
-            })
-        );
-    }
-
-    #[test]
-    fn section_overlap_is_rejected() {
-        let mut b = model_bytes();
-        let t = u32_at(&b, h::TENSOR_TABLE);
-        put_u32(&mut b, h::OP_TABLE, t);
-        seal(&mut b);
-        assert!(matches!(load(&b), Err(Error::BadSection { .. })));
     }
 }

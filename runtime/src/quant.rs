@@ -65,7 +65,6 @@ pub fn dequantize_i8(q: i8, scale: f32, zero_point: i32) -> f32 {
 /// # Errors
 ///
 /// Returns `None` for a negative, NaN or infinite multiplier, or one of `2^30` or more.
-#[cfg(feature = "std")]
 pub fn quantize_multiplier(real: f64) -> Option<(i32, i32)> {
     if !real.is_finite() || real < 0.0 || real >= (1u64 << 30) as f64 {
         return None;
@@ -147,7 +146,6 @@ mod tests {
         assert_eq!(dequantize_i8(-128, 0.5, -128), 0.0);
     }
 
-    #[cfg(feature = "std")]
     #[test]
     fn quantize_multiplier_matches_tflite_examples() {
         assert_eq!(quantize_multiplier(0.0), Some((0, 0)));

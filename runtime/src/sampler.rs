@@ -1,9 +1,10 @@
 //! [`Sampler`]: runs a [`DeviceModel`] in a caller-provided arena.
 
 use crate::Error;
-use crate::format::{DATA_ALIGN, Storage, TensorInfo};
-use crate::kernels::{self, broadcast::Side, cortex_m};
-use crate::model::{BinaryOp, Condition, DeviceModel, Kernel, PreparedOp};
+use crate::contract::Condition;
+use crate::format::{DATA_ALIGN, Storage};
+use crate::model::{DeviceModel, PreparedOp};
+use crate::ops::{Eval, Io, f32s, f32s_mut};
 
 /// A model bound to an arena that was checked once.
 ///
@@ -15,16 +16,15 @@ use crate::model::{BinaryOp, Condition, DeviceModel, Kernel, PreparedOp};
 /// # Examples
 ///
 /// ```
-/// # #[cfg(feature = "std")] {
-/// # let bytes = edgegan_runtime::builder::doc_model();
-/// use edgegan_runtime::{Condition, DeviceModel, Sampler};
-/// let model = DeviceModel::from_bytes(bytes.as_slice())?;
-/// let mut arena = vec![0u8; model.arena_bytes()];
-/// let mut sampler = Sampler::new(&model, &mut arena)?;
-/// let mut x = vec![0.0f32; model.output_len()];
-/// sampler.sample(42, Condition::None, &mut x)?;
-/// # }
-/// # Ok::<(), edgegan_runtime::Error>(())
+/// use edgegan_runtime::{Condition, DeviceModel, Error, Sampler};
+/// fn ten_samples(model: &DeviceModel<'_>) -> Result<Vec<f32>, Error> {
+///     let mut arena = vec![0u8; model.arena_bytes()];
+///     let mut sampler = Sampler::new(model, &mut arena)?;
+///     let mut x = vec![0.0f32; 10 * model.output_len()];
+///     sampler.sample_batch(42, 10, Condition::None, &mut x)?;
+///     Ok(x)
+/// }
+/// # let _ = ten_samples;
 /// ```
 #[derive(Debug)]
 pub struct Sampler<'m, 'r> {
@@ -42,74 +42,6 @@ fn aligned_arena(arena: &mut [u8], needed: usize) -> Result<&mut [u8], Error> {
     };
     let end = skip.checked_add(needed).ok_or(too_small)?;
     arena.get_mut(skip..end).ok_or(too_small)
-}
-
-fn f32s(b: &[u8]) -> Result<&[f32], Error> {
-    bytemuck::try_cast_slice(b).map_err(|_| Error::Internal)
-}
-
-fn f32s_mut(b: &mut [u8]) -> Result<&mut [f32], Error> {
-    bytemuck::try_cast_slice_mut(b).map_err(|_| Error::Internal)
-}
-
-fn i8s(b: &[u8]) -> &[i8] {
-    bytemuck::cast_slice(b)
-}
-
-fn i8s_mut(b: &mut [u8]) -> &mut [i8] {
-    bytemuck::cast_slice_mut(b)
-}
-
-/// The arena split around one op's output: bytes before it, the output, bytes after it.
-struct Io<'x> {
-    lo: &'x [u8],
-    out: &'x mut [u8],
-    hi: &'x [u8],
-    out_start: usize,
-    out_end: usize,
-    blob: &'x [u8],
-}
-
-impl<'x> Io<'x> {
-    fn split(arena: &'x mut [u8], output: &TensorInfo, blob: &'x [u8]) -> Result<Self, Error> {
-        let r = output.range();
-        let (lo, rest) = arena.split_at_mut_checked(r.start).ok_or(Error::Internal)?;
-        let (out, hi) = rest.split_at_mut_checked(r.len()).ok_or(Error::Internal)?;
-        Ok(Io {
-            lo,
-            out,
-            hi,
-            out_start: r.start,
-            out_end: r.end,
-            blob,
-        })
-    }
-
-    /// The bytes of an input that does not overlap the output.
-    fn input(&self, t: &TensorInfo) -> Result<&'x [u8], Error> {
-        let r = t.range();
-        let (lo, hi, blob): (&'x [u8], &'x [u8], &'x [u8]) = (self.lo, self.hi, self.blob);
-        match t.storage {
-            Storage::Const => blob.get(r),
-            Storage::Arena if r.end <= self.out_start => lo.get(r),
-            Storage::Arena if r.start >= self.out_end => {
-                hi.get(r.start - self.out_end..r.end - self.out_end)
-            }
-            Storage::Arena => None,
-        }
-        .ok_or(Error::Internal)
-    }
-
-    /// For an op that works in place on its output: copies input `t` into the output unless
-    /// it already is the output.
-    fn load_in_place(&mut self, t: &TensorInfo, in_place: bool) -> Result<(), Error> {
-        if !in_place {
-            let src = self.input(t)?;
-            let dst = self.out.get_mut(..src.len()).ok_or(Error::Internal)?;
-            dst.copy_from_slice(src);
-        }
-        Ok(())
-    }
 }
 
 impl<'m, 'r> Sampler<'m, 'r> {
@@ -276,9 +208,13 @@ impl<'m, 'r> Sampler<'m, 'r> {
         f32s(self.arena.get(t.range()).ok_or(Error::Internal)?)
     }
 
-    /// The bytes of tensor `t` after the last run (used by calibration).
-    #[cfg(feature = "std")]
-    pub(crate) fn tensor_f32(&self, t: u32) -> Result<&[f32], Error> {
+    /// The values of f32 tensor `t` after the last run (calibration reads every
+    /// activation of a model written without memory reuse).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`] for a tensor index past the model's or an int8 tensor.
+    pub fn tensor_f32(&self, t: u32) -> Result<&[f32], Error> {
         let info = self.model.tensor_checked(t)?;
         let bytes = match info.storage {
             Storage::Arena => self.arena.get(info.range()),
@@ -326,131 +262,15 @@ impl<'m, 'r> Sampler<'m, 'r> {
     }
 }
 
-/// Runs one prepared op.
+/// Runs one prepared op through its op module.
 fn exec(op: &PreparedOp<'_>, arena: &mut [u8], blob: &[u8], label: usize) -> Result<(), Error> {
-    let mut io = Io::split(arena, &op.output, blob)?;
-    let x0 = op.inputs.first().ok_or(Error::Internal)?;
-    match op.kernel {
-        Kernel::DenseF32 { p, w, bias } => {
-            let x = f32s(io.input(x0)?)?;
-            cortex_m::dense::dense_f32_rows4(&p, x, w, bias, f32s_mut(io.out)?);
-        }
-        Kernel::DenseW8A32 { p, w, scale, bias } => {
-            let x = f32s(io.input(x0)?)?;
-            kernels::dense::dense_w8a32(&p, x, w, scale, bias, f32s_mut(io.out)?);
-        }
-        Kernel::DenseI8 {
-            p,
-            w,
-            bias,
-            mult,
-            shift,
-        } => {
-            let x = i8s(io.input(x0)?);
-            cortex_m::dense::dense_i8_rows4(&p, x, w, bias, mult, shift, i8s_mut(io.out));
-        }
-        Kernel::Conv2dF32 { p, w, bias } => {
-            let x = f32s(io.input(x0)?)?;
-            cortex_m::conv2d::conv2d_f32_tiled(&p, x, w, bias, f32s_mut(io.out)?);
-        }
-        Kernel::Conv2dW8A32 { p, w, scale, bias } => {
-            let x = f32s(io.input(x0)?)?;
-            cortex_m::conv2d::conv2d_w8a32_tiled(&p, x, w, scale, bias, f32s_mut(io.out)?);
-        }
-        Kernel::Conv2dI8 {
-            p,
-            q,
-            w,
-            bias,
-            mult,
-            shift,
-        } => {
-            let x = i8s(io.input(x0)?);
-            #[cfg(target_arch = "arm")]
-            let conv = cortex_m::conv2d::conv2d_i8_m4;
-            #[cfg(not(target_arch = "arm"))]
-            let conv = cortex_m::conv2d::conv2d_i8_tiled;
-            conv(&p, &q, x, w, bias, mult, shift, i8s_mut(io.out));
-        }
-        Kernel::Upsample { p } => {
-            let x = io.input(x0)?;
-            match x0.dtype {
-                crate::format::DType::F32 => {
-                    kernels::upsample::upsample_nearest(&p, f32s(x)?, f32s_mut(io.out)?);
-                }
-                crate::format::DType::I8 => kernels::upsample::upsample_nearest(&p, x, io.out),
-            }
-        }
-        Kernel::Relu
-        | Kernel::LeakyRelu { .. }
-        | Kernel::Tanh
-        | Kernel::Sigmoid
-        | Kernel::Lut { .. }
-        | Kernel::Reshape => {
-            let in_place = x0.storage == Storage::Arena && x0.range() == op.output.range();
-            io.load_in_place(x0, in_place)?;
-            match op.kernel {
-                Kernel::Relu => kernels::relu::relu_f32(f32s_mut(io.out)?),
-                Kernel::LeakyRelu { alpha } => {
-                    kernels::leaky_relu::leaky_relu_f32(alpha, f32s_mut(io.out)?);
-                }
-                Kernel::Tanh => kernels::tanh::tanh_f32(f32s_mut(io.out)?),
-                Kernel::Sigmoid => kernels::sigmoid::sigmoid_f32(f32s_mut(io.out)?),
-                Kernel::Lut { table } => kernels::lut::lut_i8(table, i8s_mut(io.out)),
-                _ => {}
-            }
-        }
-        Kernel::Concat => {
-            // Byte-wise concat is element-wise concat for any dtype.
-            let mut parts: [&[u8]; 4] = [&[]; 4];
-            for (part, t) in parts.iter_mut().zip(&op.inputs[..op.n_inputs]) {
-                *part = io.input(t)?;
-            }
-            kernels::concat::concat(&parts[..op.n_inputs], io.out);
-        }
-        Kernel::GatherF32 { table, row } => {
-            kernels::gather::gather(table, row, label, f32s_mut(io.out)?);
-        }
-        Kernel::GatherI8 { table, row } => {
-            kernels::gather::gather(table, row, label, i8s_mut(io.out));
-        }
-        Kernel::Binary {
-            op: bop,
-            side,
-            in_place,
-            other,
-        } => {
-            let (full, rest) = match side {
-                Side::First => (&op.inputs[0], &op.inputs[1]),
-                Side::Second => (&op.inputs[1], &op.inputs[0]),
-            };
-            io.load_in_place(full, in_place)?;
-            let o = io.input(rest)?;
-            match bop {
-                BinaryOp::AddF32 => kernels::add::add_f32(f32s_mut(io.out)?, f32s(o)?, other),
-                BinaryOp::SubF32 => kernels::sub::sub_f32(side, f32s_mut(io.out)?, f32s(o)?, other),
-                BinaryOp::MulF32 => kernels::mul::mul_f32(f32s_mut(io.out)?, f32s(o)?, other),
-                BinaryOp::AddI8(p) => {
-                    kernels::add::add_i8(&p, side, i8s_mut(io.out), i8s(o), other);
-                }
-                BinaryOp::SubI8(p) => {
-                    kernels::sub::sub_i8(&p, side, i8s_mut(io.out), i8s(o), other);
-                }
-                BinaryOp::MulI8(p) => {
-                    kernels::mul::mul_i8(&p, side, i8s_mut(io.out), i8s(o), other);
-                }
-            }
-        }
-        Kernel::Quantize { scale, zero_point } => {
-            let x = f32s(io.input(x0)?)?;
-            kernels::quantize::quantize_f32(scale, zero_point, x, i8s_mut(io.out));
-        }
-        Kernel::Dequantize { scale, zero_point } => {
-            let x = i8s(io.input(x0)?);
-            kernels::quantize::dequantize_i8_to_f32(scale, zero_point, x, f32s_mut(io.out)?);
-        }
-    }
-    Ok(())
+    let mut cx = Eval {
+        io: Io::split(arena, &op.output, blob)?,
+        inputs: op.inputs(),
+        output: &op.output,
+        label,
+    };
+    op.op.eval(&mut cx)
 }
 
 /// `out[..n]`, or [`Error::OutputTooSmall`] when `out` is shorter.

@@ -6,6 +6,7 @@
 //! store them too, so a change of the generator code cannot silently change what the
 //! golden outputs mean (a test regenerates the inputs and compares them bit for bit).
 
+use edgegan_runtime::contract;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rand_pcg::Pcg64;
@@ -86,13 +87,13 @@ impl CaseInputs {
 
     /// Every input tensor with its contract name, `z` first.
     pub fn tensors(&self) -> Vec<NamedTensor<'_>> {
-        let mut out = vec![NamedTensor::F32("z", &self.z)];
+        let mut out = vec![NamedTensor::F32(contract::Z, &self.z)];
         match &self.condition {
             Condition::None => {}
-            Condition::Label(l) => out.push(NamedTensor::I64("label", l)),
+            Condition::Label(l) => out.push(NamedTensor::I64(contract::LABEL, l)),
             Condition::Mask { mask, masked } => {
-                out.push(NamedTensor::F32("mask", mask));
-                out.push(NamedTensor::F32("masked", masked));
+                out.push(NamedTensor::F32(contract::MASK, mask));
+                out.push(NamedTensor::F32(contract::MASKED, masked));
             }
         }
         out

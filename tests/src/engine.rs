@@ -4,6 +4,7 @@
 //! Like tract's test-rt, the suites (the case list, the comparisons) know nothing about
 //! engines and the engines know nothing about suites: a new engine is one `Engine` impl.
 
+use edgegan_runtime::contract;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -132,12 +133,15 @@ pub struct IoSpec {
 
 /// The input sets the contract allows, with their element type and rank.
 const CONTRACT_INPUTS: [&[(&str, DType, usize)]; 3] = [
-    &[("z", DType::F32, 2)],
-    &[("z", DType::F32, 2), ("label", DType::I64, 1)],
+    &[(contract::Z, DType::F32, 2)],
     &[
-        ("z", DType::F32, 2),
-        ("mask", DType::F32, 4),
-        ("masked", DType::F32, 4),
+        (contract::Z, DType::F32, 2),
+        (contract::LABEL, DType::I64, 1),
+    ],
+    &[
+        (contract::Z, DType::F32, 2),
+        (contract::MASK, DType::F32, 4),
+        (contract::MASKED, DType::F32, 4),
     ],
 ];
 
@@ -170,7 +174,7 @@ pub fn check_model_io(inputs: &[IoSpec], outputs: &[IoSpec]) -> Result<(), Strin
         }
     }
     match outputs {
-        [x] if x.name == "x" && x.dtype == DType::F32 && x.dims.len() >= 2 => Ok(()),
+        [x] if x.name == contract::X && x.dtype == DType::F32 && x.dims.len() >= 2 => Ok(()),
         _ => Err(format!(
             "outputs are {:?}; the contract says one float32 output `x` of rank >= 2",
             outputs
@@ -186,7 +190,7 @@ pub fn check_model_io(inputs: &[IoSpec], outputs: &[IoSpec]) -> Result<(), Strin
 /// a label's range itself (the exported one even casts labels to int32, so 2^32 would
 /// silently become class 0), so the engines check it against this number.
 pub fn label_classes(inputs: &[IoSpec], value: Option<&str>) -> Result<Option<usize>, String> {
-    if !inputs.iter().any(|i| i.name == "label") {
+    if !inputs.iter().any(|i| i.name == contract::LABEL) {
         return Ok(None);
     }
     match value.map(str::parse::<usize>) {

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use edgegan_compiler::contract::Metadata;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -111,30 +112,8 @@ pub fn discover(root: &Path) -> Result<Vec<PathBuf>, ModelError> {
     Ok(found)
 }
 
-/// How the generator is conditioned (`edgegan.condition`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConditionKind {
-    /// unconditional: input `z` only
-    None,
-    /// class label: input `label` int64 `[N]`, one of `class_names.len()` classes
-    Label {
-        /// the class names, index = label
-        class_names: Vec<String>,
-    },
-    /// inpainting: inputs `mask` and `masked`, float32 `[N, C, H, W]`
-    Mask,
-}
-
-impl ConditionKind {
-    /// the metadata spelling
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ConditionKind::None => "none",
-            ConditionKind::Label { .. } => "label",
-            ConditionKind::Mask => "mask",
-        }
-    }
-}
+/// How the generator is conditioned (`edgegan.condition`): the contract's type.
+pub use edgegan_compiler::contract::MetadataCondition as ConditionKind;
 
 /// What an exported generator says about itself in its `edgegan.*` metadata_props.
 #[derive(Debug, Clone)]
@@ -169,68 +148,21 @@ impl ModelInfo {
         let proto = tract_onnx::onnx()
             .proto_model_for_read(&mut bytes.as_slice())
             .map_err(|e| meta_err(format!("not a readable ONNX model: {e:#}")))?;
-        let metadata: BTreeMap<String, String> = proto
-            .metadata_props
-            .iter()
-            .filter(|e| e.key.starts_with("edgegan."))
-            .map(|e| (e.key.clone(), e.value.clone()))
-            .collect();
-        let get = |key: &str| {
-            metadata
-                .get(&format!("edgegan.{key}"))
-                .map(String::as_str)
-                .ok_or_else(|| meta_err(format!("metadata_props lacks edgegan.{key}")))
-        };
-        let noise_dim = get("noise_dim")?
-            .parse::<usize>()
-            .map_err(|e| meta_err(format!("edgegan.noise_dim: {e}")))?;
-        let output_shape: Vec<usize> = serde_json::from_str(get("output_shape")?)
-            .map_err(|e| meta_err(format!("edgegan.output_shape: {e}")))?;
-        let condition = match get("condition")? {
-            "none" => ConditionKind::None,
-            "label" => {
-                let class_names: Vec<String> = serde_json::from_str(get("class_names")?)
-                    .map_err(|e| meta_err(format!("edgegan.class_names: {e}")))?;
-                let classes = get("classes")?
-                    .parse::<usize>()
-                    .map_err(|e| meta_err(format!("edgegan.classes: {e}")))?;
-                if classes == 0 || classes != class_names.len() {
-                    return Err(meta_err(format!(
-                        "edgegan.classes is {classes} but edgegan.class_names has {} names",
-                        class_names.len()
-                    )));
-                }
-                ConditionKind::Label { class_names }
-            }
-            "mask" => {
-                if output_shape.len() != 3 {
-                    return Err(meta_err(format!(
-                        "a mask-conditioned generator needs a [C, H, W] output shape, \
-                         edgegan.output_shape is {output_shape:?}"
-                    )));
-                }
-                ConditionKind::Mask
-            }
-            other => {
-                return Err(meta_err(format!(
-                    "edgegan.condition `{other}` is none of none, label, mask"
-                )));
-            }
-        };
-        if noise_dim == 0 || output_shape.contains(&0) {
-            return Err(meta_err(format!(
-                "empty dimension: noise_dim {noise_dim}, output_shape {output_shape:?}"
-            )));
-        }
-        let bounded = get("value_range")? == "[-1, 1]";
+        let meta = Metadata::from_props(
+            proto
+                .metadata_props
+                .iter()
+                .map(|e| (e.key.as_str(), e.value.as_str())),
+        )
+        .map_err(meta_err)?;
         Ok(ModelInfo {
-            noise_dim,
-            condition,
-            output_shape,
-            bounded,
+            noise_dim: meta.noise_dim,
+            condition: meta.condition,
+            output_shape: meta.output_shape,
+            bounded: meta.bounded,
             sha256: sha256_hex(&bytes),
             bytes: bytes.len() as u64,
-            metadata,
+            metadata: meta.entries,
         })
     }
 

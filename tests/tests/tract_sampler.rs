@@ -1,13 +1,12 @@
-//! The runtime's `TractSampler` (feature `tract`, for std edge boxes): the ONNX generator
+//! The compiler crate's `TractSampler` (for std edge boxes): the ONNX generator
 //! through tract with a plan built once, sampled with the runtime's own noise. It must
 //! give the samples of the device runtime's f32 model for the same seed, the suite's tract
 //! outputs for the same inputs, and its heap allocations per sample are counted here.
 
 mod common;
 
-use edgegan_runtime::{
-    Condition as RtCondition, DeviceModel, Error, Sampler, TractError, TractSampler,
-};
+use edgegan_compiler::{TractError, TractSampler};
+use edgegan_runtime::{Condition as RtCondition, DeviceModel, Error, Sampler};
 use edgegan_tests::alloc::{Counting, allocations};
 use edgegan_tests::case::{CaseInputs, case_specs};
 use edgegan_tests::engine::{Engine, F32_TOLERANCE};

@@ -16,6 +16,7 @@
 
 pub mod add;
 pub mod broadcast;
+pub mod clip;
 pub mod concat;
 pub mod conv2d;
 pub mod cortex_m;

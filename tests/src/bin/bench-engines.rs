@@ -12,7 +12,7 @@
 //! (`scripts/compile-models.sh`); no model card or checkpoint is needed.
 //!
 //! Engines: the device runtime (`Sampler::sample_with_noise`, one sample at a time, one
-//! arena allocated once), tract through the runtime's `TractSampler` (plan fixed at batch
+//! arena allocated once), tract through the compiler crate's `TractSampler` (plan fixed at batch
 //! 1, state and input tensors reused, one sample at a time), tract with the symbolic-batch
 //! plan of the test suite (whole batch per run), and ONNX Runtime 1.32 (`intra_threads =
 //! 1`, whole batch per run; its C++ allocations bypass Rust's global allocator, so its
@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use edgegan_runtime::{DeviceModel, Sampler, TractSampler};
+use edgegan_compiler::TractSampler;
+use edgegan_runtime::{DeviceModel, Sampler};
 use edgegan_tests::alloc::{Counting, allocations, live_bytes, peak_bytes, reset_peak};
 use edgegan_tests::case::{CaseInputs, CaseSpec, ConditionSpec};
 use edgegan_tests::engine::Engine;

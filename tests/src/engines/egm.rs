@@ -7,6 +7,7 @@
 //! build products of `generator.onnx` (`scripts/compile-models.sh`); a model folder without
 //! them is an error that names the script, never a skip.
 
+use edgegan_runtime::contract;
 use std::path::{Path, PathBuf};
 
 pub use edgegan_runtime::WeightFormat;
@@ -122,7 +123,7 @@ impl EgmEngine {
             differences.push(format!("output shape {shape:?}"));
         }
         let z = IoSpec {
-            name: "z".into(),
+            name: contract::Z.into(),
             dtype: DType::F32,
             dims: vec![None, Some(model.noise_dim())],
         };
@@ -132,7 +133,7 @@ impl EgmEngine {
                 if classes as usize == class_names.len() =>
             {
                 let label = IoSpec {
-                    name: "label".into(),
+                    name: contract::LABEL.into(),
                     dtype: DType::I64,
                     dims: vec![None],
                 };
@@ -153,7 +154,7 @@ impl EgmEngine {
                         .chain([channels, height, width].map(|d| Some(d as usize)))
                         .collect(),
                 };
-                (vec![z, spec("mask"), spec("masked")], None)
+                (vec![z, spec(contract::MASK), spec(contract::MASKED)], None)
             }
             (kind, _) => {
                 differences.push(format!("condition `{kind}`"));

@@ -5,6 +5,7 @@
 //! project-local copy. A missing library is an error that names `scripts/setup.sh`, never
 //! a skip: a regression suite that quietly runs one engine fewer guards nothing.
 
+use edgegan_runtime::contract::keys;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -118,7 +119,7 @@ impl OrtEngine {
         let classes_value = session
             .metadata()
             .map_err(|e| load_err(e.to_string()))?
-            .custom("edgegan.classes");
+            .custom(keys::CLASSES);
         let classes = label_classes(&inputs, classes_value.as_deref()).map_err(contract_err)?;
         Ok(OrtEngine {
             path: path.to_path_buf(),

@@ -5,6 +5,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use edgegan_compiler::contract::tract_metadata;
+use edgegan_runtime::contract::keys;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::DimLike;
 
@@ -78,17 +80,7 @@ fn build(path: &Path) -> Result<Plan, Built> {
     let model = tract_onnx::onnx()
         .model_for_path(path)
         .map_err(|e| Built::Load(format!("{e:#}")))?;
-    // tract keeps the ONNX metadata_props as string scalars among the model's properties
-    let classes_value = model
-        .properties
-        .get("onnx.metadata_props.edgegan.classes")
-        .and_then(|t| {
-            t.to_plain_array_view::<String>()
-                .ok()?
-                .iter()
-                .next()
-                .cloned()
-        });
+    let classes_value = tract_metadata(&model, keys::CLASSES);
     let typed = model
         .into_typed()
         .map_err(|e| Built::Load(format!("cannot type the graph: {e:#}")))?;

@@ -8,7 +8,7 @@ use tract_onnx::prelude::*;
 use super::lower::Loaded;
 use super::{CompileError, CompileOptions, Sample};
 use crate::builder::{AlignedBytes, Calibration, Graph, TensorId, WriteOptions};
-use crate::{DeviceModel, Sampler, WeightFormat};
+use edgegan_runtime::{DeviceModel, Sampler, WeightFormat};
 
 /// Absolute error statistics over a set of samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -176,7 +176,7 @@ fn onnx_error(
     let mut stats = ErrorStats::default();
     for (s, want) in samples.iter().zip(reference.chunks_exact(n.max(1))) {
         let mut z = vec![0.0f32; graph.noise_dim];
-        crate::noise::fill(s.seed, &mut z);
+        edgegan_runtime::noise::fill(s.seed, &mut z);
         let mut inputs: TVec<TValue> = tvec![];
         for o in &order {
             let t = if *o == loaded.z.0 {

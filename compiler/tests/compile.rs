@@ -1,10 +1,10 @@
-//! The ONNX compiler (feature `compile`): hand-built ONNX generators in the shapes other
+//! The ONNX compiler: hand-built ONNX generators in the shapes other
 //! exporters produce, compiled to `.egm` and sampled by the runtime, against tract's own
 //! run of the same ONNX on the same noise.
-#![cfg(feature = "compile")]
 
-use edgegan_runtime::compile::{CompileError, CompileOptions, compile_onnx, compile_onnx_bytes};
-use edgegan_runtime::{Condition, DeviceModel, Sampler, builder::AlignedBytes};
+use edgegan_compiler::builder::AlignedBytes;
+use edgegan_compiler::compile::{CompileError, CompileOptions, compile_onnx, compile_onnx_bytes};
+use edgegan_runtime::{Condition, DeviceModel, Sampler};
 use tract_onnx::prelude::*;
 
 use onnx::{Attr, FLOAT, INT64, model, node, tensor_f32, tensor_i64, value_info, weights};
@@ -405,6 +405,61 @@ fn batchnorm() -> Vec<u8> {
         vec![value_info("z", FLOAT, &[8])],
         vec![value_info("x", FLOAT, &[12])],
     )
+}
+
+/// (d) Clip, as other exporters write ReLU6 and hard tanh (opset 11+: bounds as inputs):
+/// Gemm -> Clip(0, 6) -> Gemm -> Clip(-1, 1).
+fn clipped() -> Vec<u8> {
+    model(
+        vec![
+            node(
+                "Gemm",
+                "fc1",
+                &["z", "w1", "b1"],
+                &["h1"],
+                vec![Attr::Int("transB", 1)],
+            ),
+            node("Clip", "relu6", &["h1", "zero", "six"], &["a1"], vec![]),
+            node(
+                "Gemm",
+                "fc2",
+                &["a1", "w2", "b2"],
+                &["h2"],
+                vec![Attr::Int("transB", 1)],
+            ),
+            node(
+                "Clip",
+                "hard_tanh",
+                &["h2", "minus_one", "one"],
+                &["x"],
+                vec![],
+            ),
+        ],
+        vec![
+            tensor_f32("w1", &[16, 8], &weights(128, 11, 2.0)),
+            tensor_f32("b1", &[16], &weights(16, 12, 1.0)),
+            tensor_f32("w2", &[12, 16], &weights(192, 13, 0.3)),
+            tensor_f32("b2", &[12], &weights(12, 14, 0.2)),
+            tensor_f32("zero", &[], &[0.0]),
+            tensor_f32("six", &[], &[6.0]),
+            tensor_f32("minus_one", &[], &[-1.0]),
+            tensor_f32("one", &[], &[1.0]),
+        ],
+        vec![value_info("z", FLOAT, &[8])],
+        vec![value_info("x", FLOAT, &[12])],
+    )
+}
+
+#[test]
+fn clip_relu6_and_hard_tanh_match_tract() {
+    let bytes = clipped();
+    check("clip", &bytes, 8, 0);
+    let compiled = compile_onnx_bytes(&bytes, &CompileOptions::default()).unwrap();
+    let kinds: Vec<&str> = compiled.graph.ops.iter().map(|(op, _)| op.name()).collect();
+    assert_eq!(kinds, ["Dense", "Clip", "Dense", "Clip"]);
+    // the bounds are reached: ReLU6 saturates at 6 for some unit, hard tanh at ±1
+    let x = sample(&compiled.f32, 3, None);
+    assert!(x.iter().all(|v| (-1.0..=1.0).contains(v)));
 }
 
 #[test]

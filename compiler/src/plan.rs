@@ -4,6 +4,13 @@
 //! the lowest offset where it does not overlap, in space, any already placed buffer whose
 //! lifetime overlaps its own. The plan is computed once, when a model is written, and
 //! stored in the `.egm` tensor table; the device only reads offsets.
+//!
+//! [`plan_arena`] derives the buffers from a model's ops: each tensor's lifetime, and which
+//! tensors share one buffer because an op runs in place.
+
+use std::collections::HashMap;
+
+use edgegan_runtime::DType;
 
 /// One buffer to place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +38,147 @@ pub struct Plan {
     pub arena_bytes: usize,
 }
 
+/// A tensor as the arena planner sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanTensor {
+    /// Its size.
+    pub bytes: usize,
+    /// Its element type (an op runs in place only between tensors of one type).
+    pub dtype: DType,
+    /// A constant lives in the weights blob, not the arena.
+    pub constant: bool,
+}
+
+/// An op as the arena planner sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanOp<'a> {
+    /// Tensors it reads.
+    pub inputs: &'a [usize],
+    /// The tensor it writes.
+    pub output: usize,
+    /// The inputs its kernel may overwrite with the output (elementwise ops, reshape),
+    /// in order of preference.
+    pub in_place: &'a [usize],
+}
+
+/// Where every tensor of a model lives in the arena.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArenaPlan {
+    /// Arena offset of each tensor (0 for constants and unused tensors).
+    pub offsets: Vec<usize>,
+    /// Bytes the arena needs.
+    pub arena_bytes: usize,
+}
+
+/// Plans the arena of a model: liveness over steps (the role inputs are written at step 0,
+/// op `j` runs at step `j + 1`, the `output` is read after the last op), aliasing (an
+/// in-place op's output shares its input's buffer when every tensor in that buffer dies
+/// at that op), then [`plan_greedy`] over the buffers. With `reuse_memory` off, every
+/// tensor lives to the end in its own bytes (calibration reads them all).
+#[allow(clippy::needless_range_loop)] // parallel arrays indexed by tensor
+pub fn plan_arena(
+    tensors: &[PlanTensor],
+    ops: &[PlanOp<'_>],
+    roles: &[usize],
+    output: usize,
+    reuse_memory: bool,
+    align: usize,
+) -> ArenaPlan {
+    let nt = tensors.len();
+    // Lifetimes over steps: inputs at step 0, op j at step j + 1, the output read at the end.
+    let steps = ops.len() + 1;
+    let mut first = vec![usize::MAX; nt];
+    let mut last = vec![0usize; nt];
+    for &r in roles {
+        first[r] = 0;
+    }
+    for (j, op) in ops.iter().enumerate() {
+        first[op.output] = first[op.output].min(j + 1);
+        last[op.output] = last[op.output].max(j + 1);
+        for &i in op.inputs {
+            last[i] = last[i].max(j + 1);
+        }
+    }
+    last[output] = steps;
+    if !reuse_memory {
+        // Every tensor keeps its bytes to the end (calibration reads them all).
+        last.iter_mut().for_each(|l| *l = steps);
+    }
+    // Buffers: a tensor shares its input's buffer when the op can run in place and the
+    // input dies there.
+    let mut buffer_of: Vec<usize> = (0..nt).collect();
+    if reuse_memory {
+        for (j, op) in ops.iter().enumerate() {
+            let step = j + 1;
+            for &x in op.in_place {
+                let (xt, yt) = (&tensors[x], &tensors[op.output]);
+                if xt.constant || xt.bytes != yt.bytes || xt.dtype != yt.dtype {
+                    continue;
+                }
+                let bx = buffer_of[x];
+                // Every tensor in x's buffer must be dead after this op, and the other
+                // operand must live elsewhere.
+                let group_last = (0..nt)
+                    .filter(|&t| buffer_of[t] == bx)
+                    .map(|t| last[t])
+                    .max()
+                    .unwrap_or(0);
+                let others_apart = op
+                    .inputs
+                    .iter()
+                    .filter(|&&i| i != x)
+                    .all(|&i| tensors[i].constant || buffer_of[i] != bx);
+                let reshape_reads_once = op.inputs.iter().filter(|&&i| i == x).count() == 1;
+                if group_last == step
+                    && others_apart
+                    && reshape_reads_once
+                    && !roles.contains(&op.output)
+                {
+                    buffer_of[op.output] = bx;
+                    break;
+                }
+            }
+        }
+    }
+    let mut requests: Vec<BufferRequest> = vec![];
+    let mut req_of_buffer: HashMap<usize, usize> = HashMap::new();
+    for t in 0..nt {
+        if tensors[t].constant || first[t] == usize::MAX {
+            continue;
+        }
+        let size = tensors[t].bytes;
+        let b = buffer_of[t];
+        match req_of_buffer.get(&b) {
+            Some(&ri) => {
+                let r: &mut BufferRequest = &mut requests[ri];
+                r.first_use = r.first_use.min(first[t]);
+                r.last_use = r.last_use.max(last[t]);
+                r.size = r.size.max(size);
+            }
+            None => {
+                req_of_buffer.insert(b, requests.len());
+                requests.push(BufferRequest {
+                    size,
+                    first_use: first[t],
+                    last_use: last[t].max(first[t]),
+                });
+            }
+        }
+    }
+    let plan = plan_greedy(&requests, align);
+    let offsets = (0..nt)
+        .map(|t| {
+            req_of_buffer
+                .get(&buffer_of[t])
+                .map_or(0, |&ri| plan.offsets[ri])
+        })
+        .collect();
+    ArenaPlan {
+        offsets,
+        arena_bytes: plan.arena_bytes,
+    }
+}
+
 fn align_up(v: usize, align: usize) -> usize {
     v.div_ceil(align) * align
 }
@@ -41,7 +189,7 @@ fn align_up(v: usize, align: usize) -> usize {
 /// # Examples
 ///
 /// ```
-/// use edgegan_runtime::plan::{BufferRequest, plan_greedy};
+/// use edgegan_compiler::plan::{BufferRequest, plan_greedy};
 /// // a -> b -> c: a and c never live together, so c reuses a's bytes.
 /// let plan = plan_greedy(&[
 ///     BufferRequest { size: 100, first_use: 0, last_use: 1 },

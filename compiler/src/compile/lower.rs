@@ -8,8 +8,9 @@ use tract_onnx::tract_hir::internal::DimLike;
 
 use super::CompileError;
 use super::ops;
-use crate::ConditionKind;
 use crate::builder::{BuildError, Conv2dSpec, Graph, GraphBuilder, TensorId};
+use edgegan_runtime::ConditionKind;
+use edgegan_runtime::contract;
 
 /// A generator loaded by tract: the decluttered typed model and its roles.
 pub(crate) struct Loaded {
@@ -57,7 +58,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Loaded, CompileError> {
     for (ix, name) in names.iter().enumerate() {
         let dims = input_dims(&model, ix)?;
         let fact = match name.as_str() {
-            "z" => {
+            contract::Z => {
                 let [_, Some(z)] = dims[..] else {
                     return Err(CompileError::Contract(format!(
                         "input z must be float [N, Z] with a known Z, found {} dims",
@@ -67,11 +68,11 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Loaded, CompileError> {
                 z_dim = Some(z);
                 f32::fact([1, z])
             }
-            "label" => {
+            contract::LABEL => {
                 has_label = true;
                 i64::fact([1])
             }
-            "mask" | "masked" => {
+            contract::MASK | contract::MASKED => {
                 let [_, Some(c), Some(h), Some(w)] = dims[..] else {
                     return Err(CompileError::Contract(format!(
                         "input {name} must be float [N, C, H, W] with known C, H, W"
@@ -95,8 +96,8 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Loaded, CompileError> {
     }
     let z_dim =
         z_dim.ok_or_else(|| CompileError::Contract("the model has no input named z".into()))?;
-    let has_mask = names.iter().any(|n| n == "mask");
-    if has_mask != names.iter().any(|n| n == "masked") {
+    let has_mask = names.iter().any(|n| n == contract::MASK);
+    if has_mask != names.iter().any(|n| n == contract::MASKED) {
         return Err(CompileError::Contract(
             "a mask generator takes both mask and masked".into(),
         ));
@@ -118,12 +119,12 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Loaded, CompileError> {
             .copied()
             .find(|o| model.node(o.node).name == name)
     };
-    let z = input("z").ok_or_else(|| CompileError::Contract("z was removed".into()))?;
-    let label = match input("label").filter(|_| has_label) {
+    let z = input(contract::Z).ok_or_else(|| CompileError::Contract("z was removed".into()))?;
+    let label = match input(contract::LABEL).filter(|_| has_label) {
         Some(o) => Some((o, label_classes(&model, o)?)),
         None => None,
     };
-    let mask = match (input("mask"), input("masked"), mask_shape) {
+    let mask = match (input(contract::MASK), input(contract::MASKED), mask_shape) {
         (Some(m), Some(x), Some(s)) => Some((m, x, s)),
         _ => None,
     };

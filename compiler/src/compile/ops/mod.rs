@@ -7,6 +7,7 @@
 
 mod activation;
 mod binary;
+mod clip;
 mod concat;
 mod conv;
 mod einsum;
@@ -31,6 +32,7 @@ const TABLE: &[(&str, LowerFn)] = &[
     ("Sub", binary::sub),
     ("Mul", binary::mul),
     ("Max", activation::max),
+    ("Min", clip::min),
     ("Neg", activation::neg),
     ("Tanh", activation::tanh),
     ("Sigmoid", activation::sigmoid),

@@ -2,7 +2,7 @@
 //! edgegan's generators.
 #![allow(dead_code)]
 
-use edgegan_runtime::builder::{
+use edgegan_compiler::builder::{
     AlignedBytes, Calibration, Conv2dSpec, Graph, GraphBuilder, WriteOptions,
 };
 use edgegan_runtime::noise::Gaussian;

@@ -1,4 +1,4 @@
-//! The ONNX compiler (feature `compile`): a generator's ONNX in, `.egm` models out.
+//! The ONNX compiler: a generator's ONNX in, `.egm` models out.
 //!
 //! Translate time stays apart from run time: tract parses the ONNX, fixes the input facts
 //! (batch 1) and declutters it; this module then walks tract's typed graph in topological
@@ -14,7 +14,7 @@
 //! per layer and at the output, and the f32 model against tract's own run of the ONNX.
 //!
 //! ```no_run
-//! use edgegan_runtime::compile::{compile_onnx, CompileOptions};
+//! use edgegan_compiler::compile::{compile_onnx, CompileOptions};
 //! let compiled = compile_onnx("generator.onnx".as_ref(), &CompileOptions::default())?;
 //! std::fs::write("model.w8a8.egm", &compiled.w8a8)?;
 //! println!("{}", compiled.report);
@@ -29,7 +29,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::builder::{BuildError, Calibration, Graph, WriteOptions};
-use crate::{Condition, ConditionKind};
+use edgegan_runtime::{Condition, ConditionKind};
 
 pub use report::{ErrorStats, FormatReport, LayerError, QuantReport};
 
@@ -79,7 +79,7 @@ pub enum CompileError {
     Build(#[from] BuildError),
     /// The runtime failed while measuring the quantised models.
     #[error("runtime: {0}")]
-    Runtime(#[from] crate::Error),
+    Runtime(#[from] edgegan_runtime::Error),
 }
 
 /// How [`compile_onnx`] compiles.
@@ -136,11 +136,11 @@ pub struct CompiledModel {
 
 impl CompiledModel {
     /// The model bytes of `format`.
-    pub fn bytes(&self, format: crate::WeightFormat) -> &[u8] {
+    pub fn bytes(&self, format: edgegan_runtime::WeightFormat) -> &[u8] {
         match format {
-            crate::WeightFormat::F32 => &self.f32,
-            crate::WeightFormat::W8A32 => &self.w8a32,
-            crate::WeightFormat::W8A8 => &self.w8a8,
+            edgegan_runtime::WeightFormat::F32 => &self.f32,
+            edgegan_runtime::WeightFormat::W8A32 => &self.w8a32,
+            edgegan_runtime::WeightFormat::W8A8 => &self.w8a8,
         }
     }
 }
@@ -293,7 +293,7 @@ fn default_masks(kind: ConditionKind, seed: u64) -> Vec<(Vec<f32>, Vec<f32>)> {
     };
     let (c, h, w) = (channels as usize, height as usize, width as usize);
     let mut object = vec![0.0f32; c * h * w];
-    crate::noise::fill(seed, &mut object);
+    edgegan_runtime::noise::fill(seed, &mut object);
     for v in &mut object {
         *v = libm::tanhf(*v);
     }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use edgegan_runtime::builder::{AlignedBytes, seal};
+use edgegan_compiler::builder::{AlignedBytes, seal};
 use edgegan_runtime::noise::Pcg32;
 use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Error, WeightFormat};
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use edgegan_runtime::builder::Graph;
+use edgegan_compiler::builder::Graph;
 use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Error, Sampler, WeightFormat};
 
 /// (max, mean) of |a − b| over 200 samples of two models of the same graph.

@@ -1,11 +1,11 @@
 //! [`TractSampler`]: the sampling API on std edge boxes (a Linux board), running the ONNX
-//! generator itself through tract instead of a `.egm` model (feature `tract`).
+//! generator itself through tract instead of a `.egm` model.
 //!
 //! The plan is built once for batch 1 (parse, type, declutter, optimise) and one tract
 //! state and one tensor per input are kept, so a sample only writes its noise and
 //! condition into those tensors and runs the plan. The noise is the runtime's own
-//! ([`noise::fill`](crate::noise::fill)), so `sample(seed, condition)` feeds the generator
-//! the same `z` as the no_std [`Sampler`](crate::Sampler) on the `.egm` compiled from the
+//! ([`noise::fill`](edgegan_runtime::noise::fill)), so `sample(seed, condition)` feeds the generator
+//! the same `z` as the no_std [`Sampler`](edgegan_runtime::Sampler) on the `.egm` compiled from the
 //! same ONNX file.
 //!
 //! tract is not allocation-free: one sample costs a few dozen small heap allocations
@@ -13,11 +13,14 @@
 //! cross-engine tests (`edgegan-tests`) count them with a counting global allocator.
 //!
 //! ```text
-//! use edgegan_runtime::{Condition, TractSampler};
+//! use edgegan_compiler::TractSampler;
+//! use edgegan_runtime::Condition;
 //! let mut sampler = TractSampler::from_onnx_path("models/ring8-cgan/generator.onnx")?;
 //! let mut x = vec![0.0f32; sampler.output_len()];
 //! sampler.sample(42, Condition::Label(3), &mut x)?;
 //! ```
+
+mod runner;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,9 +29,12 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
-use crate::{Condition, ConditionKind, Error};
+use edgegan_runtime::contract::{self, keys};
+use edgegan_runtime::{Condition, ConditionKind, Error};
 
-/// What a [`TractSampler`] reports.
+pub use runner::{OnnxInput, OnnxOutput, OnnxRunner, run_onnx};
+
+/// What a [`TractSampler`] and an [`OnnxRunner`] report.
 #[derive(Debug, thiserror::Error)]
 pub enum TractError {
     /// The ONNX file cannot be read, parsed, typed or planned, or it is not a generator
@@ -114,11 +120,11 @@ impl TractSampler {
     }
 
     /// Generates one sample for `seed` and `condition` into `out[..output_len]`, with the
-    /// noise of the no_std [`Sampler`](crate::Sampler) for the same seed.
+    /// noise of the no_std [`Sampler`](edgegan_runtime::Sampler) for the same seed.
     ///
     /// # Errors
     ///
-    /// The input errors of [`Sampler::sample`](crate::Sampler::sample) (as
+    /// The input errors of [`Sampler::sample`](edgegan_runtime::Sampler::sample) (as
     /// [`TractError::Input`]), [`TractError::Run`] if tract fails.
     pub fn sample(
         &mut self,
@@ -126,7 +132,7 @@ impl TractSampler {
         condition: Condition<'_>,
         out: &mut [f32],
     ) -> Result<(), TractError> {
-        self.run(|z| crate::noise::fill(seed, z), condition, out)
+        self.run(|z| edgegan_runtime::noise::fill(seed, z), condition, out)
     }
 
     /// Like [`sample`](Self::sample) with the noise `z` given (`noise_dim` elements).
@@ -218,26 +224,17 @@ fn build(path: &Path) -> Result<TractSampler, String> {
         .with_ignore_value_info(true)
         .model_for_path(path)
         .map_err(err)?;
-    let classes = model
-        .properties
-        .get("onnx.metadata_props.edgegan.classes")
-        .and_then(|t| {
-            t.to_plain_array_view::<String>()
-                .ok()?
-                .iter()
-                .next()
-                .cloned()
-        });
+    let classes = crate::contract::tract_metadata(&model, keys::CLASSES);
     let outlets = model.input_outlets().map_err(err)?.to_vec();
     let mut roles = Vec::new();
     let mut shapes = Vec::new();
     for (ix, outlet) in outlets.iter().enumerate() {
         let name = model.node(outlet.node).name.clone();
         let (role, dt) = match name.as_str() {
-            "z" => (Role::Z, f32::datum_type()),
-            "label" => (Role::Label, i64::datum_type()),
-            "mask" => (Role::Mask, f32::datum_type()),
-            "masked" => (Role::Masked, f32::datum_type()),
+            contract::Z => (Role::Z, f32::datum_type()),
+            contract::LABEL => (Role::Label, i64::datum_type()),
+            contract::MASK => (Role::Mask, f32::datum_type()),
+            contract::MASKED => (Role::Masked, f32::datum_type()),
             other => {
                 return Err(format!(
                     "input `{other}` is not one of z, label, mask, masked"

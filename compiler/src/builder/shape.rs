@@ -1,0 +1,190 @@
+//! Shape inference: the output shape of each op, or an error naming the op.
+
+use edgegan_runtime::ConditionKind;
+use edgegan_runtime::format;
+
+use super::graph::{Graph, OpSpec, check_shape};
+use super::{BuildError, TensorId, op_err};
+
+/// The output shape of `op`, or an error naming op `index`.
+pub(super) fn infer_shape(g: &Graph, index: usize, op: &OpSpec) -> Result<Vec<usize>, BuildError> {
+    let kind = op.kind();
+    let err = |m: String| op_err(index, kind, m);
+    let shape = |t: TensorId| {
+        g.tensors
+            .get(t.index())
+            .map(|s| s.shape.clone())
+            .ok_or_else(|| err(format!("unknown tensor {}", t.0)))
+    };
+    let numel = |s: &[usize]| s.iter().product::<usize>();
+    for t in op.inputs() {
+        shape(t)?;
+    }
+    let out = match op {
+        OpSpec::Dense {
+            input,
+            out_features,
+            weight,
+            bias,
+            ..
+        } => {
+            let k = numel(&shape(*input)?);
+            if *out_features == 0 {
+                return Err(err("out_features must be at least 1".into()));
+            }
+            if weight.len() != k * out_features {
+                return Err(err(format!(
+                    "weight has {} values, expected {out_features}x{k} = {}",
+                    weight.len(),
+                    k * out_features
+                )));
+            }
+            if let Some(b) = bias.as_ref().filter(|b| b.len() != *out_features) {
+                return Err(err(format!(
+                    "bias has {} values, expected {out_features}",
+                    b.len()
+                )));
+            }
+            vec![*out_features]
+        }
+        OpSpec::Conv2d {
+            input,
+            spec,
+            weight,
+            bias,
+            ..
+        } => {
+            let s = shape(*input)?;
+            let [c, ih, iw] = s[..] else {
+                return Err(err(format!("input shape {s:?} is not [C, H, W]")));
+            };
+            let [kh, kw] = spec.kernel;
+            let [sh, sw] = spec.stride;
+            let [pt, pl, pb, pr] = spec.padding;
+            if kh == 0 || kw == 0 || sh == 0 || sw == 0 || spec.out_channels == 0 {
+                return Err(err(
+                    "kernel, stride and out_channels must be positive".into()
+                ));
+            }
+            if pt >= kh
+                || pb >= kh
+                || pl >= kw
+                || pr >= kw
+                || kh > 0xFFFF
+                || kw > 0xFFFF
+                || sh > 0xFFFF
+                || sw > 0xFFFF
+            {
+                return Err(err(
+                    "padding must be smaller than the kernel; sizes below 65536".into(),
+                ));
+            }
+            if ih + pt + pb < kh || iw + pl + pr < kw {
+                return Err(err(format!(
+                    "kernel {kh}x{kw} larger than padded input {s:?}"
+                )));
+            }
+            let want = spec.out_channels * c * kh * kw;
+            if weight.len() != want {
+                return Err(err(format!(
+                    "weight has {} values, expected {}x{c}x{kh}x{kw} = {want}",
+                    weight.len(),
+                    spec.out_channels
+                )));
+            }
+            if let Some(b) = bias.as_ref().filter(|b| b.len() != spec.out_channels) {
+                return Err(err(format!(
+                    "bias has {} values, expected {}",
+                    b.len(),
+                    spec.out_channels
+                )));
+            }
+            vec![
+                spec.out_channels,
+                (ih + pt + pb - kh) / sh + 1,
+                (iw + pl + pr - kw) / sw + 1,
+            ]
+        }
+        OpSpec::Upsample { input, factor } => {
+            let s = shape(*input)?;
+            let [c, ih, iw] = s[..] else {
+                return Err(err(format!("input shape {s:?} is not [C, H, W]")));
+            };
+            if factor[0] == 0 || factor[1] == 0 {
+                return Err(err("factors must be positive".into()));
+            }
+            vec![c, ih * factor[0], iw * factor[1]]
+        }
+        OpSpec::Relu { input } | OpSpec::Tanh { input } | OpSpec::Sigmoid { input } => {
+            shape(*input)?
+        }
+        OpSpec::LeakyRelu { input, alpha } => {
+            if !alpha.is_finite() {
+                return Err(err("alpha must be finite".into()));
+            }
+            shape(*input)?
+        }
+        OpSpec::Concat { inputs } => {
+            if inputs.is_empty() || inputs.len() > format::MAX_INPUTS {
+                return Err(err(format!(
+                    "concat takes 1 to {} inputs, got {}",
+                    format::MAX_INPUTS,
+                    inputs.len()
+                )));
+            }
+            let first = shape(inputs[0])?;
+            let mut out = first.clone();
+            for &t in &inputs[1..] {
+                let s = shape(t)?;
+                if s.len() != first.len() || s[1..] != first[1..] {
+                    return Err(err(format!(
+                        "input shapes {first:?} and {s:?} differ past the first axis"
+                    )));
+                }
+                out[0] += s[0];
+            }
+            out
+        }
+        OpSpec::Gather { table, dim } => {
+            let ConditionKind::Label { classes } = g.condition else {
+                return Err(err(
+                    "a label embedding needs a label-conditioned graph".into()
+                ));
+            };
+            if *dim == 0 || table.len() != classes as usize * dim {
+                return Err(err(format!(
+                    "table has {} values, expected {classes}x{dim}",
+                    table.len()
+                )));
+            }
+            vec![*dim]
+        }
+        OpSpec::Add { a, b } | OpSpec::Sub { a, b } | OpSpec::Mul { a, b } => {
+            let (sa, sb) = (shape(*a)?, shape(*b)?);
+            let (na, nb) = (numel(&sa), numel(&sb));
+            let (full, other) = if na >= nb { (sa, nb) } else { (sb, na) };
+            let n = numel(&full);
+            let ok = other == n || other == 1 || (full.len() >= 2 && other == full[0]);
+            if !ok {
+                return Err(err(format!(
+                    "operands of {na} and {nb} elements: the smaller must be full size, a scalar or one per channel"
+                )));
+            }
+            full
+        }
+        OpSpec::Elementwise { input, op, args } => {
+            (op.encode)(args, None).map_err(|m| err(m.to_string()))?;
+            shape(*input)?
+        }
+        OpSpec::Reshape { input, shape: new } => {
+            let s = shape(*input)?;
+            check_shape(new).map_err(err)?;
+            if numel(new) != numel(&s) {
+                return Err(err(format!("cannot reshape {s:?} to {new:?}")));
+            }
+            new.clone()
+        }
+    };
+    check_shape(&out).map_err(err)?;
+    Ok(out)
+}

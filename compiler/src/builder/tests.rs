@@ -1,0 +1,137 @@
+//! The writer's unit tests: errors name the op, fusion and in-place planning.
+
+use super::quantize::QParams;
+use super::*;
+use edgegan_runtime::{Condition, ConditionKind, DeviceModel};
+
+#[test]
+fn dense_weight_length_error_names_the_op() {
+    let mut g = GraphBuilder::new(4, ConditionKind::None);
+    let z = g.noise();
+    let h = g.dense(z, 2, &[0.0; 8], None).unwrap();
+    let err = g.dense(h, 3, &[0.0; 5], None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "op 1 (Dense): weight has 5 values, expected 3x2 = 6"
+    );
+}
+
+#[test]
+fn conv_on_a_vector_is_an_op_error() {
+    let mut g = GraphBuilder::new(4, ConditionKind::None);
+    let z = g.noise();
+    let err = g
+        .conv2d(z, Conv2dSpec::same(1, 3), &[0.0; 9], None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BuildError::Op {
+                op: 0,
+                kind: "Conv2d",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn gather_needs_a_label_condition() {
+    let mut g = GraphBuilder::new(4, ConditionKind::None);
+    assert!(matches!(
+        g.label_embedding(&[0.0; 4], 2),
+        Err(BuildError::Op {
+            op: 0,
+            kind: "Gather",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn broadcast_must_be_scalar_or_per_channel() {
+    let mut g = GraphBuilder::new(6, ConditionKind::None);
+    let z = g.noise();
+    let x = g.reshape(z, &[2, 3]).unwrap();
+    let per_channel = g.constant(&[2], &[1.0, 2.0]).unwrap();
+    assert!(g.mul(x, per_channel).is_ok());
+    let odd = g.constant(&[4], &[1.0; 4]).unwrap();
+    assert!(matches!(
+        g.add(x, odd),
+        Err(BuildError::Op {
+            op: 2,
+            kind: "Add",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn unknown_tensor_is_an_op_error() {
+    let mut g = GraphBuilder::new(4, ConditionKind::None);
+    assert!(matches!(
+        g.relu(TensorId(99)),
+        Err(BuildError::Op {
+            op: 0,
+            kind: "Relu",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn w8a8_without_calibration_names_the_tensor() {
+    let mut g = GraphBuilder::new(4, ConditionKind::None);
+    let z = g.noise();
+    let y = g.dense(z, 2, &[0.5; 8], None).unwrap();
+    let graph = g.finish(y, (-1.0, 1.0)).unwrap();
+    let err = graph
+        .write(&WriteOptions::w8a8(Calibration::new()))
+        .unwrap_err();
+    assert!(
+        matches!(err, BuildError::MissingCalibration { tensor: 0 }),
+        "{err}"
+    );
+}
+
+#[test]
+fn relu_is_fused_into_dense() {
+    let mut g = GraphBuilder::new(4, ConditionKind::None);
+    let z = g.noise();
+    let h = g.dense(z, 3, &[-0.5; 12], None).unwrap();
+    let y = g.relu(h).unwrap();
+    let graph = g.finish(y, (0.0, 1.0)).unwrap();
+    let bytes = AlignedBytes::new(&graph.write(&WriteOptions::f32()).unwrap());
+    let model = DeviceModel::from_bytes(bytes.as_slice()).unwrap();
+    assert_eq!(model.op_count(), 1);
+    assert_eq!(model.op(0).unwrap().activation, 1);
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut out = [1.0f32; 3];
+    model
+        .sample(1, Condition::None, &mut arena, &mut out)
+        .unwrap();
+    assert!(out.iter().all(|&v| v >= 0.0));
+}
+
+#[test]
+fn in_place_activation_shares_its_input_bytes() {
+    let mut g = GraphBuilder::new(4, ConditionKind::None);
+    let z = g.noise();
+    let h = g.dense(z, 8, &[0.1; 32], None).unwrap();
+    let y = g.tanh(h).unwrap();
+    let graph = g.finish(y, (-1.0, 1.0)).unwrap();
+    let bytes = AlignedBytes::new(&graph.write(&WriteOptions::f32()).unwrap());
+    let model = DeviceModel::from_bytes(bytes.as_slice()).unwrap();
+    // noise (16 B) and the dense output (32 B) live together; tanh runs in place.
+    assert_eq!(model.arena_bytes(), 48);
+}
+
+#[test]
+fn quant_params_cover_zero_and_the_range() {
+    let q = QParams::from_range(-1.0, 1.0);
+    assert!((q.scale - 2.0 / 255.0).abs() < 1e-9);
+    let q = QParams::from_range(0.5, 2.0); // widened to include 0
+    assert_eq!(q.zero_point, -128);
+    assert!((q.scale - 2.0 / 255.0).abs() < 1e-9);
+}

@@ -1,0 +1,146 @@
+//! The generator's ONNX contract on std hosts: the `edgegan.*` `metadata_props` parsed into
+//! a typed [`Metadata`], on top of the device crate's core-only
+//! [`edgegan_runtime::contract`] (names, keys, condition kinds).
+
+use std::collections::BTreeMap;
+
+use edgegan_runtime::contract::{BOUNDED_RANGE, ConditionName, keys};
+use tract_onnx::prelude::InferenceModel;
+
+/// How a generator is conditioned, as its metadata says ([`keys::CONDITION`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataCondition {
+    /// unconditional: input `z` only
+    None,
+    /// class label: input `label` int64 `[N]`, one of `class_names.len()` classes
+    Label {
+        /// the class names, index = label
+        class_names: Vec<String>,
+    },
+    /// inpainting: inputs `mask` and `masked`, float32 `[N, C, H, W]`
+    Mask,
+}
+
+impl MetadataCondition {
+    /// The contract's name of this condition.
+    pub fn name(&self) -> ConditionName {
+        match self {
+            MetadataCondition::None => ConditionName::None,
+            MetadataCondition::Label { .. } => ConditionName::Label,
+            MetadataCondition::Mask => ConditionName::Mask,
+        }
+    }
+
+    /// The metadata spelling.
+    pub fn as_str(&self) -> &'static str {
+        self.name().as_str()
+    }
+}
+
+/// What an exported generator says about itself in its `edgegan.*` metadata_props.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metadata {
+    /// Z of input `z` `[N, Z]`
+    pub noise_dim: usize,
+    /// the condition inputs
+    pub condition: MetadataCondition,
+    /// shape of one sample (output `x` is `[N, ..output_shape]`)
+    pub output_shape: Vec<usize>,
+    /// whether outputs are bounded to [-1, 1] (a tanh output)
+    pub bounded: bool,
+    /// every `edgegan.*` entry, as written
+    pub entries: BTreeMap<String, String>,
+}
+
+impl Metadata {
+    /// Parses the `edgegan.*` entries of `props` (ONNX `metadata_props` key/value
+    /// pairs; other keys are ignored).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the missing or malformed key.
+    pub fn from_props<'p>(
+        props: impl IntoIterator<Item = (&'p str, &'p str)>,
+    ) -> Result<Metadata, String> {
+        let entries: BTreeMap<String, String> = props
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(keys::PREFIX))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let get = |key: &str| {
+            entries
+                .get(key)
+                .map(String::as_str)
+                .ok_or_else(|| format!("metadata_props lacks {key}"))
+        };
+        let noise_dim = get(keys::NOISE_DIM)?
+            .parse::<usize>()
+            .map_err(|e| format!("{}: {e}", keys::NOISE_DIM))?;
+        let output_shape: Vec<usize> = serde_json::from_str(get(keys::OUTPUT_SHAPE)?)
+            .map_err(|e| format!("{}: {e}", keys::OUTPUT_SHAPE))?;
+        let condition = match ConditionName::parse(get(keys::CONDITION)?) {
+            Some(ConditionName::None) => MetadataCondition::None,
+            Some(ConditionName::Label) => {
+                let class_names: Vec<String> = serde_json::from_str(get(keys::CLASS_NAMES)?)
+                    .map_err(|e| format!("{}: {e}", keys::CLASS_NAMES))?;
+                let classes = get(keys::CLASSES)?
+                    .parse::<usize>()
+                    .map_err(|e| format!("{}: {e}", keys::CLASSES))?;
+                if classes == 0 || classes != class_names.len() {
+                    return Err(format!(
+                        "{} is {classes} but {} has {} names",
+                        keys::CLASSES,
+                        keys::CLASS_NAMES,
+                        class_names.len()
+                    ));
+                }
+                MetadataCondition::Label { class_names }
+            }
+            Some(ConditionName::Mask) => {
+                if output_shape.len() != 3 {
+                    return Err(format!(
+                        "a mask-conditioned generator needs a [C, H, W] output shape, \
+                         {} is {output_shape:?}",
+                        keys::OUTPUT_SHAPE
+                    ));
+                }
+                MetadataCondition::Mask
+            }
+            None => {
+                return Err(format!(
+                    "{} `{}` is none of none, label, mask",
+                    keys::CONDITION,
+                    get(keys::CONDITION)?
+                ));
+            }
+        };
+        if noise_dim == 0 || output_shape.contains(&0) {
+            return Err(format!(
+                "empty dimension: noise_dim {noise_dim}, output_shape {output_shape:?}"
+            ));
+        }
+        let bounded = get(keys::VALUE_RANGE)? == BOUNDED_RANGE;
+        Ok(Metadata {
+            noise_dim,
+            condition,
+            output_shape,
+            bounded,
+            entries,
+        })
+    }
+}
+
+/// The value of metadata key `key` (e.g. [`keys::CLASSES`]) of a model tract has loaded
+/// (tract keeps `metadata_props` as string scalars among the model's properties).
+pub fn tract_metadata(model: &InferenceModel, key: &str) -> Option<String> {
+    model
+        .properties
+        .get(&format!("onnx.metadata_props.{key}"))
+        .and_then(|t| {
+            t.to_plain_array_view::<String>()
+                .ok()?
+                .iter()
+                .next()
+                .cloned()
+        })
+}

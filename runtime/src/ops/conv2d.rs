@@ -1,0 +1,229 @@
+//! Conv2d on `[C, H, W]`: `y = act(W ⊛ x + b)` with stride and zero padding, in f32,
+//! w8a32 or w8a8 (the kernel subtracts the input zero point, so padding reads zero).
+
+use super::linear::{self, Offsets, Weights};
+use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut};
+use crate::Error;
+use crate::format::{NONE, PARAM_WORDS};
+use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams};
+use crate::kernels::{self, cortex_m};
+
+/// The record parameters of a Conv2d op. Pairs of sizes share a word (low 16 bits first);
+/// weight fields hold a blob offset or [`NONE`](crate::format::NONE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Kernel height.
+    pub kernel_h: u32,
+    /// Kernel width.
+    pub kernel_w: u32,
+    /// `[stride_h, stride_w]`.
+    pub stride: [u16; 2],
+    /// `[top, left, bottom, right]` zero padding.
+    pub padding: [u16; 4],
+    /// `[M, C, KH, KW]` weights.
+    pub weights: u32,
+    /// `[M]` bias.
+    pub bias: u32,
+    /// `[M]` f32 scales (w8a32) or Q31 multipliers (w8a8).
+    pub scales: u32,
+    /// `[M]` requantisation shifts (w8a8).
+    pub shifts: u32,
+}
+
+const fn pair(lo: u16, hi: u16) -> u32 {
+    lo as u32 | (hi as u32) << 16
+}
+
+const fn split(v: u32) -> (u16, u16) {
+    ((v & 0xFFFF) as u16, (v >> 16) as u16)
+}
+
+impl Params {
+    /// Word of [`weights`](Self::weights).
+    pub const WEIGHTS: usize = 5;
+    /// Word of [`bias`](Self::bias).
+    pub const BIAS: usize = 6;
+    /// Word of [`scales`](Self::scales).
+    pub const SCALES: usize = 7;
+    /// Word of [`shifts`](Self::shifts).
+    pub const SHIFTS: usize = 8;
+
+    /// No weight arrays yet (the writer places them).
+    pub const fn new(kernel: [u32; 2], stride: [u16; 2], padding: [u16; 4]) -> Self {
+        Params {
+            kernel_h: kernel[0],
+            kernel_w: kernel[1],
+            stride,
+            padding,
+            weights: NONE,
+            bias: NONE,
+            scales: NONE,
+            shifts: NONE,
+        }
+    }
+
+    /// Decodes the record's words.
+    pub const fn decode(p: &[u32; PARAM_WORDS]) -> Self {
+        let (sh, sw) = split(p[2]);
+        let (pt, pl) = split(p[3]);
+        let (pb, pr) = split(p[4]);
+        Params {
+            kernel_h: p[0],
+            kernel_w: p[1],
+            stride: [sh, sw],
+            padding: [pt, pl, pb, pr],
+            weights: p[Self::WEIGHTS],
+            bias: p[Self::BIAS],
+            scales: p[Self::SCALES],
+            shifts: p[Self::SHIFTS],
+        }
+    }
+
+    /// Encodes the record's words.
+    pub const fn encode(&self) -> [u32; PARAM_WORDS] {
+        let mut p = [0; PARAM_WORDS];
+        p[0] = self.kernel_h;
+        p[1] = self.kernel_w;
+        p[2] = pair(self.stride[0], self.stride[1]);
+        p[3] = pair(self.padding[0], self.padding[1]);
+        p[4] = pair(self.padding[2], self.padding[3]);
+        p[Self::WEIGHTS] = self.weights;
+        p[Self::BIAS] = self.bias;
+        p[Self::SCALES] = self.scales;
+        p[Self::SHIFTS] = self.shifts;
+        p
+    }
+}
+
+/// A prepared Conv2d op: geometry, int8 quantisation (w8a8) and weight slices.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Conv2d<'a> {
+    p: Conv2dParams,
+    q: Conv2dI8Quant,
+    weights: Weights<'a>,
+}
+
+/// The kernel geometry of `prm` on input `[c, ih, iw]`, checked against the output.
+fn geometry(prm: &Params, x: [usize; 3], y: [usize; 3]) -> Result<Conv2dParams, &'static str> {
+    let (kh, kw) = (prm.kernel_h as usize, prm.kernel_w as usize);
+    let [sh, sw] = prm.stride.map(usize::from);
+    let [pt, pl, pb, pr] = prm.padding.map(usize::from);
+    let [c, ih, iw] = x;
+    let [m, oh, ow] = y;
+    if kh == 0 || kw == 0 || sh == 0 || sw == 0 || kh > 0xFFFF || kw > 0xFFFF {
+        return Err("conv2d kernel and stride must be positive");
+    }
+    if pt >= kh || pb >= kh || pl >= kw || pr >= kw {
+        return Err("conv2d padding must be smaller than the kernel");
+    }
+    let padded = |v: usize, a: usize, b: usize| v.checked_add(a).and_then(|v| v.checked_add(b));
+    let span_h = padded(ih, pt, pb)
+        .and_then(|v| v.checked_sub(kh))
+        .ok_or("conv2d kernel taller than the padded input")?;
+    let span_w = padded(iw, pl, pr)
+        .and_then(|v| v.checked_sub(kw))
+        .ok_or("conv2d kernel wider than the padded input")?;
+    if oh != span_h / sh + 1 || ow != span_w / sw + 1 {
+        return Err("conv2d output shape does not match input, kernel, stride and padding");
+    }
+    Ok(Conv2dParams {
+        in_channels: c,
+        in_h: ih,
+        in_w: iw,
+        out_channels: m,
+        out_h: oh,
+        out_w: ow,
+        kernel_h: kh,
+        kernel_w: kw,
+        stride_h: sh,
+        stride_w: sw,
+        pad_top: pt,
+        pad_left: pl,
+        activation: Default::default(),
+    })
+}
+
+impl<'a> Op<'a> for Conv2d<'a> {
+    fn prepare(cx: &Ctx<'_, 'a>) -> Result<Self, &'static str> {
+        cx.need_inputs(1)?;
+        let (x, output) = (&cx.ins[0], &cx.output);
+        if x.rank != 3 || output.rank != 3 {
+            return Err("conv2d tensors must be [C, H, W]");
+        }
+        let prm = Params::decode(cx.params());
+        let [c, ih, iw, _] = x.dims.map(|d| d as usize);
+        let [m, oh, ow, _] = output.dims.map(|d| d as usize);
+        let mut cp = geometry(&prm, [c, ih, iw], [m, oh, ow])?;
+        if !cx.all(cx.arith_dtype()) || !cx.disjoint() {
+            return Err("conv2d tensors have the wrong dtype or overlap");
+        }
+        let taps = c
+            .checked_mul(cp.kernel_h * cp.kernel_w)
+            .ok_or("conv2d too large")?;
+        let wn = taps.checked_mul(m).ok_or("conv2d too large")?;
+        let activation = cx.activation();
+        cp.activation = activation;
+        let at = Offsets {
+            weights: prm.weights,
+            bias: prm.bias,
+            scales: prm.scales,
+            shifts: prm.shifts,
+        };
+        let too_deep = "int8 conv2d too deep for an int32 accumulator";
+        let weights = linear::load(cx, &at, wn, m, taps, too_deep)?;
+        let (act_min, act_max) = kernels::activation_range_i8(activation, output.zero_point);
+        Ok(Conv2d {
+            p: cp,
+            q: Conv2dI8Quant {
+                input_zero_point: x.zero_point,
+                output_zero_point: output.zero_point,
+                act_min,
+                act_max,
+            },
+            weights,
+        })
+    }
+
+    fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {
+        let x = cx.io.input(cx.x0()?)?;
+        let p = &self.p;
+        match self.weights {
+            Weights::F32 { w, bias } => {
+                cortex_m::conv2d::conv2d_f32_tiled(p, f32s(x)?, w, bias, f32s_mut(cx.io.out)?);
+            }
+            Weights::W8A32 { w, scale, bias } => {
+                let y = f32s_mut(cx.io.out)?;
+                cortex_m::conv2d::conv2d_w8a32_tiled(p, f32s(x)?, w, scale, bias, y);
+            }
+            Weights::I8 {
+                w,
+                bias,
+                mult,
+                shift,
+            } => {
+                #[cfg(target_arch = "arm")]
+                let conv = cortex_m::conv2d::conv2d_i8_m4;
+                #[cfg(not(target_arch = "arm"))]
+                let conv = cortex_m::conv2d::conv2d_i8_tiled;
+                conv(p, &self.q, i8s(x), w, bias, mult, shift, i8s_mut(cx.io.out));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_weights(&self) -> Result<(), &'static str> {
+        self.weights.validate()
+    }
+
+    fn macs(&self) -> u64 {
+        let p = &self.p;
+        (p.out_channels * p.out_h * p.out_w * p.in_channels * p.kernel_h * p.kernel_w) as u64
+    }
+
+    fn learned_params(&self) -> u64 {
+        let p = &self.p;
+        let m = p.out_channels;
+        let bias = if self.weights.has_bias() { m } else { 0 };
+        (m * p.in_channels * p.kernel_h * p.kernel_w + bias) as u64
+    }
+}

@@ -1,0 +1,161 @@
+//! Dense (fully connected): `y = act(W·x + b)` over the input's elements, in f32, w8a32
+//! (int8 weights with a per-row scale) or w8a8 (int8, requantised per row).
+
+use super::linear::{self, Offsets, Weights};
+use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut};
+use crate::Error;
+use crate::format::{NONE, PARAM_WORDS};
+use crate::kernels::dense::{DenseI8Params, DenseParams};
+use crate::kernels::{self, cortex_m};
+
+/// The record parameters of a Dense op. Weight fields hold a blob offset, or
+/// [`NONE`](crate::format::NONE) when the array is absent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Input features `K`.
+    pub in_features: u32,
+    /// Output features `N`.
+    pub out_features: u32,
+    /// `[N, K]` weights (f32, or int8 in w8a32/w8a8).
+    pub weights: u32,
+    /// `[N]` bias (f32; int32 with the input zero point folded in, w8a8).
+    pub bias: u32,
+    /// `[N]` f32 scales (w8a32) or Q31 multipliers (w8a8).
+    pub scales: u32,
+    /// `[N]` requantisation shifts (w8a8).
+    pub shifts: u32,
+}
+
+impl Params {
+    /// Word of [`in_features`](Self::in_features).
+    pub const IN_FEATURES: usize = 0;
+    /// Word of [`weights`](Self::weights).
+    pub const WEIGHTS: usize = 2;
+    /// Word of [`bias`](Self::bias).
+    pub const BIAS: usize = 3;
+    /// Word of [`scales`](Self::scales).
+    pub const SCALES: usize = 4;
+    /// Word of [`shifts`](Self::shifts).
+    pub const SHIFTS: usize = 5;
+
+    /// No weight arrays yet (the writer places them).
+    pub const fn new(in_features: u32, out_features: u32) -> Self {
+        Params {
+            in_features,
+            out_features,
+            weights: NONE,
+            bias: NONE,
+            scales: NONE,
+            shifts: NONE,
+        }
+    }
+
+    /// Decodes the record's words.
+    pub const fn decode(p: &[u32; PARAM_WORDS]) -> Self {
+        Params {
+            in_features: p[Self::IN_FEATURES],
+            out_features: p[1],
+            weights: p[Self::WEIGHTS],
+            bias: p[Self::BIAS],
+            scales: p[Self::SCALES],
+            shifts: p[Self::SHIFTS],
+        }
+    }
+
+    /// Encodes the record's words.
+    pub const fn encode(&self) -> [u32; PARAM_WORDS] {
+        let mut p = [0; PARAM_WORDS];
+        p[Self::IN_FEATURES] = self.in_features;
+        p[1] = self.out_features;
+        p[Self::WEIGHTS] = self.weights;
+        p[Self::BIAS] = self.bias;
+        p[Self::SCALES] = self.scales;
+        p[Self::SHIFTS] = self.shifts;
+        p
+    }
+}
+
+/// A prepared Dense op: kernel parameters (`i8` for w8a8) and weight slices.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dense<'a> {
+    p: DenseParams,
+    i8: DenseI8Params,
+    weights: Weights<'a>,
+}
+
+impl<'a> Op<'a> for Dense<'a> {
+    fn prepare(cx: &Ctx<'_, 'a>) -> Result<Self, &'static str> {
+        let prm = Params::decode(cx.params());
+        cx.need_inputs(1)?;
+        let (x, output) = (&cx.ins[0], &cx.output);
+        let (k, n) = (prm.in_features as usize, prm.out_features as usize);
+        if k == 0 || n == 0 || x.numel as usize != k || output.numel as usize != n {
+            return Err("dense shape does not match its tensors");
+        }
+        if !cx.all(cx.arith_dtype()) || !cx.disjoint() {
+            return Err("dense tensors have the wrong dtype or overlap");
+        }
+        let kn = k.checked_mul(n).ok_or("dense too large")?;
+        let activation = cx.activation();
+        let at = Offsets {
+            weights: prm.weights,
+            bias: prm.bias,
+            scales: prm.scales,
+            shifts: prm.shifts,
+        };
+        let too_wide = "int8 dense too wide for an int32 accumulator";
+        let weights = linear::load(cx, &at, kn, n, k, too_wide)?;
+        let (act_min, act_max) = kernels::activation_range_i8(activation, output.zero_point);
+        Ok(Dense {
+            p: DenseParams {
+                in_features: k,
+                out_features: n,
+                activation,
+            },
+            i8: DenseI8Params {
+                in_features: k,
+                out_features: n,
+                output_zero_point: output.zero_point,
+                act_min,
+                act_max,
+            },
+            weights,
+        })
+    }
+
+    fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {
+        let x = cx.io.input(cx.x0()?)?;
+        let p = &self.p;
+        match self.weights {
+            Weights::F32 { w, bias } => {
+                cortex_m::dense::dense_f32_rows4(p, f32s(x)?, w, bias, f32s_mut(cx.io.out)?);
+            }
+            Weights::W8A32 { w, scale, bias } => {
+                kernels::dense::dense_w8a32(p, f32s(x)?, w, scale, bias, f32s_mut(cx.io.out)?);
+            }
+            Weights::I8 {
+                w,
+                bias,
+                mult,
+                shift,
+            } => {
+                let y = i8s_mut(cx.io.out);
+                cortex_m::dense::dense_i8_rows4(&self.i8, i8s(x), w, bias, mult, shift, y);
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_weights(&self) -> Result<(), &'static str> {
+        self.weights.validate()
+    }
+
+    fn macs(&self) -> u64 {
+        (self.p.in_features * self.p.out_features) as u64
+    }
+
+    fn learned_params(&self) -> u64 {
+        let (k, n) = (self.p.in_features, self.p.out_features);
+        (k * n + if self.weights.has_bias() { n } else { 0 }) as u64
+    }
+}

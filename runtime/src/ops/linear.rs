@@ -1,0 +1,99 @@
+//! What Dense and Conv2d share: their weight arrays in each format, loaded from the
+//! blob and checked once.
+
+use super::{Ctx, requant_ok};
+use crate::format::OpFormat;
+
+/// The weight arrays of a linear op (`rows` output channels, `len` weights).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Weights<'a> {
+    /// f32 weights and optional bias.
+    F32 {
+        w: &'a [f32],
+        bias: Option<&'a [f32]>,
+    },
+    /// int8 weights with one f32 scale per row, optional f32 bias.
+    W8A32 {
+        w: &'a [i8],
+        scale: &'a [f32],
+        bias: Option<&'a [f32]>,
+    },
+    /// int8 weights, int32 bias, Q31 multiplier and shift per row.
+    I8 {
+        w: &'a [i8],
+        bias: &'a [i32],
+        mult: &'a [i32],
+        shift: &'a [i32],
+    },
+}
+
+/// Blob offsets of a linear op's arrays, from its record.
+pub(crate) struct Offsets {
+    pub weights: u32,
+    pub bias: u32,
+    pub scales: u32,
+    pub shifts: u32,
+}
+
+/// Loads the arrays of the record's format: `len` weights, `rows` of everything else.
+/// In w8a8, `acc_terms` (the terms of one accumulator) must stay within
+/// [`MAX_ACC_TERMS`](crate::format::MAX_ACC_TERMS), or `too_wide` is the error.
+pub(crate) fn load<'a>(
+    cx: &Ctx<'_, 'a>,
+    at: &Offsets,
+    len: usize,
+    rows: usize,
+    acc_terms: usize,
+    too_wide: &'static str,
+) -> Result<Weights<'a>, &'static str> {
+    Ok(match cx.rec.format {
+        OpFormat::F32 => Weights::F32 {
+            w: cx.weights(at.weights, len)?,
+            bias: cx.optional_weights(at.bias, rows)?,
+        },
+        OpFormat::W8A32 => Weights::W8A32 {
+            w: cx.weights(at.weights, len)?,
+            scale: cx.weights(at.scales, rows)?,
+            bias: cx.optional_weights(at.bias, rows)?,
+        },
+        OpFormat::W8A8 => {
+            if acc_terms > crate::format::MAX_ACC_TERMS {
+                return Err(too_wide);
+            }
+            Weights::I8 {
+                w: cx.weights(at.weights, len)?,
+                bias: cx.weights(at.bias, rows)?,
+                mult: cx.weights(at.scales, rows)?,
+                shift: cx.weights(at.shifts, rows)?,
+            }
+        }
+    })
+}
+
+impl Weights<'_> {
+    /// Whether the op adds a bias (always in w8a8, where the bias carries zero points).
+    pub fn has_bias(&self) -> bool {
+        match self {
+            Weights::F32 { bias, .. } | Weights::W8A32 { bias, .. } => bias.is_some(),
+            Weights::I8 { .. } => true,
+        }
+    }
+
+    /// The load-time checks of int8 arrays: requantisation a device can run, biases within
+    /// ±2^30 (so adding them never overflows the accumulator).
+    pub fn validate(&self) -> Result<(), &'static str> {
+        let Weights::I8 {
+            bias, mult, shift, ..
+        } = self
+        else {
+            return Ok(());
+        };
+        if !requant_ok(mult, shift) {
+            return Err("requantisation multiplier or shift out of range");
+        }
+        if !bias.iter().all(|&b| b.unsigned_abs() <= 1 << 30) {
+            return Err("int32 bias beyond ±2^30");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,333 @@
+//! One module per op, like a TFLite Micro registration: the op's record parameters
+//! (`Params`: decoded from the record's words on the device, encoded from the same struct
+//! by the writer), its `prepare` (the record checked against its tensors once, at load,
+//! and again, cheaply, before each run) and its `eval` (the dispatch to [`crate::kernels`]).
+//!
+//! The [`registry!`] table below is the only list of ops: it assigns each op kind its
+//! code in the `.egm` op table and names the module that implements it. Adding an op is
+//! its module here, its kernel in [`crate::kernels`], and one row in the table (see
+//! `docs/ARCHITECTURE.md`, "Adding an op").
+
+use crate::Error;
+use crate::contract::ConditionKind;
+use crate::format::{DType, OpFormat, OpRecord, PARAM_WORDS, Storage, TensorInfo};
+use crate::kernels::FusedActivation;
+use crate::model::DeviceModel;
+
+mod io;
+mod linear;
+
+pub mod add;
+pub mod binary;
+pub mod clip;
+pub mod concat;
+pub mod conv2d;
+pub mod dense;
+pub mod dequantize;
+pub mod gather;
+pub mod leaky_relu;
+pub mod mul;
+pub mod quantize;
+pub mod relu;
+pub mod reshape;
+pub mod sigmoid;
+pub mod sub;
+pub mod tanh;
+pub mod unary;
+pub mod upsample;
+
+pub(crate) use io::{Io, f32s, f32s_mut, i8s, i8s_mut};
+
+/// What every op module provides to the registry.
+pub(crate) trait Op<'a>: Sized {
+    /// Decodes the record's parameters and checks them and its weight arrays against
+    /// the op's tensors. Cheap (no loop over weights): it runs before every op of every
+    /// sample, so the model needs no per-op memory.
+    fn prepare(cx: &Ctx<'_, 'a>) -> Result<Self, &'static str>;
+
+    /// Runs the op: reads its inputs from the arena or the blob, writes its output.
+    fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error>;
+
+    /// Load-time checks that loop over weight arrays (kept out of `prepare`).
+    fn validate_weights(&self) -> Result<(), &'static str> {
+        Ok(())
+    }
+
+    /// Multiply-accumulates per sample (for cost reports).
+    fn macs(&self) -> u64 {
+        0
+    }
+
+    /// Learned parameters: weights, biases and tables (for inspection).
+    fn learned_params(&self) -> u64 {
+        0
+    }
+}
+
+/// A one-input elementwise op the writer lowers without knowing it: the op module says
+/// how its record is encoded, the writer's graph carries it as `OpSpec::Elementwise`
+/// (same shape as its input, runs in place, optionally the input's quantisation). Adding
+/// such an op touches no writer code (see [`clip::ELEMENTWISE`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ElementwiseDef {
+    /// The op's kind.
+    pub kind: OpKind,
+    /// Whether the output must have the input's quantisation (the int8 op then works in
+    /// the input's domain, e.g. an exact clamp).
+    pub shares_quant: bool,
+    /// Encodes the record's words from the op's f32 arguments and, in w8a8, the input's
+    /// `(scale, zero_point)`; `Err` says why the arguments are invalid.
+    pub encode: EncodeFn,
+}
+
+/// An [`ElementwiseDef`]'s encoder: `(args, w8a8 (scale, zero_point))` to record words.
+pub type EncodeFn = fn(&[f32], Option<(f32, i32)>) -> Result<[u32; PARAM_WORDS], &'static str>;
+
+impl PartialEq for ElementwiseDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+    }
+}
+
+/// Declares the ops: `code => Kind(module::Type)`. It generates [`OpKind`] (codes and
+/// names) and the prepared-op enum whose methods dispatch to each module's [`Op`] impl.
+macro_rules! registry {
+    ($( $(#[$doc:meta])* $code:literal => $kind:ident($($ty:tt)+) ),* $(,)?) => {
+        /// Op kinds and their codes in the op table.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub enum OpKind {
+            $( $(#[$doc])* $kind, )*
+        }
+
+        impl OpKind {
+            /// The kind for a code.
+            pub const fn from_code(code: u8) -> Option<Self> {
+                match code {
+                    $( $code => Some(OpKind::$kind), )*
+                    _ => None,
+                }
+            }
+
+            /// The code in the op table.
+            pub const fn code(self) -> u8 {
+                match self {
+                    $( OpKind::$kind => $code, )*
+                }
+            }
+
+            /// The ONNX-style name.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( OpKind::$kind => stringify!($kind), )*
+                }
+            }
+        }
+
+        /// An op decoded and checked against its tensors, one variant per kind.
+        #[derive(Clone, Copy, Debug)]
+        pub(crate) enum Prepared<'a> {
+            $( $kind($($ty)+), )*
+        }
+
+        impl<'a> Prepared<'a> {
+            pub(crate) fn prepare(cx: &Ctx<'_, 'a>) -> Result<Self, &'static str> {
+                Ok(match cx.rec.kind {
+                    $( OpKind::$kind => Prepared::$kind(<$($ty)+ as Op<'a>>::prepare(cx)?), )*
+                })
+            }
+
+            pub(crate) fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {
+                match self {
+                    $( Prepared::$kind(op) => op.eval(cx), )*
+                }
+            }
+
+            pub(crate) fn validate_weights(&self) -> Result<(), &'static str> {
+                match self {
+                    $( Prepared::$kind(op) => op.validate_weights(), )*
+                }
+            }
+
+            pub(crate) fn macs(&self) -> u64 {
+                match self {
+                    $( Prepared::$kind(op) => op.macs(), )*
+                }
+            }
+
+            pub(crate) fn learned_params(&self) -> u64 {
+                match self {
+                    $( Prepared::$kind(op) => op.learned_params(), )*
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    /// Fully connected layer (code 1).
+    1 => Dense(dense::Dense<'a>),
+    /// 2-D convolution (code 2).
+    2 => Conv2d(conv2d::Conv2d<'a>),
+    /// Nearest-neighbour upsampling (code 3).
+    3 => Upsample(upsample::Upsample),
+    /// Relu (code 4).
+    4 => Relu(relu::Relu<'a>),
+    /// LeakyRelu (code 5).
+    5 => LeakyRelu(leaky_relu::LeakyRelu<'a>),
+    /// Tanh (code 6).
+    6 => Tanh(tanh::Tanh<'a>),
+    /// Sigmoid (code 7).
+    7 => Sigmoid(sigmoid::Sigmoid<'a>),
+    /// Concat along the first axis (code 8).
+    8 => Concat(concat::Concat),
+    /// Class-table look-up by the label (code 9).
+    9 => Gather(gather::Gather<'a>),
+    /// Elementwise add (code 10).
+    10 => Add(add::Add),
+    /// Elementwise subtract (code 11).
+    11 => Sub(sub::Sub),
+    /// Elementwise multiply (code 12).
+    12 => Mul(mul::Mul),
+    /// Reshape (code 13): in place or a copy.
+    13 => Reshape(reshape::Reshape),
+    /// f32 → int8 (code 14).
+    14 => Quantize(quantize::Quantize),
+    /// int8 → f32 (code 15).
+    15 => Dequantize(dequantize::Dequantize),
+    /// Clip: clamp to `[min, max]` (code 16).
+    16 => Clip(clip::Clip),
+}
+
+/// What `prepare` sees: the model (for weights and the condition), the record, and the
+/// op's tensors, already decoded.
+pub(crate) struct Ctx<'m, 'a> {
+    pub model: &'m DeviceModel<'a>,
+    pub rec: &'m OpRecord,
+    /// The used inputs.
+    pub ins: &'m [TensorInfo],
+    pub output: TensorInfo,
+}
+
+impl<'a> Ctx<'_, 'a> {
+    /// `Ok` if the op has exactly `n` inputs.
+    pub fn need_inputs(&self, n: usize) -> Result<(), &'static str> {
+        if self.ins.len() == n {
+            Ok(())
+        } else {
+            Err("wrong number of inputs")
+        }
+    }
+
+    /// Whether every tensor of the op has dtype `dt`.
+    pub fn all(&self, dt: DType) -> bool {
+        self.ins.iter().chain([&self.output]).all(|t| t.dtype == dt)
+    }
+
+    /// Whether no arena input overlaps the output.
+    pub fn disjoint(&self) -> bool {
+        self.ins
+            .iter()
+            .all(|t| t.storage == Storage::Const || !overlaps(&t.range(), &self.output.range()))
+    }
+
+    /// Unary ops and reshape: the output is the input's bytes (in place) or apart from
+    /// them.
+    pub fn in_place_or_disjoint(&self, x: &TensorInfo) -> bool {
+        let out = self.output.range();
+        x.storage == Storage::Const || x.range() == out || !overlaps(&x.range(), &out)
+    }
+
+    /// The dtype of the op's arithmetic: f32 (f32, w8a32) or int8 (w8a8).
+    pub fn arith_dtype(&self) -> DType {
+        match self.rec.format {
+            OpFormat::F32 | OpFormat::W8A32 => DType::F32,
+            OpFormat::W8A8 => DType::I8,
+        }
+    }
+
+    /// The fused activation (only Dense and Conv2d accept one; see [`no_extras`]).
+    pub fn activation(&self) -> FusedActivation {
+        match self.rec.activation {
+            0 => FusedActivation::None,
+            _ => FusedActivation::Relu,
+        }
+    }
+
+    /// For ops without weights: no fused activation and no w8a32 format.
+    pub fn no_extras(&self) -> Result<(), &'static str> {
+        if self.rec.activation != 0 {
+            return Err("fused activation on an op that has none");
+        }
+        if self.rec.format == OpFormat::W8A32 {
+            return Err("w8a32 format on an op without weights");
+        }
+        Ok(())
+    }
+
+    /// The model's condition.
+    pub fn condition(&self) -> ConditionKind {
+        self.model.condition()
+    }
+
+    /// `count` elements of the blob at `off` (4-byte aligned, inside the blob).
+    pub fn weights<T: bytemuck::Pod>(
+        &self,
+        off: u32,
+        count: usize,
+    ) -> Result<&'a [T], &'static str> {
+        self.model.weights(off, count)
+    }
+
+    /// As [`weights`](Self::weights), `None` for an absent array.
+    pub fn optional_weights<T: bytemuck::Pod>(
+        &self,
+        off: u32,
+        count: usize,
+    ) -> Result<Option<&'a [T]>, &'static str> {
+        self.model.optional_weights(off, count)
+    }
+
+    /// The record's parameter words.
+    pub fn params(&self) -> &[u32; PARAM_WORDS] {
+        &self.rec.params
+    }
+}
+
+/// What `eval` sees: the arena split around the output, the op's tensors and the label.
+pub(crate) struct Eval<'x> {
+    pub io: Io<'x>,
+    pub inputs: &'x [TensorInfo],
+    pub output: &'x TensorInfo,
+    pub label: usize,
+}
+
+impl<'x> Eval<'x> {
+    /// The first input (every op but Gather has one).
+    pub fn x0(&self) -> Result<&'x TensorInfo, Error> {
+        self.inputs.first().ok_or(Error::Internal)
+    }
+
+    /// For ops that work on their output in place: copies input `t` into the output
+    /// unless it already is the output.
+    pub fn load_in_place(&mut self, t: &TensorInfo) -> Result<(), Error> {
+        let in_place = t.storage == Storage::Arena && t.range() == self.output.range();
+        self.io.load_in_place(t, in_place)
+    }
+}
+
+/// Whether two byte ranges overlap.
+pub(crate) fn overlaps(a: &core::ops::Range<usize>, b: &core::ops::Range<usize>) -> bool {
+    a.start < b.end && b.start < a.end
+}
+
+/// Whether two tensors have the same quantisation.
+pub(crate) fn same_quant(a: &TensorInfo, b: &TensorInfo) -> bool {
+    a.scale == b.scale && a.zero_point == b.zero_point
+}
+
+/// Requantisation parameters a device can run: non-negative Q31 multipliers, shifts in
+/// `-31..=30`.
+pub(crate) fn requant_ok(mult: &[i32], shift: &[i32]) -> bool {
+    mult.iter().all(|&m| m >= 0) && shift.iter().all(|&s| (-31..=30).contains(&s))
+}

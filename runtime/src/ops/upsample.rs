@@ -1,0 +1,91 @@
+//! Nearest-neighbour upsampling of `[C, H, W]` by integer factors (any dtype: it copies).
+
+use super::{Ctx, Eval, Op, f32s, f32s_mut, same_quant};
+use crate::Error;
+use crate::format::{DType, OpFormat, PARAM_WORDS};
+use crate::kernels::upsample::{UpsampleParams, upsample_nearest};
+
+/// The record parameters of an Upsample op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Height factor.
+    pub factor_h: u32,
+    /// Width factor.
+    pub factor_w: u32,
+}
+
+impl Params {
+    /// Decodes the record's words.
+    pub const fn decode(p: &[u32; PARAM_WORDS]) -> Self {
+        Params {
+            factor_h: p[0],
+            factor_w: p[1],
+        }
+    }
+
+    /// Encodes the record's words.
+    pub const fn encode(&self) -> [u32; PARAM_WORDS] {
+        let mut p = [0; PARAM_WORDS];
+        p[0] = self.factor_h;
+        p[1] = self.factor_w;
+        p
+    }
+}
+
+/// A prepared Upsample op.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Upsample {
+    p: UpsampleParams,
+}
+
+impl Op<'_> for Upsample {
+    fn prepare(cx: &Ctx<'_, '_>) -> Result<Self, &'static str> {
+        cx.no_extras()?;
+        cx.need_inputs(1)?;
+        let (x, output) = (&cx.ins[0], &cx.output);
+        let Params { factor_h, factor_w } = Params::decode(cx.params());
+        if x.rank != 3 || output.rank != 3 || factor_h == 0 || factor_w == 0 {
+            return Err("upsample needs [C, H, W] tensors and positive factors");
+        }
+        let want = [
+            Some(x.dims[0]),
+            x.dims[1].checked_mul(factor_h),
+            x.dims[2].checked_mul(factor_w),
+        ];
+        if want
+            != [
+                Some(output.dims[0]),
+                Some(output.dims[1]),
+                Some(output.dims[2]),
+            ]
+        {
+            return Err("upsample output shape is not the input's times the factors");
+        }
+        if !cx.all(x.dtype)
+            || !same_quant(x, output)
+            || !cx.disjoint()
+            || (cx.rec.format == OpFormat::W8A8) != (x.dtype == DType::I8)
+        {
+            return Err("upsample tensors differ in dtype or quantisation, or overlap");
+        }
+        Ok(Upsample {
+            p: UpsampleParams {
+                channels: x.dims[0] as usize,
+                in_h: x.dims[1] as usize,
+                in_w: x.dims[2] as usize,
+                factor_h: factor_h as usize,
+                factor_w: factor_w as usize,
+            },
+        })
+    }
+
+    fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {
+        let x0 = cx.x0()?;
+        let x = cx.io.input(x0)?;
+        match x0.dtype {
+            DType::F32 => upsample_nearest(&self.p, f32s(x)?, f32s_mut(cx.io.out)?),
+            DType::I8 => upsample_nearest(&self.p, x, cx.io.out),
+        }
+        Ok(())
+    }
+}
