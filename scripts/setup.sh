@@ -56,7 +56,8 @@ done
 # need no network later.
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cargo fetch --quiet --manifest-path "$repo/Cargo.toml"
-cargo fetch --quiet --manifest-path "$repo/firmware-sim/firmware/Cargo.toml" --target thumbv7em-none-eabihf
+# every target the firmware is built for (Arm and RISC-V start-up crates)
+cargo fetch --quiet --manifest-path "$repo/firmware-sim/firmware/Cargo.toml"
 cargo fetch --quiet --manifest-path "$repo/firmware-sim/peer/Cargo.toml" --target thumbv7em-none-eabihf
 # ONNX Runtime for the cross-engine tests (tests/): the shared library that the PyPI wheel
 # onnxruntime==1.32.0 ships, unpacked into the project (.deps/, git-ignored); the tests
