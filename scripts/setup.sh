@@ -2,11 +2,12 @@
 # Installs everything edgegan needs on a fresh Debian machine. Idempotent: each step
 # checks first and does nothing when it is already in place.
 #   - Debian packages: pkg-config + fontconfig/freetype headers and a font (plots),
-#     qemu-system-arm (firmware emulation), dataset-fashion-mnist (image datasets),
+#     qemu-system-arm + qemu-system-misc (firmware emulation: Arm, RISC-V),
+#     dataset-fashion-mnist (image datasets),
 #     gcc + libc6-dev (the C API test), gcc-arm-none-eabi + libnewlib-arm-none-eabi +
 #     make (the C example firmware)
 #   - Rust: the stable toolchain's rustfmt/clippy and the thumbv7em-none-eabihf,
-#     thumbv8m.main-none-eabihf and thumbv6m-none-eabi targets
+#     thumbv8m.main-none-eabihf, thumbv6m-none-eabi and riscv32imac-unknown-none-elf targets
 #   - ONNX Runtime 1.32.0's shared library (PyPI wheel) under .deps/ for the tests
 set -euo pipefail
 
@@ -17,7 +18,7 @@ sudo_if_needed() {
 }
 
 apt_packages=(pkg-config libfontconfig1-dev libfreetype-dev fonts-dejavu-core qemu-system-arm dataset-fashion-mnist
-    gcc libc6-dev make gcc-arm-none-eabi libnewlib-arm-none-eabi)
+    qemu-system-misc gcc libc6-dev make gcc-arm-none-eabi libnewlib-arm-none-eabi)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -43,8 +44,9 @@ for component in rustfmt clippy; do
     fi
 done
 # firmware-sim builds the device firmware for the Cortex-M4F, the Cortex-M33 and the
-# Cortex-M0 (all run in qemu-system-arm)
-for target in thumbv7em-none-eabihf thumbv8m.main-none-eabihf thumbv6m-none-eabi; do
+# Cortex-M0 (run in qemu-system-arm) and for RISC-V rv32imac (qemu-system-riscv32)
+for target in thumbv7em-none-eabihf thumbv8m.main-none-eabihf thumbv6m-none-eabi \
+    riscv32imac-unknown-none-elf; do
     if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
         say "adding rustup target $target"
         rustup target add "$target"
@@ -54,7 +56,8 @@ done
 # need no network later.
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cargo fetch --quiet --manifest-path "$repo/Cargo.toml"
-cargo fetch --quiet --manifest-path "$repo/firmware-sim/firmware/Cargo.toml" --target thumbv7em-none-eabihf
+# every target the firmware is built for (Arm and RISC-V start-up crates)
+cargo fetch --quiet --manifest-path "$repo/firmware-sim/firmware/Cargo.toml"
 cargo fetch --quiet --manifest-path "$repo/firmware-sim/peer/Cargo.toml" --target thumbv7em-none-eabihf
 # ONNX Runtime for the cross-engine tests (tests/): the shared library that the PyPI wheel
 # onnxruntime==1.32.0 ships, unpacked into the project (.deps/, git-ignored); the tests

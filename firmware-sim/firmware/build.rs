@@ -75,7 +75,15 @@ fn main() {
         out.join("memory.x"),
         format!(
             "MEMORY\n{{\n  FLASH : ORIGIN = {flash_origin:#010x}, LENGTH = {flash}\n  \
-             RAM : ORIGIN = {ram_origin:#010x}, LENGTH = {ram}\n}}\n"
+             RAM : ORIGIN = {ram_origin:#010x}, LENGTH = {ram}\n}}\n{}",
+            // riscv-rt places its sections by region alias
+            if env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("riscv32") {
+                "REGION_ALIAS(\"REGION_TEXT\", FLASH);\nREGION_ALIAS(\"REGION_RODATA\", FLASH);\n\
+                 REGION_ALIAS(\"REGION_DATA\", RAM);\nREGION_ALIAS(\"REGION_BSS\", RAM);\n\
+                 REGION_ALIAS(\"REGION_HEAP\", RAM);\nREGION_ALIAS(\"REGION_STACK\", RAM);\n"
+            } else {
+                ""
+            }
         ),
     )
     .expect("writing memory.x");

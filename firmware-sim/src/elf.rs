@@ -94,6 +94,11 @@ pub struct Footprint {
 pub fn footprint(sections: &[Section], ram_origin: u32) -> Footprint {
     let mut f = Footprint::default();
     for s in sections {
+        // riscv-rt describes the free stack (and heap) as NOLOAD sections up to the top of
+        // RAM: not static data (the stack is measured at run time)
+        if s.name == ".stack" || s.name == ".heap" {
+            continue;
+        }
         let size = u64::from(s.size);
         if s.addr >= ram_origin {
             f.static_ram += size;
@@ -136,6 +141,7 @@ mod tests {
                 s(".rodata", 0x800, 500, true),
                 s(".data", 0x2000_0000, 8, true),
                 s(".bss", 0x2000_0008, 100, false),
+                s(".stack", 0x2000_006c, 4000, false),
             ],
             0x2000_0000,
         );

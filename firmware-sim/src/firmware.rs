@@ -46,8 +46,12 @@ pub fn sibling_target_dir(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn qemu_binary() -> String {
-    std::env::var(QEMU_ENV).unwrap_or_else(|_| "qemu-system-arm".to_string())
+/// `core`'s QEMU binary; for the Arm cores `FIRMWARE_SIM_QEMU` overrides it.
+fn qemu_binary(core: &Core) -> String {
+    match std::env::var(QEMU_ENV) {
+        Ok(qemu) if core.qemu.0 == CORTEX_M4.qemu.0 => qemu,
+        _ => core.qemu.0.to_string(),
+    }
 }
 
 /// The QEMU command line for `elf` on the Cortex-M4F board (`-icount shift=0`: 1 ns of
@@ -58,12 +62,14 @@ pub fn qemu_command(elf: &Path) -> Command {
 
 /// The QEMU command line for `elf` on `core`'s machine.
 pub fn qemu_command_for(elf: &Path, core: &Core) -> Command {
-    let mut cmd = Command::new(qemu_binary());
+    let mut cmd = Command::new(qemu_binary(core));
+    cmd.args(["-machine", core.machine]);
+    match core.cpu {
+        Some(cpu) => cmd.args(["-cpu", cpu]),
+        // no firmware before ours (RISC-V virt would start OpenSBI)
+        None => cmd.args(["-bios", "none"]),
+    };
     cmd.args([
-        "-machine",
-        core.machine,
-        "-cpu",
-        core.cpu,
         "-nographic",
         "-monitor",
         "none",
@@ -85,16 +91,17 @@ pub fn qemu_command_for(elf: &Path, core: &Core) -> Command {
 ///
 /// [`Error::MissingTool`], which tells the user to run `scripts/setup.sh`.
 pub fn check_tools() -> Result<()> {
-    check_tools_for(TARGET)
+    check_tools_for(&CORTEX_M4)
 }
 
-/// Checks that QEMU and the Rust `target` are installed.
+/// Checks that `core`'s QEMU and Rust target are installed.
 ///
 /// # Errors
 ///
 /// [`Error::MissingTool`], which tells the user to run `scripts/setup.sh`.
-pub fn check_tools_for(target: &str) -> Result<()> {
-    let qemu = qemu_binary();
+pub fn check_tools_for(core: &Core) -> Result<()> {
+    let target = core.target;
+    let qemu = qemu_binary(core);
     let found = Command::new(&qemu)
         .arg("--version")
         .stdout(Stdio::null())
@@ -103,7 +110,7 @@ pub fn check_tools_for(target: &str) -> Result<()> {
         .is_ok_and(|s| s.success());
     if !found {
         return Err(Error::MissingTool {
-            what: format!("QEMU (`{qemu}`, Debian package qemu-system-arm)"),
+            what: format!("QEMU (`{qemu}`, Debian package {})", core.qemu.1),
         });
     }
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
@@ -356,7 +363,7 @@ pub fn run_qemu_for(elf: &Path, core: &Core, timeout: Duration) -> Result<String
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|_| Error::MissingTool {
-            what: format!("QEMU (`{}`)", qemu_binary()),
+            what: format!("QEMU (`{}`)", qemu_binary(core)),
         })?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
@@ -480,7 +487,7 @@ pub(crate) fn run_with(
 ) -> Result<Report> {
     let file = ModelFile::read(&opts.model)?;
     let model = file.model()?;
-    check_tools_for(opts.profile.core.target)?;
+    check_tools_for(&opts.profile.core)?;
     let host_samples = host::sample(&model, &opts.batch)?;
     let pairs = &opts.batch.pairs;
     let model_path = std::fs::canonicalize(&opts.model).map_err(|source| Error::Io {

@@ -12,7 +12,7 @@ use std::process::Command;
 use edgegan_runtime::DeviceModel;
 
 use crate::firmware::{self, TARGET};
-use crate::profiles::{CORTEX_M0, CORTEX_M4, CORTEX_M33};
+use crate::profiles::{CORTEX_M0, CORTEX_M4, CORTEX_M33, RISCV32};
 use crate::{Error, Result, cross, peer};
 
 /// The model folder the lint builds the firmware crates for.
@@ -82,7 +82,7 @@ pub fn lint() -> Result<Vec<String>> {
     run("cargo fmt --check (firmware, board)", &mut fmt_check(&fw))?;
     passed.push("fmt: firmware-sim/firmware, firmware-sim/board".to_string());
     // each core: its target and its board feature select different code
-    for core in [CORTEX_M4, CORTEX_M0, CORTEX_M33] {
+    for core in [CORTEX_M4, CORTEX_M0, CORTEX_M33, RISCV32] {
         let mut cmd = cross::cargo("clippy", &fw, core.target, &firmware::target_dir());
         if let Some(feature) = core.board_feature {
             cmd.args(["--features", feature]);

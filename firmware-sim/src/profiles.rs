@@ -12,10 +12,12 @@ pub struct Core {
     pub name: &'static str,
     /// The Rust target.
     pub target: &'static str,
+    /// The QEMU system emulator that runs it, and its Debian package.
+    pub qemu: (&'static str, &'static str),
     /// QEMU's `-machine`.
     pub machine: &'static str,
-    /// QEMU's `-cpu`.
-    pub cpu: &'static str,
+    /// QEMU's `-cpu` (`None`: the machine's own).
+    pub cpu: Option<&'static str>,
     /// Where the machine boots from (the firmware's FLASH region).
     pub flash_origin: u32,
     /// Where the firmware's RAM region starts.
@@ -24,12 +26,15 @@ pub struct Core {
     pub board_feature: Option<&'static str>,
 }
 
+const ARM_QEMU: (&str, &str) = ("qemu-system-arm", "qemu-system-arm");
+
 /// Cortex-M4F on QEMU's MPS2 AN386 (the default board).
 pub const CORTEX_M4: Core = Core {
     name: "Cortex-M4F",
     target: "thumbv7em-none-eabihf",
+    qemu: ARM_QEMU,
     machine: "mps2-an386",
-    cpu: "cortex-m4",
+    cpu: Some("cortex-m4"),
     flash_origin: 0x0000_0000,
     ram_origin: 0x2000_0000,
     board_feature: None,
@@ -41,8 +46,9 @@ pub const CORTEX_M4: Core = Core {
 pub const CORTEX_M0: Core = Core {
     name: "Cortex-M0",
     target: "thumbv6m-none-eabi",
+    qemu: ARM_QEMU,
     machine: "microbit",
-    cpu: "cortex-m0",
+    cpu: Some("cortex-m0"),
     flash_origin: 0x0000_0000,
     ram_origin: 0x2000_0000,
     board_feature: Some("microbit"),
@@ -53,11 +59,26 @@ pub const CORTEX_M0: Core = Core {
 pub const CORTEX_M33: Core = Core {
     name: "Cortex-M33F",
     target: "thumbv8m.main-none-eabihf",
+    qemu: ARM_QEMU,
     machine: "mps2-an505",
-    cpu: "cortex-m33",
+    cpu: Some("cortex-m33"),
     flash_origin: 0x1000_0000,
     ram_origin: 0x3800_0000,
     board_feature: Some("an505"),
+};
+
+/// RISC-V `rv32imac` (ESP32-C3/C6, GD32V class) on QEMU's `virt` board, machine mode,
+/// without firmware (`-bios none`): its RAM at 0x8000_0000 holds the FLASH region and,
+/// 4 MiB higher, the RAM region.
+pub const RISCV32: Core = Core {
+    name: "RISC-V rv32imac",
+    target: "riscv32imac-unknown-none-elf",
+    qemu: ("qemu-system-riscv32", "qemu-system-misc"),
+    machine: "virt",
+    cpu: None,
+    flash_origin: 0x8000_0000,
+    ram_origin: 0x8040_0000,
+    board_feature: None,
 };
 
 /// A device budget.
@@ -78,7 +99,7 @@ pub struct Profile {
 const KIB: u32 = 1024;
 
 /// Every profile, smallest first.
-pub const PROFILES: [Profile; 6] = [
+pub const PROFILES: [Profile; 7] = [
     Profile {
         name: "m0-microbit",
         example: "BBC micro:bit v1 (nRF51822): Cortex-M0, 256 KB flash / 16 KB RAM (QEMU microbit)",
@@ -113,6 +134,13 @@ pub const PROFILES: [Profile; 6] = [
         flash: 1024 * KIB,
         ram: 512 * KIB,
         core: CORTEX_M33,
+    },
+    Profile {
+        name: "rv32-esp32c3",
+        example: "ESP32-C3 class: RISC-V rv32imac, 4 MB flash / 400 KB RAM (QEMU virt)",
+        flash: 4096 * KIB,
+        ram: 400 * KIB,
+        core: RISCV32,
     },
     Profile {
         name: "m7",
@@ -186,14 +214,19 @@ mod tests {
         assert_eq!(
             err,
             "unknown device profile `m3` (known: m0-microbit, m4-small, m4-mid, m4-large, \
-             m33-nrf5340, m7)"
+             m33-nrf5340, rv32-esp32c3, m7)"
         );
     }
 
     #[test]
     fn profiles_are_smallest_first() {
-        for w in PROFILES.windows(2) {
-            assert!(w[0].flash <= w[1].flash && w[0].ram <= w[1].ram);
+        // per core: the ESP32-C3's 4 MB of flash and 400 KB of RAM do not order with the
+        // others
+        for core in [CORTEX_M0, CORTEX_M4, CORTEX_M33, RISCV32] {
+            let same: Vec<&Profile> = PROFILES.iter().filter(|p| p.core == core).collect();
+            for w in same.windows(2) {
+                assert!(w[0].flash <= w[1].flash && w[0].ram <= w[1].ram);
+            }
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The `firmware-sim` CLI end to end on models written by its own `demo-model` command.
 //!
-//! The QEMU tests build the real firmware and need `qemu-system-arm` and the
-//! `thumbv7em-none-eabihf` target: without them they fail with a message to run
-//! `scripts/setup.sh` (they never skip). `qemu_shipped_w8a8_models_are_bit_identical_to_host`
+//! The QEMU tests build the real firmware and need `qemu-system-arm` (and
+//! `qemu-system-riscv32`) and the Rust targets: without them they fail with a message to
+//! run `scripts/setup.sh` (they never skip). `qemu_shipped_w8a8_models_are_bit_identical_to_host`
 //! runs every `models/*/model.w8a8.egm` of the repository (set `FIRMWARE_SIM_MODELS_DIR` to
 //! try another folder of model folders).
 
@@ -368,12 +368,23 @@ fn qemu_shipped_w8a8_models_are_bit_identical_to_host() {
     }
 }
 
+/// Every shipped w8a8 model on `profile` ([`PAIRS`] pairs, bit-identical); the report
+/// names `machine`.
+fn shipped_models_run_on(profile: &str, machine: &str) {
+    for model in &shipped_models() {
+        let report = qemu_profile_matches_host(model, profile, 300);
+        assert!(report.contains(machine), "{report}");
+    }
+}
+
 #[test]
 fn qemu_m33_runs_the_shipped_w8a8_models_bit_identical_to_host() {
-    for model in &shipped_models() {
-        let report = qemu_profile_matches_host(model, "m33-nrf5340", 300);
-        assert!(report.contains("QEMU mps2-an505 Cortex-M33F"), "{report}");
-    }
+    shipped_models_run_on("m33-nrf5340", "QEMU mps2-an505 Cortex-M33F");
+}
+
+#[test]
+fn qemu_riscv_runs_the_shipped_w8a8_models_bit_identical_to_host() {
+    shipped_models_run_on("rv32-esp32c3", "QEMU virt RISC-V rv32imac");
 }
 
 #[test]

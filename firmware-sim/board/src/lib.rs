@@ -10,8 +10,11 @@
 
 use core::arch::asm;
 
-use cortex_m_rt::{ExceptionFrame, exception};
-use cortex_m_semihosting::{debug, hio};
+#[cfg(target_arch = "arm")]
+use cortex_m_semihosting as semihosting;
+#[cfg(target_arch = "riscv32")]
+use riscv_semihosting as semihosting;
+use semihosting::{debug, hio};
 
 /// Written over the free stack at boot; the first word that changed marks the high water.
 const PAINT: u32 = 0xC0DE_5EED;
@@ -19,7 +22,8 @@ const PAINT: u32 = 0xC0DE_5EED;
 const PAINT_GUARD: usize = 64;
 
 unsafe extern "C" {
-    // cortex-m-rt's linker script: end of the statics, and the initial stack pointer.
+    // cortex-m-rt's (and riscv-rt's) linker script: end of the statics, and the initial
+    // stack pointer.
     static __sheap: u32;
     static _stack_start: u32;
 }
@@ -27,7 +31,7 @@ unsafe extern "C" {
 /// The instruction counter: a timer that QEMU drives from its virtual clock, which under
 /// `-icount shift=0` advances a fixed time per instruction ([`calibrate`] measures how
 /// many instructions a tick is).
-#[cfg(not(feature = "microbit"))]
+#[cfg(all(target_arch = "arm", not(feature = "microbit")))]
 mod timer {
     // CMSDK APB timer 0 of the MPS2 boards (a 32-bit down counter on the system clock).
     // On the AN505 the firmware runs in the secure state it boots in and the timer is a
@@ -53,6 +57,21 @@ mod timer {
     pub(crate) fn now() -> u32 {
         // SAFETY: as in `start`.
         unsafe { VALUE.read_volatile() }
+    }
+}
+
+/// QEMU virt's CLINT `mtime` (RISC-V): a 64-bit up counter at 10 MHz; the low word is
+/// enough for one sample.
+#[cfg(target_arch = "riscv32")]
+mod timer {
+    const MTIME: *const u32 = 0x0200_BFF8 as *const u32;
+
+    pub(crate) fn start() {}
+
+    /// Negated, so that it counts down like the MPS2 timer: elapsed = `t0 - now`.
+    pub(crate) fn now() -> u32 {
+        // SAFETY: the CLINT's read-only view of the machine timer.
+        unsafe { MTIME.read_volatile() }.wrapping_neg()
     }
 }
 
@@ -100,18 +119,31 @@ pub fn timer_now() -> u32 {
     timer::now()
 }
 
-/// Times a loop of known length (`subs` + `bne` per turn) so the host can convert timer
-/// ticks to instructions without trusting the board's clock constants.
+/// Times a loop of known length (two instructions per turn: decrement, branch) so the
+/// host can convert timer ticks to instructions without trusting the board's clock
+/// constants.
 #[inline(never)]
 pub fn calibrate() -> (u64, u32) {
     const TURNS: u32 = 500_000;
     let t0 = timer_now();
     // SAFETY: a register-only countdown loop.
+    #[cfg(target_arch = "arm")]
     unsafe {
         asm!(
             "2:",
             "subs {n}, {n}, #1",
             "bne 2b",
+            n = inout(reg) TURNS => _,
+            options(nomem, nostack),
+        );
+    }
+    // SAFETY: as above.
+    #[cfg(target_arch = "riscv32")]
+    unsafe {
+        asm!(
+            "2:",
+            "addi {n}, {n}, -1",
+            "bnez {n}, 2b",
             n = inout(reg) TURNS => _,
             options(nomem, nostack),
         );
@@ -135,13 +167,26 @@ pub fn stack_bounds() -> (usize, usize) {
 #[inline(never)]
 pub fn paint_stack() {
     let (low, _) = stack_bounds();
-    let sp = cortex_m::register::msp::read() as usize;
+    let sp = stack_pointer();
     let mut p = (low + 3) & !3;
     while p + PAINT_GUARD < sp {
         // SAFETY: [low, sp - guard) is free RAM between the statics and the live stack.
         unsafe { (p as *mut u32).write_volatile(PAINT) };
         p += 4;
     }
+}
+
+#[cfg(target_arch = "arm")]
+fn stack_pointer() -> usize {
+    cortex_m::register::msp::read() as usize
+}
+
+#[cfg(target_arch = "riscv32")]
+fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: reads the stack pointer register.
+    unsafe { asm!("mv {}, sp", out(reg) sp, options(nomem, nostack)) };
+    sp
 }
 
 /// The stack high-water mark in bytes since [`paint_stack`].
@@ -232,37 +277,55 @@ impl Default for Writer {
     }
 }
 
+/// Ends QEMU with success or failure (semihosting); never returns.
+pub fn exit(success: bool) -> ! {
+    debug::exit(if success {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
+    // Only without a debugger (semihosting off) does exit return: stop here.
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Writes `line` to the host and ends QEMU with failure.
+fn fail(line: &[u8]) -> ! {
+    if let Ok(mut out) = hio::hstdout() {
+        let _ = out.write_all(line);
+    }
+    exit(false)
+}
+
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
-    if let Ok(mut out) = hio::hstdout() {
-        let _ = out.write_all(b"ERR panic\n");
-    }
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
+    fail(b"ERR panic\n")
 }
 
 // Nothing enables an interrupt; if one fires anyway, fail rather than spin in the
 // runtime's default handler (a loop that would only end at the host's timeout).
-#[exception]
+#[cfg(target_arch = "arm")]
+#[cortex_m_rt::exception]
 unsafe fn DefaultHandler(_irqn: i16) {
-    if let Ok(mut out) = hio::hstdout() {
-        let _ = out.write_all(b"ERR unexpected interrupt\n");
-    }
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
+    fail(b"ERR unexpected interrupt\n")
 }
 
-#[exception]
-unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
-    if let Ok(mut out) = hio::hstdout() {
-        let _ = out.write_all(b"ERR hard fault\n");
-    }
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
+#[cfg(target_arch = "arm")]
+#[cortex_m_rt::exception]
+unsafe fn HardFault(_frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    fail(b"ERR hard fault\n")
+}
+
+// riscv-rt's handlers default to a loop; fail instead.
+#[cfg(target_arch = "riscv32")]
+#[unsafe(export_name = "DefaultHandler")]
+fn default_handler() -> ! {
+    fail(b"ERR unexpected interrupt\n")
+}
+
+#[cfg(target_arch = "riscv32")]
+#[unsafe(export_name = "ExceptionHandler")]
+fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
+    fail(b"ERR exception\n")
 }

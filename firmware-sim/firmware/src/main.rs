@@ -23,12 +23,10 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
-use cortex_m_semihosting::debug;
 use edgegan_runtime::{Arena, Condition, DeviceModel, Sampler};
 
 // Timer, calibration, stack painting, writer and failure handlers (shared with ../peer).
-use edgegan_board::{Writer, calibrate, paint_stack, stack_used, timer_now, timer_start};
+use edgegan_board::{Writer, calibrate, exit, paint_stack, stack_used, timer_now, timer_start};
 
 mod config {
     include!(concat!(env!("OUT_DIR"), "/config.rs"));
@@ -44,7 +42,8 @@ static mut OUT: [f32; OUTPUT_LEN] = [0.0; OUTPUT_LEN];
 static mut MASK: [f32; MASK_LEN] = [0.0; MASK_LEN];
 static mut MASKED: [f32; MASK_LEN] = [0.0; MASK_LEN];
 
-#[entry]
+#[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
+#[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
     paint_stack();
     let ok = run();
@@ -54,13 +53,8 @@ fn main() -> ! {
         w.dec(stack_used() as u64);
         w.str("\nDONE\n");
         w.flush();
-        debug::exit(debug::EXIT_SUCCESS);
-    } else {
-        debug::exit(debug::EXIT_FAILURE);
     }
-    loop {
-        cortex_m::asm::bkpt();
-    }
+    exit(ok)
 }
 
 #[inline(never)]
