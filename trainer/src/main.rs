@@ -13,7 +13,9 @@ use edgegan_train::data::images::grid::write_labelled_grid;
 use edgegan_train::evaluation::classifier::{TrainedClassifier, train_classifier};
 use edgegan_train::evaluation::{
     DEFAULT_CLASSIFIER, RUN_CLASSIFIER, auto_epochs, evaluate_image_run, evaluate_run,
-    find_classifier, images::score_images, record_classifier,
+    find_classifier,
+    images::{classifier_fits, score_images},
+    record_classifier,
 };
 use edgegan_train::export::{export_run, shipped::ship_run};
 use edgegan_train::networks::ModelSize;
@@ -417,9 +419,28 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     println!("trained to step {} in {secs:.1} s; {size}", gan.step);
     if gan.dataset.image_shape().is_some() {
         training::progress::write_sample_grid(&run, &gan)?;
-        let classifier = image_classifier(&run, &gan, args.classifier.as_deref(), true)?;
-        let report = evaluate_image_run(&run, &gan, &classifier, None, 1234)?;
-        println!("{report}");
+        match image_classifier(&run, &gan, args.classifier.as_deref(), true) {
+            Ok(classifier) => {
+                let report = evaluate_image_run(&run, &gan, &classifier, None, 1234)?;
+                println!("{report}");
+            }
+            Err(err) => {
+                // the trained weights are saved: a classifier problem must not turn a
+                // finished run into a failure, nor leave an eval.json of older weights
+                let stale = run.path("eval.json");
+                if stale.exists() {
+                    std::fs::remove_file(&stale)
+                        .with_context(|| format!("removing the stale {}", stale.display()))?;
+                }
+                println!(
+                    "evaluation skipped: {}; the training is saved: run `edgegan-train classifier \
+                     --like {}`, then `edgegan-train eval --run {}`",
+                    one_line(&err),
+                    run.root.display(),
+                    run.root.display()
+                );
+            }
+        }
     } else {
         let report = evaluate_run(&run, &gan, None, 1234)?;
         println!("{report}");
@@ -446,7 +467,23 @@ fn image_classifier(
         bail!("the image evaluation needs an image dataset");
     };
     let chosen = match explicit {
-        Some(dir) => dir.to_path_buf(),
+        Some(dir) => {
+            let card = TrainedClassifier::load_card(dir)?;
+            if !classifier_fits(&card, set) {
+                bail!(
+                    "the classifier in {} reads {:?} images of the classes [{}]; this run's \
+                     data are {:?} images of the classes [{}]: run `edgegan-train classifier \
+                     --like {}` (it trains one on the run's data and records it)",
+                    dir.display(),
+                    card.shape,
+                    card.class_names.join(", "),
+                    set.shape,
+                    set.class_names.join(", "),
+                    run.root.display()
+                );
+            }
+            dir.to_path_buf()
+        }
         None => match find_classifier(run, set)? {
             Some(dir) => dir,
             None if train_missing => {

@@ -604,6 +604,26 @@ fn own_rgb_pictures_at_another_size_with_classifier_like_the_run() {
     let out = run(&["train", "--config", &cfg, "--out", "r", "-q"], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("label accuracy"), "{}", stdout(&out));
+    // a grey classifier of the same pictures, which cannot read this RGB run
+    let out = run(
+        &[
+            "classifier",
+            "--dataset",
+            "image_folder",
+            "--data-dir",
+            "photos",
+            "--channels",
+            "1",
+            "--image-size",
+            "16",
+            "--out",
+            "clf-grey",
+            "--epochs",
+            "1",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
     // a classifier trained like the run, recorded in it and used by eval
     let out = run(
         &["classifier", "--like", "r", "--out", "clf", "--epochs", "5"],
@@ -615,6 +635,38 @@ fn own_rgb_pictures_at_another_size_with_classifier_like_the_run() {
     assert!(info.contains("clf"), "{info}");
     let out = run(&["eval", "--run", "r"], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
+    // a classifier of other pictures: the run still ends, says why evaluation was skipped
+    // and what to run, and leaves no eval.json of older weights
+    let out = run(
+        &[
+            "train",
+            "--resume",
+            "r",
+            "--steps",
+            "6",
+            "-q",
+            "--classifier",
+            "clf-grey",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(
+        printed.contains("evaluation skipped") && printed.contains("classifier --like r"),
+        "{printed}"
+    );
+    assert!(!dir.path().join("r/eval.json").exists());
+    let out = run(
+        &["eval", "--run", "r", "--classifier", "clf-grey"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("[1, 16, 16]") && err.contains("[3, 16, 16]") && err.contains("--like r"),
+        "{err}"
+    );
     // the same from the dataset flags, any channel count and size
     let out = run(
         &[
