@@ -119,6 +119,51 @@ impl Default for DataConfig {
     }
 }
 
+/// `text` (TOML as `toml::to_string_pretty` writes it: `key = value` lines, multi-line
+/// arrays closed by a `]` line, `[section]` and `[section.sub]` headers) without the
+/// `(section, key)` entries of `keys` (section `""` is the top level); a key that is a
+/// sub-table loses its whole `[section.key]` block. Text, not a table, so the key order
+/// and number formatting of the struct stay as they are.
+fn remove_keys(text: &str, keys: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut section = String::new();
+    let mut skipping_table = false;
+    let mut skipping_array = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if skipping_array {
+            skipping_array = trimmed != "]";
+            continue;
+        }
+        if trimmed.starts_with('[') && trimmed.ends_with(']') && !trimmed.contains('=') {
+            section = trimmed.trim_matches(['[', ']']).to_string();
+            skipping_table = keys.iter().any(|(s, k)| {
+                let full = if s.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{s}.{k}")
+                };
+                section == full || section.starts_with(&format!("{full}."))
+            });
+            if skipping_table {
+                continue;
+            }
+        } else if skipping_table {
+            continue;
+        } else if let Some((key, value)) = trimmed.split_once('=') {
+            let key = key.trim();
+            if keys.iter().any(|&(s, k)| s == section && k == key) {
+                skipping_array = value.trim() == "[";
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    // a section left with no keys keeps its header: harmless, and it reads back
+    out
+}
+
 impl DataConfig {
     /// Makes `path` (csv) and `dir` (images) absolute, relative to the working directory,
     /// so a run's `config.toml` still finds its data when `eval`, `sample` or `--resume`
@@ -405,32 +450,18 @@ impl TrainConfig {
     /// [`TrainConfig::unused_keys`]): a reader of a run's `config.toml` sees only what
     /// shaped it. Parsing it back gives [`TrainConfig::without_unused`].
     pub fn to_toml(&self) -> Result<String, TrainError> {
-        toml::to_string_pretty(&self.applicable_value()?)
-            .map_err(|e| TrainError::Config(e.to_string()))
+        let full = toml::to_string_pretty(self).map_err(|e| TrainError::Config(e.to_string()))?;
+        Ok(remove_keys(&full, &self.unused_keys()))
     }
 
-    /// The config as pretty JSON, without the keys that do not apply (like
-    /// [`TrainConfig::to_toml`]).
+    /// The config as pretty JSON, without the keys that do not apply (the same content
+    /// as [`TrainConfig::to_toml`]).
     pub fn to_json(&self) -> Result<Vec<u8>, TrainError> {
-        serde_json::to_vec_pretty(&self.applicable_value()?)
-            .map_err(|e| TrainError::Config(e.to_string()))
-    }
-
-    fn applicable_value(&self) -> Result<toml::Table, TrainError> {
-        let mut table =
-            toml::Table::try_from(self).map_err(|e| TrainError::Config(e.to_string()))?;
-        self.remove_unused(&mut table);
-        Ok(table)
-    }
-
-    fn remove_unused(&self, table: &mut toml::Table) {
-        for (section, key) in self.unused_keys() {
-            if section.is_empty() {
-                table.remove(key);
-            } else if let Some(toml::Value::Table(t)) = table.get_mut(section) {
-                t.remove(key);
-            }
-        }
+        // through the TOML text, so numbers read as written (an f32 0.999, not
+        // 0.9990000128746033)
+        let table: toml::Table =
+            toml::from_str(&self.to_toml()?).map_err(|e| TrainError::Config(e.to_string()))?;
+        serde_json::to_vec_pretty(&table).map_err(|e| TrainError::Config(e.to_string()))
     }
 
     /// `(section, key)` of the settings this config's dataset and networks never read
@@ -485,14 +516,10 @@ impl TrainConfig {
     /// what reading back [`TrainConfig::to_toml`] gives. A new run starts from it, so the
     /// config in memory, in `config.toml` and in its checkpoints are one and the same.
     pub fn without_unused(&self) -> Self {
-        let mut table = match toml::Table::try_from(self) {
-            Ok(t) => t,
-            Err(_) => return self.clone(),
-        };
-        self.remove_unused(&mut table);
-        toml::Value::Table(table)
-            .try_into()
-            .unwrap_or_else(|_| self.clone())
+        self.to_toml()
+            .ok()
+            .and_then(|text| toml::from_str(&text).ok())
+            .unwrap_or_else(|| self.clone())
     }
 
     /// Rejects values that cannot train (zero sizes, bad rates, inconsistent mixture).
@@ -725,6 +752,13 @@ mod tests {
         }
         let json = String::from_utf8(c.to_json().unwrap()).unwrap();
         assert!(!json.contains("means"), "{json}");
+        // the struct's key order and f32 numbers as written
+        assert!(text.starts_with("seed = "), "{text}");
+        assert!(text.contains("beta2 = 0.999\n"), "{text}");
+        assert!(
+            json.contains("0.999") && !json.contains("0.99900"),
+            "{json}"
+        );
     }
 
     #[test]

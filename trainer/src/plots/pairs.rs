@@ -136,8 +136,11 @@ pub fn pairs_plot(
                 }
             }
             if shown == 2 {
+                let (xr, yr) = (chart.x_range(), chart.y_range());
+                let all: Vec<(f64, f64)> = gen_pts.iter().chain(&real_pts).copied().collect();
                 chart
                     .configure_series_labels()
+                    .position(emptiest_corner(&all, &xr, &yr))
                     .background_style(WHITE.mix(0.8))
                     .border_style(BLACK)
                     .label_font((FONT, 14))
@@ -147,6 +150,43 @@ pub fn pairs_plot(
         }
         Ok(())
     })
+}
+
+/// The corner of the chart whose legend-sized box (40% of the width, 25% of the height)
+/// holds the fewest points, so the legend hides as little data as it can.
+fn emptiest_corner(
+    points: &[(f64, f64)],
+    x: &std::ops::Range<f64>,
+    y: &std::ops::Range<f64>,
+) -> SeriesLabelPosition {
+    let (w, h) = (x.end - x.start, y.end - y.start);
+    let count = |left: bool, top: bool| {
+        points
+            .iter()
+            .filter(|&&(px, py)| {
+                let in_x = if left {
+                    px < x.start + 0.4 * w
+                } else {
+                    px > x.end - 0.4 * w
+                };
+                let in_y = if top {
+                    py > y.end - 0.25 * h
+                } else {
+                    py < y.start + 0.25 * h
+                };
+                in_x && in_y
+            })
+            .count()
+    };
+    [
+        (SeriesLabelPosition::UpperRight, false, true),
+        (SeriesLabelPosition::UpperLeft, true, true),
+        (SeriesLabelPosition::LowerRight, false, false),
+        (SeriesLabelPosition::LowerLeft, true, false),
+    ]
+    .into_iter()
+    .min_by_key(|&(_, left, top)| count(left, top))
+    .map_or(SeriesLabelPosition::UpperRight, |(p, _, _)| p)
 }
 
 #[cfg(test)]
