@@ -65,6 +65,14 @@ pub enum TrainError {
         /// what is wrong
         message: String,
     },
+    /// A shipped model folder cannot be written where asked.
+    #[error("model folder {path}: {message}")]
+    ModelFolder {
+        /// the model folder
+        path: PathBuf,
+        /// what is wrong, and what to do
+        message: String,
+    },
     /// Training diverged: a loss became NaN or infinite.
     #[error(
         "training diverged at step {step}: {what} is {value}; the last good checkpoint is kept{hint}"

@@ -39,7 +39,7 @@ pub fn ship_run(run_dir: &Path, out_dir: &Path, force: bool) -> Result<ExportRep
             .next()
             .is_some();
     if non_empty && !force {
-        return Err(TrainError::Run {
+        return Err(TrainError::ModelFolder {
             path: out_dir.to_path_buf(),
             message: "already exists and is not empty (a model folder holds files of one \
                       training only): choose another --out, or pass --force to replace it"
@@ -47,7 +47,7 @@ pub fn ship_run(run_dir: &Path, out_dir: &Path, force: bool) -> Result<ExportRep
         });
     }
     if out_dir.exists() && !out_dir.is_dir() {
-        return Err(TrainError::Run {
+        return Err(TrainError::ModelFolder {
             path: out_dir.to_path_buf(),
             message: "exists and is not a folder".into(),
         });
