@@ -732,7 +732,14 @@ mod tests {
         c.generator.arch = Arch::Conv;
         c.discriminator.arch = Arch::Conv;
         let text = c.to_toml().unwrap();
-        for key in ["means", "stds", "normalize", "hidden", "l1_weight"] {
+        for key in [
+            "means",
+            "stds",
+            "normalize",
+            "hidden",
+            "activation",
+            "l1_weight",
+        ] {
             assert!(!text.contains(key), "{key} in\n{text}");
         }
         for key in ["image_size", "channels", "dir", "grid_every"] {
