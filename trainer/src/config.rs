@@ -119,6 +119,65 @@ impl Default for DataConfig {
     }
 }
 
+/// `text` (TOML as `toml::to_string_pretty` writes it: `key = value` lines, multi-line
+/// arrays closed by a `]` line, `[section]` and `[section.sub]` headers) without the
+/// `(section, key)` entries of `keys` (section `""` is the top level); a key that is a
+/// sub-table loses its whole `[section.key]` block. Text, not a table, so the key order
+/// and number formatting of the struct stay as they are.
+fn remove_keys(text: &str, keys: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut section = String::new();
+    let mut skipping_table = false;
+    let mut skipping_array = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if skipping_array {
+            skipping_array = trimmed != "]";
+            continue;
+        }
+        if trimmed.starts_with('[') && trimmed.ends_with(']') && !trimmed.contains('=') {
+            section = trimmed.trim_matches(['[', ']']).to_string();
+            skipping_table = keys.iter().any(|(s, k)| {
+                let full = if s.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{s}.{k}")
+                };
+                section == full || section.starts_with(&format!("{full}."))
+            });
+            if skipping_table {
+                continue;
+            }
+        } else if skipping_table {
+            continue;
+        } else if let Some((key, value)) = trimmed.split_once('=') {
+            let key = key.trim();
+            if keys.iter().any(|&(s, k)| s == section && k == key) {
+                skipping_array = value.trim() == "[";
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    // a section left with no keys keeps its header: harmless, and it reads back
+    out
+}
+
+impl DataConfig {
+    /// Makes `path` (csv) and `dir` (images) absolute, relative to the working directory,
+    /// so a run's `config.toml` still finds its data when `eval`, `sample` or `--resume`
+    /// run from another folder.
+    pub fn absolutize(&mut self) -> Result<(), TrainError> {
+        for p in [&mut self.path, &mut self.dir].into_iter().flatten() {
+            if p.is_relative() {
+                *p = std::path::absolute(&*p).map_err(TrainError::io(p))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The built-in datasets and the CSV reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -387,9 +446,80 @@ impl TrainConfig {
         Ok(config)
     }
 
-    /// The config as TOML text.
+    /// The config as TOML text, without the keys that do not apply to this run (see
+    /// [`TrainConfig::unused_keys`]): a reader of a run's `config.toml` sees only what
+    /// shaped it. Parsing it back gives [`TrainConfig::without_unused`].
     pub fn to_toml(&self) -> Result<String, TrainError> {
-        toml::to_string_pretty(self).map_err(|e| TrainError::Config(e.to_string()))
+        let full = toml::to_string_pretty(self).map_err(|e| TrainError::Config(e.to_string()))?;
+        Ok(remove_keys(&full, &self.unused_keys()))
+    }
+
+    /// The config as pretty JSON, without the keys that do not apply (the same content
+    /// as [`TrainConfig::to_toml`]).
+    pub fn to_json(&self) -> Result<Vec<u8>, TrainError> {
+        // through the TOML text, so numbers read as written (an f32 0.999, not
+        // 0.9990000128746033)
+        let table: toml::Table =
+            toml::from_str(&self.to_toml()?).map_err(|e| TrainError::Config(e.to_string()))?;
+        serde_json::to_vec_pretty(&table).map_err(|e| TrainError::Config(e.to_string()))
+    }
+
+    /// `(section, key)` of the settings this config's dataset and networks never read
+    /// (`data.means` of an image run, `generator.channels` of an MLP, ...).
+    pub fn unused_keys(&self) -> Vec<(&'static str, &'static str)> {
+        let d = &self.data;
+        let image = d.kind.is_image();
+        let mut keys = Vec::new();
+        if d.kind != DatasetKind::Gauss1d {
+            keys.extend([("data", "means"), ("data", "stds")]);
+        }
+        if d.kind != DatasetKind::Csv {
+            keys.extend([("data", "path"), ("data", "label_column")]);
+        }
+        if image {
+            // pixels are always mapped to [-1, 1]
+            keys.push(("data", "normalize"));
+        } else {
+            keys.extend([("data", "dir"), ("data", "limit")]);
+        }
+        if d.kind != DatasetKind::ImageFolder {
+            keys.extend([("data", "image_size"), ("data", "channels")]);
+        }
+        if !d.conditional {
+            keys.extend([
+                ("generator", "embedding_dim"),
+                ("discriminator", "embedding_dim"),
+            ]);
+        }
+        for (section, arch) in [
+            ("generator", self.generator.arch),
+            ("discriminator", self.discriminator.arch),
+        ] {
+            match arch {
+                Arch::Mlp => keys.push((section, "channels")),
+                Arch::Conv => keys.extend([(section, "hidden"), (section, "activation")]),
+            }
+        }
+        if self.discriminator.arch == Arch::Mlp || !d.conditional {
+            keys.push(("discriminator", "projection"));
+        }
+        if d.masks.is_none() {
+            keys.push(("algorithm", "l1_weight"));
+        }
+        if !image {
+            keys.push(("", "grid_every"));
+        }
+        keys
+    }
+
+    /// This config with every setting in [`TrainConfig::unused_keys`] at its default:
+    /// what reading back [`TrainConfig::to_toml`] gives. A new run starts from it, so the
+    /// config in memory, in `config.toml` and in its checkpoints are one and the same.
+    pub fn without_unused(&self) -> Self {
+        self.to_toml()
+            .ok()
+            .and_then(|text| toml::from_str(&text).ok())
+            .unwrap_or_else(|| self.clone())
     }
 
     /// Rejects values that cannot train (zero sizes, bad rates, inconsistent mixture).
@@ -532,9 +662,124 @@ impl TrainConfig {
     }
 }
 
+/// The examples `edgegan-train config --example NAME` prints: `(name, commented TOML)`.
+pub const EXAMPLES: [(&str, &str); 5] = [
+    (
+        "image_folder",
+        include_str!("config_examples/image_folder.toml"),
+    ),
+    (
+        "image_folder_rgb",
+        include_str!("config_examples/image_folder_rgb.toml"),
+    ),
+    ("csv", include_str!("config_examples/csv.toml")),
+    (
+        "fashion_mnist",
+        include_str!("config_examples/fashion_mnist.toml"),
+    ),
+    ("ring8", include_str!("config_examples/ring8.toml")),
+];
+
+/// The commented example config `name` (see [`EXAMPLES`]).
+pub fn example_config(name: &str) -> Result<&'static str, TrainError> {
+    EXAMPLES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = EXAMPLES.iter().map(|(n, _)| *n).collect();
+            TrainError::Config(format!(
+                "no example `{name}`: choose one of {}",
+                names.join(", ")
+            ))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_example_parses_back_as_a_valid_config() {
+        for (name, text) in EXAMPLES {
+            let c: TrainConfig =
+                toml::from_str(text).unwrap_or_else(|e| panic!("example {name}: {e}"));
+            c.validate()
+                .unwrap_or_else(|e| panic!("example {name}: {e}"));
+            assert!(
+                text.starts_with("# "),
+                "example {name} starts with a comment"
+            );
+        }
+        let ring8: TrainConfig = toml::from_str(example_config("ring8").unwrap()).unwrap();
+        assert_eq!(
+            ring8,
+            TrainConfig::default(),
+            "the ring8 example is the default"
+        );
+        let err = example_config("cifar").unwrap_err().to_string();
+        assert!(
+            err.contains("cifar") && err.contains("image_folder"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn resolved_config_omits_what_does_not_apply_and_reads_back_equal() {
+        let mut c = TrainConfig::default();
+        c.data.kind = DatasetKind::ImageFolder;
+        c.data.dir = Some("pics".into());
+        c.generator.arch = Arch::Conv;
+        c.discriminator.arch = Arch::Conv;
+        let text = c.to_toml().unwrap();
+        for key in [
+            "means",
+            "stds",
+            "normalize",
+            "hidden",
+            "activation",
+            "l1_weight",
+        ] {
+            assert!(!text.contains(key), "{key} in\n{text}");
+        }
+        for key in ["image_size", "channels", "dir", "grid_every"] {
+            assert!(text.contains(key), "{key} missing in\n{text}");
+        }
+        let back: TrainConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, c.without_unused());
+        let ring = TrainConfig::default().to_toml().unwrap();
+        for key in [
+            "means",
+            "image_size",
+            "grid_every",
+            "channels",
+            "projection",
+        ] {
+            assert!(!ring.contains(key), "{key} in\n{ring}");
+        }
+        let json = String::from_utf8(c.to_json().unwrap()).unwrap();
+        assert!(!json.contains("means"), "{json}");
+        // the struct's key order and f32 numbers as written
+        assert!(text.starts_with("seed = "), "{text}");
+        assert!(text.contains("beta2 = 0.999\n"), "{text}");
+        assert!(
+            json.contains("0.999") && !json.contains("0.99900"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn relative_data_paths_become_absolute() {
+        let mut d = DataConfig {
+            dir: Some("pics".into()),
+            path: Some("/abs/data.csv".into()),
+            ..Default::default()
+        };
+        d.absolutize().unwrap();
+        let dir = d.dir.unwrap();
+        assert!(dir.is_absolute() && dir.ends_with("pics"), "{dir:?}");
+        assert_eq!(d.path.unwrap(), PathBuf::from("/abs/data.csv"));
+    }
 
     #[test]
     fn default_config_is_the_seeds_algorithm_on_conditional_ring8() {

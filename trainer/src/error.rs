@@ -41,6 +41,14 @@ pub enum TrainError {
         /// the number of classes
         classes: usize,
     },
+    /// A class name that is not one of the model's classes.
+    #[error("unknown class `{name}`: the classes are {} (a name or an index 0..{})", .names.join(", "), .names.len().saturating_sub(1))]
+    UnknownClass {
+        /// what the user asked for
+        name: String,
+        /// the model's class names
+        names: Vec<String>,
+    },
     /// A checkpoint is corrupt, truncated, or from a different model.
     #[error("checkpoint {path}: {message}")]
     Checkpoint {
@@ -55,6 +63,14 @@ pub enum TrainError {
         /// the run folder
         path: PathBuf,
         /// what is wrong
+        message: String,
+    },
+    /// A shipped model folder cannot be written where asked.
+    #[error("model folder {path}: {message}")]
+    ModelFolder {
+        /// the model folder
+        path: PathBuf,
+        /// what is wrong, and what to do
         message: String,
     },
     /// Training diverged: a loss became NaN or infinite.

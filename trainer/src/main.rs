@@ -6,13 +6,16 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use edgegan_train::config::{DataConfig, DatasetKind, TrainConfig};
+use edgegan_train::config::{DataConfig, DatasetKind, TrainConfig, example_config};
 use edgegan_train::data::Dataset;
 use edgegan_train::data::images::ImageSet;
-use edgegan_train::data::images::grid::write_grid;
+use edgegan_train::data::images::grid::write_labelled_grid;
 use edgegan_train::evaluation::classifier::{TrainedClassifier, train_classifier};
 use edgegan_train::evaluation::{
-    DEFAULT_CLASSIFIER, evaluate_image_run, evaluate_run, images::score_images,
+    DEFAULT_CLASSIFIER, RUN_CLASSIFIER, auto_epochs, evaluate_image_run, evaluate_run,
+    find_classifier,
+    images::{classifier_fits, score_images},
+    record_classifier,
 };
 use edgegan_train::export::{export_run, shipped::ship_run};
 use edgegan_train::networks::ModelSize;
@@ -47,8 +50,18 @@ enum Command {
     /// Burn, config.toml, generator.bpk): what models/<name>/ holds besides its card.
     Ship(ShipArgs),
     /// Train the evaluation classifier of an image dataset (the yardstick of the image
-    /// metrics); prints its held-out accuracy.
+    /// metrics); prints its held-out accuracy. `--like RUN` trains it on a run's data and
+    /// records it in the run.
     Classifier(ClassifierArgs),
+    /// Print a commented config to start from (`--example image_folder`).
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// Which: image_folder, image_folder_rgb, csv, fashion_mnist or ring8.
+    #[arg(long)]
+    example: String,
 }
 
 #[derive(Debug, Args)]
@@ -113,8 +126,7 @@ fn read_sample_csv(path: &Path) -> anyhow::Result<(Vec<f32>, Option<Vec<i64>>)> 
     Ok((x, all_labelled.then_some(labels)))
 }
 
-/// The image dataset `kind` from `dir` (its default folder when `None`), for the
-/// commands that need only the data (`score`, `classifier`).
+/// The image dataset `kind` from `dir` (its default folder when `None`), for `score`.
 fn image_set(kind: DatasetKind, dir: Option<&Path>) -> anyhow::Result<ImageSet> {
     let data = DataConfig {
         kind,
@@ -152,22 +164,37 @@ struct ShipArgs {
     /// Model folder (created), e.g. models/fashion-cgan.
     #[arg(long)]
     out: PathBuf,
+    /// Replace an existing, non-empty model folder.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
 struct ClassifierArgs {
-    /// Output folder (classifier.bpk + classifier.json).
-    #[arg(long, default_value = DEFAULT_CLASSIFIER)]
-    out: PathBuf,
-    /// Dataset: fashion_mnist, idx or image_folder.
-    #[arg(long, default_value = "fashion_mnist")]
-    dataset: DatasetKind,
+    /// Train it on this run's data (its config's data section) and record it in the run;
+    /// written to RUN/classifier unless --out says otherwise.
+    #[arg(long, conflicts_with_all = ["dataset", "data_dir", "channels", "image_size"])]
+    like: Option<PathBuf>,
+    /// Output folder (classifier.bpk + classifier.json); default models/classifier, or
+    /// RUN/classifier with --like.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Dataset: fashion_mnist (default), idx or image_folder.
+    #[arg(long)]
+    dataset: Option<DatasetKind>,
     /// Folder of the IDX files / picture classes (default for fashion_mnist: Debian's).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Epochs over the training split.
-    #[arg(long, default_value_t = 3)]
-    epochs: usize,
+    /// image_folder: 1 (grayscale) or 3 (RGB).
+    #[arg(long)]
+    channels: Option<usize>,
+    /// image_folder: picture size, `28` or `HxW` (e.g. `40x32`).
+    #[arg(long)]
+    image_size: Option<String>,
+    /// Epochs over the training split (default: 3, more for a small set so it gets about
+    /// 300 gradient steps).
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -207,9 +234,11 @@ struct TrainArgs {
     /// (image_folder).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Evaluation classifier of image runs.
-    #[arg(long, default_value = DEFAULT_CLASSIFIER)]
-    classifier: PathBuf,
+    /// Evaluation classifier of image runs (default: the run's recorded one, else one that
+    /// reads its images: RUN/classifier or models/classifier, else one is trained on the
+    /// run's data into RUN/classifier).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
     /// Label column of the CSV (for a conditional model).
     #[arg(long)]
     label_column: Option<String>,
@@ -226,7 +255,7 @@ struct TrainArgs {
     /// new total).
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// No progress bar or log lines.
+    /// No run header, progress bar or log lines (results are still printed).
     #[arg(long, short)]
     quiet: bool,
 }
@@ -245,9 +274,9 @@ struct EvalArgs {
     /// Evaluation seed.
     #[arg(long, default_value_t = 1234)]
     seed: u64,
-    /// Evaluation classifier of image runs.
-    #[arg(long, default_value = DEFAULT_CLASSIFIER)]
-    classifier: PathBuf,
+    /// Evaluation classifier of image runs (default: the one the run records).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -258,12 +287,16 @@ struct SampleArgs {
     /// Number of samples.
     #[arg(long, short, default_value_t = 10)]
     n: usize,
-    /// Class to generate (conditional models).
+    /// Class to generate (conditional models): its name or its index.
     #[arg(long)]
-    label: Option<i64>,
+    label: Option<String>,
     /// Noise seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Start the CSV with a header of the data's column names (a CSV's own header; `x`,
+    /// `y` for the mixtures) and add a `class` column with the class name.
+    #[arg(long)]
+    header: bool,
     /// Image runs: write the samples as a PNG grid here (one row) instead of CSV.
     #[arg(long)]
     png: Option<PathBuf>,
@@ -301,7 +334,10 @@ impl TrainArgs {
             config.seed = seed;
         }
         config.validate()?;
-        Ok(config)
+        // the run must find its data from any folder, and its config.toml shows only
+        // what applies to it
+        config.data.absolutize()?;
+        Ok(config.without_unused())
     }
 
     fn default_out(config: &TrainConfig) -> PathBuf {
@@ -336,7 +372,9 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
                 );
             }
             run.update_config(&config)?;
-            eprintln!("resuming {} at step {}", root.display(), gan.step);
+            if verbose {
+                eprintln!("resuming {} at step {}", root.display(), gan.step);
+            }
             (run, gan)
         }
         None => {
@@ -351,42 +389,57 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
             (run, gan)
         }
     };
-    // the model's size is part of what a user chooses: always print it
+    // class and column names travel with the run (sample --label NAME, plots, export)
+    run.record_names(&gan.dataset)?;
     let g = ModelSize::of(&gan.generator);
     let d = ModelSize::of(&gan.discriminator);
-    eprintln!(
-        "run {}: {:?}{}, G {} params ({} B f32, {} B int8), D {} params, {} steps",
-        run.root.display(),
-        gan.config.data.kind,
-        if gan.conditional() {
-            " conditional"
-        } else if gan.inpainting() {
-            " inpainting"
-        } else {
-            ""
-        },
-        g.params,
-        g.f32_bytes,
-        g.int8_bytes,
-        d.params,
-        gan.config.steps
+    let size = format!(
+        "G {} params ({} B f32, {} B int8), D {} params",
+        g.params, g.f32_bytes, g.int8_bytes, d.params
     );
+    if verbose {
+        eprintln!(
+            "run {}: {:?}{}, {size}, {} steps",
+            run.root.display(),
+            gan.config.data.kind,
+            if gan.conditional() {
+                " conditional"
+            } else if gan.inpainting() {
+                " inpainting"
+            } else {
+                ""
+            },
+            gan.config.steps
+        );
+    }
     let started = std::time::Instant::now();
     training::train(&run, &mut gan, TrainOptions { verbose })?;
     let secs = started.elapsed().as_secs_f64();
-    println!("trained to step {} in {secs:.1} s", gan.step);
+    // the model's size is part of what a user chooses: always print it with the result
+    println!("trained to step {} in {secs:.1} s; {size}", gan.step);
     if gan.dataset.image_shape().is_some() {
         training::progress::write_sample_grid(&run, &gan)?;
-        if args.classifier.join("classifier.json").is_file() {
-            let report = evaluate_image_run(&run, &gan, &args.classifier, None, 1234)?;
-            println!("{report}");
-        } else {
-            println!(
-                "no evaluation classifier at {}: train one with `edgegan-train classifier`, \
-                 then run `edgegan-train eval --run {}`",
-                args.classifier.display(),
-                run.root.display()
-            );
+        match image_classifier(&run, &gan, args.classifier.as_deref(), true) {
+            Ok(classifier) => {
+                let report = evaluate_image_run(&run, &gan, &classifier, None, 1234)?;
+                println!("{report}");
+            }
+            Err(err) => {
+                // the trained weights are saved: a classifier problem must not turn a
+                // finished run into a failure, nor leave an eval.json of older weights
+                let stale = run.path("eval.json");
+                if stale.exists() {
+                    std::fs::remove_file(&stale)
+                        .with_context(|| format!("removing the stale {}", stale.display()))?;
+                }
+                println!(
+                    "evaluation skipped: {}; the training is saved: run `edgegan-train classifier \
+                     --like {}`, then `edgegan-train eval --run {}`",
+                    one_line(&err),
+                    run.root.display(),
+                    run.root.display()
+                );
+            }
         }
     } else {
         let report = evaluate_run(&run, &gan, None, 1234)?;
@@ -400,6 +453,72 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The classifier an image run is evaluated with, recorded in its `run.json`: `explicit`
+/// when given, else the one the run records or one that reads its images; when there is
+/// none, `train_missing` trains one on the run's data into `RUN/classifier` (and says so),
+/// otherwise it is an error that says how to make one.
+fn image_classifier(
+    run: &RunDir,
+    gan: &Gan,
+    explicit: Option<&Path>,
+    train_missing: bool,
+) -> anyhow::Result<PathBuf> {
+    let Dataset::Images(set) = &gan.dataset else {
+        bail!("the image evaluation needs an image dataset");
+    };
+    let chosen = match explicit {
+        Some(dir) => {
+            let card = TrainedClassifier::load_card(dir)?;
+            if !classifier_fits(&card, set) {
+                bail!(
+                    "the classifier in {} reads {:?} images of the classes [{}]; this run's \
+                     data are {:?} images of the classes [{}]: run `edgegan-train classifier \
+                     --like {}` (it trains one on the run's data and records it)",
+                    dir.display(),
+                    card.shape,
+                    card.class_names.join(", "),
+                    set.shape,
+                    set.class_names.join(", "),
+                    run.root.display()
+                );
+            }
+            dir.to_path_buf()
+        }
+        None => match find_classifier(run, set)? {
+            Some(dir) => dir,
+            None if train_missing => {
+                let out = run.path(RUN_CLASSIFIER);
+                let epochs = auto_epochs(set);
+                eprintln!(
+                    "no evaluation classifier reads this run's {:?} images of the classes [{}]: \
+                     training one on its training images ({epochs} epochs) into {}",
+                    set.shape,
+                    set.class_names.join(", "),
+                    out.display()
+                );
+                let trained = train_classifier(set, epochs, 7, &out, |_, _| {})?;
+                println!(
+                    "evaluation classifier: held-out accuracy {:.4} on {} images ({})",
+                    trained.card.test_accuracy,
+                    trained.card.test_images,
+                    out.display()
+                );
+                out
+            }
+            None => bail!(
+                "no evaluation classifier reads this run's {:?} images of the classes [{}]: \
+                 run `edgegan-train classifier --like {}` (it trains one on the run's data and \
+                 records it), or pass --classifier DIR",
+                set.shape,
+                set.class_names.join(", "),
+                run.root.display()
+            ),
+        },
+    };
+    record_classifier(run, &chosen)?;
+    Ok(chosen)
+}
+
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let (run, config) = RunDir::open(&args.run)?;
     let gan = training::load_gan(&run, config, args.checkpoint.as_deref())?;
@@ -407,13 +526,9 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         bail!("--samples must be at least 1");
     }
     if gan.dataset.image_shape().is_some() {
-        let report = evaluate_image_run(&run, &gan, &args.classifier, args.samples, args.seed)
-            .with_context(|| {
-                format!(
-                    "with the classifier in {} (train one with `edgegan-train classifier`)",
-                    args.classifier.display()
-                )
-            })?;
+        let classifier = image_classifier(&run, &gan, args.classifier.as_deref(), false)?;
+        let report = evaluate_image_run(&run, &gan, &classifier, args.samples, args.seed)
+            .with_context(|| format!("with the classifier in {}", classifier.display()))?;
         println!("{report}");
         println!("wrote {}", run.path("eval.json").display());
         return Ok(());
@@ -427,13 +542,16 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
 fn sample(args: &SampleArgs) -> anyhow::Result<()> {
     let (run, config) = RunDir::open(&args.run)?;
     let gan = training::load_gan(&run, config, None)?;
-    let label = args.label.unwrap_or(0);
     if args.label.is_some() && !gan.conditional() {
         bail!(
             "{} is an unconditional model; --label does not apply",
             args.run.display()
         );
     }
+    let label = match &args.label {
+        Some(name) => gan.dataset.class_index(name)?,
+        None => 0,
+    };
     let labels = vec![label; args.n];
     let mut rng = rand_pcg::Pcg64::seed_from_u64(args.seed);
     if gan.inpainting() {
@@ -444,28 +562,66 @@ fn sample(args: &SampleArgs) -> anyhow::Result<()> {
         );
     }
     let x = gan.generate(&mut rng, &labels)?;
+    let class_name = gan
+        .conditional()
+        .then(|| gan.dataset.class_names().get(label as usize).cloned())
+        .flatten();
     if let Some(png) = &args.png {
         let Some(shape) = gan.dataset.image_shape() else {
             bail!("--png applies to image runs; this one samples points");
         };
-        write_grid(png, &x, shape, 1, args.n, 2)?;
+        let rows: Vec<String> = class_name.into_iter().collect();
+        write_labelled_grid(png, &x, shape, 1, args.n, 2, &rows)?;
         eprintln!("wrote {}", png.display());
         return Ok(());
     }
     let dim = gan.dataset.dim();
+    // rows only by default (what scripts read); --header names the columns and the class
+    let class_cell = class_name.as_deref().filter(|_| args.header).map(csv_cell);
     let mut out = String::new();
+    if args.header {
+        let mut names: Vec<String> = gan
+            .dataset
+            .column_names()
+            .iter()
+            .map(|n| csv_cell(n))
+            .collect();
+        if names.is_empty() {
+            names = (0..dim).map(|i| format!("x{i}")).collect();
+        }
+        out.push_str(&names.join(","));
+        if class_cell.is_some() {
+            out.push_str(",class");
+        }
+        out.push('\n');
+    }
     for row in x.chunks(dim) {
         let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
         out.push_str(&cells.join(","));
+        if let Some(cell) = &class_cell {
+            out.push(',');
+            out.push_str(cell);
+        }
         out.push('\n');
     }
     print!("{out}");
     Ok(())
 }
 
+/// A CSV cell: quoted when it holds a comma, a quote or a line break.
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
 fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let report = export_run(&args.run, &args.out, args.checkpoint.as_deref())?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    // long arrays (an image normaliser is 784 zeros and 784 ones) are summarised; the
+    // ONNX file holds them in full
+    println!("{}", serde_json::to_string_pretty(&report.summary())?);
     eprintln!(
         "wrote {} ({} bytes); tract matches Burn to {:.1e} (batch 1, 7, 64)",
         args.out.display(),
@@ -475,26 +631,81 @@ fn export(args: &ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `28` or `40x32` (height x width).
+fn parse_size(text: &str) -> anyhow::Result<[usize; 2]> {
+    let parse = |t: &str| -> anyhow::Result<usize> {
+        t.trim().parse().ok().filter(|&v| v > 0).with_context(|| {
+            format!("--image-size `{text}`: expected a positive size like 28 or 40x32")
+        })
+    };
+    Ok(match text.split_once(['x', 'X']) {
+        Some((h, w)) => [parse(h)?, parse(w)?],
+        None => [parse(text)?; 2],
+    })
+}
+
 fn classifier(args: &ClassifierArgs) -> anyhow::Result<()> {
-    if !args.dataset.is_image() {
-        bail!("the classifier is for image datasets (fashion_mnist, idx, image_folder)");
-    }
-    if args.epochs == 0 {
+    if args.epochs == Some(0) {
         bail!("--epochs must be at least 1");
     }
-    let set = image_set(args.dataset, args.data_dir.as_deref())?;
+    let (data, out, run) = match &args.like {
+        Some(root) => {
+            let (run, config) = RunDir::open(root)?;
+            let out = args.out.clone().unwrap_or_else(|| run.path(RUN_CLASSIFIER));
+            (config.data, out, Some(run))
+        }
+        None => {
+            let mut data = DataConfig {
+                kind: args.dataset.unwrap_or(DatasetKind::FashionMnist),
+                dir: args.data_dir.clone(),
+                ..Default::default()
+            };
+            if let Some(c) = args.channels {
+                data.channels = c;
+            }
+            if let Some(size) = &args.image_size {
+                data.image_size = parse_size(size)?;
+            }
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CLASSIFIER));
+            (data, out, None)
+        }
+    };
+    if !data.kind.is_image() {
+        bail!(
+            "the classifier is for image datasets (fashion_mnist, idx, image_folder); {} is {:?}",
+            args.like
+                .as_ref()
+                .map_or("this dataset".into(), |r| r.display().to_string()),
+            data.kind
+        );
+    }
+    if data.kind == DatasetKind::ImageFolder && data.dir.is_none() {
+        bail!("--dataset image_folder needs --data-dir (the folder with one sub-folder per class)");
+    }
+    let set = ImageSet::from_config(&data)?;
+    let epochs = args.epochs.unwrap_or_else(|| auto_epochs(&set));
     let started = std::time::Instant::now();
-    let trained = train_classifier(&set, args.epochs, args.seed, &args.out, |epoch, loss| {
+    let trained = train_classifier(&set, epochs, args.seed, &out, |epoch, loss| {
         eprintln!("epoch {epoch}: mean cross-entropy {loss:.4}")
     })?;
     println!(
-        "classifier: held-out accuracy {:.4} on {} images after {} epochs ({:.1} s); wrote {}",
+        "classifier: held-out accuracy {:.4} on {} images after {epochs} epochs ({:.1} s); wrote {}",
         trained.card.test_accuracy,
         trained.card.test_images,
-        args.epochs,
         started.elapsed().as_secs_f64(),
-        args.out.display()
+        out.display()
     );
+    if let Some(run) = run {
+        record_classifier(&run, &out)?;
+        println!(
+            "recorded in {}: `edgegan-train eval --run {}` and --resume use it",
+            run.path("run.json").display(),
+            run.root.display()
+        );
+    }
     Ok(())
 }
 
@@ -513,7 +724,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Classifier(args) => classifier(args),
         Command::Score(args) => score(args),
         Command::Ship(args) => {
-            let report = ship_run(&args.run, &args.out)
+            let report = ship_run(&args.run, &args.out, args.force)
                 .with_context(|| format!("shipping {}", args.run.display()))?;
             println!(
                 "wrote {} (generator.onnx {} bytes, tract matches Burn to {:.1e}; config.toml, generator.bpk)",
@@ -523,7 +734,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Config(args) => {
+            print!("{}", example_config(&args.example)?);
+            Ok(())
+        }
     }
+}
+
+/// The error and its causes on one line, each cause only when the text before does not
+/// already hold it (a `TrainError::Io` shows its OS error, which is also its source).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn main() -> ExitCode {
@@ -531,7 +763,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("edgegan-train: {err:#}");
+            eprintln!("edgegan-train: {}", one_line(&err));
             ExitCode::from(2)
         }
     }

@@ -273,7 +273,7 @@ fn image_pipeline_classifier_train_eval_ship_sample_and_score_from_the_command_l
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.contains("label accuracy"), "{printed}");
-    assert!(stderr(&out).contains("B int8"), "the model size is printed");
+    assert!(printed.contains("B int8"), "the model size is printed");
     for f in [
         "r/samples/step-0000003.png",
         "r/samples/step-0000006.png",
@@ -405,4 +405,382 @@ fn image_data_problems_exit_with_code_2_naming_the_file() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("m.toml") && err.contains("conv"), "{err}");
+}
+
+// ---- your own data (issue 16): the three journeys of the README's "Your own data" ----
+
+/// `root/<class>/NN.png`: `per_class` tiny pictures of each class, each class its own
+/// pattern (a bright top half, left half or diagonal) with per-picture noise.
+fn picture_folder(root: &Path, classes: &[&str], per_class: usize, rgb: bool, size: u32) {
+    for (k, class) in classes.iter().enumerate() {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            let img = image::RgbImage::from_fn(size, size, |x, y| {
+                let bright = match k {
+                    0 => y < size / 2,
+                    1 => x < size / 2,
+                    _ => x.abs_diff(y) < 3,
+                };
+                let noise = ((i as u32 * 37 + x * 11 + y * 5) % 40) as u8;
+                let v = if bright { 200 + noise / 2 } else { noise };
+                // RGB classes also differ in colour
+                image::Rgb(if rgb {
+                    [v, v / (k as u8 + 1), 255 - v]
+                } else {
+                    [v; 3]
+                })
+            });
+            img.save(dir.join(format!("{i:02}.png"))).unwrap();
+        }
+    }
+}
+
+/// A tiny conv config for pictures of `size` px (one x2 upsample: size / 2 maps).
+fn picture_config(dir: &Path, name: &str, data: &str) -> String {
+    std::fs::write(
+        dir.join(name),
+        format!(
+            "steps = 4\nbatch_size = 8\nlog_every = 2\ncheckpoint_every = 2\ngrid_every = 2\n\
+             [data]\nkind = \"image_folder\"\nconditional = true\n{data}\n\
+             [generator]\narch = \"conv\"\nnoise_dim = 4\nembedding_dim = 3\nchannels = [8, 4]\n\
+             [discriminator]\narch = \"conv\"\nembedding_dim = 2\nchannels = [4, 8]\n"
+        ),
+    )
+    .unwrap();
+    name.to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn own_grey_picture_folder_train_evaluate_export_ship_and_sample_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    picture_folder(
+        &dir.path().join("pictures"),
+        &["shoe", "bag", "shirt"],
+        14,
+        false,
+        12,
+    );
+    let cfg = picture_config(
+        dir.path(),
+        "grey.toml",
+        "dir = \"pictures\"\nchannels = 1\nimage_size = [12, 12]",
+    );
+    // -q: no run header, but the result (model size, evaluation) is printed
+    let out = run(&["train", "--config", &cfg, "--out", "r", "-q"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (printed, err) = (stdout(&out), stderr(&out));
+    assert!(!err.contains("run r:"), "-q printed the run header: {err}");
+    assert!(
+        printed.contains("B int8"),
+        "the model size is printed: {printed}"
+    );
+    // no classifier fits three 12x12 classes: one is trained, and the run ends with numbers
+    assert!(
+        err.contains("training one")
+            && printed.contains("evaluation classifier: held-out accuracy"),
+        "{err}\n{printed}"
+    );
+    assert!(printed.contains("generated vs held-out"), "{printed}");
+    assert!(
+        printed.contains("held-out images (fewer than 128"),
+        "{printed}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r/run.json")).unwrap()).unwrap();
+    assert_eq!(
+        info["class_names"],
+        serde_json::json!(["bag", "shirt", "shoe"])
+    );
+    assert!(
+        info["classifier"]
+            .as_str()
+            .unwrap()
+            .ends_with("r/classifier"),
+        "{info}"
+    );
+    let config = std::fs::read_to_string(dir.path().join("r/config.toml")).unwrap();
+    assert!(
+        !config.contains("means") && !config.contains("hidden"),
+        "{config}"
+    );
+    let abs = dir.path().join("pictures");
+    assert!(
+        config.contains(abs.to_str().unwrap()),
+        "data.dir is absolute: {config}"
+    );
+
+    // eval from another folder: the recorded classifier and the absolute data.dir
+    std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+    let out = run(
+        &["eval", "--run", "../r", "--samples", "300"],
+        &dir.path().join("elsewhere"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("300 samples"), "{}", stdout(&out));
+
+    // --resume evaluates again with the recorded classifier
+    let out = run(
+        &["train", "--resume", "r", "--steps", "6", "-q"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("image evaluation at step 6"),
+        "{}",
+        stdout(&out)
+    );
+    let eval: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r/eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["step"], 6);
+
+    // export prints a summary, not kilobytes of normaliser
+    let out = run(&["export", "--run", "r", "--out", "g.onnx"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.len() < 6_000, "{} bytes printed", printed.len());
+    assert!(printed.contains("144 values, all 0"), "{printed}");
+    assert!(
+        printed.contains(r#"[\"bag\",\"shirt\",\"shoe\"]"#),
+        "{printed}"
+    );
+
+    // ship refuses to mix trainings in one folder
+    let out = run(&["ship", "--run", "r", "--out", "m"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["ship", "--run", "r", "--out", "m"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    let out = run(&["ship", "--run", "r", "--out", "m", "--force"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("m/generator.onnx").is_file());
+    assert!(!dir.path().join(".m.shipping").exists());
+
+    // sample by class name (any case) or index; an unknown name lists the classes
+    for label in ["shoe", "SHOE", "2"] {
+        let out = run(
+            &[
+                "sample", "--run", "r", "--label", label, "-n", "4", "--png", "s.png",
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+    }
+    let out = run(&["sample", "--run", "r", "--label", "boot"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown class `boot`") && stderr(&out).contains("bag, shirt, shoe"),
+        "{}",
+        stderr(&out)
+    );
+
+    // an OS error is printed once
+    let out = run(
+        &["eval", "--run", "r", "--classifier", "nowhere"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).matches("os error 2").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn own_rgb_pictures_at_another_size_with_classifier_like_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    picture_folder(&dir.path().join("photos"), &["cat", "dog"], 14, true, 16);
+    let cfg = picture_config(
+        dir.path(),
+        "rgb.toml",
+        "dir = \"photos\"\nchannels = 3\nimage_size = [16, 16]",
+    );
+    let out = run(&["train", "--config", &cfg, "--out", "r", "-q"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("label accuracy"), "{}", stdout(&out));
+    // a grey classifier of the same pictures, which cannot read this RGB run
+    let out = run(
+        &[
+            "classifier",
+            "--dataset",
+            "image_folder",
+            "--data-dir",
+            "photos",
+            "--channels",
+            "1",
+            "--image-size",
+            "16",
+            "--out",
+            "clf-grey",
+            "--epochs",
+            "1",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // a classifier trained like the run, recorded in it and used by eval
+    let out = run(
+        &["classifier", "--like", "r", "--out", "clf", "--epochs", "5"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("recorded in"), "{}", stdout(&out));
+    let info = std::fs::read_to_string(dir.path().join("r/run.json")).unwrap();
+    assert!(info.contains("clf"), "{info}");
+    let out = run(&["eval", "--run", "r"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    // a classifier of other pictures: the run still ends, says why evaluation was skipped
+    // and what to run, and leaves no eval.json of older weights
+    let out = run(
+        &[
+            "train",
+            "--resume",
+            "r",
+            "--steps",
+            "6",
+            "-q",
+            "--classifier",
+            "clf-grey",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(
+        printed.contains("evaluation skipped") && printed.contains("classifier --like r"),
+        "{printed}"
+    );
+    assert!(!dir.path().join("r/eval.json").exists());
+    let out = run(
+        &["eval", "--run", "r", "--classifier", "clf-grey"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("[1, 16, 16]") && err.contains("[3, 16, 16]") && err.contains("--like r"),
+        "{err}"
+    );
+    // the same from the dataset flags, any channel count and size
+    let out = run(
+        &[
+            "classifier",
+            "--dataset",
+            "image_folder",
+            "--data-dir",
+            "photos",
+            "--channels",
+            "3",
+            "--image-size",
+            "16x16",
+            "--out",
+            "clf2",
+            "--epochs",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let card = std::fs::read_to_string(dir.path().join("clf2/classifier.json")).unwrap();
+    assert!(card.contains("\"cat\"") && card.contains("16"), "{card}");
+    let out = run(&["export", "--run", "r", "--out", "g.onnx"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(
+        &[
+            "sample", "--run", "r", "--label", "dog", "-n", "3", "--png", "dogs.png",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("dogs.png").is_file());
+}
+
+#[test]
+fn own_csv_with_string_labels_keeps_names_through_export_and_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("east_km,north_km,site\n");
+    for i in 0..90 {
+        let (site, x, y) = match i % 3 {
+            0 => ("north", 0.0, 3.0),
+            1 => ("south", 0.0, -3.0),
+            _ => ("east", 3.0, 0.0),
+        };
+        let j = f64::from(i) * 0.01;
+        text.push_str(&format!("{},{},{site}\n", x + j, y - j));
+    }
+    std::fs::write(dir.path().join("points.csv"), text).unwrap();
+    std::fs::write(
+        dir.path().join("csv.toml"),
+        "steps = 30\nbatch_size = 32\nlog_every = 10\ncheckpoint_every = 15\n\
+         [data]\nkind = \"csv\"\npath = \"points.csv\"\nlabel_column = \"site\"\nconditional = true\n\
+         [generator]\nhidden = [16]\n[discriminator]\nhidden = [16]\n",
+    )
+    .unwrap();
+    let out = run(
+        &["train", "--config", "csv.toml", "--out", "r", "-q"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("KS"), "{}", stdout(&out));
+    assert!(
+        dir.path().join("r/plots/samples.png").is_file(),
+        "2-D scatter"
+    );
+    let info = std::fs::read_to_string(dir.path().join("r/run.json")).unwrap();
+    assert!(
+        info.contains("\"east\"") && info.contains("north_km"),
+        "{info}"
+    );
+    let out = run(&["export", "--run", "r", "--out", "g.onnx"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(
+        printed.contains(r#"[\"east_km\",\"north_km\"]"#)
+            && printed.contains(r#"[\"east\",\"north\",\"south\"]"#),
+        "{printed}"
+    );
+    let out = run(
+        &[
+            "sample", "--run", "r", "--label", "north", "-n", "3", "--header",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let mut lines = printed.lines();
+    assert_eq!(lines.next(), Some("east_km,north_km,class"));
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.len(), 3, "{line}");
+        assert_eq!(cells[2], "north");
+        assert!(cells[0].parse::<f32>().is_ok() && cells[1].parse::<f32>().is_ok());
+    }
+}
+
+#[test]
+fn config_examples_print_configs_that_train() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "image_folder",
+        "image_folder_rgb",
+        "csv",
+        "fashion_mnist",
+        "ring8",
+    ] {
+        let out = run(&["config", "--example", name], dir.path());
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.starts_with('#'), "{name} is commented");
+        let parsed: toml::Table = toml::from_str(&text).unwrap();
+        assert!(parsed.contains_key("data"), "{name}");
+    }
+    let out = run(&["config", "--example", "cifar"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("image_folder"), "{}", stderr(&out));
 }

@@ -1,5 +1,9 @@
-//! A user's CSV: a header row, numeric columns and an optional integer label column,
-//! loaded into memory (rows are drawn with replacement by [`super::Dataset`]).
+//! A user's CSV: a header row, numeric columns and an optional label column, loaded into
+//! memory (rows are drawn with replacement by [`super::Dataset`]).
+//!
+//! Labels are integers (class = value, as before) or, as users have them, strings: when
+//! any label is not a number, the distinct labels in sorted order are the classes
+//! (`east, north, south` -> 0, 1, 2), and that list travels as the class names.
 
 use std::path::{Path, PathBuf};
 
@@ -16,8 +20,17 @@ pub struct CsvData {
     pub values: Vec<f32>,
     /// per-row labels when a label column was named
     pub labels: Option<Vec<i64>>,
-    /// number of classes (max label + 1), 1 without labels
+    /// number of classes (max label + 1, or the distinct string labels), 1 without labels
     pub classes: usize,
+    /// class names, index = label: the string labels in sorted order, or the integer
+    /// values (`0`, `1`, ...)
+    pub class_names: Vec<String>,
+}
+
+/// Whether a label cell reads as a number (then it must be a non-negative integer; a
+/// column with any other text is a string-label column).
+fn is_numeric(cell: &str) -> bool {
+    cell.parse::<f64>().is_ok()
 }
 
 /// Reads a CSV with a header row: every column numeric, except the optional integer
@@ -54,7 +67,8 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData> {
         return Err(data_err("no numeric columns".into()));
     }
     let mut values = Vec::new();
-    let mut labels = label_idx.map(|_| Vec::new());
+    // raw label cells with their line; classes are assigned once all are read
+    let mut raw_labels: Vec<(usize, String)> = Vec::new();
     for (row_idx, record) in reader.records().enumerate() {
         // line 1 is the header
         let line = row_idx + 2;
@@ -69,19 +83,12 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData> {
         for (col, cell) in record.iter().enumerate() {
             let name = &headers[col];
             if Some(col) == label_idx {
-                let label: i64 = cell.parse().map_err(|_| {
-                    data_err(format!(
-                        "line {line}, column `{name}`: label `{cell}` is not a non-negative integer"
-                    ))
-                })?;
-                if label < 0 {
+                if cell.is_empty() {
                     return Err(data_err(format!(
-                        "line {line}, column `{name}`: label {label} is negative"
+                        "line {line}, column `{name}`: the label is empty"
                     )));
                 }
-                if let Some(l) = labels.as_mut() {
-                    l.push(label);
-                }
+                raw_labels.push((line, cell.to_string()));
             } else {
                 let v: f32 = cell.parse().map_err(|_| {
                     data_err(format!(
@@ -100,17 +107,59 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData> {
     if values.is_empty() {
         return Err(data_err("no data rows".into()));
     }
-    let classes = labels
-        .as_ref()
-        .and_then(|l| l.iter().max())
-        .map_or(1, |m| *m as usize + 1);
+    let (labels, class_names) = match label_idx {
+        Some(col) => {
+            let (labels, names) = classes_of(&raw_labels, &headers[col], &data_err)?;
+            (Some(labels), names)
+        }
+        None => (None, vec!["all".to_string()]),
+    };
     Ok(CsvData {
         path: path.to_path_buf(),
         columns,
         values,
         labels,
-        classes,
+        classes: class_names.len(),
+        class_names,
     })
+}
+
+/// Class indices and names of the label cells: integer labels as they are (names `0`,
+/// `1`, ...), string labels as their index in the sorted distinct values.
+fn classes_of(
+    cells: &[(usize, String)],
+    name: &str,
+    data_err: &dyn Fn(String) -> TrainError,
+) -> Result<(Vec<i64>, Vec<String>)> {
+    if cells.iter().all(|(_, c)| is_numeric(c)) {
+        let mut labels = Vec::with_capacity(cells.len());
+        for (line, cell) in cells {
+            let label: i64 = cell.parse().map_err(|_| {
+                data_err(format!(
+                    "line {line}, column `{name}`: label `{cell}` is not a non-negative integer"
+                ))
+            })?;
+            if label < 0 {
+                return Err(data_err(format!(
+                    "line {line}, column `{name}`: label {label} is negative"
+                )));
+            }
+            labels.push(label);
+        }
+        let classes = labels.iter().max().map_or(1, |m| *m as usize + 1);
+        return Ok((labels, (0..classes).map(|i| i.to_string()).collect()));
+    }
+    let names: Vec<String> = cells
+        .iter()
+        .map(|(_, c)| c.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let labels = cells
+        .iter()
+        .map(|(_, c)| names.binary_search(c).map_or(0, |i| i as i64))
+        .collect();
+    Ok((labels, names))
 }
 
 #[cfg(test)]
@@ -132,6 +181,25 @@ mod tests {
         assert_eq!(c.values, vec![1.0, 2.0, 3.0, 4.5]);
         assert_eq!(c.labels, Some(vec![0, 2]));
         assert_eq!(c.classes, 3);
+        assert_eq!(c.class_names, vec!["0", "1", "2"]);
+    }
+
+    #[test]
+    fn string_labels_become_classes_in_sorted_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "s.csv",
+            "east_km,label,north_km\n1,north,2\n3,south,4\n5,east,6\n7,north,8\n",
+        );
+        let c = read_csv(&p, Some("label")).unwrap();
+        assert_eq!(c.columns, vec!["east_km", "north_km"]);
+        assert_eq!(c.class_names, vec!["east", "north", "south"]);
+        assert_eq!(c.labels, Some(vec![1, 2, 0, 1]));
+        assert_eq!(c.classes, 3);
+        let p = write(dir.path(), "e.csv", "a,label\n1,north\n2,\n");
+        let err = read_csv(&p, Some("label")).unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("empty"), "{err}");
     }
 
     #[test]

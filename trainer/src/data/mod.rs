@@ -201,9 +201,41 @@ impl Dataset {
                     .map(|p| format!("({}, {})", p[0], p[1]))
                     .collect()
             }
-            Self::Csv(c) => (0..c.classes).map(|i| format!("label {i}")).collect(),
+            Self::Csv(c) => c.class_names.clone(),
             Self::Images(set) => set.class_names.clone(),
         }
+    }
+
+    /// Names of the values of one point sample: the CSV header's numeric columns, `x`
+    /// (gauss1d) or `x`, `y` (ring8, grid25); empty for images (their layout is the
+    /// output shape).
+    pub fn column_names(&self) -> Vec<String> {
+        match self {
+            Self::Gauss1d { .. } => vec!["x".into()],
+            Self::Ring8 | Self::Grid25 => vec!["x".into(), "y".into()],
+            Self::Csv(c) => c.columns.clone(),
+            Self::Images(_) => Vec::new(),
+        }
+    }
+
+    /// The class index a user named: a class name (case-insensitive) or an index.
+    pub fn class_index(&self, name: &str) -> Result<i64> {
+        let names = self.class_names();
+        let wanted = name.trim();
+        if let Some(i) = names.iter().position(|n| n == wanted) {
+            return Ok(i as i64);
+        }
+        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(wanted)) {
+            return Ok(i as i64);
+        }
+        if let Ok(i) = wanted.parse::<i64>() {
+            self.check_labels(&[i])?;
+            return Ok(i);
+        }
+        Err(TrainError::UnknownClass {
+            name: wanted.to_string(),
+            names,
+        })
     }
 
     /// The fixed normalisation between data and network units.

@@ -28,6 +28,8 @@ use crate::tensors::{read_scalar, read_vec};
 pub const FEATURES: usize = 64;
 const WEIGHTS: &str = "classifier.bpk";
 const CARD: &str = "classifier.json";
+/// Images per training batch.
+pub const BATCH: usize = 128;
 /// Rows per forward pass when classifying many images.
 const CHUNK: usize = 500;
 
@@ -118,15 +120,19 @@ pub struct Classified {
 }
 
 impl TrainedClassifier {
-    /// Loads `dir/classifier.json` and `dir/classifier.bpk`.
-    pub fn load(dir: &Path) -> Result<Self> {
+    /// Reads only `dir/classifier.json` (to decide whether it fits a dataset).
+    pub fn load_card(dir: &Path) -> Result<ClassifierCard> {
         let card_path = dir.join(CARD);
         let text = std::fs::read_to_string(&card_path).map_err(TrainError::io(&card_path))?;
-        let card: ClassifierCard =
-            serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
-                path: card_path.clone(),
-                message: format!("not a classifier card: {e}"),
-            })?;
+        serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+            path: card_path.clone(),
+            message: format!("not a classifier card: {e}"),
+        })
+    }
+
+    /// Loads `dir/classifier.json` and `dir/classifier.bpk`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let card = Self::load_card(dir)?;
         let weights = dir.join(WEIGHTS);
         if !weights.is_file() {
             return Err(TrainError::Checkpoint {
@@ -203,7 +209,7 @@ pub fn train_classifier(
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut rng = Pcg64::seed_from_u64(seed);
     let dim = set.dim();
-    let batch = 128;
+    let batch = BATCH;
     let mut order: Vec<usize> = (0..set.train.len()).collect();
     for epoch in 0..epochs {
         order.shuffle(&mut rng);

@@ -63,6 +63,9 @@ pub struct ImageEvalReport {
     pub step: usize,
     /// generated (or completed) samples compared
     pub samples: usize,
+    /// held-out real images they are compared with (all of them)
+    #[serde(default)]
+    pub held_out: usize,
     /// evaluation seed
     pub seed: u64,
     /// the classifier's held-out accuracy (the floor for label accuracy)
@@ -93,6 +96,9 @@ impl fmt::Display for ImageEvalReport {
         };
         row(f, "generated vs held-out", &self.generated)?;
         row(f, "real vs held-out (floor)", &self.real)?;
+        if let Some(warning) = self.small_held_out_warning() {
+            writeln!(f, "  note: {warning}")?;
+        }
         if let Some(acc) = self.label_accuracy {
             writeln!(
                 f,
@@ -120,6 +126,38 @@ impl fmt::Display for ImageEvalReport {
     }
 }
 
+/// Fewest held-out images for a stable Fréchet distance: twice the feature dimension
+/// (below it the held-out covariance is poorly estimated, and near `FEATURES` singular).
+pub const STABLE_FD_IMAGES: usize = 2 * FEATURES;
+
+impl ImageEvalReport {
+    /// Why the FD of this report moves with noise, when the held-out set is small.
+    pub fn small_held_out_warning(&self) -> Option<String> {
+        (self.held_out > 0 && self.held_out < STABLE_FD_IMAGES).then(|| {
+            format!(
+                "only {} held-out images (fewer than {STABLE_FD_IMAGES}, twice the {FEATURES} \
+                 features): FD and precision/recall are unstable; add pictures (every 10th \
+                 is held out) before comparing runs by FD",
+                self.held_out
+            )
+        })
+    }
+}
+
+/// Whether `classifier` reads `set`'s images: the same `[c, h, w]` and class names.
+pub fn classifier_fits(classifier: &super::classifier::ClassifierCard, set: &ImageSet) -> bool {
+    classifier.shape == set.shape && classifier.class_names == set.class_names
+}
+
+/// Rows `0..n` of `x` (`rows` rows of `dim` values), cycling when `n > rows`.
+fn cycled<T: Copy>(x: &[T], dim: usize, n: usize) -> Vec<T> {
+    let rows = x.len() / dim.max(1);
+    (0..n)
+        .flat_map(|i| &x[(i % rows.max(1)) * dim..(i % rows.max(1) + 1) * dim])
+        .copied()
+        .collect()
+}
+
 fn image_set(gan: &Gan) -> Result<&ImageSet> {
     match &gan.dataset {
         Dataset::Images(set) => Ok(set),
@@ -129,7 +167,13 @@ fn image_set(gan: &Gan) -> Result<&ImageSet> {
     }
 }
 
-/// Evaluates an image GAN on `n` samples (capped by the held-out split's size).
+/// The default number of generated samples for an image run: as many as held-out images,
+/// at least 1,000 (a small picture folder still gets a usable sample) and at most 10,000.
+pub fn default_samples(set: &ImageSet) -> usize {
+    set.held_out().len().clamp(1_000, 10_000)
+}
+
+/// Evaluates an image GAN on `n` generated samples against all held-out images.
 pub fn evaluate_images(
     gan: &Gan,
     classifier: &TrainedClassifier,
@@ -137,24 +181,26 @@ pub fn evaluate_images(
     seed: u64,
 ) -> Result<ImageEvalReport> {
     let set = image_set(gan)?;
-    if classifier.card.shape != set.shape
-        || classifier.card.class_names.len() != set.class_names.len()
-    {
+    if !classifier_fits(&classifier.card, set) {
         return Err(TrainError::Config(format!(
-            "the classifier reads {:?} images of {} classes; this run's data are {:?} with {} \
-             classes: train one with `edgegan-train classifier`",
+            "the classifier reads {:?} images of the classes [{}]; this run's data are {:?} \
+             with the classes [{}]: train one for it with `edgegan-train classifier --like RUN`",
             classifier.card.shape,
-            classifier.card.class_names.len(),
+            classifier.card.class_names.join(", "),
             set.shape,
-            set.class_names.len()
+            set.class_names.join(", ")
         )));
     }
     let dim = set.dim();
     let held = set.held_out();
-    let n = n.min(held.len()).max(1);
-    let (held_x, held_labels) = held.head_unit(n, dim);
-    let held_c = classifier.classify(&held_x)?;
-    let classifier_accuracy = accuracy(&held_c.predictions, &held_labels);
+    let n = n.max(1);
+    let (all_held_x, all_held_labels) = held.head_unit(held.len(), dim);
+    let held_c = classifier.classify(&all_held_x)?;
+    let classifier_accuracy = accuracy(&held_c.predictions, &all_held_labels);
+    // the conditions (and inpainting's images) of the n samples: the held-out images in
+    // order, cycled when more samples are asked for than there are held-out images
+    let held_x = cycled(&all_held_x, dim, n);
+    let held_labels = cycled(&all_held_labels, 1, n);
 
     // the floor: n training images (the last ones, disjoint from nothing the generator
     // sees specially) against the held-out images
@@ -214,6 +260,7 @@ pub fn evaluate_images(
     Ok(ImageEvalReport {
         step: gan.step,
         samples: n,
+        held_out: held.len(),
         seed,
         classifier_accuracy,
         label_accuracy,
@@ -251,6 +298,7 @@ pub fn score_images(
     Ok(ImageEvalReport {
         step: 0,
         samples: n,
+        held_out: held_labels.len(),
         seed,
         classifier_accuracy: accuracy(&held_c.predictions, &held_labels),
         label_accuracy: labels.map(|l| accuracy(&gen_c.predictions, l)),

@@ -16,11 +16,13 @@ pub mod images;
 pub mod metrics;
 pub mod points;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use self::classifier::TrainedClassifier;
 use self::images::ImageEvalReport;
 use self::points::EvalReport;
+use crate::data::Dataset;
+use crate::data::images::ImageSet;
 use crate::error::{Result, TrainError};
 use crate::files::write_atomic;
 use crate::training::{Gan, RunDir};
@@ -42,8 +44,48 @@ pub fn evaluate_run(
 /// Default classifier folder for the image evaluation (the shipped one).
 pub const DEFAULT_CLASSIFIER: &str = "models/classifier";
 
+/// A run's own classifier folder (`RUN/classifier`), where `edgegan-train classifier
+/// --like RUN` and `train` put one trained on the run's data.
+pub const RUN_CLASSIFIER: &str = "classifier";
+
+/// The card of the classifier in `dir` when there is one and it reads `set`'s images.
+fn fitting(dir: &Path, set: &ImageSet) -> Option<PathBuf> {
+    let card = TrainedClassifier::load_card(dir).ok()?;
+    images::classifier_fits(&card, set).then(|| dir.to_path_buf())
+}
+
+/// The classifier an image run is evaluated with, without being told: the one its
+/// `run.json` records, else its own `RUN/classifier`, else the shipped
+/// [`DEFAULT_CLASSIFIER`] (relative to the working directory) — the first that exists and
+/// reads the run's images (same shape and class names). `None` when none does.
+pub fn find_classifier(run: &RunDir, set: &ImageSet) -> Result<Option<PathBuf>> {
+    let recorded = run.read_info()?.classifier;
+    Ok(recorded
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([
+            run.path(RUN_CLASSIFIER).as_path(),
+            Path::new(DEFAULT_CLASSIFIER),
+        ])
+        .find_map(|dir| fitting(dir, set)))
+}
+
+/// Records `classifier` (made absolute) as the run's evaluation classifier in `run.json`.
+pub fn record_classifier(run: &RunDir, classifier: &Path) -> Result<()> {
+    let mut info = run.read_info()?;
+    info.classifier = Some(std::path::absolute(classifier).map_err(TrainError::io(classifier))?);
+    run.write_info(&info)
+}
+
+/// Epochs that give a classifier about 300 gradient steps on a small set (a picture
+/// folder of a few hundred images is one batch per epoch) and 3 on a large one.
+pub fn auto_epochs(set: &ImageSet) -> usize {
+    let batches = set.train.len().div_ceil(classifier::BATCH).max(1);
+    300usize.div_ceil(batches).clamp(3, 300)
+}
+
 /// Evaluates an image GAN with the classifier in `classifier_dir` and writes
-/// `eval.json`. `samples` defaults to the held-out split (capped at 10,000).
+/// `eval.json`. `samples` defaults to [`images::default_samples`].
 pub fn evaluate_image_run(
     run: &RunDir,
     gan: &Gan,
@@ -52,7 +94,12 @@ pub fn evaluate_image_run(
     seed: u64,
 ) -> Result<ImageEvalReport> {
     let classifier = TrainedClassifier::load(classifier_dir)?;
-    let report = images::evaluate_images(gan, &classifier, samples.unwrap_or(10_000), seed)?;
+    let n = match (&gan.dataset, samples) {
+        (_, Some(n)) => n,
+        (Dataset::Images(set), None) => images::default_samples(set),
+        (_, None) => 10_000,
+    };
+    let report = images::evaluate_images(gan, &classifier, n, seed)?;
     let path = run.path("eval.json");
     let json = serde_json::to_vec_pretty(&report).map_err(|e| TrainError::Run {
         path: path.clone(),

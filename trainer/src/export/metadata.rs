@@ -18,7 +18,11 @@ use crate::training::Gan;
 /// - `edgegan.noise_dim`: Z
 /// - `edgegan.condition`: `none` or `label`
 /// - `edgegan.classes`: the number of labels the model accepts (0 when unconditional)
-/// - `edgegan.class_names`: JSON array of their names (`[]` when unconditional)
+/// - `edgegan.class_names`: JSON array of their names (`[]` when unconditional): picture
+///   sub-folders in alphabetical order, IDX label values, a CSV's labels (string labels
+///   in sorted order)
+/// - `edgegan.column_names`: JSON array naming the values of one point sample (a CSV's
+///   numeric columns in file order; `x`, `y` for ring8/grid25); `[]` for images
 /// - `edgegan.output_shape`: JSON array, the shape of one sample (without the batch)
 /// - `edgegan.value_range`: `[-1, 1]` (tanh output) or `unbounded` (linear output)
 /// - `edgegan.normalizer`: JSON `{"center": [..], "scale": [..]}`; data = x * scale + center
@@ -50,6 +54,7 @@ pub fn metadata(gan: &Gan, run_id: &str) -> Result<BTreeMap<String, String>> {
     put("condition", kind.name().into());
     put("classes", class_names.len().to_string());
     put("class_names", json(&class_names));
+    put("column_names", json(&gan.dataset.column_names()));
     put("output_shape", json(&gan.dataset.sample_shape()));
     if let ConditionKind::Mask { shape } = kind {
         put("mask_shape", json(&shape));

@@ -26,15 +26,59 @@ pub const ONNX: &str = "generator.onnx";
 
 /// Writes a run's sampling generator as a shipped model folder: `generator.onnx` (the
 /// checked export), `config.toml` and `generator.bpk` (the weights the ONNX was made
-/// from: the EMA copy when the run used one). Files are written beside their final name
-/// and renamed.
-pub fn ship_run(run_dir: &Path, out_dir: &Path) -> Result<ExportReport> {
+/// from: the EMA copy when the run used one).
+///
+/// An existing non-empty `out_dir` is refused unless `force`: replacing part of a model
+/// folder would leave files of two trainings side by side (a new ONNX beside old `.egm`
+/// files). The folder is built complete under a temporary name beside `out_dir` and
+/// renamed into place, so `out_dir` is the old folder or the whole new one.
+pub fn ship_run(run_dir: &Path, out_dir: &Path, force: bool) -> Result<ExportReport> {
+    let non_empty = out_dir.is_dir()
+        && std::fs::read_dir(out_dir)
+            .map_err(TrainError::io(out_dir))?
+            .next()
+            .is_some();
+    if non_empty && !force {
+        return Err(TrainError::ModelFolder {
+            path: out_dir.to_path_buf(),
+            message: "already exists and is not empty (a model folder holds files of one \
+                      training only): choose another --out, or pass --force to replace it"
+                .into(),
+        });
+    }
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(TrainError::ModelFolder {
+            path: out_dir.to_path_buf(),
+            message: "exists and is not a folder".into(),
+        });
+    }
     let (gan, run_id) = open_run(run_dir, None)?;
-    std::fs::create_dir_all(out_dir).map_err(TrainError::io(out_dir))?;
-    let report = export_generator(&gan, &out_dir.join(ONNX), &run_id)?;
-    write_atomic(&out_dir.join(CONFIG), gan.config.to_toml()?.as_bytes())?;
-    save_module_atomic(gan.sampling_generator(), out_dir, ".tmp-weights", WEIGHTS)?;
-    Ok(report)
+    let name = out_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let tmp = out_dir.with_file_name(format!(".{name}.shipping"));
+    let old = out_dir.with_file_name(format!(".{name}.replaced"));
+    for leftover in [&tmp, &old] {
+        if leftover.exists() {
+            std::fs::remove_dir_all(leftover).map_err(TrainError::io(leftover))?;
+        }
+    }
+    std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
+    let report = export_generator(&gan, &tmp.join(ONNX), &run_id)?;
+    write_atomic(&tmp.join(CONFIG), gan.config.to_toml()?.as_bytes())?;
+    save_module_atomic(gan.sampling_generator(), &tmp, ".tmp-weights", WEIGHTS)?;
+    if out_dir.exists() {
+        std::fs::rename(out_dir, &old).map_err(TrainError::io(out_dir))?;
+    }
+    std::fs::rename(&tmp, out_dir).map_err(TrainError::io(out_dir))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(TrainError::io(&old))?;
+    }
+    Ok(ExportReport {
+        path: out_dir.join(ONNX),
+        ..report
+    })
 }
 
 /// A shipped generator loaded with Burn (off autodiff, inference mode).

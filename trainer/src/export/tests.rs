@@ -164,6 +164,7 @@ fn metadata_props_describe_the_model_and_the_run() {
     let names: Vec<String> = serde_json::from_str(&m["edgegan.class_names"]).unwrap();
     assert_eq!(names, gan.dataset.class_names());
     assert_eq!(m["edgegan.output_shape"], "[2]");
+    assert_eq!(m["edgegan.column_names"], r#"["x","y"]"#);
     assert_eq!(m["edgegan.value_range"], "[-1, 1]");
     let norm: serde_json::Value = serde_json::from_str(&m["edgegan.normalizer"]).unwrap();
     let center: Vec<f32> = serde_json::from_value(norm["center"].clone()).unwrap();

@@ -15,6 +15,8 @@
 //! * [`scatter_2d`]: for 2-D toy data (for example a ring of Gaussians),
 //!   generated samples over the real modes, coloured by class for a
 //!   conditional GAN. Mode collapse shows up as modes with no dots near them.
+//! * [`pairs_plot`]: for a user's CSV of two or more columns, real rows (grey) and
+//!   generated samples (by class) in data units, one panel per pair of columns.
 //! * [`histogram_1d`]: for 1-D toy data, the histograms of real and generated
 //!   samples with the discriminator output D(x) over them, like figure 5 of
 //!   Goodfellow et al. 2014.
@@ -30,6 +32,7 @@
 mod histogram;
 mod legend;
 mod line;
+mod pairs;
 mod scatter;
 
 use std::fmt::Display;
@@ -42,6 +45,7 @@ use plotters::prelude::*;
 
 pub use self::histogram::histogram_1d;
 pub use self::line::line_chart;
+pub use self::pairs::pairs_plot;
 pub use self::scatter::scatter_2d;
 
 /// Errors from drawing a plot.

@@ -9,7 +9,7 @@ use super::checkpoint;
 use super::gan::Gan;
 use super::run_dir::{LogRecord, RunDir};
 use crate::data::Dataset;
-use crate::data::images::grid::write_grid;
+use crate::data::images::grid::write_labelled_grid;
 use crate::data::images::masks::{apply_mask, random_masks};
 use crate::error::{Result, TrainError};
 use crate::plots::{self, Series};
@@ -105,6 +105,22 @@ pub fn write_plots(run: &RunDir, gan: &Gan, history: &[LogRecord]) -> Result<()>
                 Some(&curve),
             )?;
         }
+        d if d >= 2 && matches!(dataset, Dataset::Csv(_)) => {
+            // a user's CSV has no modes to draw: real rows under generated samples, one
+            // panel (2 columns) or a pairs plot (more)
+            let real = dataset.sample(&mut rng, n);
+            let classes: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+            let names = dataset.class_names();
+            plots::pairs_plot(
+                &dir.join("samples.png"),
+                &title,
+                &dataset.column_names(),
+                &real.x,
+                &samples,
+                gan.conditional()
+                    .then_some((classes.as_slice(), names.as_slice())),
+            )?;
+        }
         2 => {
             if let Some(modes) = dataset.modes() {
                 let modes: Vec<(f64, f64)> = modes
@@ -140,13 +156,27 @@ pub fn write_sample_grid(run: &RunDir, gan: &Gan) -> Result<()> {
         return Ok(());
     };
     let (tiles, rows, cols) = sample_grid(gan, PLOT_SEED)?;
+    // a conditional grid's rows are its classes: name them
+    let names = if gan.conditional() {
+        gan.dataset.class_names()
+    } else {
+        Vec::new()
+    };
     let dir = run.path("samples");
     std::fs::create_dir_all(&dir).map_err(TrainError::io(&dir))?;
     let file = dir.join(format!("{}.png", checkpoint::folder_name(gan.step)));
-    write_grid(&file, &tiles, shape, rows, cols, 2)?;
+    write_labelled_grid(&file, &tiles, shape, rows, cols, 2, &names)?;
     let plots = run.path("plots");
     std::fs::create_dir_all(&plots).map_err(TrainError::io(&plots))?;
-    write_grid(&plots.join("samples.png"), &tiles, shape, rows, cols, 2)
+    write_labelled_grid(
+        &plots.join("samples.png"),
+        &tiles,
+        shape,
+        rows,
+        cols,
+        2,
+        &names,
+    )
 }
 
 /// The tiles of [`write_sample_grid`] (network units) and the grid's rows and columns.

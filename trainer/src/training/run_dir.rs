@@ -11,6 +11,7 @@
 //!   plots/samples.png          2-D: generated samples over the real modes
 //!   plots/histogram.png        1-D: real vs generated histograms and D(x)
 //!   eval.json                  the last evaluation
+//!   run.json                   the class and column names of its data, its classifier
 //! ```
 //!
 //! Nothing here overwrites an existing run: a new run needs an empty or absent folder,
@@ -45,6 +46,32 @@ pub struct LogRecord {
     pub elapsed_s: f64,
     /// steps per second over the window
     pub steps_per_s: f64,
+}
+
+/// What a run records beside its config (`run.json`): the names its data gave the
+/// classes (picture sub-folders in alphabetical order, IDX label values, CSV labels) and
+/// the columns, and the evaluation classifier of an image run, so `sample --label NAME`,
+/// `eval` and `--resume` need not be told again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunInfo {
+    /// class names, index = label
+    pub class_names: Vec<String>,
+    /// names of the values of one point sample (CSV header, `x`, `y`); empty for images
+    pub columns: Vec<String>,
+    /// absolute path of the evaluation classifier folder (image runs)
+    pub classifier: Option<PathBuf>,
+}
+
+impl RunInfo {
+    /// The names `dataset` gives its classes and columns (no classifier yet).
+    pub fn of(dataset: &Dataset) -> Self {
+        Self {
+            class_names: dataset.class_names(),
+            columns: dataset.column_names(),
+            classifier: None,
+        }
+    }
 }
 
 /// A run folder.
@@ -112,9 +139,36 @@ impl RunDir {
     /// it again to record its new step count (it may train longer).
     pub fn update_config(&self, config: &TrainConfig) -> Result<()> {
         write_atomic(&self.path("config.toml"), config.to_toml()?.as_bytes())?;
+        write_atomic(&self.path("config.json"), &config.to_json()?)
+    }
+
+    /// Reads `run.json` (the default, nothing recorded, for a run made before it existed).
+    pub fn read_info(&self) -> Result<RunInfo> {
+        let path = self.path("run.json");
+        if !path.exists() {
+            return Ok(RunInfo::default());
+        }
+        let text = std::fs::read_to_string(&path).map_err(TrainError::io(&path))?;
+        serde_json::from_str(&text).map_err(|e| TrainError::data(&path, e.to_string()))
+    }
+
+    /// Writes `run.json`.
+    pub fn write_info(&self, info: &RunInfo) -> Result<()> {
+        let path = self.path("run.json");
         let json =
-            serde_json::to_vec_pretty(config).map_err(|e| TrainError::Config(e.to_string()))?;
-        write_atomic(&self.path("config.json"), &json)
+            serde_json::to_vec_pretty(info).map_err(|e| TrainError::data(&path, e.to_string()))?;
+        write_atomic(&path, &json)
+    }
+
+    /// Records the names of `dataset`'s classes and columns in `run.json`, keeping the
+    /// classifier already recorded.
+    pub fn record_names(&self, dataset: &Dataset) -> Result<RunInfo> {
+        let info = RunInfo {
+            classifier: self.read_info()?.classifier,
+            ..RunInfo::of(dataset)
+        };
+        self.write_info(&info)?;
+        Ok(info)
     }
 
     /// Reads `metrics.jsonl` (empty if absent).

@@ -15,11 +15,91 @@ const GAP: usize = 2;
 pub fn write_grid(
     path: &Path,
     tiles: &[f32],
-    [c, h, w]: [usize; 3],
+    shape: [usize; 3],
     rows: usize,
     cols: usize,
     zoom: usize,
 ) -> Result<()> {
+    let img = grid_image(path, tiles, shape, rows, cols, zoom)?;
+    save_png(path, &img)
+}
+
+/// Largest font of the row names, in pixels (smaller for small tiles).
+const LABEL_FONT_PX: f64 = 12.0;
+
+/// Like [`write_grid`], with `row_names[r]` written over the top left of row `r` (white
+/// on a dark box, so it reads on any picture): the class of a conditional model's row.
+/// The picture keeps [`write_grid`]'s size; no names, no text.
+pub fn write_labelled_grid(
+    path: &Path,
+    tiles: &[f32],
+    shape: [usize; 3],
+    rows: usize,
+    cols: usize,
+    zoom: usize,
+    row_names: &[String],
+) -> Result<()> {
+    let mut img = grid_image(path, tiles, shape, rows, cols, zoom)?;
+    if !row_names.is_empty() {
+        draw_row_names(path, &mut img, shape[1] * zoom, rows, row_names)?;
+    }
+    save_png(path, &img)
+}
+
+fn draw_row_names(
+    path: &Path,
+    img: &mut image::RgbImage,
+    tile_height: usize,
+    rows: usize,
+    row_names: &[String],
+) -> Result<()> {
+    use plotters::prelude::*;
+    let font_px = (tile_height as f64 * 0.45).clamp(8.0, LABEL_FONT_PX);
+    let text_err = |e: &dyn std::fmt::Display| TrainError::Data {
+        path: path.to_path_buf(),
+        message: format!("cannot write the row names: {e}"),
+    };
+    let (w, h) = img.dimensions();
+    let raw: &mut [u8] = img;
+    let root = BitMapBackend::with_buffer(raw, (w, h)).into_drawing_area();
+    let style = ("sans-serif", font_px).into_font().color(&WHITE);
+    for (r, name) in row_names.iter().enumerate().take(rows) {
+        let (tw, th) = root
+            .estimate_text_size(name, &style)
+            .map_err(|e| text_err(&e))?;
+        let (x, y) = (GAP as i32, (GAP + r * (tile_height + GAP)) as i32);
+        let right = (x + tw as i32 + 4).min(w as i32 - 1);
+        root.draw(&Rectangle::new(
+            [(x, y), (right, y + th as i32 + 2)],
+            BLACK.mix(0.6).filled(),
+        ))
+        .map_err(|e| text_err(&e))?;
+        root.draw(&Text::new(name.as_str(), (x + 2, y + 1), &style))
+            .map_err(|e| text_err(&e))?;
+    }
+    root.present().map_err(|e| text_err(&e))
+}
+
+/// Writes `img` to a temporary name beside `path` and renames it into place, so a
+/// watcher never sees half a picture.
+fn save_png(path: &Path, img: &image::RgbImage) -> Result<()> {
+    let tmp = path.with_extension("png.tmp");
+    img.save_with_format(&tmp, image::ImageFormat::Png)
+        .map_err(|e| TrainError::Data {
+            path: path.to_path_buf(),
+            message: format!("cannot write the grid: {e}"),
+        })?;
+    std::fs::rename(&tmp, path).map_err(TrainError::io(path))
+}
+
+fn grid_image(
+    path: &Path,
+    tiles: &[f32],
+    [c, h, w]: [usize; 3],
+    rows: usize,
+    cols: usize,
+    zoom: usize,
+) -> Result<image::RgbImage> {
     let dim = c * h * w;
     if tiles.len() != rows * cols * dim || !(c == 1 || c == 3) || zoom == 0 {
         return Err(TrainError::Data {
@@ -53,13 +133,7 @@ pub fn write_grid(
             }
         }
     }
-    let tmp = path.with_extension("png.tmp");
-    img.save_with_format(&tmp, image::ImageFormat::Png)
-        .map_err(|e| TrainError::Data {
-            path: path.to_path_buf(),
-            message: format!("cannot write the grid: {e}"),
-        })?;
-    std::fs::rename(&tmp, path).map_err(TrainError::io(path))
+    Ok(img)
 }
 
 #[cfg(test)]
@@ -88,5 +162,33 @@ mod tests {
         );
         assert_eq!(img.get_pixel(0, 0).0, [96, 96, 96]);
         assert!(write_grid(&path, &tiles[..3], [1, 2, 2], 2, 2, 1).is_err());
+    }
+
+    #[test]
+    fn labelled_grid_writes_the_row_names_over_the_rows_at_the_same_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plain, labelled) = (dir.path().join("p.png"), dir.path().join("l.png"));
+        let tiles = vec![1.0; 2 * 3 * 16 * 16];
+        let names = vec!["bag".to_string(), "sneaker".to_string()];
+        write_grid(&plain, &tiles, [1, 16, 16], 2, 3, 2).unwrap();
+        write_labelled_grid(&labelled, &tiles, [1, 16, 16], 2, 3, 2, &names).unwrap();
+        let (p, l) = (
+            image::open(&plain).unwrap().to_rgb8(),
+            image::open(&labelled).unwrap().to_rgb8(),
+        );
+        assert_eq!(p.dimensions(), l.dimensions());
+        // each row's top left now holds a dark box with light text
+        for row in 0..2u32 {
+            let y0 = GAP as u32 + row * (32 + GAP as u32);
+            let changed = (0..32)
+                .flat_map(|x| (y0..y0 + 14).map(move |y| (x, y)))
+                .filter(|&(x, y)| p.get_pixel(x, y) != l.get_pixel(x, y))
+                .count();
+            assert!(changed > 50, "row {row}: {changed} pixels changed");
+        }
+        // the rest of the picture is untouched
+        assert_eq!(p.get_pixel(90, 60), l.get_pixel(90, 60));
+        write_labelled_grid(&labelled, &tiles, [1, 16, 16], 2, 3, 2, &[]).unwrap();
+        assert_eq!(image::open(&labelled).unwrap().to_rgb8(), p);
     }
 }
