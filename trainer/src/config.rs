@@ -522,8 +522,10 @@ impl TrainConfig {
             .unwrap_or_else(|| self.clone())
     }
 
-    /// Rejects values that cannot train (zero sizes, bad rates, inconsistent mixture).
+    /// Rejects values that cannot train (zero sizes, bad rates, inconsistent mixture) or
+    /// that pass the sane upper bounds of [`limits`] (each error names the key and bound).
     pub fn validate(&self) -> Result<(), TrainError> {
+        self.check_bounds()?;
         let bad = |m: String| Err(TrainError::Config(m));
         if self.steps == 0 {
             return bad("steps must be at least 1".into());
@@ -658,6 +660,88 @@ impl TrainConfig {
         {
             return bad("a conditional csv model needs data.label_column".into());
         }
+        Ok(())
+    }
+}
+
+/// Upper bounds on the sizes a config or a flag may ask for: far above any model this
+/// tool trains for a microcontroller, far below what would exhaust a machine's memory or
+/// run for days by mistake.
+pub mod limits {
+    /// `steps`
+    pub const MAX_STEPS: usize = 10_000_000;
+    /// `algorithm.d_steps`
+    pub const MAX_D_STEPS: usize = 100;
+    /// `batch_size`
+    pub const MAX_BATCH_SIZE: usize = 65_536;
+    /// each of `generator.hidden`, `discriminator.hidden`, `*.channels`
+    pub const MAX_WIDTH: usize = 16_384;
+    /// the number of layers in `*.hidden` and `*.channels`
+    pub const MAX_DEPTH: usize = 64;
+    /// `generator.noise_dim`
+    pub const MAX_NOISE_DIM: usize = 16_384;
+    /// `generator.embedding_dim`, `discriminator.embedding_dim`
+    pub const MAX_EMBEDDING_DIM: usize = 16_384;
+    /// the classes of a conditional model's data
+    pub const MAX_CLASSES: usize = 10_000;
+    /// each side of `data.image_size`
+    pub const MAX_IMAGE_SIDE: usize = 4_096;
+    /// `data.channels`
+    pub const MAX_CHANNELS: usize = 4;
+    /// `eval --samples`, `sample -n`
+    pub const MAX_SAMPLES: usize = 1_000_000;
+}
+
+/// An error unless `value <= max`, naming `key` and the bound.
+pub fn check_max(key: &str, value: usize, max: usize) -> Result<(), TrainError> {
+    if value > max {
+        return Err(TrainError::Config(format!(
+            "{key} = {value} is above the limit of {max}"
+        )));
+    }
+    Ok(())
+}
+
+impl TrainConfig {
+    fn check_bounds(&self) -> Result<(), TrainError> {
+        use limits::*;
+        check_max("steps", self.steps, MAX_STEPS)?;
+        check_max("algorithm.d_steps", self.algorithm.d_steps, MAX_D_STEPS)?;
+        check_max("batch_size", self.batch_size, MAX_BATCH_SIZE)?;
+        check_max(
+            "generator.noise_dim",
+            self.generator.noise_dim,
+            MAX_NOISE_DIM,
+        )?;
+        check_max(
+            "generator.embedding_dim",
+            self.generator.embedding_dim,
+            MAX_EMBEDDING_DIM,
+        )?;
+        check_max(
+            "discriminator.embedding_dim",
+            self.discriminator.embedding_dim,
+            MAX_EMBEDDING_DIM,
+        )?;
+        for (key, widths) in [
+            ("generator.hidden", &self.generator.hidden),
+            ("discriminator.hidden", &self.discriminator.hidden),
+            ("generator.channels", &self.generator.channels),
+            ("discriminator.channels", &self.discriminator.channels),
+        ] {
+            check_max(
+                &format!("the number of layers in {key}"),
+                widths.len(),
+                MAX_DEPTH,
+            )?;
+            for &w in widths {
+                check_max(&format!("a width in {key}"), w, MAX_WIDTH)?;
+            }
+        }
+        for side in self.data.image_size {
+            check_max("a side of data.image_size", side, MAX_IMAGE_SIDE)?;
+        }
+        check_max("data.channels", self.data.channels, MAX_CHANNELS)?;
         Ok(())
     }
 }
@@ -838,6 +922,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("missing.toml"), "{err}");
+    }
+
+    #[test]
+    fn numbers_above_their_bounds_are_rejected_naming_key_and_bound() {
+        let mut c = TrainConfig::default();
+        c.algorithm.d_steps = 1_000_000_000;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("algorithm.d_steps") && err.contains("100"),
+            "{err}"
+        );
+        let mut c = TrainConfig::default();
+        c.discriminator.hidden = vec![4; 50_000];
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("discriminator.hidden") && err.contains("64"),
+            "{err}"
+        );
+        let mut c = TrainConfig::default();
+        c.generator.embedding_dim = limits::MAX_EMBEDDING_DIM + 1;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("generator.embedding_dim")
+        );
+        // the limits leave the default and every example alone
+        TrainConfig::default().validate().unwrap();
     }
 
     #[test]

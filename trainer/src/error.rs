@@ -65,6 +65,15 @@ pub enum TrainError {
         /// what is wrong
         message: String,
     },
+    /// Another process holds a run folder's lock.
+    #[error(
+        "run folder {path} is in use by another edgegan-train process (training, resuming, \
+         evaluating or shipping it); wait for it to finish"
+    )]
+    RunInUse {
+        /// the run folder
+        path: PathBuf,
+    },
     /// A shipped model folder cannot be written where asked.
     #[error("model folder {path}: {message}")]
     ModelFolder {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use edgegan_train::config::{DataConfig, DatasetKind, TrainConfig, example_config};
+use edgegan_train::config::{DataConfig, DatasetKind, TrainConfig, example_config, limits};
 use edgegan_train::data::Dataset;
 use edgegan_train::data::images::ImageSet;
 use edgegan_train::data::images::grid::write_labelled_grid;
@@ -21,6 +21,59 @@ use edgegan_train::export::{export_run, shipped::ship_run};
 use edgegan_train::networks::ModelSize;
 use edgegan_train::training::{self, Gan, RunDir, TrainOptions};
 use rand::SeedableRng;
+
+/// `println!` to stdout that returns an error (a [`StdoutError`]) instead of panicking
+/// when stdout is closed (`| head -1`) or full (`> /dev/full`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        write_stdout(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// `print!` to stdout, as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_stdout(&format!("{}", format_args!($($arg)*)))?
+    };
+}
+
+/// Writing to stdout failed.
+#[derive(Debug)]
+struct StdoutError(std::io::Error);
+
+impl std::fmt::Display for StdoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "writing to standard output: {}", self.0)
+    }
+}
+
+impl std::error::Error for StdoutError {}
+
+/// Writes `text` to stdout and flushes it.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| StdoutError(e).into())
+}
+
+/// An error unless the flag `name`'s `value` is at most `max`, naming both.
+fn flag_max(name: &str, value: usize, max: usize) -> anyhow::Result<()> {
+    if value > max {
+        bail!("{name} = {value} is above the limit of {max}");
+    }
+    Ok(())
+}
+
+/// Whether `err` is a closed stdout (the reader, e.g. `head`, has all it wanted).
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<StdoutError>()
+            .is_some_and(|e| e.0.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
 
 /// Train GANs and conditional GANs (Burn, CPU) and evaluate them.
 #[derive(Debug, Parser)]
@@ -152,7 +205,7 @@ fn score(args: &ScoreArgs) -> anyhow::Result<()> {
         );
     }
     let report = score_images(&set, &classifier, &x, labels.as_deref(), args.seed)?;
-    println!("{report}");
+    outln!("{report}");
     Ok(())
 }
 
@@ -355,14 +408,29 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let verbose = !args.quiet;
     let (run, mut gan) = match &args.resume {
         Some(root) => {
-            let (run, mut config) = RunDir::open(root)?;
-            if let Some(steps) = args.steps {
-                config.steps = steps;
-            }
             if args.config.is_some() || args.dataset.is_some() || args.seed.is_some() {
                 bail!("--resume takes the run's own config; only --steps may change");
             }
-            let gan = training::load_gan(&run, config.clone(), None)?;
+            let (run, mut config) = RunDir::open_locked(root)?;
+            if let Some(steps) = args.steps {
+                config.steps = steps;
+            }
+            config.validate()?;
+            let checkpoints = run.checkpoints();
+            let gan = if !checkpoints.join("latest").exists()
+                && training::checkpoint::list(&checkpoints)?.is_empty()
+            {
+                // killed before its first checkpoint: nothing to continue from
+                eprintln!(
+                    "{} holds no checkpoint (it stopped before its first one): starting over \
+                     from step 0",
+                    root.display()
+                );
+                let dataset = Dataset::from_config(&config.data)?;
+                Gan::new(config.clone(), dataset)?
+            } else {
+                training::load_gan(&run, config.clone(), None)?
+            };
             if gan.step >= config.steps {
                 bail!(
                     "{} is already at step {} of {}; pass --steps to train further",
@@ -383,9 +451,16 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
                 .out
                 .clone()
                 .unwrap_or_else(|| TrainArgs::default_out(&config));
+            // the config, the data and the networks are checked before the folder is made
             let dataset = Dataset::from_config(&config.data)?;
-            let run = RunDir::create(&out, &config)?;
-            let gan = Gan::new(config, dataset)?;
+            let gan = Gan::new(config.clone(), dataset)?;
+            let (run, restarted) = RunDir::create_reporting(&out, &config)?;
+            if restarted {
+                eprintln!(
+                    "{} held an unfinished run with no checkpoint: starting it over",
+                    out.display()
+                );
+            }
             (run, gan)
         }
     };
@@ -416,13 +491,13 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     training::train(&run, &mut gan, TrainOptions { verbose })?;
     let secs = started.elapsed().as_secs_f64();
     // the model's size is part of what a user chooses: always print it with the result
-    println!("trained to step {} in {secs:.1} s; {size}", gan.step);
+    outln!("trained to step {} in {secs:.1} s; {size}", gan.step);
     if gan.dataset.image_shape().is_some() {
         training::progress::write_sample_grid(&run, &gan)?;
         match image_classifier(&run, &gan, args.classifier.as_deref(), true) {
             Ok(classifier) => {
                 let report = evaluate_image_run(&run, &gan, &classifier, None, 1234)?;
-                println!("{report}");
+                outln!("{report}");
             }
             Err(err) => {
                 // the trained weights are saved: a classifier problem must not turn a
@@ -432,7 +507,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
                     std::fs::remove_file(&stale)
                         .with_context(|| format!("removing the stale {}", stale.display()))?;
                 }
-                println!(
+                outln!(
                     "evaluation skipped: {}; the training is saved: run `edgegan-train classifier \
                      --like {}`, then `edgegan-train eval --run {}`",
                     one_line(&err),
@@ -443,9 +518,9 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
         }
     } else {
         let report = evaluate_run(&run, &gan, None, 1234)?;
-        println!("{report}");
+        outln!("{report}");
     }
-    println!(
+    outln!(
         "run folder: {} (plots in {}, eval.json)",
         run.root.display(),
         run.path("plots").display()
@@ -497,7 +572,7 @@ fn image_classifier(
                     out.display()
                 );
                 let trained = train_classifier(set, epochs, 7, &out, |_, _| {})?;
-                println!(
+                outln!(
                     "evaluation classifier: held-out accuracy {:.4} on {} images ({})",
                     trained.card.test_accuracy,
                     trained.card.test_images,
@@ -520,26 +595,31 @@ fn image_classifier(
 }
 
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let (run, config) = RunDir::open(&args.run)?;
-    let gan = training::load_gan(&run, config, args.checkpoint.as_deref())?;
     if args.samples == Some(0) {
         bail!("--samples must be at least 1");
     }
+    if let Some(n) = args.samples {
+        flag_max("--samples", n, limits::MAX_SAMPLES)?;
+    }
+    // eval writes eval.json and run.json: one writer at a time
+    let (run, config) = RunDir::open_locked(&args.run)?;
+    let gan = training::load_gan(&run, config, args.checkpoint.as_deref())?;
     if gan.dataset.image_shape().is_some() {
         let classifier = image_classifier(&run, &gan, args.classifier.as_deref(), false)?;
         let report = evaluate_image_run(&run, &gan, &classifier, args.samples, args.seed)
             .with_context(|| format!("with the classifier in {}", classifier.display()))?;
-        println!("{report}");
-        println!("wrote {}", run.path("eval.json").display());
+        outln!("{report}");
+        outln!("wrote {}", run.path("eval.json").display());
         return Ok(());
     }
     let report = evaluate_run(&run, &gan, args.samples, args.seed)?;
-    println!("{report}");
-    println!("wrote {}", run.path("eval.json").display());
+    outln!("{report}");
+    outln!("wrote {}", run.path("eval.json").display());
     Ok(())
 }
 
 fn sample(args: &SampleArgs) -> anyhow::Result<()> {
+    flag_max("-n", args.n, limits::MAX_SAMPLES)?;
     let (run, config) = RunDir::open(&args.run)?;
     let gan = training::load_gan(&run, config, None)?;
     if args.label.is_some() && !gan.conditional() {
@@ -604,7 +684,7 @@ fn sample(args: &SampleArgs) -> anyhow::Result<()> {
         }
         out.push('\n');
     }
-    print!("{out}");
+    out!("{out}");
     Ok(())
 }
 
@@ -621,7 +701,7 @@ fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let report = export_run(&args.run, &args.out, args.checkpoint.as_deref())?;
     // long arrays (an image normaliser is 784 zeros and 784 ones) are summarised; the
     // ONNX file holds them in full
-    println!("{}", serde_json::to_string_pretty(&report.summary())?);
+    outln!("{}", serde_json::to_string_pretty(&report.summary())?);
     eprintln!(
         "wrote {} ({} bytes); tract matches Burn to {:.1e} (batch 1, 7, 64)",
         args.out.display(),
@@ -691,7 +771,7 @@ fn classifier(args: &ClassifierArgs) -> anyhow::Result<()> {
     let trained = train_classifier(&set, epochs, args.seed, &out, |epoch, loss| {
         eprintln!("epoch {epoch}: mean cross-entropy {loss:.4}")
     })?;
-    println!(
+    outln!(
         "classifier: held-out accuracy {:.4} on {} images after {epochs} epochs ({:.1} s); wrote {}",
         trained.card.test_accuracy,
         trained.card.test_images,
@@ -700,7 +780,7 @@ fn classifier(args: &ClassifierArgs) -> anyhow::Result<()> {
     );
     if let Some(run) = run {
         record_classifier(&run, &out)?;
-        println!(
+        outln!(
             "recorded in {}: `edgegan-train eval --run {}` and --resume use it",
             run.path("run.json").display(),
             run.root.display()
@@ -724,9 +804,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Classifier(args) => classifier(args),
         Command::Score(args) => score(args),
         Command::Ship(args) => {
+            // held while shipping: no resume replaces the checkpoint being shipped
+            let _lock = RunDir::open_locked(&args.run)
+                .with_context(|| format!("shipping {}", args.run.display()))?;
             let report = ship_run(&args.run, &args.out, args.force)
                 .with_context(|| format!("shipping {}", args.run.display()))?;
-            println!(
+            outln!(
                 "wrote {} (generator.onnx {} bytes, tract matches Burn to {:.1e}; config.toml, generator.bpk)",
                 args.out.display(),
                 report.bytes,
@@ -735,7 +818,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Config(args) => {
-            print!("{}", example_config(&args.example)?);
+            out!("{}", example_config(&args.example)?);
             Ok(())
         }
     }
@@ -762,6 +845,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // a closed stdout ends the command quietly, as it does for `head`'s producers
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("edgegan-train: {}", one_line(&err));
             ExitCode::from(2)

@@ -144,6 +144,15 @@ fn classes_of(
                     "line {line}, column `{name}`: label {label} is negative"
                 )));
             }
+            // integer labels are class indices: the class count is the largest + 1
+            if label as u64 >= crate::config::limits::MAX_CLASSES as u64 {
+                return Err(data_err(format!(
+                    "line {line}, column `{name}`: label {label} is above the limit of {} \
+                     classes (integer labels are class indices 0..{})",
+                    crate::config::limits::MAX_CLASSES,
+                    crate::config::limits::MAX_CLASSES
+                )));
+            }
             labels.push(label);
         }
         let classes = labels.iter().max().map_or(1, |m| *m as usize + 1);

@@ -193,6 +193,16 @@ impl Discriminator {
                 classes,
                 device,
             ))),
+            (Arch::Conv, Some(shape)) if !conv_depth_fits(d.channels.len(), shape) => {
+                Err(TrainError::Config(format!(
+                    "discriminator.channels has {} stride-2 convolutions, each halving the \
+                     image; the {}x{} images allow at most {}",
+                    d.channels.len(),
+                    shape[1],
+                    shape[2],
+                    max_conv_depth(shape)
+                )))
+            }
             (Arch::Conv, Some(shape)) => Ok(Self::Conv(ConvDiscriminator::new(
                 d,
                 shape,
@@ -261,10 +271,41 @@ impl ModelSize {
     }
 }
 
+/// The most 4x4 stride-2 convolutions (each halving a side, which must be at least 2
+/// before it) an image of `shape` allows.
+pub fn max_conv_depth([_, h, w]: [usize; 3]) -> usize {
+    h.min(w).max(1).ilog2() as usize
+}
+
+fn conv_depth_fits(depth: usize, shape: [usize; 3]) -> bool {
+    depth <= max_conv_depth(shape)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::GeneratorConfig;
+
+    #[test]
+    fn a_conv_d_deeper_than_the_image_allows_is_refused() {
+        assert_eq!(max_conv_depth([1, 28, 28]), 4);
+        assert_eq!(max_conv_depth([1, 8, 3]), 1);
+        let mut config = TrainConfig::default();
+        config.discriminator.arch = Arch::Conv;
+        config.discriminator.channels = vec![4; 4];
+        let device = Device::flex();
+        let err = Discriminator::from_config(&config, 64, Some([1, 8, 8]), None, &device)
+            .err()
+            .expect("a 4-deep D on 8x8 images was built")
+            .to_string();
+        assert!(
+            err.contains("discriminator.channels") && err.contains("at most 3"),
+            "{err}"
+        );
+        config.discriminator.channels = vec![4; 3];
+        assert!(Discriminator::from_config(&config, 64, Some([1, 8, 8]), None, &device).is_ok());
+    }
+
     #[test]
     fn parameter_count_is_reported() {
         let device = Device::flex();

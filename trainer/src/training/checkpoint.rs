@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::gan::{Gan, adam_for};
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
-use crate::files::write_atomic;
+use crate::files::{unique_suffix, write_atomic};
 
 const FORMAT_VERSION: u32 = 1;
 const GENERATOR: &str = "generator.bpk";
@@ -59,11 +59,40 @@ pub fn save(gan: &Gan, root: &Path, keep: usize) -> Result<PathBuf> {
     std::fs::create_dir_all(root).map_err(TrainError::io(root))?;
     let name = folder_name(gan.step);
     let final_dir = root.join(&name);
-    let tmp_dir = root.join(format!(".tmp-{name}"));
-    if tmp_dir.exists() {
-        std::fs::remove_dir_all(&tmp_dir).map_err(TrainError::io(&tmp_dir))?;
-    }
+    // the run folder's lock makes this process its only writer: a `.tmp-*` folder left
+    // here is a killed writer's, and is removed
+    remove_stale_temps(root)?;
+    let tmp_dir = root.join(format!(".tmp-{name}-{}", unique_suffix()));
     std::fs::create_dir_all(&tmp_dir).map_err(TrainError::io(&tmp_dir))?;
+    let result = write_into(gan, &tmp_dir);
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp_dir);
+    }
+    result?;
+
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(TrainError::io(&final_dir))?;
+    }
+    std::fs::rename(&tmp_dir, &final_dir).map_err(TrainError::io(&final_dir))?;
+    write_atomic(&root.join(LATEST), name.as_bytes())?;
+    prune(root, keep)?;
+    Ok(final_dir)
+}
+
+/// Removes the `.tmp-*` folders a killed checkpoint writer left under `root`.
+fn remove_stale_temps(root: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(root).map_err(TrainError::io(root))? {
+        let entry = entry.map_err(TrainError::io(root))?;
+        if entry.file_name().to_string_lossy().starts_with(".tmp-") && entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path()).map_err(TrainError::io(&entry.path()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes every file of a checkpoint of `gan` into `tmp_dir`.
+fn write_into(gan: &Gan, tmp_dir: &Path) -> Result<()> {
+    let tmp_dir = tmp_dir.to_path_buf();
 
     let save_err =
         |file: &str, e: &dyn std::fmt::Debug| ckpt_err(&tmp_dir.join(file), format!("{e:?}"));
@@ -93,15 +122,7 @@ pub fn save(gan: &Gan, root: &Path, keep: usize) -> Result<PathBuf> {
         config: gan.config.clone(),
     };
     let json = serde_json::to_vec_pretty(&state).map_err(|e| save_err(STATE, &e))?;
-    std::fs::write(tmp_dir.join(STATE), json).map_err(TrainError::io(&tmp_dir.join(STATE)))?;
-
-    if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(TrainError::io(&final_dir))?;
-    }
-    std::fs::rename(&tmp_dir, &final_dir).map_err(TrainError::io(&final_dir))?;
-    write_atomic(&root.join(LATEST), name.as_bytes())?;
-    prune(root, keep)?;
-    Ok(final_dir)
+    std::fs::write(tmp_dir.join(STATE), json).map_err(TrainError::io(&tmp_dir.join(STATE)))
 }
 
 /// Completed checkpoint folders under `root`, oldest first.

@@ -80,6 +80,13 @@ impl Gan {
         let device = Device::flex().autodiff();
         device.seed(config.seed);
         let classes = config.data.conditional.then(|| dataset.classes());
+        if let Some(n) = classes {
+            crate::config::check_max(
+                "the number of classes",
+                n,
+                crate::config::limits::MAX_CLASSES,
+            )?;
+        }
         let dim = dataset.dim();
         let shape = dataset.image_shape();
         let generator = Generator::from_config(&config, dim, shape, classes, &device)?;

@@ -17,8 +17,10 @@
 //! Nothing here overwrites an existing run: a new run needs an empty or absent folder,
 //! and `--resume` continues one from its latest checkpoint.
 
+use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -74,37 +76,150 @@ impl RunInfo {
     }
 }
 
+/// The lock file in a run folder: whoever holds an exclusive lock on it (for the
+/// process's life) is the folder's only writer.
+pub const LOCK_FILE: &str = ".edgegan-train.lock";
+
+/// The files and folders this tool writes into a run folder besides its checkpoints: a
+/// folder holding only these (and no checkpoint) is a run that stopped before its first
+/// checkpoint, and a new run may start over in it.
+const OWN_ENTRIES: [&str; 10] = [
+    LOCK_FILE,
+    "config.toml",
+    "config.json",
+    "run.json",
+    "metrics.jsonl",
+    "eval.json",
+    "plots",
+    "samples",
+    "checkpoints",
+    "classifier",
+];
+
 /// A run folder.
 #[derive(Debug, Clone)]
 pub struct RunDir {
     /// its root
     pub root: PathBuf,
+    /// the held lock file (see [`RunDir::lock`]); released when the last clone drops
+    lock: Option<Arc<File>>,
 }
 
 impl RunDir {
-    /// Creates a new run folder and writes the resolved config into it. Refuses a
-    /// folder that already has content, so no earlier run is overwritten.
+    /// Creates a new run folder and writes the resolved config into it, holding the
+    /// folder's lock. Refuses a folder with content, so no earlier run is overwritten,
+    /// except one that holds only this tool's own files and no checkpoint (a run killed
+    /// before its first checkpoint): that one starts over, and `restarted` says so.
     pub fn create(root: &Path, config: &TrainConfig) -> Result<Self> {
-        if root.exists() {
-            let non_empty = std::fs::read_dir(root)
-                .map_err(TrainError::io(root))?
-                .next()
-                .is_some();
-            if non_empty {
-                return Err(TrainError::Run {
-                    path: root.to_path_buf(),
-                    message: "already exists and is not empty; resume it with `--resume` \
-                              or choose another `--out`"
-                        .into(),
-                });
+        Self::create_reporting(root, config).map(|(run, _)| run)
+    }
+
+    /// [`RunDir::create`], also saying whether an unfinished run's files were replaced.
+    pub fn create_reporting(root: &Path, config: &TrainConfig) -> Result<(Self, bool)> {
+        let existed = root.exists();
+        if existed && !root.is_dir() {
+            return Err(TrainError::Run {
+                path: root.to_path_buf(),
+                message: "exists and is not a folder; choose another `--out`".into(),
+            });
+        }
+        // refuse an earlier run before creating anything ...
+        if existed {
+            Self::holds_unfinished_run(root)?;
+        }
+        std::fs::create_dir_all(root).map_err(TrainError::io(root))?;
+        let mut run = Self {
+            root: root.to_path_buf(),
+            lock: None,
+        };
+        run.lock()?;
+        // ... and decide under the lock: another process may have made a run here since
+        let restart = Self::holds_unfinished_run(root)?;
+        if restart {
+            for name in OWN_ENTRIES.iter().filter(|n| **n != LOCK_FILE) {
+                let path = root.join(name);
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                match removed {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(TrainError::io(&path)(e));
+                    }
+                    _ => {}
+                }
             }
         }
         std::fs::create_dir_all(root.join("plots")).map_err(TrainError::io(root))?;
-        let run = Self {
-            root: root.to_path_buf(),
-        };
         run.update_config(config)?;
-        Ok(run)
+        Ok((run, restart))
+    }
+
+    /// Whether `root` may hold a new run: `Ok(false)` when it is empty (or holds only the
+    /// lock file), `Ok(true)` when it holds only this tool's files and no checkpoint, an
+    /// error when it holds anything else.
+    fn holds_unfinished_run(root: &Path) -> Result<bool> {
+        let mut own = false;
+        for entry in std::fs::read_dir(root).map_err(TrainError::io(root))? {
+            let entry = entry.map_err(TrainError::io(root))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == LOCK_FILE {
+                continue;
+            }
+            // temporary files of an atomic write (`.NAME.PID-N.tmp`)
+            let temp = name.starts_with('.') && name.ends_with(".tmp");
+            if !(OWN_ENTRIES.contains(&name.as_str()) || temp) {
+                return Err(TrainError::Run {
+                    path: root.to_path_buf(),
+                    message: format!(
+                        "already exists and holds `{name}`, which is not part of a run; \
+                         choose another `--out`"
+                    ),
+                });
+            }
+            own = true;
+        }
+        if !own {
+            return Ok(false);
+        }
+        let checkpoints = root.join("checkpoints");
+        if checkpoints.join("latest").exists() || !checkpoint::list(&checkpoints)?.is_empty() {
+            return Err(TrainError::Run {
+                path: root.to_path_buf(),
+                message:
+                    "already exists and holds a run with checkpoints; resume it with `--resume` \
+                          or choose another `--out`"
+                        .into(),
+            });
+        }
+        Ok(true)
+    }
+
+    /// Takes the folder's exclusive lock for as long as this `RunDir` (or a clone) lives:
+    /// `train`, `--resume`, `eval` and `ship` hold it, so two of them never write one run
+    /// at once. Another process holding it is an error saying so.
+    pub fn lock(&mut self) -> Result<()> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let path = self.path(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(TrainError::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.lock = Some(Arc::new(file));
+                Ok(())
+            }
+            Err(TryLockError::WouldBlock) => Err(TrainError::RunInUse {
+                path: self.root.clone(),
+            }),
+            Err(TryLockError::Error(e)) => Err(TrainError::io(&path)(e)),
+        }
     }
 
     /// Opens an existing run folder and reads its config.
@@ -120,9 +235,25 @@ impl RunDir {
         Ok((
             Self {
                 root: root.to_path_buf(),
+                lock: None,
             },
             config,
         ))
+    }
+
+    /// [`RunDir::open`] holding the folder's lock (for commands that write into it).
+    pub fn open_locked(root: &Path) -> Result<(Self, TrainConfig)> {
+        if !root.join("config.toml").is_file() {
+            return Self::open(root);
+        }
+        let mut run = Self {
+            root: root.to_path_buf(),
+            lock: None,
+        };
+        run.lock()?;
+        // read the config under the lock (a resume may be rewriting it)
+        let (_, config) = Self::open(root)?;
+        Ok((run, config))
     }
 
     /// A path inside the run folder.
@@ -171,27 +302,35 @@ impl RunDir {
         Ok(info)
     }
 
-    /// Reads `metrics.jsonl` (empty if absent).
+    /// Reads `metrics.jsonl` (empty if absent). A malformed last line is a write cut
+    /// short (a full disk, a kill) and is ignored; a malformed line before it is an error.
     pub fn read_log(&self) -> Result<Vec<LogRecord>> {
         let path = self.path("metrics.jsonl");
         if !path.exists() {
             return Ok(Vec::new());
         }
-        let text = std::fs::read_to_string(&path).map_err(TrainError::io(&path))?;
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .enumerate()
-            .map(|(i, line)| {
-                serde_json::from_str(line).map_err(|e| TrainError::Data {
-                    path: path.clone(),
-                    message: format!("line {}: {e}", i + 1),
-                })
-            })
-            .collect()
+        let bytes = std::fs::read(&path).map_err(TrainError::io(&path))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let mut records = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str(line) {
+                Ok(r) => records.push(r),
+                Err(_) if i + 1 == lines.len() => break,
+                Err(e) => {
+                    return Err(TrainError::Data {
+                        path: path.clone(),
+                        message: format!("line {}: {e}", i + 1),
+                    });
+                }
+            }
+        }
+        Ok(records)
     }
 
     /// Rewrites `metrics.jsonl` with only the records up to `step` (a resumed run
-    /// replays the steps after its checkpoint and logs them again).
+    /// replays the steps after its checkpoint and logs them again), dropping a torn last
+    /// line.
     pub fn truncate_log(&self, step: usize) -> Result<Vec<LogRecord>> {
         let kept: Vec<LogRecord> = self
             .read_log()?
@@ -209,6 +348,8 @@ impl RunDir {
         Ok(kept)
     }
 
+    /// Appends one line to `metrics.jsonl`; a failed write (a full disk) is cut back off,
+    /// so the log never holds half a line before a later one.
     pub(super) fn append_log(&self, record: &LogRecord) -> Result<()> {
         let path = self.path("metrics.jsonl");
         let mut file = std::fs::OpenOptions::new()
@@ -216,8 +357,14 @@ impl RunDir {
             .append(true)
             .open(&path)
             .map_err(TrainError::io(&path))?;
-        let line = serde_json::to_string(record).map_err(|e| TrainError::Config(e.to_string()))?;
-        writeln!(file, "{line}").map_err(TrainError::io(&path))
+        let before = file.metadata().map_err(TrainError::io(&path))?.len();
+        let mut line =
+            serde_json::to_string(record).map_err(|e| TrainError::Config(e.to_string()))?;
+        line.push('\n');
+        file.write_all(line.as_bytes()).map_err(|e| {
+            let _ = file.set_len(before);
+            TrainError::io(&path)(e)
+        })
     }
 }
 
@@ -262,6 +409,47 @@ mod tests {
         let (run, mut gan) = new_run(&dir.join("r"), &config);
         train(&run, &mut gan, QUIET).unwrap();
         run
+    }
+
+    #[test]
+    fn a_torn_last_log_line_is_ignored_and_cut_but_a_torn_middle_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = trained_run(dir.path());
+        let path = run.path("metrics.jsonl");
+        let good = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{good}{{\"step\":15,\"d_l")).unwrap();
+        assert_eq!(run.read_log().unwrap().len(), 2);
+        run.truncate_log(10).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), good);
+        std::fs::write(&path, format!("{{\"step\":1,\n{good}")).unwrap();
+        let err = run.read_log().unwrap_err().to_string();
+        assert!(
+            err.contains("metrics.jsonl") && err.contains("line 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_second_lock_on_a_run_folder_is_refused_until_the_first_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = trained_run(dir.path());
+        // the creating `RunDir` holds the lock until it drops
+        assert!(matches!(
+            RunDir::open_locked(&run.root),
+            Err(TrainError::RunInUse { .. })
+        ));
+        let root = run.root.clone();
+        drop(run);
+        let (mut first, _) = RunDir::open(&root).unwrap();
+        first.lock().unwrap();
+        let err = RunDir::open_locked(&root).unwrap_err();
+        assert!(matches!(err, TrainError::RunInUse { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("in use by another edgegan-train process")
+        );
+        drop(first);
+        RunDir::open_locked(&root).unwrap();
     }
 
     #[test]

@@ -1,0 +1,307 @@
+//! The run folder's reliability from the command line (issue 12): one writer per run
+//! folder, a torn `metrics.jsonl` line, a run killed before its first checkpoint, upper
+//! bounds named in their errors, and a closed or full stdout.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_edgegan-train"))
+}
+
+fn run(args: &[&str], cwd: &Path) -> Output {
+    bin()
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("failed to start edgegan-train")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const TINY: &str = "steps = 20\nbatch_size = 16\nlog_every = 5\ncheckpoint_every = 10\n\
+                    [generator]\nhidden = [8]\n[discriminator]\nhidden = [8]\n";
+
+/// Trains the tiny config into `dir/name` (20 steps).
+fn tiny_run(dir: &Path, name: &str) {
+    std::fs::write(dir.join("tiny.toml"), TINY).unwrap();
+    let out = run(
+        &["train", "--config", "tiny.toml", "--out", name, "-q"],
+        dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn assert_refused(out: &Output, needles: &[&str]) {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    let e = stderr(out);
+    for n in needles {
+        assert!(e.contains(n), "`{n}` not in: {e}");
+    }
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+#[test]
+fn a_locked_run_folder_refuses_every_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_run(dir.path(), "r");
+    // hold the lock as a running edgegan-train would
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.path().join("r/.edgegan-train.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let in_use = "is in use by another edgegan-train process";
+    for args in [
+        &["train", "--resume", "r", "--steps", "30", "-q"][..],
+        &["eval", "--run", "r", "--samples", "50"],
+        &["ship", "--run", "r", "--out", "m"],
+    ] {
+        let out = run(args, dir.path());
+        assert_refused(&out, &["run folder r", in_use]);
+    }
+    assert!(!dir.path().join("m").exists());
+    // readers still work
+    let out = run(&["sample", "--run", "r", "-n", "2"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // a new run into a folder another process has just locked
+    std::fs::create_dir(dir.path().join("fresh")).unwrap();
+    let other = File::create(dir.path().join("fresh/.edgegan-train.lock")).unwrap();
+    other.try_lock().unwrap();
+    let out = run(
+        &["train", "--config", "tiny.toml", "--out", "fresh", "-q"],
+        dir.path(),
+    );
+    assert_refused(&out, &[in_use]);
+    drop((lock, other));
+    let out = run(
+        &["train", "--resume", "r", "--steps", "30", "-q"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn two_trainings_started_into_one_folder_leave_one_consistent_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.toml"), TINY).unwrap();
+    std::fs::write(
+        dir.path().join("b.toml"),
+        TINY.replace("steps = 20", "steps = 20\nseed = 99"),
+    )
+    .unwrap();
+    let start = |cfg: &str| {
+        bin()
+            .args(["train", "--config", cfg, "--out", "r", "-q"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start("a.toml"), start("b.toml"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let ok = [&a, &b].iter().filter(|o| o.status.success()).count();
+    assert_eq!(ok, 1, "a: {}\nb: {}", stderr(&a), stderr(&b));
+    let loser = if a.status.success() { &b } else { &a };
+    assert_eq!(loser.status.code(), Some(2), "{}", stderr(loser));
+    // the survivor's config and checkpoints belong to one run: everything opens it
+    for args in [
+        &["sample", "--run", "r", "-n", "2"][..],
+        &["eval", "--run", "r", "--samples", "50"],
+        &["train", "--resume", "r", "--steps", "25", "-q"],
+    ] {
+        let out = run(args, dir.path());
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_torn_metrics_line_is_cut_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_run(dir.path(), "r");
+    let log = dir.path().join("r/metrics.jsonl");
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str("{\"step\":25,\"d_loss\":0.6");
+    std::fs::write(&log, text).unwrap();
+    let out = run(
+        &["train", "--resume", "r", "--steps", "30", "-q"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let steps: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, [5, 10, 15, 20, 25, 30]);
+}
+
+#[test]
+fn a_run_killed_before_its_first_checkpoint_can_be_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        tiny_run(dir.path(), name);
+        // what a kill before the first checkpoint leaves
+        std::fs::remove_dir_all(dir.path().join(name).join("checkpoints")).unwrap();
+        std::fs::remove_file(dir.path().join(name).join("eval.json")).unwrap();
+    }
+    let out = run(
+        &["train", "--config", "tiny.toml", "--out", "a", "-q"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("starting it over"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(dir.path().join("a/checkpoints/step-0000020").is_dir());
+
+    let out = run(&["train", "--resume", "b", "-q"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("starting over from step 0"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(dir.path().join("b/checkpoints/step-0000020").is_dir());
+
+    // a folder holding anything else is still refused, and kept
+    std::fs::create_dir(dir.path().join("c")).unwrap();
+    std::fs::write(dir.path().join("c/config.toml"), "x").unwrap();
+    std::fs::write(dir.path().join("c/notes.txt"), "mine").unwrap();
+    let out = run(
+        &["train", "--config", "tiny.toml", "--out", "c", "-q"],
+        dir.path(),
+    );
+    assert_refused(&out, &["notes.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("c/config.toml")).unwrap(),
+        "x"
+    );
+}
+
+#[test]
+fn numbers_above_their_bounds_exit_2_naming_key_and_bound_before_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("steps = 1000000000\n", "steps = 1000000000", "10000000"),
+        ("batch_size = 10000000\n", "batch_size", "65536"),
+        (
+            "[algorithm]\nd_steps = 1000000000\n",
+            "algorithm.d_steps",
+            "100",
+        ),
+        (
+            "[generator]\nnoise_dim = 1000000\n",
+            "generator.noise_dim",
+            "16384",
+        ),
+        (
+            "[generator]\nhidden = [1000000]\n",
+            "generator.hidden",
+            "16384",
+        ),
+        (
+            "[discriminator]\nembedding_dim = 1000000\n",
+            "discriminator.embedding_dim",
+            "16384",
+        ),
+        (
+            "[data]\nkind = \"image_folder\"\ndir = \".\"\nimage_size = [8, 4294967304]\n",
+            "data.image_size",
+            "4096",
+        ),
+    ];
+    for (i, (toml, key, bound)) in cases.iter().enumerate() {
+        std::fs::write(dir.path().join("c.toml"), toml).unwrap();
+        let out_dir = format!("r{i}");
+        let out = run(
+            &["train", "--config", "c.toml", "--out", &out_dir, "-q"],
+            dir.path(),
+        );
+        assert_refused(&out, &[key, bound]);
+        assert!(!dir.path().join(&out_dir).exists(), "{key}: folder made");
+    }
+    let deep = format!("[generator]\nhidden = [{}]\n", vec!["4"; 50_000].join(","));
+    std::fs::write(dir.path().join("c.toml"), deep).unwrap();
+    let out = run(
+        &["train", "--config", "c.toml", "--out", "deep", "-q"],
+        dir.path(),
+    );
+    assert_refused(&out, &["generator.hidden", "64"]);
+
+    // a CSV label as class index far above the class bound
+    std::fs::write(dir.path().join("d.csv"), "x,y,l\n1,2,0\n3,4,99999999999\n").unwrap();
+    let out = run(
+        &[
+            "train",
+            "--dataset",
+            "csv",
+            "--csv",
+            "d.csv",
+            "--label-column",
+            "l",
+            "--out",
+            "csvrun",
+            "-q",
+        ],
+        dir.path(),
+    );
+    assert_refused(&out, &["d.csv", "line 3", "10000"]);
+    assert!(!dir.path().join("csvrun").exists());
+
+    tiny_run(dir.path(), "t");
+    let out = run(
+        &["eval", "--run", "t", "--samples", "1000000000"],
+        dir.path(),
+    );
+    assert_refused(&out, &["--samples", "1000000"]);
+    let out = run(&["sample", "--run", "t", "-n", "1000000000"], dir.path());
+    assert_refused(&out, &["-n = 1000000000", "1000000"]);
+}
+
+#[test]
+fn a_closed_stdout_ends_sample_quietly_and_a_full_one_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_run(dir.path(), "r");
+    // `sample -n 200000 | head -1`: far more than a pipe buffer
+    let mut child = bin()
+        .args(["sample", "--run", "r", "-n", "200000"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim().split(',').count(), 2, "{first}");
+    // the reader is dropped here: the pipe is closed
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+
+    if Path::new("/dev/full").exists() {
+        let out = bin()
+            .args(["sample", "--run", "r", "-n", "5"])
+            .current_dir(dir.path())
+            .stdout(File::options().write(true).open("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        assert_refused(&out, &["standard output"]);
+    }
+}
