@@ -301,7 +301,8 @@ struct TrainArgs {
     /// Seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Run folder (default: runs/<dataset>-<gan|cgan>). Must not exist or be empty.
+    /// Run folder (default: runs/<dataset>-<gan|cgan>). Must not exist, be empty, or hold
+    /// only an unfinished run with no checkpoint (which starts over).
     #[arg(long, conflicts_with = "resume")]
     out: Option<PathBuf>,
     /// Continue the run in this folder from its latest checkpoint (with `--steps`, to a
@@ -730,7 +731,8 @@ fn classifier(args: &ClassifierArgs) -> anyhow::Result<()> {
     }
     let (data, out, run) = match &args.like {
         Some(root) => {
-            let (run, config) = RunDir::open(root)?;
+            // it records the classifier in the run's run.json: one writer at a time
+            let (run, config) = RunDir::open_locked(root)?;
             let out = args.out.clone().unwrap_or_else(|| run.path(RUN_CLASSIFIER));
             (config.data, out, Some(run))
         }

@@ -295,8 +295,7 @@ mod tests {
         config.discriminator.channels = vec![4; 4];
         let device = Device::flex();
         let err = Discriminator::from_config(&config, 64, Some([1, 8, 8]), None, &device)
-            .err()
-            .expect("a 4-deep D on 8x8 images was built")
+            .expect_err("a 4-deep D on 8x8 images was built")
             .to_string();
         assert!(
             err.contains("discriminator.channels") && err.contains("at most 3"),
