@@ -387,6 +387,12 @@ impl TrainArgs {
         if let Some(seed) = self.seed {
             config.seed = seed;
         }
+        if self.csv.is_some() && config.data.kind != DatasetKind::Csv {
+            bail!(
+                "--csv applies to the csv dataset; this run's dataset is {:?} (add --dataset csv)",
+                config.data.kind
+            );
+        }
         config.validate()?;
         // the run must find its data from any folder, and its config.toml shows only
         // what applies to it
@@ -409,7 +415,15 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let verbose = !args.quiet;
     let (run, mut gan) = match &args.resume {
         Some(root) => {
-            if args.config.is_some() || args.dataset.is_some() || args.seed.is_some() {
+            if args.config.is_some()
+                || args.dataset.is_some()
+                || args.seed.is_some()
+                || args.conditional
+                || args.unconditional
+                || args.csv.is_some()
+                || args.data_dir.is_some()
+                || args.label_column.is_some()
+            {
                 bail!("--resume takes the run's own config; only --steps may change");
             }
             let (run, mut config) = RunDir::open_locked(root)?;

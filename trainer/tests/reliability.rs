@@ -305,3 +305,19 @@ fn a_closed_stdout_ends_sample_quietly_and_a_full_one_is_an_error() {
         assert_refused(&out, &["standard output"]);
     }
 }
+
+#[test]
+fn data_flags_that_would_be_ignored_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d.csv"), "x,y\n1,2\n3,4\n").unwrap();
+    let out = run(&["train", "--csv", "d.csv", "--out", "r", "-q"], dir.path());
+    assert_refused(&out, &["--csv", "--dataset csv"]);
+    assert!(!dir.path().join("r").exists());
+    tiny_run(dir.path(), "t");
+    for flag in [&["--unconditional"][..], &["--csv", "d.csv"]] {
+        let mut args = vec!["train", "--resume", "t", "--steps", "30", "-q"];
+        args.extend_from_slice(flag);
+        let out = run(&args, dir.path());
+        assert_refused(&out, &["only --steps may change"]);
+    }
+}
