@@ -18,6 +18,7 @@ pub mod add;
 pub mod broadcast;
 pub mod concat;
 pub mod conv2d;
+pub mod conv_transpose2d;
 pub mod cortex_m;
 pub mod dense;
 pub mod gather;

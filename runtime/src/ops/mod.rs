@@ -21,6 +21,7 @@ pub mod add;
 pub mod binary;
 pub mod concat;
 pub mod conv2d;
+pub mod conv_transpose2d;
 pub mod dense;
 pub mod dequantize;
 pub mod gather;
@@ -169,6 +170,8 @@ registry! {
     14 => Quantize(quantize::Quantize),
     /// int8 → f32 (code 15).
     15 => Dequantize(dequantize::Dequantize),
+    /// Transposed 2-D convolution (code 16).
+    16 => ConvTranspose2d(conv_transpose2d::ConvTranspose2d<'a>),
 }
 
 /// What `prepare` sees: the model (for weights and the condition), the record, and the

@@ -90,6 +90,7 @@ pub(crate) fn einsum<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<()
         Value::Linear(Box::new(Linear {
             input: x.id,
             conv: None,
+            transposed: None,
             out_channels: n,
             weight,
             bias: vec![0.0; n],

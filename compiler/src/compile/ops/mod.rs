@@ -9,9 +9,11 @@ mod activation;
 mod binary;
 mod concat;
 mod conv;
+mod deconv;
 mod einsum;
 mod gather;
 mod leaky_relu;
+mod onehot;
 mod reshape;
 mod resize;
 
@@ -27,6 +29,7 @@ pub(crate) type LowerFn = for<'m> fn(&mut Lowerer<'m>, &'m TypedNode) -> Result<
 const TABLE: &[(&str, LowerFn)] = &[
     ("EinSum", einsum::einsum),
     ("Conv", conv::conv),
+    ("Deconv", deconv::deconv),
     ("Add", binary::add),
     ("Sub", binary::sub),
     ("Mul", binary::mul),
@@ -36,6 +39,7 @@ const TABLE: &[(&str, LowerFn)] = &[
     ("Sigmoid", activation::sigmoid),
     ("LeakyRelu", activation::leaky_relu),
     ("Gather", gather::gather),
+    ("Onehot", onehot::one_hot),
     ("Concat", concat::concat),
     ("Reshape", reshape::reshape),
     ("AddAxis", reshape::reshape),
