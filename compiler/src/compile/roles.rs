@@ -173,19 +173,6 @@ pub(crate) fn resolve(
             "a generator takes a label or a mask, not both".into(),
         ));
     }
-    // every input must have a role
-    let used: Vec<usize> = [Some(noise), label, mask.map(|m| m.0), mask.map(|m| m.1)]
-        .into_iter()
-        .flatten()
-        .collect();
-    if let Some(extra) = (0..inputs.len()).find(|i| !used.contains(i)) {
-        return Err(contract(format!(
-            "input {} has no role: name the noise, the label (--label NAME) or the mask \
-             (--mask NAME --masked NAME); the inputs are {}",
-            inputs[extra].describe(),
-            list(&inputs, &(0..inputs.len()).collect::<Vec<_>>())
-        )));
-    }
     let mut facts = vec![];
     let z = &inputs[noise];
     let z_len = match z.dims[..] {
@@ -233,6 +220,19 @@ pub(crate) fn resolve(
             shape = Some([c, h, w]);
             facts.push((input.name.clone(), f32::fact([1, c, h, w])));
         }
+    }
+    // every input must have a role
+    let used: Vec<usize> = [Some(noise), label, mask.map(|m| m.0), mask.map(|m| m.1)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if let Some(extra) = (0..inputs.len()).find(|i| !used.contains(i)) {
+        return Err(contract(format!(
+            "input {} has no role: name the noise, the label (--label NAME) or the mask \
+             (--mask NAME --masked NAME); the inputs are {}",
+            inputs[extra].describe(),
+            list(&inputs, &(0..inputs.len()).collect::<Vec<_>>())
+        )));
     }
     let resolved = ResolvedRoles {
         noise: z.name.clone(),
