@@ -10,8 +10,7 @@
 //! `(c, ky, kx)` order. Each output is one accumulator, so the int8 path requantises once
 //! per output exactly like Conv2d and no scratch buffer is needed.
 
-use super::conv2d::{Conv2dI8Quant, Conv2dParams};
-use super::{FusedActivation, relu_f32, requantize};
+use super::conv2d::{Conv2dI8Quant, Conv2dParams, Taps, f32_with, i8_with, w8a32_with};
 
 /// The input coordinate a kernel tap reads for output coordinate `o`, if any:
 /// `(o + pad − k) / stride` when that is a whole number inside `0..len`.
@@ -54,6 +53,16 @@ fn for_each_tap(
     }
 }
 
+/// A transposed convolution's taps.
+struct Transposed;
+
+impl Taps for Transposed {
+    #[inline(always)]
+    fn each(p: &Conv2dParams, m: usize, oy: usize, ox: usize, tap: impl FnMut(usize, usize)) {
+        for_each_tap(p, m, oy, ox, tap);
+    }
+}
+
 /// f32 reference.
 pub fn conv_transpose2d_f32(
     p: &Conv2dParams,
@@ -62,23 +71,7 @@ pub fn conv_transpose2d_f32(
     bias: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    let relu = p.activation == FusedActivation::Relu;
-    for (m, plane) in y
-        .chunks_exact_mut((p.out_h * p.out_w).max(1))
-        .take(p.out_channels)
-        .enumerate()
-    {
-        let b = bias.and_then(|b| b.get(m).copied());
-        for (o, out) in plane.iter_mut().enumerate() {
-            let (oy, ox) = (o / p.out_w, o % p.out_w);
-            let mut acc = 0.0f32;
-            for_each_tap(p, m, oy, ox, |xi, wi| acc += x[xi] * w[wi]);
-            if let Some(b) = b {
-                acc += b;
-            }
-            *out = if relu { relu_f32(acc) } else { acc };
-        }
-    }
+    f32_with::<Transposed>(p, x, w, bias, y);
 }
 
 /// w8a32 reference: int8 weights with one f32 scale per output channel,
@@ -91,23 +84,7 @@ pub fn conv_transpose2d_w8a32(
     bias: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    let relu = p.activation == FusedActivation::Relu;
-    let planes = y
-        .chunks_exact_mut((p.out_h * p.out_w).max(1))
-        .take(p.out_channels);
-    for (m, (plane, &s)) in planes.zip(scale).enumerate() {
-        let b = bias.and_then(|b| b.get(m).copied());
-        for (o, out) in plane.iter_mut().enumerate() {
-            let (oy, ox) = (o / p.out_w, o % p.out_w);
-            let mut acc = 0.0f32;
-            for_each_tap(p, m, oy, ox, |xi, wi| acc += x[xi] * f32::from(w[wi]));
-            acc *= s;
-            if let Some(b) = b {
-                acc += b;
-            }
-            *out = if relu { relu_f32(acc) } else { acc };
-        }
-    }
+    w8a32_with::<Transposed>(p, x, w, scale, bias, y);
 }
 
 /// int8 reference (w8a8): `acc = Σ (x − zp_in)·w + bias[m]`, then
@@ -123,32 +100,13 @@ pub fn conv_transpose2d_i8(
     shift: &[i32],
     y: &mut [i8],
 ) {
-    let planes = y
-        .chunks_exact_mut((p.out_h * p.out_w).max(1))
-        .take(p.out_channels);
-    let per_channel = bias.iter().zip(multiplier).zip(shift);
-    for (m, (plane, ((&b, &mul), &sh))) in planes.zip(per_channel).enumerate() {
-        for (o, out) in plane.iter_mut().enumerate() {
-            let (oy, ox) = (o / p.out_w, o % p.out_w);
-            let mut acc = 0i32;
-            for_each_tap(p, m, oy, ox, |xi, wi| {
-                acc = acc.wrapping_add((i32::from(x[xi]) - q.input_zero_point) * i32::from(w[wi]));
-            });
-            *out = requantize(
-                acc.wrapping_add(b),
-                mul,
-                sh,
-                q.output_zero_point,
-                q.act_min,
-                q.act_max,
-            );
-        }
-    }
+    i8_with::<Transposed>(p, q, x, w, bias, multiplier, shift, y);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::FusedActivation;
 
     fn geometry(
         c: usize,
