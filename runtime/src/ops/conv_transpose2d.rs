@@ -3,12 +3,13 @@
 //! `[M, C, KH, KW]` like Conv2d's (see [`crate::kernels::conv_transpose2d`]), so the
 //! weight arrays and their checks are Conv2d's ([`super::linear`]).
 
-use super::linear::{self, Offsets, Weights};
+use super::conv2d::{Conv2d, Messages, prepare_conv};
+use super::linear::{Offsets, Weights};
 use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut};
 use crate::Error;
 use crate::format::{NONE, PARAM_WORDS};
-use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams};
-use crate::kernels::{self, conv_transpose2d as k};
+use crate::kernels::conv_transpose2d as k;
+use crate::kernels::conv2d::Conv2dParams;
 
 /// The record parameters of a ConvTranspose2d op. Pairs of sizes share a word (low 16
 /// bits first); weight fields hold a blob offset or [`NONE`](crate::format::NONE).
@@ -120,13 +121,9 @@ impl Params {
     }
 }
 
-/// A prepared ConvTranspose2d op.
+/// A prepared ConvTranspose2d op: Conv2d's parts, read as a transposed convolution.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ConvTranspose2d<'a> {
-    p: Conv2dParams,
-    q: Conv2dI8Quant,
-    weights: Weights<'a>,
-}
+pub(crate) struct ConvTranspose2d<'a>(Conv2d<'a>);
 
 /// The kernel geometry of `prm` on input `[c, ih, iw]`, checked against the output.
 fn geometry(prm: &Params, x: [usize; 3], y: [usize; 3]) -> Result<Conv2dParams, &'static str> {
@@ -170,50 +167,27 @@ fn geometry(prm: &Params, x: [usize; 3], y: [usize; 3]) -> Result<Conv2dParams, 
 
 impl<'a> Op<'a> for ConvTranspose2d<'a> {
     fn prepare(cx: &Ctx<'_, 'a>) -> Result<Self, &'static str> {
-        cx.need_inputs(1)?;
-        let (x, output) = (&cx.ins[0], &cx.output);
-        if x.rank != 3 || output.rank != 3 {
-            return Err("conv_transpose2d tensors must be [C, H, W]");
-        }
         let prm = Params::decode(cx.params());
-        let [c, ih, iw, _] = x.dims.map(|d| d as usize);
-        let [m, oh, ow, _] = output.dims.map(|d| d as usize);
-        let mut cp = geometry(&prm, [c, ih, iw], [m, oh, ow])?;
-        if !cx.all(cx.arith_dtype()) || !cx.disjoint() {
-            return Err("conv_transpose2d tensors have the wrong dtype or overlap");
-        }
-        // every tap of the kernel bounds the terms of one accumulator
-        let taps = c
-            .checked_mul(cp.kernel_h * cp.kernel_w)
-            .ok_or("conv_transpose2d too large")?;
-        let wn = taps.checked_mul(m).ok_or("conv_transpose2d too large")?;
-        let activation = cx.activation();
-        cp.activation = activation;
         let at = Offsets {
             weights: prm.weights,
             bias: prm.bias,
             scales: prm.scales,
             shifts: prm.shifts,
         };
-        let too_deep = "int8 conv_transpose2d too deep for an int32 accumulator";
-        let weights = linear::load(cx, &at, wn, m, taps, too_deep)?;
-        let (act_min, act_max) = kernels::activation_range_i8(activation, output.zero_point);
-        Ok(ConvTranspose2d {
-            p: cp,
-            q: Conv2dI8Quant {
-                input_zero_point: x.zero_point,
-                output_zero_point: output.zero_point,
-                act_min,
-                act_max,
-            },
-            weights,
-        })
+        // every tap of the kernel bounds the terms of one accumulator (fewer land)
+        let msg = Messages {
+            rank: "conv_transpose2d tensors must be [C, H, W]",
+            dtype: "conv_transpose2d tensors have the wrong dtype or overlap",
+            too_large: "conv_transpose2d too large",
+            too_deep: "int8 conv_transpose2d too deep for an int32 accumulator",
+        };
+        prepare_conv(cx, &at, &msg, |x, y| geometry(&prm, x, y)).map(ConvTranspose2d)
     }
 
     fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {
         let x = cx.io.input(cx.x0()?)?;
-        let p = &self.p;
-        match self.weights {
+        let Conv2d { p, q, weights } = &self.0;
+        match *weights {
             Weights::F32 { w, bias } => {
                 k::conv_transpose2d_f32(p, f32s(x)?, w, bias, f32s_mut(cx.io.out)?);
             }
@@ -228,27 +202,24 @@ impl<'a> Op<'a> for ConvTranspose2d<'a> {
                 shift,
             } => {
                 let y = i8s_mut(cx.io.out);
-                k::conv_transpose2d_i8(p, &self.q, i8s(x), w, bias, mult, shift, y);
+                k::conv_transpose2d_i8(p, q, i8s(x), w, bias, mult, shift, y);
             }
         }
         Ok(())
     }
 
     fn validate_weights(&self) -> Result<(), &'static str> {
-        self.weights.validate()
+        self.0.validate_weights()
     }
 
     fn macs(&self) -> u64 {
         // the taps that land: about one kernel in stride_h·stride_w per output
-        let p = &self.p;
+        let p = &self.0.p;
         let per_out = (p.kernel_h.div_ceil(p.stride_h)) * (p.kernel_w.div_ceil(p.stride_w));
         (p.out_channels * p.out_h * p.out_w * p.in_channels * per_out) as u64
     }
 
     fn learned_params(&self) -> u64 {
-        let p = &self.p;
-        let m = p.out_channels;
-        let bias = if self.weights.has_bias() { m } else { 0 };
-        (m * p.in_channels * p.kernel_h * p.kernel_w + bias) as u64
+        self.0.learned_params()
     }
 }

@@ -1,8 +1,7 @@
 //! `ConvTranspose` (tract's `Deconv`: 2-D, NCHW, group 1, no dilation): a ConvTranspose2d.
 
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::cnn::{Deconv, KernelFormat};
-use tract_onnx::tract_core::ops::nn::DataFormat;
+use tract_onnx::tract_core::ops::cnn::Deconv;
 
 use crate::builder::Conv2dSpec;
 use crate::compile::CompileError;
@@ -19,31 +18,8 @@ pub(crate) fn deconv<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<()
     if node.inputs.len() != 3 {
         return Err(unsupported(node, "expects input, kernel and bias"));
     }
-    if op.group != 1 || ps.rank() != 2 || ps.data_format != DataFormat::NCHW {
-        return Err(unsupported(
-            node,
-            "only 2-D NCHW transposed convolution with group 1",
-        ));
-    }
-    if ps.dilations().iter().any(|&d| d != 1) || op.kernel_format != KernelFormat::OIHW {
-        return Err(unsupported(
-            node,
-            "dilation or a kernel layout other than OIHW",
-        ));
-    }
-    let (Value::Const(kernel), Value::Const(bias)) =
-        (cx.value(node.inputs[1])?, cx.value(node.inputs[2])?)
-    else {
-        return Err(unsupported(node, "kernel and bias must be constants"));
-    };
-    let x = cx.act(node.inputs[0])?;
-    let [1, c, h, w] = x.shape[..] else {
-        return Err(unsupported(
-            node,
-            &format!("input shape {:?} is not [1, C, H, W]", x.shape),
-        ));
-    };
-    let input = cx.ensure(node, &x, &[c, h, w])?;
+    let (kernel, bias, input, [c, h, w]) =
+        super::conv::operands(cx, node, ps, op.group, op.kernel_format)?;
     let m = ps.output_channels;
     let kshape = ps.kernel_shape.to_vec();
     let strides = ps.strides().to_vec();
