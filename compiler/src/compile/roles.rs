@@ -86,8 +86,7 @@ fn contract(msg: String) -> CompileError {
 }
 
 /// The role of each input of `model`, by name: checked against [`Roles`] or inferred.
-/// Returns `(noise, label, mask)` input names and whether inference was needed.
-#[allow(clippy::type_complexity)]
+/// Returns the roles (output still empty) and the batch-1 fact of each input.
 pub(crate) fn resolve(
     model: &InferenceModel,
     roles: &Roles,

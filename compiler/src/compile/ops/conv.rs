@@ -8,6 +8,9 @@ use crate::builder::{Conv2dSpec, TensorId};
 use crate::compile::CompileError;
 use crate::compile::lower::{Linear, Lowerer, Value, broadcast, unsupported};
 
+/// Kernel, bias, input and the input's `[C, H, W]`.
+pub(super) type Operands = (Arc<Tensor>, Arc<Tensor>, TensorId, [usize; 3]);
+
 /// The operands Conv and Deconv read alike, after checking the form both support (2-D,
 /// NCHW, group 1, no dilation, OIHW kernel): the constant kernel and bias, and the input
 /// as a `[C, H, W]` builder tensor with its sizes.
@@ -17,7 +20,7 @@ pub(super) fn operands<'m>(
     ps: &PoolSpec,
     group: usize,
     kernel_fmt: KernelFormat,
-) -> Result<(Arc<Tensor>, Arc<Tensor>, TensorId, [usize; 3]), CompileError> {
+) -> Result<Operands, CompileError> {
     if group != 1 || ps.rank() != 2 || ps.data_format != DataFormat::NCHW {
         return Err(unsupported(node, "only 2-D NCHW with group 1"));
     }
