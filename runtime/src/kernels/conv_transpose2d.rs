@@ -15,7 +15,7 @@ use super::conv2d::{Conv2dI8Quant, Conv2dParams, Taps, f32_with, i8_with, w8a32_
 /// The input coordinate a kernel tap reads for output coordinate `o`, if any:
 /// `(o + pad − k) / stride` when that is a whole number inside `0..len`.
 #[inline(always)]
-fn source(o: usize, pad: usize, k: usize, stride: usize, len: usize) -> Option<usize> {
+pub(crate) fn source(o: usize, pad: usize, k: usize, stride: usize, len: usize) -> Option<usize> {
     let t = (o + pad).checked_sub(k)?;
     if t % stride != 0 {
         return None;

@@ -213,10 +213,20 @@ impl<'a> Op<'a> for ConvTranspose2d<'a> {
     }
 
     fn macs(&self) -> u64 {
-        // the taps that land: about one kernel in stride_h·stride_w per output
+        // the taps that land: rows and columns count apart (O(OH·KH + OW·KW))
         let p = &self.0.p;
-        let per_out = (p.kernel_h.div_ceil(p.stride_h)) * (p.kernel_w.div_ceil(p.stride_w));
-        (p.out_channels * p.out_h * p.out_w * p.in_channels * per_out) as u64
+        let landing = |out: usize, k: usize, pad: usize, s: usize, len: usize| -> usize {
+            (0..out)
+                .map(|o| {
+                    (0..k)
+                        .filter(|&t| k::source(o, pad, t, s, len).is_some())
+                        .count()
+                })
+                .sum()
+        };
+        let rows = landing(p.out_h, p.kernel_h, p.pad_top, p.stride_h, p.in_h);
+        let cols = landing(p.out_w, p.kernel_w, p.pad_left, p.stride_w, p.in_w);
+        (p.out_channels * p.in_channels * rows * cols) as u64
     }
 
     fn learned_params(&self) -> u64 {
