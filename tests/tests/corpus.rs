@@ -94,6 +94,20 @@ fn every_corpus_model_compiles_and_matches_onnx_runtime() {
             .count();
         let want_muls = usize::from(name == "torch-mlp-bn");
         assert_eq!(muls, want_muls, "{name}: {} ops", compiled.graph.ops.len());
+        if name == "torch-onehot-mlp" {
+            // F.one_hot(label, 6) → Gemm: one look-up of the Gemm's 32-wide weight columns,
+            // not a [6, 6] one-hot table and a product
+            let gathers: Vec<usize> = compiled
+                .graph
+                .ops
+                .iter()
+                .filter_map(|(op, _)| match op {
+                    OpSpec::Gather { dim, .. } => Some(*dim),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(gathers, [32], "{name}");
+        }
         let mut errs = vec![];
         for (format, tol) in [
             (WeightFormat::F32, F32_TOL),

@@ -180,6 +180,32 @@ pub(crate) enum Value {
     Act(Act),
     /// A Dense/Conv2d not yet emitted, so that biases and affines can fold into it.
     Linear(Box<Linear>),
+    /// The label one-hot encoded, not yet emitted: a product with it is a class table.
+    OneHot(OneHotLabel),
+}
+
+/// `OneHot(label, classes)` with its off and on values: row `c` of `off + (on − off)·I`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OneHotLabel {
+    pub classes: usize,
+    pub off: f32,
+    pub on: f32,
+}
+
+impl OneHotLabel {
+    /// The class table of `x·Wᵀ` for `weight` `[n, classes]`: row `c` is
+    /// `off·Σ_k W[·, k] + (on − off)·W[·, c]`, so a Gather of it is the product.
+    pub fn table(&self, weight: &[f32], n: usize) -> Vec<f32> {
+        let c = self.classes;
+        let sums: Vec<f32> = weight.chunks_exact(c).map(|row| row.iter().sum()).collect();
+        let mut table = vec![0.0; c * n];
+        for (class, out) in table.chunks_exact_mut(n).enumerate() {
+            for (j, v) in out.iter_mut().enumerate() {
+                *v = self.off * sums[j] + (self.on - self.off) * weight[j * c + class];
+            }
+        }
+        table
+    }
 }
 
 /// A runtime tensor: its builder id and tract's shape for it (with the batch axis). The
@@ -296,6 +322,25 @@ impl<'m> Lowerer<'m> {
                 let r = self.builder.constant(&runtime_shape(&shape), &values);
                 let id = self.build(node, r)?;
                 Ok(Act { id, shape })
+            }
+            Value::OneHot(h) => {
+                // read other than by a product: the one-hot vectors themselves
+                let identity = (0..h.classes).map(|c| {
+                    let mut w = vec![0.0; h.classes];
+                    w[c] = 1.0;
+                    w
+                });
+                let weight: Vec<f32> = identity.flatten().collect();
+                let r = self
+                    .builder
+                    .label_embedding(&h.table(&weight, h.classes), h.classes);
+                let id = self.build(node, r)?;
+                let a = Act {
+                    id,
+                    shape: vec![1, h.classes],
+                };
+                self.set(o, Value::Act(a.clone()));
+                Ok(a)
             }
             Value::Label => Err(unsupported(
                 node,

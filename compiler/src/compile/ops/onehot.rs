@@ -1,13 +1,13 @@
-//! `OneHot` of the label (`F.one_hot(label, C)`, usually then cast to float): a class
-//! table look-up, the table being `off + (on − off)·I` (`[C, C]`). The Dense that reads
-//! it then multiplies by the identity, which is what the ONNX graph computes too; the
-//! table costs `C²` weights (bytes for the 10 classes generators use).
+//! `OneHot` of the label (`F.one_hot(label, C)`, usually then cast to float), left
+//! pending: a MatMul/Gemm that reads it becomes a class table whose rows are its weight
+//! columns ([`OneHotLabel::table`], the `nn.Embedding` a user would have written), and
+//! any other reader gets the one-hot vectors themselves (a `[C, C]` table).
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::array::OneHot;
 
 use crate::compile::CompileError;
-use crate::compile::lower::{Lowerer, Value, broadcast, unsupported};
+use crate::compile::lower::{Lowerer, OneHotLabel, Value, broadcast, unsupported};
 
 pub(crate) fn one_hot<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), CompileError> {
     let op = node
@@ -27,12 +27,11 @@ pub(crate) fn one_hot<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(
     let (Some(off), Some(on)) = (value(&op.off), value(&op.on)) else {
         return Err(unsupported(node, "non-numeric on/off values"));
     };
-    let c = op.dim;
-    let mut table = vec![off; c * c];
-    for i in 0..c {
-        table[i * c + i] = on;
-    }
-    let r = cx.builder.label_embedding(&table, c);
-    let id = cx.build(node, r)?;
-    cx.set_act(node, id)
+    let h = OneHotLabel {
+        classes: op.dim,
+        off,
+        on,
+    };
+    cx.set(OutletId::new(node.id, 0), Value::OneHot(h));
+    Ok(())
 }
