@@ -47,7 +47,7 @@ def settle_bn(model, gen, nz, classes):
     model.train()
     with torch.no_grad():
         for _ in range(32):
-            z = torch.randn(64, nz, generator=gen)
+            z = torch.randn(64, *nz, generator=gen)
             if classes is None:
                 model(z)
             else:
@@ -76,6 +76,28 @@ class Dcgan(nn.Module):
     def forward(self, z, label):
         h = torch.cat([z, self.embed(label)], 1)
         return self.net(h.unsqueeze(-1).unsqueeze(-1))
+
+
+class DcganTutorial(nn.Module):
+    """PyTorch's DCGAN tutorial generator as written there (unconditional, noise
+    [N, nz, 1, 1], bias-free ConvTranspose2d + BatchNorm2d + ReLU, Tanh), scaled down to
+    1x16x16."""
+
+    def __init__(self, nz=12, ngf=8):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ngf * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, 1, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+
+    def forward(self, input):
+        return self.main(input)
 
 
 class MlpBn(nn.Module):
@@ -169,15 +191,15 @@ def insert_dropout(path, after_op):
     onnx.save(m, path)
 
 
-def export(name, model, nz, classes=None, names=True, dropout_after=None):
+def export(name, model, nz, classes=None, names=True, dropout_after=None, z_tail=()):
     # torch's default initialisation (seeded in main), embeddings N(0, 1)
     gen = torch.Generator().manual_seed(sum(map(ord, name)))
-    settle_bn(model, gen, nz, classes)
+    settle_bn(model, gen, (nz, *z_tail), classes)
     model.eval()
     folder = os.path.join(OUT, name)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "generator.onnx")
-    z = torch.randn(BATCH, nz, generator=gen)
+    z = torch.randn(BATCH, nz, *z_tail, generator=gen)
     args = (z,)
     feeds = {}
     if classes is not None:
@@ -276,13 +298,19 @@ def bad_models():
 
 
 def main():
-    torch.manual_seed(0)
     bad_models()
-    export("torch-dcgan", Dcgan(), 16, classes=10)
-    export("torch-mlp-bn", MlpBn(), 8, classes=4, names=False)
-    export("torch-onehot-mlp", OneHotMlp(), 8, classes=6)
-    export("torch-uncond-deconv", Uncond(), 10, dropout_after="Relu")
-    export("torch-sigmoid-mlp", SigmoidMlp(), 6)
+    # each model is initialised from its own seed, so adding one changes no other
+    models = [
+        ("torch-dcgan", Dcgan, 16, dict(classes=10)),
+        ("torch-dcgan-tutorial", DcganTutorial, 12, dict(z_tail=(1, 1))),
+        ("torch-mlp-bn", MlpBn, 8, dict(classes=4, names=False)),
+        ("torch-onehot-mlp", OneHotMlp, 8, dict(classes=6)),
+        ("torch-uncond-deconv", Uncond, 10, dict(dropout_after="Relu")),
+        ("torch-sigmoid-mlp", SigmoidMlp, 6, {}),
+    ]
+    for name, make, nz, kw in models:
+        torch.manual_seed(sum(map(ord, name)))
+        export(name, make(), nz, **kw)
 
 
 if __name__ == "__main__":

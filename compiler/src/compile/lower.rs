@@ -16,6 +16,8 @@ pub(crate) struct Loaded {
     pub model: TypedModel,
     /// The `z` input and its length.
     pub z: (OutletId, usize),
+    /// tract's shape of `z`: `[1, Z]`, or `[1, Z, 1, 1]`.
+    pub z_shape: Vec<usize>,
     /// The `label` input and the class count (rows of the table it indexes).
     pub label: Option<(OutletId, u32)>,
     /// The `mask` and `masked` inputs and their `[C, H, W]`.
@@ -85,10 +87,11 @@ pub(crate) fn load(bytes: &[u8], roles: &Roles) -> Result<Loaded, CompileError> 
             .ok_or_else(|| CompileError::Contract(format!("input {name:?} was removed")))
     };
     let z = input(&resolved.noise)?;
-    let z_len = model
+    let z_shape = model
         .outlet_fact(z)
         .ok()
-        .and_then(|f| f.shape.as_concrete().and_then(|s| s.get(1).copied()))
+        .and_then(|f| f.shape.as_concrete().map(<[usize]>::to_vec))
+        .filter(|s| s.len() >= 2)
         .ok_or_else(|| CompileError::Contract("the noise has no known length".into()))?;
     let label = match &resolved.label {
         Some(l) => {
@@ -131,7 +134,8 @@ pub(crate) fn load(bytes: &[u8], roles: &Roles) -> Result<Loaded, CompileError> 
     }
     Ok(Loaded {
         model,
-        z: (z, z_len),
+        z: (z, z_shape[1]),
+        z_shape,
         label,
         mask,
         output,
@@ -489,7 +493,7 @@ pub(crate) fn lower(
         loaded.z.0,
         Value::Act(Act {
             id: noise,
-            shape: vec![1, loaded.z.1],
+            shape: loaded.z_shape.clone(),
         }),
     );
     if let Some((label, _)) = loaded.label {

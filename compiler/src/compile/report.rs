@@ -180,7 +180,7 @@ fn onnx_error(
         let mut inputs: TVec<TValue> = tvec![];
         for o in &order {
             let t = if *o == loaded.z.0 {
-                Tensor::from_shape(&[1, z.len()], &z)
+                Tensor::from_shape(&loaded.z_shape, &z)
             } else if Some(*o) == loaded.label.map(|l| l.0) {
                 // a foreign label may be int32: the input's own integer type
                 let dt = loaded.model.outlet_fact(*o).map_err(onnx)?.datum_type;

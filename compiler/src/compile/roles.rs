@@ -174,16 +174,25 @@ pub(crate) fn resolve(
     }
     let mut facts = vec![];
     let z = &inputs[noise];
-    let z_len = match z.dims[..] {
-        [_, Some(z_len)] if z.is_float() => z_len,
-        _ => {
-            return Err(contract(format!(
-                "noise input {} must be float [N, Z] with a known Z",
-                z.describe()
-            )));
+    // [N, Z], or PyTorch's DCGAN tutorial's [N, Z, 1, 1]
+    let z_dims: Option<Vec<usize>> = match z.dims[..] {
+        [_, Some(z_len), ref rest @ ..] if z.is_float() && rest.iter().all(|&d| d == Some(1)) => {
+            Some(
+                [1, z_len]
+                    .into_iter()
+                    .chain(rest.iter().map(|_| 1))
+                    .collect(),
+            )
         }
+        _ => None,
     };
-    facts.push((z.name.clone(), f32::fact([1, z_len])));
+    let Some(z_dims) = z_dims else {
+        return Err(contract(format!(
+            "noise input {} must be float [N, Z] (or [N, Z, 1, 1]) with a known Z",
+            z.describe()
+        )));
+    };
+    facts.push((z.name.clone(), f32::fact(&z_dims)));
     if let Some(l) = label {
         let l = &inputs[l];
         match (l.dtype, l.dims.len()) {
@@ -252,10 +261,11 @@ fn infer_noise(inputs: &[Input], roles: &Roles) -> Result<usize, CompileError> {
     let floats: Vec<usize> = (0..inputs.len())
         .filter(|&i| inputs[i].is_float() && !taken(&inputs[i].name))
         .collect();
+    // [N, Z] or [N, Z, 1, 1]
     let rank2: Vec<usize> = floats
         .iter()
         .copied()
-        .filter(|&i| inputs[i].dims.len() == 2)
+        .filter(|&i| inputs[i].dims.len() >= 2 && inputs[i].dims[2..].iter().all(|&d| d == Some(1)))
         .collect();
     match (&rank2[..], &floats[..]) {
         ([z], _) => Ok(*z),
