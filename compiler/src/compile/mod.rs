@@ -5,8 +5,10 @@
 //! order and lowers each node to [`GraphBuilder`](crate::builder::GraphBuilder) calls
 //! through one name → fn table ([`ops`]). On the way it folds constant subgraphs, folds a
 //! bias, BatchNorm or any per-channel affine that follows a Dense/Conv2d into its weights,
-//! and fuses `relu(x) − a·relu(−x)` into LeakyRelu. An ONNX node it cannot lower is an
-//! error naming the node and its op.
+//! and fuses `relu(x) − a·relu(−x)` into LeakyRelu. The inputs are found by role
+//! ([`Roles`]: named, or inferred when unambiguous), so foreign generators (PyTorch's
+//! default names) compile too. Every node whose op has no lowering is listed in one
+//! error ([`CompileError::UnsupportedOps`]) with its ONNX op type.
 //!
 //! The f32 [`Graph`] is then written three times: f32, w8a32, and w8a8 calibrated by
 //! running the f32 model through this runtime on the runtime's own noise for every class
