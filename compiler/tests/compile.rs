@@ -522,9 +522,14 @@ fn unsupported_node_is_error_naming_node_and_op() {
     );
     let err = compile_onnx_bytes(&bytes, &CompileOptions::default()).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, CompileError::Unsupported { .. }), "{msg}");
+    // every unsupported node is listed at once, with its ONNX op type
+    let CompileError::UnsupportedOps(ops) = &err else {
+        panic!("expected UnsupportedOps, got {msg}");
+    };
+    assert_eq!(ops.len(), 1, "{msg}");
+    assert_eq!(ops[0].onnx_op, "Softmax", "{msg}");
     assert!(
-        msg.contains("the_softmax") && msg.contains("Softmax"),
+        msg.contains("the_softmax") && msg.contains("ONNX Softmax"),
         "{msg}"
     );
 }

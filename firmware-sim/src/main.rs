@@ -104,6 +104,8 @@ enum Cmd {
         /// Folder for the `.egm` files (created if missing).
         #[arg(long)]
         out_dir: PathBuf,
+        #[command(flatten)]
+        roles: RoleArgs,
     },
     /// Peer bench (not in CI): the folder's generator.onnx through burn-onnx's import as
     /// no_std + alloc Burn firmware (firmware-sim/peer), and edgegan's w8a8 firmware, on
@@ -218,11 +220,43 @@ fn main() -> ExitCode {
     }
 }
 
-fn compile(onnx: &Path, out_dir: &Path) -> anyhow::Result<()> {
-    let options = edgegan_compiler::compile::CompileOptions::default();
+/// Which ONNX input is which (a foreign generator's names are not edgegan's); each is
+/// inferred when the graph leaves one choice.
+#[derive(Debug, clap::Args)]
+struct RoleArgs {
+    /// The noise input (float [N, Z]).
+    #[arg(long, value_name = "NAME")]
+    noise: Option<String>,
+    /// The class label input (integer [N]).
+    #[arg(long, value_name = "NAME", conflicts_with = "mask")]
+    label: Option<String>,
+    /// The mask input (float [N, C, H, W], 1 = known); needs --masked.
+    #[arg(long, value_name = "NAME", requires = "masked")]
+    mask: Option<String>,
+    /// The masked-object input (float [N, C, H, W]); needs --mask.
+    #[arg(long, value_name = "NAME", requires = "mask")]
+    masked: Option<String>,
+    /// The output to compile (when the graph has several).
+    #[arg(long, value_name = "NAME")]
+    output: Option<String>,
+}
+
+fn compile(onnx: &Path, out_dir: &Path, roles: RoleArgs) -> anyhow::Result<()> {
+    let options = edgegan_compiler::compile::CompileOptions {
+        roles: edgegan_compiler::compile::Roles {
+            noise: roles.noise,
+            label: roles.label,
+            mask: roles.mask.zip(roles.masked),
+            output: roles.output,
+        },
+        ..Default::default()
+    };
     let compiled = edgegan_compiler::compile::compile_onnx(onnx, &options)
         .with_context(|| format!("compiling {}", onnx.display()))?;
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    if compiled.roles.inferred {
+        println!("inferred roles: {}", compiled.roles);
+    }
     print!("{compiled}");
     for (format, name) in [
         (WeightFormat::F32, "model.f32.egm"),
@@ -325,7 +359,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("wrote the firmware's samples to {}", out.display());
             }
         }
-        Cmd::Compile { onnx, out_dir } => compile(&onnx, &out_dir)?,
+        Cmd::Compile {
+            onnx,
+            out_dir,
+            roles,
+        } => compile(&onnx, &out_dir, roles)?,
         Cmd::BenchPeer {
             dir,
             profile,

@@ -447,6 +447,20 @@ fn qemu_c_example_model_too_big_for_profile_is_a_clear_error() {
     model_too_big_for_profile_is_a_clear_error(&["--c"]);
 }
 
+/// A foreign generator (the corpus's PyTorch DCGAN: ConvTranspose2d, BatchNorm folded,
+/// nn.Embedding label) compiled with inferred roles runs on the Cortex-M4 bit for bit.
+#[test]
+fn qemu_w8a8_torch_dcgan_is_bit_identical_to_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/torch-dcgan/generator.onnx");
+    let out = firmware_sim(&["compile", s(&onnx), "--out-dir", s(dir.path())]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // about 11 M instructions per sample (reference kernel): 100 take seconds
+    let report = qemu_model_matches_host(&dir.path().join("model.w8a8.egm"), 300);
+    assert!(report.contains("w8a8"), "{report}");
+}
+
 #[test]
 fn qemu_w8a8_mlp_is_bit_identical_to_host() {
     qemu_matches_host("mlp", "w8a8");

@@ -30,6 +30,8 @@ pub const X: &str = "x";
 pub mod keys {
     /// What every key starts with.
     pub const PREFIX: &str = "edgegan.";
+    /// The version of this metadata layout ([`VERSION`](super::VERSION)).
+    pub const CONTRACT_VERSION: &str = "edgegan.contract_version";
     /// Z of input `z`, decimal.
     pub const NOISE_DIM: &str = "edgegan.noise_dim";
     /// The condition: `none`, `label` or `mask` ([`ConditionName`](super::ConditionName)).
@@ -38,8 +40,14 @@ pub mod keys {
     pub const CLASSES: &str = "edgegan.classes";
     /// The class names, a JSON array of strings (index = label).
     pub const CLASS_NAMES: &str = "edgegan.class_names";
+    /// The names of the values of one point sample, a JSON array (`[]` for images).
+    pub const COLUMN_NAMES: &str = "edgegan.column_names";
     /// The shape of one sample, a JSON array.
     pub const OUTPUT_SHAPE: &str = "edgegan.output_shape";
+    /// `[C, H, W]` of inputs `mask` and `masked`, a JSON array (mask conditioning only).
+    pub const MASK_SHAPE: &str = "edgegan.mask_shape";
+    /// What the mask's values mean, a sentence (mask conditioning only).
+    pub const MASK_CONVENTION: &str = "edgegan.mask_convention";
     /// `[-1, 1]` for a tanh output, `unbounded` otherwise.
     pub const VALUE_RANGE: &str = "edgegan.value_range";
     /// The affine map back to data units (JSON: `center`, `scale`).
@@ -52,8 +60,14 @@ pub mod keys {
     pub const CONFIG_SHA256: &str = "edgegan.config_sha256";
 }
 
+/// [`keys::CONTRACT_VERSION`]: the version of the metadata layout.
+pub const VERSION: &str = "1";
+
 /// [`keys::VALUE_RANGE`] of a generator bounded to `[-1, 1]`.
 pub const BOUNDED_RANGE: &str = "[-1, 1]";
+
+/// [`keys::VALUE_RANGE`] of a generator with a linear output.
+pub const UNBOUNDED_RANGE: &str = "unbounded";
 
 /// The condition as the metadata names it ([`keys::CONDITION`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use edgegan_runtime::contract::keys;
 use edgegan_tests::case::{CaseInputs, Condition, case_specs};
 use edgegan_tests::engine::{
     ENGINES, Engine, F32_TOLERANCE, default_tolerances, max_abs_diff, mean_abs_diff,
@@ -173,7 +174,7 @@ fn model_cards_match_their_artifacts() {
                 model.name
             );
         }
-        if let Some(expected) = model.info.metadata.get("edgegan.config_sha256") {
+        if let Some(expected) = model.info.metadata.get(keys::CONFIG_SHA256) {
             let config = std::fs::read(model.dir.join("config.toml")).unwrap();
             assert_eq!(
                 &sha256_hex(&config),

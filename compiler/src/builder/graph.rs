@@ -64,6 +64,21 @@ pub enum OpSpec {
         /// Fused activation.
         activation: FusedActivation,
     },
+    /// Transposed 2-D convolution on a `[C, H, W]` input (ONNX `ConvTranspose`).
+    ConvTranspose2d {
+        /// Input.
+        input: TensorId,
+        /// Geometry: `padding` crops the full output (ONNX `pads`).
+        spec: Conv2dSpec,
+        /// `[h, w]` extra rows/columns at the bottom/right (ONNX `output_padding`).
+        output_padding: [usize; 2],
+        /// `[M, C, KH, KW]` (ONNX's `[C, M, KH, KW]` transposed).
+        weight: Vec<f32>,
+        /// `[M]`.
+        bias: Option<Vec<f32>>,
+        /// Fused activation.
+        activation: FusedActivation,
+    },
     /// Nearest upsampling of a `[C, H, W]` input by integer factors.
     Upsample {
         /// Input.
@@ -155,6 +170,7 @@ impl OpSpec {
         match self {
             OpSpec::Dense { .. } => OpKind::Dense,
             OpSpec::Conv2d { .. } => OpKind::Conv2d,
+            OpSpec::ConvTranspose2d { .. } => OpKind::ConvTranspose2d,
             OpSpec::Upsample { .. } => OpKind::Upsample,
             OpSpec::Relu { .. } => OpKind::Relu,
             OpSpec::LeakyRelu { .. } => OpKind::LeakyRelu,
@@ -175,6 +191,7 @@ impl OpSpec {
         match self {
             OpSpec::Dense { input, .. }
             | OpSpec::Conv2d { input, .. }
+            | OpSpec::ConvTranspose2d { input, .. }
             | OpSpec::Upsample { input, .. }
             | OpSpec::Relu { input }
             | OpSpec::LeakyRelu { input, .. }
@@ -370,6 +387,29 @@ impl GraphBuilder {
         self.push(OpSpec::Conv2d {
             input: x,
             spec,
+            weight: weight.to_vec(),
+            bias: bias.map(<[f32]>::to_vec),
+            activation: FusedActivation::None,
+        })
+    }
+
+    /// Transposed conv on a `[C, H, W]` tensor with `weight` as `[M, C, KH, KW]`.
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    pub fn conv_transpose2d(
+        &mut self,
+        x: TensorId,
+        spec: Conv2dSpec,
+        output_padding: [usize; 2],
+        weight: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<TensorId, BuildError> {
+        self.push(OpSpec::ConvTranspose2d {
+            input: x,
+            spec,
+            output_padding,
             weight: weight.to_vec(),
             bias: bias.map(<[f32]>::to_vec),
             activation: FusedActivation::None,

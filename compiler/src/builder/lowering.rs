@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use edgegan_runtime::format::{DType, OpFormat, OpKind, PARAM_WORDS};
 use edgegan_runtime::kernels::FusedActivation;
-use edgegan_runtime::ops::{add, binary, conv2d, dense, gather, leaky_relu, mul, unary, upsample};
+use edgegan_runtime::ops::{
+    add, binary, conv_transpose2d, conv2d, dense, gather, leaky_relu, mul, unary, upsample,
+};
 use edgegan_runtime::quant::quantize_i8;
 use edgegan_runtime::{ConditionKind, DeviceModel, WeightFormat};
 
@@ -264,8 +266,11 @@ impl Lowering<'_> {
         let mut fused_into: HashMap<usize, usize> = HashMap::new(); // relu op -> producer op
         if self.opts.fuse_relu {
             for (i, (op, out)) in g.ops.iter().enumerate() {
-                if !matches!(op, OpSpec::Dense { .. } | OpSpec::Conv2d { .. }) || readers(*out) != 1
-                {
+                let linear = matches!(
+                    op,
+                    OpSpec::Dense { .. } | OpSpec::Conv2d { .. } | OpSpec::ConvTranspose2d { .. }
+                );
+                if !linear || readers(*out) != 1 {
                     continue;
                 }
                 if let Some(j) = g
@@ -373,6 +378,35 @@ impl Lowering<'_> {
                 let [pt, pl, pb, pr] = spec.padding.map(|v| v as u16);
                 let kernel = spec.kernel.map(|v| v as u32);
                 conv2d::Params::new(kernel, [sh, sw], [pt, pl, pb, pr]).encode()
+            }
+            OpSpec::ConvTranspose2d {
+                input,
+                spec,
+                output_padding,
+                weight,
+                bias,
+                ..
+            } => {
+                let m = spec.out_channels;
+                let slots = [
+                    conv_transpose2d::Params::WEIGHTS,
+                    conv_transpose2d::Params::BIAS,
+                    conv_transpose2d::Params::SCALES,
+                    conv_transpose2d::Params::SHIFTS,
+                ];
+                let q = (*input, out);
+                // the kernel subtracts the input zero point per tap, as Conv2d's does
+                let (b, conv) = (bias.as_deref(), LinearKind::Conv2d);
+                self.lower_linear(&mut lop, q, weight, b, m, conv, slots, &qerr)?;
+                // Shape inference keeps sizes below 65536.
+                let small = |v: usize| v as u16;
+                conv_transpose2d::Params::new(
+                    spec.kernel.map(small),
+                    spec.stride.map(small),
+                    spec.padding.map(small),
+                    output_padding.map(small),
+                )
+                .encode()
             }
             OpSpec::Upsample { factor, .. } => upsample::Params {
                 factor_h: factor[0] as u32,

@@ -2,6 +2,7 @@
 
 use edgegan_runtime::ConditionKind;
 use edgegan_runtime::format;
+use edgegan_runtime::ops::conv_transpose2d;
 
 use super::graph::{Graph, OpSpec, check_shape};
 use super::{BuildError, TensorId, op_err};
@@ -104,6 +105,59 @@ pub(super) fn infer_shape(g: &Graph, index: usize, op: &OpSpec) -> Result<Vec<us
                 (ih + pt + pb - kh) / sh + 1,
                 (iw + pl + pr - kw) / sw + 1,
             ]
+        }
+        OpSpec::ConvTranspose2d {
+            input,
+            spec,
+            output_padding,
+            weight,
+            bias,
+            ..
+        } => {
+            let s = shape(*input)?;
+            let [c, ih, iw] = s[..] else {
+                return Err(err(format!("input shape {s:?} is not [C, H, W]")));
+            };
+            let [kh, kw] = spec.kernel;
+            let [sh, sw] = spec.stride;
+            let [pt, pl, pb, pr] = spec.padding;
+            let [ah, aw] = *output_padding;
+            let small = |v: usize| v > 0 && v <= 0xFFFF;
+            if !(small(kh) && small(kw) && small(sh) && small(sw)) || spec.out_channels == 0 {
+                return Err(err(
+                    "kernel, stride and out_channels must be positive and below 65536".into(),
+                ));
+            }
+            // the runtime's bounds (see runtime ops::conv_transpose2d)
+            if ah >= sh || aw >= sw || pt >= kh || pb >= kh || pl >= kw || pr >= kw {
+                return Err(err(
+                    "padding must be smaller than the kernel, output padding than the stride"
+                        .into(),
+                ));
+            }
+            let size = conv_transpose2d::Params::output_size;
+            let (Some(oh), Some(ow)) = (
+                size(ih, kh, sh, [pt, pb], ah),
+                size(iw, kw, sw, [pl, pr], aw),
+            ) else {
+                return Err(err(format!("padding crops away the whole output of {s:?}")));
+            };
+            let want = spec.out_channels * c * kh * kw;
+            if weight.len() != want {
+                return Err(err(format!(
+                    "weight has {} values, expected {}x{c}x{kh}x{kw} = {want}",
+                    weight.len(),
+                    spec.out_channels
+                )));
+            }
+            if let Some(b) = bias.as_ref().filter(|b| b.len() != spec.out_channels) {
+                return Err(err(format!(
+                    "bias has {} values, expected {}",
+                    b.len(),
+                    spec.out_channels
+                )));
+            }
+            vec![spec.out_channels, oh, ow]
         }
         OpSpec::Upsample { input, factor } => {
             let s = shape(*input)?;

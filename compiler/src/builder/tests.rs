@@ -135,3 +135,48 @@ fn quant_params_cover_zero_and_the_range() {
     assert_eq!(q.zero_point, -128);
     assert!((q.scale - 2.0 / 255.0).abs() < 1e-9);
 }
+
+/// A 2x2 input through a stride-2, 3x3 ConvTranspose2d with output padding 1: shape
+/// `(2 − 1)·2 + 3 − 1 − 1 + 1 = 4`, written in all three formats and loaded by the
+/// runtime; an output padding not below the stride is an op error.
+#[test]
+fn conv_transpose2d_shapes_write_and_load() {
+    let mut g = GraphBuilder::new(4, ConditionKind::None);
+    let z = g.noise();
+    let x = g.reshape(z, &[1, 2, 2]).unwrap();
+    let spec = Conv2dSpec {
+        out_channels: 2,
+        kernel: [3, 3],
+        stride: [2, 2],
+        padding: [1, 1, 1, 1],
+    };
+    let w: Vec<f32> = (0..18).map(|i| i as f32 * 0.05 - 0.4).collect();
+    let bad = g.clone().conv_transpose2d(x, spec, [2, 0], &w, None);
+    assert!(
+        matches!(
+            bad,
+            Err(BuildError::Op {
+                kind: "ConvTranspose2d",
+                ..
+            })
+        ),
+        "{bad:?}"
+    );
+    let y = g
+        .conv_transpose2d(x, spec, [1, 1], &w, Some(&[0.1, -0.1]))
+        .unwrap();
+    assert_eq!(g.shape(y), Some(&[2, 4, 4][..]));
+    let graph = g.finish(y, (-1.0, 1.0)).unwrap();
+    let cal = graph
+        .calibrate([(1u64, Condition::None), (2, Condition::None)])
+        .unwrap();
+    for opts in [
+        WriteOptions::f32(),
+        WriteOptions::w8a32(),
+        WriteOptions::w8a8(cal.clone()),
+    ] {
+        let bytes = graph.write(&opts).unwrap();
+        let model = DeviceModel::from_bytes(&bytes).unwrap();
+        assert_eq!(model.output_len(), 32);
+    }
+}

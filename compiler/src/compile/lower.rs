@@ -3,14 +3,12 @@
 use std::collections::HashMap;
 
 use tract_onnx::prelude::*;
-use tract_onnx::tract_hir::infer::Factoid;
-use tract_onnx::tract_hir::internal::DimLike;
 
 use super::CompileError;
 use super::ops;
+use super::roles::{self, ResolvedRoles, Roles};
 use crate::builder::{BuildError, Conv2dSpec, Graph, GraphBuilder, TensorId};
 use edgegan_runtime::ConditionKind;
-use edgegan_runtime::contract;
 
 /// A generator loaded by tract: the decluttered typed model and its roles.
 pub(crate) struct Loaded {
@@ -18,123 +16,115 @@ pub(crate) struct Loaded {
     pub model: TypedModel,
     /// The `z` input and its length.
     pub z: (OutletId, usize),
+    /// tract's shape of `z`: `[1, Z]`, or `[1, Z, 1, 1]`.
+    pub z_shape: Vec<usize>,
     /// The `label` input and the class count (rows of the table it indexes).
     pub label: Option<(OutletId, u32)>,
     /// The `mask` and `masked` inputs and their `[C, H, W]`.
     pub mask: Option<(OutletId, OutletId, [usize; 3])>,
     /// The generated object.
     pub output: OutletId,
+    /// The input and output names of each role.
+    pub roles: ResolvedRoles,
+    /// ONNX op type by ONNX node name.
+    pub onnx_ops: HashMap<String, String>,
 }
 
 fn onnx_err(e: impl std::fmt::Display) -> CompileError {
     CompileError::Onnx(format!("{e:#}"))
 }
 
-/// tract's name for an input's dim `i` if it is a concrete size.
-fn input_dims(model: &InferenceModel, ix: usize) -> Result<Vec<Option<usize>>, CompileError> {
-    let fact = model.input_fact(ix).map_err(onnx_err)?;
-    Ok(fact
-        .shape
-        .dims()
-        .map(|d| d.concretize().and_then(|d| d.to_usize().ok()))
-        .collect())
-}
-
-/// Parses `bytes`, fixes the input facts at batch 1 and declutters.
-pub(crate) fn load(bytes: &[u8]) -> Result<Loaded, CompileError> {
-    let mut model = tract_onnx::onnx()
-        .with_ignore_value_info(true)
-        .model_for_read(&mut &*bytes)
-        .map_err(onnx_err)?;
-    let names: Vec<String> = model
-        .input_outlets()
-        .map_err(onnx_err)?
+/// Parses `bytes`, gives each input its role ([`Roles`]), fixes the input facts at
+/// batch 1 and declutters.
+pub(crate) fn load(bytes: &[u8], roles: &Roles) -> Result<Loaded, CompileError> {
+    let onnx = tract_onnx::onnx().with_ignore_value_info(true);
+    let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(onnx_err)?;
+    // ONNX op types by node name, for errors (tract renames ops when it declutters)
+    let onnx_ops: HashMap<String, String> = proto
+        .graph
         .iter()
-        .map(|o| model.node(o.node).name.clone())
+        .flat_map(|g| &g.node)
+        .map(|n| (n.name.clone(), n.op_type.clone()))
         .collect();
-    let mut z_dim = None;
-    let mut has_label = false;
-    let mut mask_shape = None;
-    for (ix, name) in names.iter().enumerate() {
-        let dims = input_dims(&model, ix)?;
-        let fact = match name.as_str() {
-            contract::Z => {
-                let [_, Some(z)] = dims[..] else {
-                    return Err(CompileError::Contract(format!(
-                        "input z must be float [N, Z] with a known Z, found {} dims",
-                        dims.len()
-                    )));
-                };
-                z_dim = Some(z);
-                f32::fact([1, z])
-            }
-            contract::LABEL => {
-                has_label = true;
-                i64::fact([1])
-            }
-            contract::MASK | contract::MASKED => {
-                let [_, Some(c), Some(h), Some(w)] = dims[..] else {
-                    return Err(CompileError::Contract(format!(
-                        "input {name} must be float [N, C, H, W] with known C, H, W"
-                    )));
-                };
-                if mask_shape.is_some_and(|s| s != [c, h, w]) {
-                    return Err(CompileError::Contract(
-                        "mask and masked have different shapes".into(),
-                    ));
-                }
-                mask_shape = Some([c, h, w]);
-                f32::fact([1, c, h, w])
-            }
-            other => {
-                return Err(CompileError::Contract(format!(
-                    "unexpected input {other:?} (a generator takes z, and label or mask/masked)"
-                )));
-            }
+    let mut model = onnx.model_for_proto_model(&proto).map_err(onnx_err)?;
+    let (mut resolved, facts) = roles::resolve(&model, roles)?;
+    let outlets = model.input_outlets().map_err(onnx_err)?.to_vec();
+    for (ix, o) in outlets.iter().enumerate() {
+        let name = model.node(o.node).name.clone();
+        if let Some((_, fact)) = facts.iter().find(|(n, _)| *n == name) {
+            model
+                .set_input_fact(ix, fact.clone().into())
+                .map_err(onnx_err)?;
+        }
+    }
+    if let Some(name) = &roles.output {
+        let outs = model.output_outlets().map_err(onnx_err)?.to_vec();
+        let label = |o: &OutletId| {
+            model
+                .outlet_label(*o)
+                .unwrap_or(&model.node(o.node).name)
+                .to_string()
         };
-        model.set_input_fact(ix, fact.into()).map_err(onnx_err)?;
-    }
-    let z_dim =
-        z_dim.ok_or_else(|| CompileError::Contract("the model has no input named z".into()))?;
-    let has_mask = names.iter().any(|n| n == contract::MASK);
-    if has_mask != names.iter().any(|n| n == contract::MASKED) {
-        return Err(CompileError::Contract(
-            "a mask generator takes both mask and masked".into(),
-        ));
-    }
-    if has_label && has_mask {
-        return Err(CompileError::Contract(
-            "a generator takes a label or a mask, not both".into(),
-        ));
+        let all: Vec<String> = outs.iter().map(label).collect();
+        let Some(o) = outs.iter().find(|o| label(o) == *name) else {
+            return Err(CompileError::Contract(format!(
+                "--output {name:?}: the model has no such output (outputs: {all:?})"
+            )));
+        };
+        model.select_output_outlets(&[*o]).map_err(onnx_err)?;
     }
     let model = model
         .into_typed()
         .and_then(|m| m.into_decluttered())
         .map_err(onnx_err)?;
-    let input = |name: &str| -> Option<OutletId> {
+    let input = |name: &str| -> Result<OutletId, CompileError> {
         model
             .input_outlets()
-            .ok()?
+            .map_err(onnx_err)?
             .iter()
             .copied()
             .find(|o| model.node(o.node).name == name)
+            .ok_or_else(|| CompileError::Contract(format!("input {name:?} was removed")))
     };
-    let z = input(contract::Z).ok_or_else(|| CompileError::Contract("z was removed".into()))?;
-    let label = match input(contract::LABEL).filter(|_| has_label) {
-        Some(o) => Some((o, label_classes(&model, o)?)),
+    let z = input(&resolved.noise)?;
+    let z_shape = model
+        .outlet_fact(z)
+        .ok()
+        .and_then(|f| f.shape.as_concrete().map(<[usize]>::to_vec))
+        .filter(|s| s.len() >= 2)
+        .ok_or_else(|| CompileError::Contract("the noise has no known length".into()))?;
+    let label = match &resolved.label {
+        Some(l) => {
+            let o = input(l)?;
+            Some((o, label_classes(&model, o)?))
+        }
         None => None,
     };
-    let mask = match (input(contract::MASK), input(contract::MASKED), mask_shape) {
-        (Some(m), Some(x), Some(s)) => Some((m, x, s)),
-        _ => None,
+    let mask = match &resolved.mask {
+        Some((m, x)) => {
+            let (m, x) = (input(m)?, input(x)?);
+            let shape = model
+                .outlet_fact(m)
+                .ok()
+                .and_then(|f| f.shape.as_concrete().map(<[usize]>::to_vec));
+            let Some(&[_, c, h, w]) = shape.as_deref() else {
+                return Err(CompileError::Contract("the mask has no known shape".into()));
+            };
+            Some((m, x, [c, h, w]))
+        }
+        None => None,
     };
     let outputs = model.output_outlets().map_err(onnx_err)?;
     let [output] = outputs[..] else {
         return Err(CompileError::Contract(format!(
-            "a generator has one output, this one has {}",
+            "a generator has one output, this one has {}; say which with --output NAME",
             outputs.len()
         )));
     };
+    resolved.output = model
+        .outlet_label(output)
+        .unwrap_or(&model.node(output.node).name)
+        .to_string();
     let fact = model.outlet_fact(output).map_err(onnx_err)?;
     if fact.datum_type != f32::datum_type() {
         return Err(CompileError::Contract(format!(
@@ -144,15 +134,18 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Loaded, CompileError> {
     }
     Ok(Loaded {
         model,
-        z: (z, z_dim),
+        z: (z, z_shape[1]),
+        z_shape,
         label,
         mask,
         output,
+        roles: resolved,
+        onnx_ops,
     })
 }
 
-/// The class count: the rows of the constant table the label's Gather reads (through
-/// casts and axis changes).
+/// The class count: the rows of the constant table the label's Gather reads, or the
+/// depth of its OneHot (through casts and axis changes).
 fn label_classes(model: &TypedModel, label: OutletId) -> Result<u32, CompileError> {
     let mut frontier = vec![label];
     while let Some(o) = frontier.pop() {
@@ -166,13 +159,17 @@ fn label_classes(model: &TypedModel, label: OutletId) -> Result<u32, CompileErro
                     return u32::try_from(classes)
                         .map_err(|_| CompileError::Contract("too many classes".into()));
                 }
+            } else if let Some(h) = node.op_as::<tract_onnx::tract_core::ops::array::OneHot>() {
+                // F.one_hot(label, C): C classes
+                return u32::try_from(h.dim)
+                    .map_err(|_| CompileError::Contract("too many classes".into()));
             } else if ops::is_label_passthrough(node) {
                 frontier.extend((0..node.outputs.len()).map(|i| OutletId::new(node.id, i)));
             }
         }
     }
     Err(CompileError::Contract(
-        "the label is not read by a Gather on a constant [classes, D] table".into(),
+        "the label is not read by a Gather on a constant [classes, D] table or a OneHot".into(),
     ))
 }
 
@@ -187,6 +184,32 @@ pub(crate) enum Value {
     Act(Act),
     /// A Dense/Conv2d not yet emitted, so that biases and affines can fold into it.
     Linear(Box<Linear>),
+    /// The label one-hot encoded, not yet emitted: a product with it is a class table.
+    OneHot(OneHotLabel),
+}
+
+/// `OneHot(label, classes)` with its off and on values: row `c` of `off + (on − off)·I`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OneHotLabel {
+    pub classes: usize,
+    pub off: f32,
+    pub on: f32,
+}
+
+impl OneHotLabel {
+    /// The class table of `x·Wᵀ` for `weight` `[n, classes]`: row `c` is
+    /// `off·Σ_k W[·, k] + (on − off)·W[·, c]`, so a Gather of it is the product.
+    pub fn table(&self, weight: &[f32], n: usize) -> Vec<f32> {
+        let c = self.classes;
+        let sums: Vec<f32> = weight.chunks_exact(c).map(|row| row.iter().sum()).collect();
+        let mut table = vec![0.0; c * n];
+        for (class, out) in table.chunks_exact_mut(n).enumerate() {
+            for (j, v) in out.iter_mut().enumerate() {
+                *v = self.off * sums[j] + (self.on - self.off) * weight[j * c + class];
+            }
+        }
+        table
+    }
 }
 
 /// A runtime tensor: its builder id and tract's shape for it (with the batch axis). The
@@ -197,11 +220,14 @@ pub(crate) struct Act {
     pub shape: Vec<usize>,
 }
 
-/// A pending Dense (`conv == None`, weight `[N, K]`) or Conv2d (weight `[M, C, KH, KW]`).
+/// A pending Dense (`conv == None`, weight `[N, K]`), Conv2d or ConvTranspose2d (weight
+/// `[M, C, KH, KW]`).
 #[derive(Clone, Debug)]
 pub(crate) struct Linear {
     pub input: TensorId,
     pub conv: Option<Conv2dSpec>,
+    /// A transposed Conv2d (`conv` is its geometry): its output padding.
+    pub transposed: Option<[usize; 2]>,
     pub out_channels: usize,
     pub weight: Vec<f32>,
     pub bias: Vec<f32>,
@@ -280,11 +306,13 @@ impl<'m> Lowerer<'m> {
         match self.value(o)? {
             Value::Act(a) => Ok(a),
             Value::Linear(l) => {
-                let r = match l.conv {
-                    Some(spec) => self.builder.conv2d(l.input, spec, &l.weight, Some(&l.bias)),
-                    None => self
-                        .builder
-                        .dense(l.input, l.out_channels, &l.weight, Some(&l.bias)),
+                let (w, b) = (&l.weight, Some(&l.bias[..]));
+                let r = match (l.conv, l.transposed) {
+                    (Some(spec), Some(adj)) => {
+                        self.builder.conv_transpose2d(l.input, spec, adj, w, b)
+                    }
+                    (Some(spec), None) => self.builder.conv2d(l.input, spec, w, b),
+                    (None, _) => self.builder.dense(l.input, l.out_channels, w, b),
                 };
                 let id = self.build(node, r)?;
                 let a = Act { id, shape: l.shape };
@@ -298,6 +326,25 @@ impl<'m> Lowerer<'m> {
                 let r = self.builder.constant(&runtime_shape(&shape), &values);
                 let id = self.build(node, r)?;
                 Ok(Act { id, shape })
+            }
+            Value::OneHot(h) => {
+                // read other than by a product: the one-hot vectors themselves
+                let identity = (0..h.classes).map(|c| {
+                    let mut w = vec![0.0; h.classes];
+                    w[c] = 1.0;
+                    w
+                });
+                let weight: Vec<f32> = identity.flatten().collect();
+                let r = self
+                    .builder
+                    .label_embedding(&h.table(&weight, h.classes), h.classes);
+                let id = self.build(node, r)?;
+                let a = Act {
+                    id,
+                    shape: vec![1, h.classes],
+                };
+                self.set(o, Value::Act(a.clone()));
+                Ok(a)
             }
             Value::Label => Err(unsupported(
                 node,
@@ -414,7 +461,12 @@ pub(crate) fn unsupported(node: &TypedNode, reason: &str) -> CompileError {
 }
 
 /// Lowers a loaded generator to an f32 graph.
-pub(crate) fn lower(loaded: &Loaded, value_range: (f32, f32)) -> Result<Graph, CompileError> {
+pub(crate) fn lower(
+    loaded: &Loaded,
+    value_range: Option<(f32, f32)>,
+) -> Result<Graph, CompileError> {
+    check_supported(loaded)?;
+    let value_range = value_range.unwrap_or_else(|| final_range(loaded));
     let condition = match (loaded.label, loaded.mask) {
         (Some((_, classes)), _) => ConditionKind::Label { classes },
         (None, Some((_, _, [c, h, w]))) => {
@@ -441,7 +493,7 @@ pub(crate) fn lower(loaded: &Loaded, value_range: (f32, f32)) -> Result<Graph, C
         loaded.z.0,
         Value::Act(Act {
             id: noise,
-            shape: vec![1, loaded.z.1],
+            shape: loaded.z_shape.clone(),
         }),
     );
     if let Some((label, _)) = loaded.label {
@@ -471,4 +523,68 @@ pub(crate) fn lower(loaded: &Loaded, value_range: (f32, f32)) -> Result<Graph, C
         id
     };
     Ok(cx.builder.finish(id, value_range)?)
+}
+
+/// Every node on the way to the output that no lowering handles, reported at once (a
+/// user fixing a foreign model wants the whole list, not one op per compile).
+fn check_supported(loaded: &Loaded) -> Result<(), CompileError> {
+    let model = &loaded.model;
+    let order = model.eval_order().map_err(onnx_err)?;
+    let mut missing = vec![];
+    for id in order {
+        let node = model.node(id);
+        let konst = |o: &OutletId| model.outlet_fact(*o).is_ok_and(|f| f.konst.is_some());
+        let is_const = node
+            .op_as::<tract_onnx::tract_core::ops::konst::Const>()
+            .is_some();
+        if is_const || node.inputs.is_empty() || node.inputs.iter().all(konst) {
+            continue;
+        }
+        let name = node.op.name();
+        if ops::lookup(&name).is_none() {
+            missing.push(super::UnsupportedOp {
+                node: node.name.clone(),
+                onnx_op: onnx_op(loaded, &node.name),
+                op: name.to_string(),
+            });
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(CompileError::UnsupportedOps(missing))
+    }
+}
+
+/// The ONNX op type of a tract node: by its name, or the ONNX node it was expanded from
+/// (tract names the parts `<onnx name>.<part>`).
+fn onnx_op(loaded: &Loaded, name: &str) -> String {
+    let mut n = name;
+    loop {
+        if let Some(op) = loaded.onnx_ops.get(n) {
+            return op.clone();
+        }
+        match n.rfind('.') {
+            Some(i) => n = &n[..i],
+            None => return "?".into(),
+        }
+    }
+}
+
+/// The output range a graph without edgegan metadata is trained to, from its final
+/// activation (through reshapes): sigmoid `[0, 1]`, otherwise tanh's `[-1, 1]`.
+fn final_range(loaded: &Loaded) -> (f32, f32) {
+    let model = &loaded.model;
+    let mut node = model.node(loaded.output.node);
+    while matches!(
+        &*node.op.name(),
+        "Reshape" | "AddAxis" | "RmAxis" | "IntoShape" | "MoveAxis"
+    ) {
+        node = model.node(node.inputs[0].node);
+    }
+    if node.op.name() == "Sigmoid" {
+        (0.0, 1.0)
+    } else {
+        (-1.0, 1.0)
+    }
 }

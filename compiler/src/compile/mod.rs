@@ -5,8 +5,10 @@
 //! order and lowers each node to [`GraphBuilder`](crate::builder::GraphBuilder) calls
 //! through one name → fn table ([`ops`]). On the way it folds constant subgraphs, folds a
 //! bias, BatchNorm or any per-channel affine that follows a Dense/Conv2d into its weights,
-//! and fuses `relu(x) − a·relu(−x)` into LeakyRelu. An ONNX node it cannot lower is an
-//! error naming the node and its op.
+//! and fuses `relu(x) − a·relu(−x)` into LeakyRelu. The inputs are found by role
+//! ([`Roles`]: named, or inferred when unambiguous), so foreign generators (PyTorch's
+//! default names) compile too. Every node whose op has no lowering is listed in one
+//! error ([`CompileError::UnsupportedOps`]) with its ONNX op type.
 //!
 //! The f32 [`Graph`] is then written three times: f32, w8a32, and w8a8 calibrated by
 //! running the f32 model through this runtime on the runtime's own noise for every class
@@ -24,6 +26,7 @@
 mod lower;
 pub mod ops;
 mod report;
+mod roles;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -32,6 +35,33 @@ use crate::builder::{BuildError, Calibration, Graph, WriteOptions};
 use edgegan_runtime::{Condition, ConditionKind};
 
 pub use report::{ErrorStats, FormatReport, LayerError, QuantReport};
+pub use roles::{ResolvedRoles, Roles};
+
+/// A node [`CompileError::UnsupportedOps`] lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsupportedOp {
+    /// The node's name (tract's, after decluttering: the ONNX node's name, or a part
+    /// of it as `<onnx name>.<part>`).
+    pub node: String,
+    /// The ONNX op type of the node it came from (`?` if tract made it up).
+    pub onnx_op: String,
+    /// tract's op after decluttering.
+    pub op: String,
+}
+
+impl fmt::Display for UnsupportedOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "node {} (ONNX {}, tract {})",
+            self.node, self.onnx_op, self.op
+        )
+    }
+}
+
+fn list_ops(ops: &[UnsupportedOp]) -> String {
+    ops.iter().map(|o| format!("\n  {o}")).collect::<String>()
+}
 
 /// Why an ONNX generator could not be compiled.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +94,9 @@ pub enum CompileError {
         /// Why it cannot be lowered.
         reason: String,
     },
+    /// Nodes whose ops `.egm` has no lowering for: all of them, found before lowering.
+    #[error("{} node(s) use ops with no lowering to .egm:{}", .0.len(), list_ops(.0))]
+    UnsupportedOps(Vec<UnsupportedOp>),
     /// The lowered graph was rejected by the writer.
     #[error("node {node} ({op}): {source}")]
     Lowering {
@@ -92,8 +125,12 @@ pub struct CompileOptions {
     pub evaluation_seeds: u64,
     /// The first calibration seed.
     pub first_seed: u64,
-    /// The range the generator's output is trained to (`sample_u8` maps it to `0..=255`).
-    pub value_range: (f32, f32),
+    /// The range the generator's output is trained to (`sample_u8` maps it to `0..=255`);
+    /// `None`: from the graph's final activation (sigmoid `[0, 1]`, otherwise `[-1, 1]`).
+    pub value_range: Option<(f32, f32)>,
+    /// Which inputs are the noise and the condition, and which output the object;
+    /// unnamed roles are inferred (see [`Roles`]).
+    pub roles: Roles,
     /// Masks and masked objects (`[C, H, W]` each) for mask-conditioned generators; empty
     /// means a built-in set (all known, none known, left half, top half), with the masked
     /// object taken from the runtime's noise.
@@ -109,7 +146,8 @@ impl Default for CompileOptions {
             calibration_seeds: 256,
             evaluation_seeds: 16,
             first_seed: 0,
-            value_range: (-1.0, 1.0),
+            value_range: None,
+            roles: Roles::default(),
             masks: vec![],
             per_layer_report: true,
         }
@@ -132,6 +170,8 @@ pub struct CompiledModel {
     pub calibration: Calibration,
     /// Errors of the quantised models against f32, and of f32 against tract.
     pub report: QuantReport,
+    /// The inputs and output the compile gave each role.
+    pub roles: ResolvedRoles,
 }
 
 impl CompiledModel {
@@ -178,13 +218,14 @@ pub fn compile_onnx(path: &Path, options: &CompileOptions) -> Result<CompiledMod
 ///
 /// [`CompileError::Onnx`] for bytes tract cannot parse or type (a truncated or corrupt
 /// file), [`CompileError::Contract`] for inputs/outputs that are not a generator's,
-/// [`CompileError::Unsupported`] naming the first node that cannot be lowered,
+/// [`CompileError::UnsupportedOps`] naming every node whose op has no lowering,
+/// [`CompileError::Unsupported`] naming a node whose form of a known op cannot be lowered,
 /// [`CompileError::Lowering`]/[`CompileError::Build`] if the writer rejects the result.
 pub fn compile_onnx_bytes(
     bytes: &[u8],
     options: &CompileOptions,
 ) -> Result<CompiledModel, CompileError> {
-    let loaded = lower::load(bytes)?;
+    let loaded = lower::load(bytes, &options.roles)?;
     let graph = lower::lower(&loaded, options.value_range)?;
     let f32 = graph.write(&WriteOptions::f32())?;
     let w8a32 = graph.write(&WriteOptions::w8a32())?;
@@ -208,6 +249,7 @@ pub fn compile_onnx_bytes(
         w8a8,
         calibration,
         report,
+        roles: loaded.roles,
     })
 }
 
@@ -218,7 +260,7 @@ pub fn compile_onnx_bytes(
 ///
 /// As [`compile_onnx_bytes`].
 pub fn lower_onnx_bytes(bytes: &[u8], value_range: (f32, f32)) -> Result<Graph, CompileError> {
-    lower::lower(&lower::load(bytes)?, value_range)
+    lower::lower(&lower::load(bytes, &Roles::default())?, Some(value_range))
 }
 
 /// One representative input: a seed and its condition (owned masks).

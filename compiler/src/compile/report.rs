@@ -180,9 +180,12 @@ fn onnx_error(
         let mut inputs: TVec<TValue> = tvec![];
         for o in &order {
             let t = if *o == loaded.z.0 {
-                Tensor::from_shape(&[1, z.len()], &z)
+                Tensor::from_shape(&loaded.z_shape, &z)
             } else if Some(*o) == loaded.label.map(|l| l.0) {
+                // a foreign label may be int32: the input's own integer type
+                let dt = loaded.model.outlet_fact(*o).map_err(onnx)?.datum_type;
                 Tensor::from_shape(&[1], &[i64::from(s.label.unwrap_or(0))])
+                    .and_then(|t| t.cast_to_dt(dt).map(|t| t.into_owned()))
             } else if let (Some((m, _, [c, h, w])), Some((mask, masked))) = (loaded.mask, &s.mask) {
                 Tensor::from_shape(&[1, c, h, w], if *o == m { mask } else { masked })
             } else {

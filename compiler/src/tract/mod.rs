@@ -32,7 +32,7 @@ use tract_onnx::tract_hir::internal::DimLike;
 use edgegan_runtime::contract::{self, keys};
 use edgegan_runtime::{Condition, ConditionKind, Error};
 
-pub use runner::{OnnxInput, OnnxOutput, OnnxRunner, run_onnx};
+pub use runner::{OnnxFact, OnnxInput, OnnxOutput, OnnxRunner, OnnxType, TypedOnnx, run_onnx};
 
 /// What a [`TractSampler`] and an [`OnnxRunner`] report.
 #[derive(Debug, thiserror::Error)]

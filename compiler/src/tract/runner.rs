@@ -1,14 +1,18 @@
-//! One tract runner for ONNX generators at any batch: parsed, typed and optimised with
-//! the batch left symbolic, planned once, run on named inputs. Export's self-check and the
-//! tests' tract engine run a generator at batch 1, 7 and 64 this way; [`TractSampler`]
-//! (batch 1, reused input tensors) is the sampling API on top of the same tract.
+//! One tract runner for ONNX generators at any batch: parsed and typed ([`TypedOnnx`]:
+//! the interface, metadata and typed shapes a caller checks first), then optimised with
+//! the batch left symbolic, planned once and run on named inputs ([`OnnxRunner`]). The
+//! trainer export's self-check and the tests' tract engine run a generator this way;
+//! [`TractSampler`] (batch 1, reused input tensors) is the sampling API on top of the same
+//! tract.
 //!
 //! [`TractSampler`]: super::TractSampler
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::internal::DimLike;
 
 use super::TractError;
 
@@ -36,7 +40,8 @@ pub enum OnnxInput<'a> {
 }
 
 impl OnnxInput<'_> {
-    fn name(&self) -> &str {
+    /// The graph input's name.
+    pub fn name(&self) -> &str {
         match self {
             OnnxInput::F32 { name, .. } | OnnxInput::I64 { name, .. } => name,
         }
@@ -58,6 +63,219 @@ pub struct OnnxOutput {
     /// Values.
     pub data: Vec<f32>,
 }
+
+/// Element type of a graph input or output, as far as the contract cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OnnxType {
+    /// float32
+    F32,
+    /// int64
+    I64,
+    /// anything else, as tract names it
+    Other(String),
+}
+
+impl OnnxType {
+    fn of(dt: DatumType) -> Self {
+        match dt {
+            DatumType::F32 => OnnxType::F32,
+            DatumType::I64 => OnnxType::I64,
+            other => OnnxType::Other(format!("{other:?}")),
+        }
+    }
+}
+
+/// A graph input or output of a typed model: its name, element type and dimensions
+/// (`None` for a symbolic one, such as the batch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnnxFact {
+    /// The input's node name, or the output's label (its node's name without one).
+    pub name: String,
+    /// Element type.
+    pub dtype: OnnxType,
+    /// Dimensions, batch first.
+    pub dims: Vec<Option<usize>>,
+}
+
+/// An ONNX model parsed and typed by tract, not yet optimised: its interface and
+/// metadata can be checked before [`into_runner`](Self::into_runner) optimises and plans
+/// it (what [`OnnxRunner::from_path`] does in one step).
+pub struct TypedOnnx {
+    model: TypedModel,
+    path: PathBuf,
+    inputs: Vec<OnnxFact>,
+    outputs: Vec<OnnxFact>,
+    metadata: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for TypedOnnx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedOnnx")
+            .field("path", &self.path)
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The prefix tract gives the ONNX `metadata_props` among a model's properties.
+const METADATA_PROPERTY: &str = "onnx.metadata_props.";
+
+impl TypedOnnx {
+    /// Parses and types the ONNX model at `path` (inputs as the file declares them).
+    ///
+    /// # Errors
+    ///
+    /// [`TractError::Load`] if tract cannot read or type it.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, TractError> {
+        let path = path.as_ref();
+        let model = tract_onnx::onnx()
+            .model_for_path(path)
+            .map_err(|e| load_err(path, e))?;
+        Self::typed(model, path)
+    }
+
+    /// As [`from_path`](Self::from_path), for an ONNX model held in memory (`path` in
+    /// errors is `<memory>`).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_path`](Self::from_path).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TractError> {
+        Self::from_bytes_at(bytes, &[])
+    }
+
+    /// As [`from_bytes`](Self::from_bytes) with the first graph inputs fixed to the given
+    /// element types and shapes (one entry per input, in the graph's order) before typing,
+    /// so every shape in the graph is concrete (e.g. at batch 1).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_path`](Self::from_path), also for an input fact tract refuses.
+    pub fn from_bytes_at(
+        bytes: &[u8],
+        inputs: &[(OnnxType, &[usize])],
+    ) -> Result<Self, TractError> {
+        let path = Path::new(MEMORY);
+        let mut model = tract_onnx::onnx()
+            .model_for_read(&mut &*bytes)
+            .map_err(|e| load_err(path, e))?;
+        for (ix, (dtype, shape)) in inputs.iter().enumerate() {
+            let dt = match dtype {
+                OnnxType::F32 => f32::datum_type(),
+                OnnxType::I64 => i64::datum_type(),
+                OnnxType::Other(name) => {
+                    return Err(load_err(
+                        path,
+                        format!("input {ix}: unsupported type {name}"),
+                    ));
+                }
+            };
+            model
+                .set_input_fact(ix, InferenceFact::dt_shape(dt, *shape))
+                .map_err(|e| load_err(path, e))?;
+        }
+        Self::typed(model, path)
+    }
+
+    fn typed(model: InferenceModel, path: &Path) -> Result<Self, TractError> {
+        let metadata = model
+            .properties
+            .iter()
+            .filter_map(|(k, t)| {
+                let key = k.strip_prefix(METADATA_PROPERTY)?;
+                let value = t
+                    .to_plain_array_view::<String>()
+                    .ok()?
+                    .iter()
+                    .next()?
+                    .clone();
+                Some((key.to_string(), value))
+            })
+            .collect();
+        let model = model.into_typed().map_err(|e| load_err(path, e))?;
+        let facts = |outlets: &[OutletId], inputs: bool| -> TractResult<Vec<OnnxFact>> {
+            outlets
+                .iter()
+                .map(|&o| {
+                    let fact = model.outlet_fact(o)?;
+                    let node = &model.node(o.node).name;
+                    let name = if inputs {
+                        node.clone()
+                    } else {
+                        model.outlet_label(o).unwrap_or(node).to_string()
+                    };
+                    Ok(OnnxFact {
+                        name,
+                        dtype: OnnxType::of(fact.datum_type),
+                        dims: fact.shape.iter().map(|d| d.to_usize().ok()).collect(),
+                    })
+                })
+                .collect()
+        };
+        let inputs = model
+            .input_outlets()
+            .and_then(|o| facts(o, true))
+            .map_err(|e| load_err(path, e))?;
+        let outputs = model
+            .output_outlets()
+            .and_then(|o| facts(o, false))
+            .map_err(|e| load_err(path, e))?;
+        Ok(TypedOnnx {
+            model,
+            path: path.to_path_buf(),
+            inputs,
+            outputs,
+            metadata,
+        })
+    }
+
+    /// The graph's inputs, in the graph's order.
+    pub fn inputs(&self) -> &[OnnxFact] {
+        &self.inputs
+    }
+
+    /// The graph's outputs, in the graph's order.
+    pub fn outputs(&self) -> &[OnnxFact] {
+        &self.outputs
+    }
+
+    /// The value of `metadata_props` key `key` (e.g. `edgegan.classes`).
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(String::as_str)
+    }
+
+    /// The dimensions of the first input of the node named `node` in the typed graph
+    /// (`None` for a symbolic one), or `None` if there is no such node with an input.
+    pub fn node_input_dims(&self, node: &str) -> Option<Vec<Option<usize>>> {
+        let node = self.model.nodes().iter().find(|n| n.name == node)?;
+        let fact = self.model.outlet_fact(*node.inputs.first()?).ok()?;
+        Some(fact.shape.iter().map(|d| d.to_usize().ok()).collect())
+    }
+
+    /// Optimises and plans the model.
+    ///
+    /// # Errors
+    ///
+    /// [`TractError::Load`] if tract cannot optimise or plan it.
+    pub fn into_runner(self) -> Result<OnnxRunner, TractError> {
+        let TypedOnnx {
+            model,
+            path,
+            inputs,
+            ..
+        } = self;
+        let input_names = inputs.into_iter().map(|f| f.name).collect();
+        let plan = model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| load_err(&path, e))?;
+        Ok(OnnxRunner { plan, input_names })
+    }
+}
+
+/// The `path` of errors about a model held in memory.
+const MEMORY: &str = "<memory>";
 
 /// An ONNX model planned once by tract with its batch symbolic.
 #[derive(Clone)]
@@ -82,17 +300,14 @@ fn load_err(path: &Path, e: impl std::fmt::Display) -> TractError {
 }
 
 impl OnnxRunner {
-    /// Parses, types, optimises and plans the ONNX model at `path`.
+    /// Parses, types, optimises and plans the ONNX model at `path`
+    /// ([`TypedOnnx::from_path`], then [`TypedOnnx::into_runner`]).
     ///
     /// # Errors
     ///
     /// [`TractError::Load`] if tract cannot read, type, optimise or plan it.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, TractError> {
-        let path = path.as_ref();
-        let model = tract_onnx::onnx()
-            .model_for_path(path)
-            .map_err(|e| load_err(path, e))?;
-        Self::plan(model).map_err(|e| load_err(path, e))
+        TypedOnnx::from_path(path)?.into_runner()
     }
 
     /// As [`from_path`](Self::from_path), for an ONNX model held in memory (`path` in
@@ -102,22 +317,7 @@ impl OnnxRunner {
     ///
     /// As [`from_path`](Self::from_path).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, TractError> {
-        let path = Path::new("<memory>");
-        let model = tract_onnx::onnx()
-            .model_for_read(&mut &*bytes)
-            .map_err(|e| load_err(path, e))?;
-        Self::plan(model).map_err(|e| load_err(path, e))
-    }
-
-    fn plan(model: InferenceModel) -> TractResult<Self> {
-        let typed = model.into_typed()?;
-        let input_names = typed
-            .input_outlets()?
-            .iter()
-            .map(|o| typed.node(o.node).name.clone())
-            .collect();
-        let plan = typed.into_optimized()?.into_runnable()?;
-        Ok(OnnxRunner { plan, input_names })
+        TypedOnnx::from_bytes(bytes)?.into_runner()
     }
 
     /// The graph's input names, in the graph's order.

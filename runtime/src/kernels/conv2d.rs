@@ -87,8 +87,66 @@ fn for_each_tap(
     }
 }
 
+/// The taps of one output `(m, oy, ox)` of a convolution-like op: which input element
+/// meets which weight, in `(c, ky, kx)` order. Conv2d and ConvTranspose2d differ only
+/// here, so their three reference kernels are one generic body each.
+pub(crate) trait Taps {
+    /// Calls `tap(input_index, weight_index)` for every tap that lands in the image.
+    fn each(p: &Conv2dParams, m: usize, oy: usize, ox: usize, tap: impl FnMut(usize, usize));
+}
+
+/// A forward convolution's taps.
+pub(crate) struct Forward;
+
+impl Taps for Forward {
+    #[inline(always)]
+    fn each(p: &Conv2dParams, m: usize, oy: usize, ox: usize, tap: impl FnMut(usize, usize)) {
+        for_each_tap(p, m, oy, ox, tap);
+    }
+}
+
 /// f32 reference.
 pub fn conv2d_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    f32_with::<Forward>(p, x, w, bias, y);
+}
+
+/// w8a32 reference: int8 weights with one f32 scale per output channel,
+/// `y = (Σ x·w) · scale[m] + b[m]`.
+pub fn conv2d_w8a32(
+    p: &Conv2dParams,
+    x: &[f32],
+    w: &[i8],
+    scale: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    w8a32_with::<Forward>(p, x, w, scale, bias, y);
+}
+
+/// int8 reference (w8a8), TFLite's per-channel `ConvPerChannel`:
+/// `acc = Σ (x − zp_in)·w + bias[m]`, then `clamp(M_m(acc) + zp_out)`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_i8(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    i8_with::<Forward>(p, q, x, w, bias, multiplier, shift, y);
+}
+
+/// f32 reference over the taps of `T`.
+pub(crate) fn f32_with<T: Taps>(
+    p: &Conv2dParams,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
     let relu = p.activation == FusedActivation::Relu;
     for (m, plane) in y
         .chunks_exact_mut((p.out_h * p.out_w).max(1))
@@ -99,7 +157,7 @@ pub fn conv2d_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
         for (o, out) in plane.iter_mut().enumerate() {
             let (oy, ox) = (o / p.out_w, o % p.out_w);
             let mut acc = 0.0f32;
-            for_each_tap(p, m, oy, ox, |xi, wi| acc += x[xi] * w[wi]);
+            T::each(p, m, oy, ox, |xi, wi| acc += x[xi] * w[wi]);
             if let Some(b) = b {
                 acc += b;
             }
@@ -108,9 +166,8 @@ pub fn conv2d_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
     }
 }
 
-/// w8a32 reference: int8 weights with one f32 scale per output channel,
-/// `y = (Σ x·w) · scale[m] + b[m]`.
-pub fn conv2d_w8a32(
+/// w8a32 reference over the taps of `T`.
+pub(crate) fn w8a32_with<T: Taps>(
     p: &Conv2dParams,
     x: &[f32],
     w: &[i8],
@@ -127,7 +184,7 @@ pub fn conv2d_w8a32(
         for (o, out) in plane.iter_mut().enumerate() {
             let (oy, ox) = (o / p.out_w, o % p.out_w);
             let mut acc = 0.0f32;
-            for_each_tap(p, m, oy, ox, |xi, wi| acc += x[xi] * f32::from(w[wi]));
+            T::each(p, m, oy, ox, |xi, wi| acc += x[xi] * f32::from(w[wi]));
             acc *= s;
             if let Some(b) = b {
                 acc += b;
@@ -137,10 +194,9 @@ pub fn conv2d_w8a32(
     }
 }
 
-/// int8 reference (w8a8), TFLite's per-channel `ConvPerChannel`:
-/// `acc = Σ (x − zp_in)·w + bias[m]`, then `clamp(M_m(acc) + zp_out)`.
+/// int8 reference over the taps of `T`.
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_i8(
+pub(crate) fn i8_with<T: Taps>(
     p: &Conv2dParams,
     q: &Conv2dI8Quant,
     x: &[i8],
@@ -158,7 +214,7 @@ pub fn conv2d_i8(
         for (o, out) in plane.iter_mut().enumerate() {
             let (oy, ox) = (o / p.out_w, o % p.out_w);
             let mut acc = 0i32;
-            for_each_tap(p, m, oy, ox, |xi, wi| {
+            T::each(p, m, oy, ox, |xi, wi| {
                 acc = acc.wrapping_add((i32::from(x[xi]) - q.input_zero_point) * i32::from(w[wi]));
             });
             *out = requantize(

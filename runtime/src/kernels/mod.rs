@@ -19,6 +19,7 @@ pub mod broadcast;
 pub mod clip;
 pub mod concat;
 pub mod conv2d;
+pub mod conv_transpose2d;
 pub mod cortex_m;
 pub mod dense;
 pub mod gather;

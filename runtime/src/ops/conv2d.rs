@@ -98,9 +98,9 @@ impl Params {
 /// A prepared Conv2d op: geometry, int8 quantisation (w8a8) and weight slices.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Conv2d<'a> {
-    p: Conv2dParams,
-    q: Conv2dI8Quant,
-    weights: Weights<'a>,
+    pub(super) p: Conv2dParams,
+    pub(super) q: Conv2dI8Quant,
+    pub(super) weights: Weights<'a>,
 }
 
 /// The kernel geometry of `prm` on input `[c, ih, iw]`, checked against the output.
@@ -143,45 +143,70 @@ fn geometry(prm: &Params, x: [usize; 3], y: [usize; 3]) -> Result<Conv2dParams, 
     })
 }
 
+/// The error messages of a convolution-like op.
+pub(super) struct Messages {
+    pub rank: &'static str,
+    pub dtype: &'static str,
+    pub too_large: &'static str,
+    pub too_deep: &'static str,
+}
+
+/// The prepare Conv2d and ConvTranspose2d share: `geometry` checks the record's sizes
+/// against the `[C, H, W]` input and output; dtypes, the weight arrays of the record's
+/// format and the int8 zero points and clamps are then the same for both.
+pub(super) fn prepare_conv<'a>(
+    cx: &Ctx<'_, 'a>,
+    at: &Offsets,
+    msg: &Messages,
+    geometry: impl FnOnce([usize; 3], [usize; 3]) -> Result<Conv2dParams, &'static str>,
+) -> Result<Conv2d<'a>, &'static str> {
+    cx.need_inputs(1)?;
+    let (x, output) = (&cx.ins[0], &cx.output);
+    if x.rank != 3 || output.rank != 3 {
+        return Err(msg.rank);
+    }
+    let [c, ih, iw, _] = x.dims.map(|d| d as usize);
+    let [m, oh, ow, _] = output.dims.map(|d| d as usize);
+    let mut cp = geometry([c, ih, iw], [m, oh, ow])?;
+    if !cx.all(cx.arith_dtype()) || !cx.disjoint() {
+        return Err(msg.dtype);
+    }
+    let taps = c
+        .checked_mul(cp.kernel_h * cp.kernel_w)
+        .ok_or(msg.too_large)?;
+    let wn = taps.checked_mul(m).ok_or(msg.too_large)?;
+    let activation = cx.activation();
+    cp.activation = activation;
+    let weights = linear::load(cx, at, wn, m, taps, msg.too_deep)?;
+    let (act_min, act_max) = kernels::activation_range_i8(activation, output.zero_point);
+    Ok(Conv2d {
+        p: cp,
+        q: Conv2dI8Quant {
+            input_zero_point: x.zero_point,
+            output_zero_point: output.zero_point,
+            act_min,
+            act_max,
+        },
+        weights,
+    })
+}
+
 impl<'a> Op<'a> for Conv2d<'a> {
     fn prepare(cx: &Ctx<'_, 'a>) -> Result<Self, &'static str> {
-        cx.need_inputs(1)?;
-        let (x, output) = (&cx.ins[0], &cx.output);
-        if x.rank != 3 || output.rank != 3 {
-            return Err("conv2d tensors must be [C, H, W]");
-        }
         let prm = Params::decode(cx.params());
-        let [c, ih, iw, _] = x.dims.map(|d| d as usize);
-        let [m, oh, ow, _] = output.dims.map(|d| d as usize);
-        let mut cp = geometry(&prm, [c, ih, iw], [m, oh, ow])?;
-        if !cx.all(cx.arith_dtype()) || !cx.disjoint() {
-            return Err("conv2d tensors have the wrong dtype or overlap");
-        }
-        let taps = c
-            .checked_mul(cp.kernel_h * cp.kernel_w)
-            .ok_or("conv2d too large")?;
-        let wn = taps.checked_mul(m).ok_or("conv2d too large")?;
-        let activation = cx.activation();
-        cp.activation = activation;
         let at = Offsets {
             weights: prm.weights,
             bias: prm.bias,
             scales: prm.scales,
             shifts: prm.shifts,
         };
-        let too_deep = "int8 conv2d too deep for an int32 accumulator";
-        let weights = linear::load(cx, &at, wn, m, taps, too_deep)?;
-        let (act_min, act_max) = kernels::activation_range_i8(activation, output.zero_point);
-        Ok(Conv2d {
-            p: cp,
-            q: Conv2dI8Quant {
-                input_zero_point: x.zero_point,
-                output_zero_point: output.zero_point,
-                act_min,
-                act_max,
-            },
-            weights,
-        })
+        let msg = Messages {
+            rank: "conv2d tensors must be [C, H, W]",
+            dtype: "conv2d tensors have the wrong dtype or overlap",
+            too_large: "conv2d too large",
+            too_deep: "int8 conv2d too deep for an int32 accumulator",
+        };
+        prepare_conv(cx, &at, &msg, |x, y| geometry(&prm, x, y))
     }
 
     fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {

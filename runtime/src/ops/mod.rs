@@ -22,6 +22,7 @@ pub mod binary;
 pub mod clip;
 pub mod concat;
 pub mod conv2d;
+pub mod conv_transpose2d;
 pub mod dense;
 pub mod dequantize;
 pub mod gather;
@@ -197,6 +198,8 @@ registry! {
     15 => Dequantize(dequantize::Dequantize),
     /// Clip: clamp to `[min, max]` (code 16).
     16 => Clip(clip::Clip),
+    /// Transposed 2-D convolution (code 17).
+    17 => ConvTranspose2d(conv_transpose2d::ConvTranspose2d<'a>),
 }
 
 /// What `prepare` sees: the model (for weights and the condition), the record, and the

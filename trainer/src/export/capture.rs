@@ -131,15 +131,25 @@ fn capture_with(
     };
     let z = |n| zeros_z(n, noise_dim);
     match (generator, kind) {
-        (Generator::Inpaint(g), ConditionKind::Mask { shape }) => capture_one(
-            g,
-            |n| (z(n), zeros_images(n, shape), zeros_images(n, shape)),
-            &[z_spec, image_spec(), image_spec()],
-            dynamic,
-            |g: &InpaintGenerator, (z, mask, masked): (Tensor<2>, Tensor<4>, Tensor<4>)| {
-                g.forward(z, mask, masked)
+        (
+            Generator::Inpaint(g),
+            ConditionKind::Mask {
+                channels,
+                height,
+                width,
             },
-        ),
+        ) => {
+            let shape = [channels, height, width].map(|d| d as usize);
+            capture_one(
+                g,
+                |n| (z(n), zeros_images(n, shape), zeros_images(n, shape)),
+                &[z_spec, image_spec(), image_spec()],
+                dynamic,
+                |g: &InpaintGenerator, (z, mask, masked): (Tensor<2>, Tensor<4>, Tensor<4>)| {
+                    g.forward(z, mask, masked)
+                },
+            )
+        }
         (Generator::Conv(g), ConditionKind::Label { .. }) => capture_one(
             g,
             |n| (z(n), zeros_labels(n)),

@@ -1,7 +1,7 @@
 //! The generator's ONNX contract as the trainer writes and checks it (ARCHITECTURE.md,
-//! "The generator's ONNX contract"): input and output names, the condition kinds, the
-//! symbolic batch, the `edgegan.*` metadata keys, and reading an ONNX file's interface
-//! back to check it.
+//! "The generator's ONNX contract"): a run's condition kind, the symbolic batch, and
+//! reading an ONNX file's interface back to check it. The names, the `edgegan.*` metadata
+//! keys and [`ConditionKind`] are the shared [`edgegan_runtime::contract`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,63 +9,38 @@ use std::path::Path;
 use onnx_ir::{Message, ModelProto, ValueInfoProto};
 use serde::Serialize;
 
+pub use edgegan_runtime::contract::ConditionKind;
+use edgegan_runtime::contract::{LABEL, MASK, MASKED, X, Z, keys};
+
 use super::export_err;
 use crate::error::{Result, TrainError};
 use crate::training::Gan;
 
-/// Name of the noise input (float32 `[N, Z]`).
-pub const NOISE_INPUT: &str = "z";
-
-/// Name of the class-label input (int64 `[N]`) of a label-conditioned generator.
-pub const LABEL_INPUT: &str = "label";
-
-/// Name of the mask input (float32 `[N, C, H, W]`, 1 = known pixel) of an inpainting
-/// generator.
-pub const MASK_INPUT: &str = "mask";
-
-/// Name of the masked-image input (float32 `[N, C, H, W]`) of an inpainting generator.
-pub const MASKED_INPUT: &str = "masked";
-
-/// Name of the output (float32 `[N, D]` for points, `[N, C, H, W]` for images).
-pub const OUTPUT: &str = "x";
-
-/// What a generator is conditioned on, as the contract sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConditionKind {
-    /// input `z` only
-    None,
-    /// inputs `z` and `label` (int64 `[N]`)
-    Label {
-        /// number of classes
-        classes: usize,
-    },
-    /// inputs `z`, `mask` and `masked` (float32 `[N, C, H, W]`)
-    Mask {
-        /// `[C, H, W]`
-        shape: [usize; 3],
-    },
+/// What a run's generator is conditioned on, as the contract sees it.
+pub fn condition_kind(gan: &Gan) -> ConditionKind {
+    let dim = |d: usize| u32::try_from(d).unwrap_or(u32::MAX);
+    match (gan.inpainting(), gan.dataset.image_shape()) {
+        (true, Some([c, h, w])) => ConditionKind::Mask {
+            channels: dim(c),
+            height: dim(h),
+            width: dim(w),
+        },
+        _ if gan.conditional() => ConditionKind::Label {
+            classes: dim(gan.dataset.classes()),
+        },
+        _ => ConditionKind::None,
+    }
 }
 
-impl ConditionKind {
-    /// The condition of a run's generator.
-    pub fn of(gan: &Gan) -> Self {
-        match (gan.inpainting(), gan.dataset.image_shape()) {
-            (true, Some(shape)) => Self::Mask { shape },
-            _ if gan.conditional() => Self::Label {
-                classes: gan.dataset.classes(),
-            },
-            _ => Self::None,
-        }
-    }
-
-    /// `none`, `label` or `mask` (the `edgegan.condition` metadata value).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Label { .. } => "label",
-            Self::Mask { .. } => "mask",
-        }
+/// `[C, H, W]` of a mask-conditioned kind's `mask` and `masked` inputs.
+pub fn mask_shape(kind: ConditionKind) -> Option<[usize; 3]> {
+    match kind {
+        ConditionKind::Mask {
+            channels,
+            height,
+            width,
+        } => Some([channels, height, width].map(|d| d as usize)),
+        _ => None,
     }
 }
 
@@ -87,9 +62,6 @@ pub enum ConditionInput<'a> {
 
 /// The symbolic batch dimension.
 pub const BATCH_SYMBOL: &str = "N";
-
-/// Version of the `edgegan.*` metadata layout.
-pub const CONTRACT_VERSION: &str = "1";
 
 /// Ops that would make sampling non-deterministic; noise must come in through `z`.
 pub const RANDOM_OPS: [&str; 6] = [
@@ -226,25 +198,21 @@ pub fn check_contract(
         shape: shape.to_vec(),
     };
     let n = BATCH_SYMBOL.to_string();
-    let mut inputs = vec![t(
-        NOISE_INPUT,
-        "float32",
-        &[n.clone(), noise_dim.to_string()],
-    )];
+    let mut inputs = vec![t(Z, "float32", &[n.clone(), noise_dim.to_string()])];
     let with_batch = |dims: &[usize]| -> Vec<String> {
         std::iter::once(n.clone())
             .chain(dims.iter().map(|d| d.to_string()))
             .collect()
     };
-    match kind {
-        ConditionKind::Label { .. } => {
-            inputs.push(t(LABEL_INPUT, "int64", std::slice::from_ref(&n)))
+    match (kind, mask_shape(kind)) {
+        (ConditionKind::Label { .. }, _) => {
+            inputs.push(t(LABEL, "int64", std::slice::from_ref(&n)))
         }
-        ConditionKind::Mask { shape } => {
-            inputs.push(t(MASK_INPUT, "float32", &with_batch(&shape)));
-            inputs.push(t(MASKED_INPUT, "float32", &with_batch(&shape)));
+        (_, Some(shape)) => {
+            inputs.push(t(MASK, "float32", &with_batch(&shape)));
+            inputs.push(t(MASKED, "float32", &with_batch(&shape)));
         }
-        ConditionKind::None => {}
+        _ => {}
     }
     if summary.inputs != inputs {
         return Err(format!(
@@ -252,7 +220,7 @@ pub fn check_contract(
             summary.inputs
         ));
     }
-    let outputs = vec![t(OUTPUT, "float32", &with_batch(out_shape))];
+    let outputs = vec![t(X, "float32", &with_batch(out_shape))];
     if summary.outputs != outputs {
         return Err(format!(
             "outputs are {:?}, expected {outputs:?}",
@@ -277,18 +245,18 @@ pub fn check_contract(
         ));
     }
     for key in [
-        "noise_dim",
-        "condition",
-        "classes",
-        "class_names",
-        "output_shape",
-        "value_range",
-        "normalizer",
-        "run",
-        "config_sha256",
+        keys::NOISE_DIM,
+        keys::CONDITION,
+        keys::CLASSES,
+        keys::CLASS_NAMES,
+        keys::OUTPUT_SHAPE,
+        keys::VALUE_RANGE,
+        keys::NORMALIZER,
+        keys::RUN,
+        keys::CONFIG_SHA256,
     ] {
-        if !summary.metadata.contains_key(&format!("edgegan.{key}")) {
-            return Err(format!("metadata_props lacks edgegan.{key}"));
+        if !summary.metadata.contains_key(key) {
+            return Err(format!("metadata_props lacks {key}"));
         }
     }
     Ok(())

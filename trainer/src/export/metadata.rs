@@ -8,13 +8,15 @@ use onnx_ir::ModelProto;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::contract::{CONTRACT_VERSION, ConditionKind};
+use edgegan_runtime::contract::{self, BOUNDED_RANGE, UNBOUNDED_RANGE, keys};
+
+use super::contract::{ConditionKind, condition_kind, mask_shape};
 use crate::config::OutputActivation;
 use crate::error::Result;
 use crate::training::Gan;
 
 /// The `metadata_props` of `gan`'s export:
-/// - `edgegan.contract_version`: [`CONTRACT_VERSION`]
+/// - `edgegan.contract_version`: [`contract::VERSION`]
 /// - `edgegan.noise_dim`: Z
 /// - `edgegan.condition`: `none` or `label`
 /// - `edgegan.classes`: the number of labels the model accepts (0 when unconditional)
@@ -32,7 +34,7 @@ use crate::training::Gan;
 ///
 /// [`TrainConfig::to_toml`]: crate::config::TrainConfig::to_toml
 pub fn metadata(gan: &Gan, run_id: &str) -> Result<BTreeMap<String, String>> {
-    let kind = ConditionKind::of(gan);
+    let kind = condition_kind(gan);
     let conditional = matches!(kind, ConditionKind::Label { .. });
     let class_names = if conditional {
         gan.dataset.class_names()
@@ -47,34 +49,34 @@ pub fn metadata(gan: &Gan, run_id: &str) -> Result<BTreeMap<String, String>> {
     let toml = gan.config.to_toml()?;
     let mut m = BTreeMap::new();
     let mut put = |k: &str, v: String| {
-        m.insert(format!("edgegan.{k}"), v);
+        m.insert(k.to_string(), v);
     };
-    put("contract_version", CONTRACT_VERSION.into());
-    put("noise_dim", gan.config.generator.noise_dim.to_string());
-    put("condition", kind.name().into());
-    put("classes", class_names.len().to_string());
-    put("class_names", json(&class_names));
-    put("column_names", json(&gan.dataset.column_names()));
-    put("output_shape", json(&gan.dataset.sample_shape()));
-    if let ConditionKind::Mask { shape } = kind {
-        put("mask_shape", json(&shape));
+    put(keys::CONTRACT_VERSION, contract::VERSION.into());
+    put(keys::NOISE_DIM, gan.config.generator.noise_dim.to_string());
+    put(keys::CONDITION, kind.name().as_str().into());
+    put(keys::CLASSES, class_names.len().to_string());
+    put(keys::CLASS_NAMES, json(&class_names));
+    put(keys::COLUMN_NAMES, json(&gan.dataset.column_names()));
+    put(keys::OUTPUT_SHAPE, json(&gan.dataset.sample_shape()));
+    if let Some(shape) = mask_shape(kind) {
+        put(keys::MASK_SHAPE, json(&shape));
         put(
-            "mask_convention",
+            keys::MASK_CONVENTION,
             "1 = known pixel; masked = image * mask".into(),
         );
     }
     put(
-        "value_range",
+        keys::VALUE_RANGE,
         match gan.config.generator.output {
-            OutputActivation::Tanh => "[-1, 1]",
-            OutputActivation::Linear => "unbounded",
+            OutputActivation::Tanh => BOUNDED_RANGE,
+            OutputActivation::Linear => UNBOUNDED_RANGE,
         }
         .into(),
     );
-    put("normalizer", normalizer.to_string());
-    put("run", run_id.into());
-    put("step", gan.step.to_string());
-    put("config_sha256", sha256_hex(toml.as_bytes()));
+    put(keys::NORMALIZER, normalizer.to_string());
+    put(keys::RUN, run_id.into());
+    put(keys::STEP, gan.step.to_string());
+    put(keys::CONFIG_SHA256, sha256_hex(toml.as_bytes()));
     Ok(m)
 }
 

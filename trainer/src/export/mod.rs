@@ -39,9 +39,8 @@ pub use self::capture::{BatchAxis, describe_export_error};
 use self::capture::{Capture, capture_onnx};
 use self::contract::summarize;
 pub use self::contract::{
-    BATCH_SYMBOL, CONTRACT_VERSION, ConditionInput, ConditionKind, LABEL_INPUT, MASK_INPUT,
-    MASKED_INPUT, NOISE_INPUT, OUTPUT, OnnxSummary, TensorDescription, check_contract,
-    inspect_onnx,
+    BATCH_SYMBOL, ConditionInput, ConditionKind, OnnxSummary, TensorDescription, check_contract,
+    condition_kind, inspect_onnx, mask_shape,
 };
 pub use self::metadata::metadata;
 use self::metadata::{set_metadata, sha256_hex};
@@ -102,7 +101,7 @@ fn export_with(
     capture: Capture,
     tolerance: f32,
 ) -> Result<ExportReport> {
-    let kind = ConditionKind::of(gan);
+    let kind = condition_kind(gan);
     let conditional = matches!(kind, ConditionKind::Label { .. });
     let noise_dim = gan.config.generator.noise_dim;
     let out_dim = gan.dataset.dim();
@@ -133,12 +132,15 @@ fn export_with(
     let metadata = metadata(gan, run_id)?;
     set_metadata(&mut model, &metadata);
     model.doc_string = format!(
-        "edgegan generator from run {run_id}: inputs {NOISE_INPUT}{}, output {OUTPUT}; see metadata_props edgegan.*",
+        "edgegan generator from run {run_id}: inputs {}{}, output {}; see metadata_props {}*",
+        edgegan_runtime::contract::Z,
         match kind {
             ConditionKind::None => "",
             ConditionKind::Label { .. } => " and label",
             ConditionKind::Mask { .. } => ", mask and masked",
-        }
+        },
+        edgegan_runtime::contract::X,
+        edgegan_runtime::contract::keys::PREFIX,
     );
     let bytes = model
         .write_to_bytes()

@@ -9,9 +9,11 @@ use onnx_ir::{
 };
 
 use super::capture::{BatchAxis, STATIC_BATCH};
+use edgegan_runtime::contract::{LABEL, MASK, MASKED, X, Z};
+
 use super::contract::{
-    BATCH_SYMBOL, ConditionKind, LABEL_INPUT, MASK_INPUT, MASKED_INPUT, NOISE_INPUT, ONNX_FLOAT,
-    ONNX_INT32, ONNX_INT64, OUTPUT, RANDOM_OPS, describe, dtype_name, elem_type,
+    BATCH_SYMBOL, ConditionKind, ONNX_FLOAT, ONNX_INT32, ONNX_INT64, RANDOM_OPS, describe,
+    dtype_name, elem_type,
 };
 use super::tract_check;
 
@@ -83,12 +85,12 @@ pub fn to_contract(
         ));
     }
 
-    let mut reserved = vec![NOISE_INPUT, OUTPUT];
+    let mut reserved = vec![Z, X];
     if conditional {
-        reserved.extend([LABEL_INPUT, LABEL_INT32]);
+        reserved.extend([LABEL, LABEL_INT32]);
     }
     if masked_model {
-        reserved.extend([MASK_INPUT, MASKED_INPUT]);
+        reserved.extend([MASK, MASKED]);
     }
     let mut own: Vec<Option<String>> = floats
         .iter()
@@ -122,12 +124,12 @@ pub fn to_contract(
         .map(|&i| graph.input[i].name.clone())
         .collect();
     let z_old = graph.input[z_index].name.clone();
-    rename_value(graph, &z_old, NOISE_INPUT);
-    for (old, new) in images.iter().zip([MASK_INPUT, MASKED_INPUT]) {
+    rename_value(graph, &z_old, Z);
+    for (old, new) in images.iter().zip([MASK, MASKED]) {
         rename_value(graph, old, new);
     }
     let out_old = graph.output[0].name.clone();
-    rename_value(graph, &out_old, OUTPUT);
+    rename_value(graph, &out_old, X);
 
     let mut captured = None;
     if let Some(&li) = ints.first() {
@@ -135,12 +137,12 @@ pub fn to_contract(
         let dtype = elem_type(&graph.input[li]);
         captured = Some(dtype_name(dtype));
         if dtype == ONNX_INT64 {
-            rename_value(graph, &label_old, LABEL_INPUT);
+            rename_value(graph, &label_old, LABEL);
         } else {
             // The contract's label is int64; the graph keeps Burn's int32 behind a Cast.
             rename_value(graph, &label_old, LABEL_INT32);
             let input = &mut graph.input[li];
-            input.name = LABEL_INPUT.into();
+            input.name = LABEL.into();
             input
                 .type_
                 .mut_or_insert_default()
@@ -149,7 +151,7 @@ pub fn to_contract(
             let mut cast = NodeProto::new();
             cast.name = "edgegan_label_to_int32".into();
             cast.op_type = "Cast".into();
-            cast.input = vec![LABEL_INPUT.into()];
+            cast.input = vec![LABEL.into()];
             cast.output = vec![LABEL_INT32.into()];
             let mut to = AttributeProto::new();
             to.name = "to".into();
@@ -162,18 +164,16 @@ pub fn to_contract(
 
     // Graph inputs in contract order: z, then label.
     graph.input.sort_by_key(|v| match v.name.as_str() {
-        NOISE_INPUT => 0,
-        LABEL_INPUT => 1,
-        MASK_INPUT => 2,
-        MASKED_INPUT => 3,
+        Z => 0,
+        LABEL => 1,
+        MASK => 2,
+        MASKED => 3,
         _ => 4,
     });
 
     let rewrite_static = batch_axis == BatchAxis::Rewritten;
     for info in graph.input.iter_mut().chain(graph.output.iter_mut()) {
-        if [NOISE_INPUT, LABEL_INPUT, MASK_INPUT, MASKED_INPUT, OUTPUT]
-            .contains(&info.name.as_str())
-        {
+        if [Z, LABEL, MASK, MASKED, X].contains(&info.name.as_str()) {
             set_batch_symbol(info, None);
         }
     }

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use serde::Serialize;
 
-use super::contract::{ConditionInput, ConditionKind};
+use super::contract::{ConditionInput, ConditionKind, mask_shape};
 use super::tract_check;
 use crate::config::MaskKind;
 use crate::data::images::masks::{apply_mask, random_masks};
@@ -58,12 +58,12 @@ impl CheckBatch {
 /// Deterministic self-check inputs for `batch` rows of a generator of `kind`.
 pub fn check_batch(batch: usize, noise_dim: usize, kind: ConditionKind) -> CheckBatch {
     let classes = match kind {
-        ConditionKind::Label { classes } => classes,
+        ConditionKind::Label { classes } => classes as usize,
         _ => 0,
     };
     let (z, labels) = check_inputs(batch, noise_dim, classes);
     let (mut mask, mut masked) = (Vec::new(), Vec::new());
-    if let ConditionKind::Mask { shape } = kind {
+    if let Some(shape) = mask_shape(kind) {
         let mut rng = Pcg64::seed_from_u64(CHECK_SEED ^ 0x6d61_736b ^ batch as u64);
         mask = random_masks(MaskKind::Mixed, batch, shape, &mut rng);
         let dim: usize = shape.iter().product();

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use edgegan_runtime::contract::keys;
 
 pub use super::ConditionInput;
 use super::{ExportReport, burn_forward, export_generator, inspect_onnx, open_run};
@@ -95,11 +96,11 @@ fn meta<'a>(
     path: &Path,
     key: &str,
 ) -> Result<&'a str> {
-    map.get(&format!("edgegan.{key}"))
+    map.get(key)
         .map(String::as_str)
         .ok_or_else(|| TrainError::Export {
             path: path.to_path_buf(),
-            message: format!("metadata_props lacks edgegan.{key}"),
+            message: format!("metadata_props lacks {key}"),
         })
 }
 
@@ -114,11 +115,11 @@ impl ShippedGenerator {
             message: m,
         };
         let output_shape: Vec<usize> =
-            serde_json::from_str(meta(&summary.metadata, &onnx, "output_shape")?)
-                .map_err(|e| bad(format!("edgegan.output_shape: {e}")))?;
-        let classes: usize = meta(&summary.metadata, &onnx, "classes")?
+            serde_json::from_str(meta(&summary.metadata, &onnx, keys::OUTPUT_SHAPE)?)
+                .map_err(|e| bad(format!("{}: {e}", keys::OUTPUT_SHAPE)))?;
+        let classes: usize = meta(&summary.metadata, &onnx, keys::CLASSES)?
             .parse()
-            .map_err(|e| bad(format!("edgegan.classes: {e}")))?;
+            .map_err(|e| bad(format!("{}: {e}", keys::CLASSES)))?;
         let dim: usize = output_shape.iter().product();
         let shape = match output_shape[..] {
             [c, h, w] => Some([c, h, w]),

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use onnx_ir::{Message, ModelProto, NodeProto};
 
+use edgegan_runtime::contract::{LABEL, X, Z, keys};
+
 use super::capture::Capture;
 use super::contract::{ONNX_FLOAT, RANDOM_OPS, summarize};
 use super::rewrite::{rename_value, to_contract};
@@ -33,11 +35,11 @@ fn image_generators_export_to_the_contract_for_each_condition_kind() {
         let (_dir, path, report) = export(&gan, Capture::Auto);
         assert!(report.max_abs_diff <= TOLERANCE, "{name}: {report:?}");
         let s = inspect_onnx(&path).unwrap();
-        let kind = ConditionKind::of(&gan);
+        let kind = condition_kind(&gan);
         check_contract(&s, kind, gan.config.generator.noise_dim, &[1, 8, 8])
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(s.metadata["edgegan.output_shape"], "[1,8,8]", "{name}");
-        assert_eq!(s.metadata["edgegan.condition"], kind.name(), "{name}");
+        assert_eq!(s.metadata[keys::OUTPUT_SHAPE], "[1,8,8]", "{name}");
+        assert_eq!(s.metadata[keys::CONDITION], kind.name().as_str(), "{name}");
         // batch 5 through tract agrees with Burn, whatever batch the self-check used
         let inputs = check_batch(5, gan.config.generator.noise_dim, kind);
         let tract = run_onnx(&path, &inputs.z, inputs.condition()).unwrap();
@@ -95,13 +97,13 @@ fn unconditional_export_has_only_input_z_and_output_x_with_symbolic_batch() {
     let (_dir, path, report) = export(&gan, Capture::Auto);
     let s = inspect_onnx(&path).unwrap();
     let names: Vec<_> = s.inputs.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, [NOISE_INPUT]);
+    assert_eq!(names, [Z]);
     assert_eq!(s.inputs[0].dtype, "float32");
     assert_eq!(s.inputs[0].shape, n_by(8));
     assert_eq!(s.outputs.len(), 1);
     assert_eq!(
         (s.outputs[0].name.as_str(), s.outputs[0].dtype.as_str()),
-        (OUTPUT, "float32")
+        (X, "float32")
     );
     assert_eq!(s.outputs[0].shape, n_by(2));
     assert!(
@@ -130,11 +132,11 @@ fn conditional_export_has_inputs_z_and_int64_label_and_output_x_with_symbolic_ba
     assert_eq!(
         inputs,
         [
-            (NOISE_INPUT, "float32", n_by(8)),
-            (LABEL_INPUT, "int64", vec![BATCH_SYMBOL.to_string()])
+            (Z, "float32", n_by(8)),
+            (LABEL, "int64", vec![BATCH_SYMBOL.to_string()])
         ]
     );
-    assert_eq!(s.outputs[0].name, OUTPUT);
+    assert_eq!(s.outputs[0].name, X);
     assert_eq!(s.outputs[0].shape, n_by(2));
     assert!(
         s.value_info.iter().all(|v| v.shape[0] == BATCH_SYMBOL),
@@ -149,7 +151,7 @@ fn conditional_export_has_inputs_z_and_int64_label_and_output_x_with_symbolic_ba
         "conditional ring8: {} bytes, label captured as {:?}, ops {:?}",
         report.bytes, report.captured_label_dtype, s.op_types
     );
-    check_contract(&s, ConditionKind::of(&gan), 8, &[2]).unwrap();
+    check_contract(&s, condition_kind(&gan), 8, &[2]).unwrap();
 }
 
 #[test]
@@ -158,34 +160,34 @@ fn metadata_props_describe_the_model_and_the_run() {
     let (_dir, path, report) = export(&gan, Capture::Auto);
     let m = inspect_onnx(&path).unwrap().metadata;
     assert_eq!(m, report.metadata);
-    assert_eq!(m["edgegan.noise_dim"], "8");
-    assert_eq!(m["edgegan.condition"], "label");
-    assert_eq!(m["edgegan.classes"], "8");
-    let names: Vec<String> = serde_json::from_str(&m["edgegan.class_names"]).unwrap();
+    assert_eq!(m[keys::NOISE_DIM], "8");
+    assert_eq!(m[keys::CONDITION], "label");
+    assert_eq!(m[keys::CLASSES], "8");
+    let names: Vec<String> = serde_json::from_str(&m[keys::CLASS_NAMES]).unwrap();
     assert_eq!(names, gan.dataset.class_names());
-    assert_eq!(m["edgegan.output_shape"], "[2]");
-    assert_eq!(m["edgegan.column_names"], r#"["x","y"]"#);
-    assert_eq!(m["edgegan.value_range"], "[-1, 1]");
-    let norm: serde_json::Value = serde_json::from_str(&m["edgegan.normalizer"]).unwrap();
+    assert_eq!(m[keys::OUTPUT_SHAPE], "[2]");
+    assert_eq!(m[keys::COLUMN_NAMES], r#"["x","y"]"#);
+    assert_eq!(m[keys::VALUE_RANGE], "[-1, 1]");
+    let norm: serde_json::Value = serde_json::from_str(&m[keys::NORMALIZER]).unwrap();
     let center: Vec<f32> = serde_json::from_value(norm["center"].clone()).unwrap();
     let scale: Vec<f32> = serde_json::from_value(norm["scale"].clone()).unwrap();
     assert_eq!(
         (center, scale),
         (gan.normalizer.center.clone(), gan.normalizer.scale.clone())
     );
-    assert_eq!(m["edgegan.run"], "run-1");
-    assert_eq!(m["edgegan.step"], "5");
+    assert_eq!(m[keys::RUN], "run-1");
+    assert_eq!(m[keys::STEP], "5");
     let sha = sha256_hex(gan.config.to_toml().unwrap().as_bytes());
-    assert_eq!(m["edgegan.config_sha256"], sha);
+    assert_eq!(m[keys::CONFIG_SHA256], sha);
     assert_eq!(sha.len(), 64);
 
     let gan = trained(tiny_gan(false));
     let m = metadata(&gan, "r").unwrap();
-    assert_eq!(m["edgegan.condition"], "none");
-    assert_eq!(m["edgegan.classes"], "0");
-    assert_eq!(m["edgegan.class_names"], "[]");
+    assert_eq!(m[keys::CONDITION], "none");
+    assert_eq!(m[keys::CLASSES], "0");
+    assert_eq!(m[keys::CLASS_NAMES], "[]");
     assert_eq!(
-        metadata(&variant_gan(), "r").unwrap()["edgegan.value_range"],
+        metadata(&variant_gan(), "r").unwrap()[keys::VALUE_RANGE],
         "unbounded"
     );
 }
@@ -208,7 +210,7 @@ fn tract_matches_burn_within_1e5_at_batch_1_7_and_64() {
         );
         // Independently of the report, on other noise: tract vs Burn's sampling G.
         let noise_dim = gan.config.generator.noise_dim;
-        let kind = ConditionKind::of(&gan);
+        let kind = condition_kind(&gan);
         let g = gan.sampling_generator();
         for batch in CHECK_BATCHES {
             let inputs = check_batch(batch, noise_dim, kind);
@@ -264,13 +266,7 @@ fn static_capture_with_rewritten_batch_also_matches_at_every_batch() {
     let (_dir, path, report) = export(&gan, Capture::Static);
     assert_eq!(report.batch_axis, BatchAxis::Rewritten);
     assert!(report.max_abs_diff <= TOLERANCE, "{:?}", report.parity);
-    check_contract(
-        &inspect_onnx(&path).unwrap(),
-        ConditionKind::of(&gan),
-        8,
-        &[2],
-    )
-    .unwrap();
+    check_contract(&inspect_onnx(&path).unwrap(), condition_kind(&gan), 8, &[2]).unwrap();
 }
 
 #[test]
@@ -290,15 +286,15 @@ fn exported_graph_has_no_random_ops_and_export_refuses_them() {
     let graph = model.graph.mut_or_insert_default();
     let mut node = NodeProto::new();
     node.op_type = "RandomNormalLike".into();
-    node.input = vec![NOISE_INPUT.into()];
+    node.input = vec![Z.into()];
     node.output = vec!["noise".into()];
     graph.node.push(node);
-    let err = to_contract(&mut model, ConditionKind::of(&gan), BatchAxis::Symbolic).unwrap_err();
+    let err = to_contract(&mut model, condition_kind(&gan), BatchAxis::Symbolic).unwrap_err();
     assert!(err.contains("RandomNormalLike"), "{err}");
     let mut s = summarize(&model);
     s.op_types.push("Bernoulli".into());
     assert!(
-        check_contract(&s, ConditionKind::of(&gan), 8, &[2])
+        check_contract(&s, condition_kind(&gan), 8, &[2])
             .unwrap_err()
             .contains("Bernoulli")
     );
@@ -386,7 +382,7 @@ fn wrong_input_names_or_shapes_are_errors() {
 
     let renamed = dir.path().join("renamed.onnx");
     rewrite(&path, &renamed, |m| {
-        rename_value(m.graph.mut_or_insert_default(), NOISE_INPUT, "noise")
+        rename_value(m.graph.mut_or_insert_default(), Z, "noise")
     });
     let err = run(&renamed, &z, ConditionInput::Label(&labels));
     assert!(
@@ -396,7 +392,7 @@ fn wrong_input_names_or_shapes_are_errors() {
 
     let out_renamed = dir.path().join("out_renamed.onnx");
     rewrite(&path, &out_renamed, |m| {
-        rename_value(m.graph.mut_or_insert_default(), OUTPUT, "y")
+        rename_value(m.graph.mut_or_insert_default(), X, "y")
     });
     assert!(run(&out_renamed, &z, ConditionInput::Label(&labels)).contains("outputs"));
 
@@ -451,10 +447,10 @@ fn export_run_exports_the_runs_latest_checkpoint_and_names_the_run() {
     assert!(report.max_abs_diff <= TOLERANCE, "{:?}", report.parity);
     assert!(!dir.path().join("generator.onnx.unverified").exists());
     let m = inspect_onnx(&out).unwrap().metadata;
-    assert_eq!(m["edgegan.run"], "ring8-cgan");
-    assert_eq!(m["edgegan.step"], "10");
+    assert_eq!(m[keys::RUN], "ring8-cgan");
+    assert_eq!(m[keys::STEP], "10");
     let on_disk = std::fs::read_to_string(root.join("config.toml")).unwrap();
-    assert_eq!(m["edgegan.config_sha256"], sha256_hex(on_disk.as_bytes()));
+    assert_eq!(m[keys::CONFIG_SHA256], sha256_hex(on_disk.as_bytes()));
     // the exported weights are the trained ones
     let CheckBatch { z, labels, .. } = check_batch(7, 8, ConditionKind::Label { classes: 8 });
     let burn = burn_forward(

@@ -1,9 +1,13 @@
-//! The export's own tract runner: runs a written ONNX generator with tract (what the
-//! self-check compares with Burn) and types a graph at batch 1 (what the Resize rewrite
-//! needs). Its API is these two functions, so a shared tract runner can replace it.
+//! The export's use of the compiler's one tract runner ([`edgegan_compiler::tract`]):
+//! runs a written ONNX generator (what the self-check compares with Burn), after checking
+//! its inputs against the condition given, and types a graph at batch 1 (what the Resize
+//! rewrite needs).
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+
+use edgegan_compiler::tract::{OnnxInput, OnnxType, TractError, TypedOnnx};
+use edgegan_runtime::contract::{LABEL, MASK, MASKED, X, Z};
 
 use super::contract::ConditionInput;
 use super::export_err;
@@ -18,7 +22,7 @@ pub fn run_onnx(path: &Path, z: &[f32], condition: ConditionInput<'_>) -> Result
     if !path.is_file() {
         return Err(export_err(path, "no such ONNX file"));
     }
-    match std::panic::catch_unwind(AssertUnwindSafe(|| engine::run(path, z, condition))) {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| run(path, z, condition))) {
         Ok(result) => result.map_err(|m| export_err(path, m)),
         Err(payload) => Err(export_err(
             path,
@@ -39,7 +43,32 @@ pub(super) fn node_input_shapes(
     names: &[String],
 ) -> std::result::Result<Vec<Vec<usize>>, String> {
     std::panic::catch_unwind(AssertUnwindSafe(|| {
-        engine::node_input_shapes(bytes, inputs, names)
+        let facts: Vec<(OnnxType, &[usize])> = inputs
+            .iter()
+            .map(|(is_float, dims)| {
+                let dtype = if *is_float {
+                    OnnxType::F32
+                } else {
+                    OnnxType::I64
+                };
+                (dtype, dims.as_slice())
+            })
+            .collect();
+        let typed = TypedOnnx::from_bytes_at(bytes, &facts)
+            .map_err(|e| format!("tract cannot type it at batch 1: {}", message(e)))?;
+        names
+            .iter()
+            .map(|name| {
+                typed
+                    .node_input_dims(name)
+                    .ok_or_else(|| format!("node `{name}` not found after typing"))?
+                    .into_iter()
+                    .map(|d| {
+                        d.ok_or_else(|| format!("node `{name}` has a symbolic input dimension"))
+                    })
+                    .collect()
+            })
+            .collect()
     }))
     .map_err(|p| {
         format!(
@@ -49,209 +78,158 @@ pub(super) fn node_input_shapes(
     })?
 }
 
-/// tract's own names (its `Tensor`, its prelude) kept apart from the rest of the export.
-mod engine {
-    use std::path::Path;
-
-    use tract_onnx::prelude::*;
-    use tract_onnx::tract_core::internal::DimLike;
-
-    /// Types the ONNX model at batch 1 and returns the input shape of each named node.
-    pub(super) fn node_input_shapes(
-        bytes: &[u8],
-        inputs: &[(bool, Vec<usize>)],
-        names: &[String],
-    ) -> std::result::Result<Vec<Vec<usize>>, String> {
-        let mut model = tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])
-            .map_err(|e| format!("tract cannot load it: {e:#}"))?;
-        for (i, (is_float, dims)) in inputs.iter().enumerate() {
-            let dt = if *is_float {
-                f32::datum_type()
-            } else {
-                i64::datum_type()
-            };
-            model
-                .set_input_fact(i, InferenceFact::dt_shape(dt, dims.clone()))
-                .map_err(|e| format!("{e:#}"))?;
-        }
-        let typed = model
-            .into_typed()
-            .map_err(|e| format!("tract cannot type it at batch 1: {e:#}"))?;
-        names
-            .iter()
-            .map(|name| {
-                let node = typed
-                    .nodes()
-                    .iter()
-                    .find(|n| &n.name == name)
-                    .ok_or_else(|| format!("node `{name}` not found after typing"))?;
-                let fact = typed
-                    .outlet_fact(node.inputs[0])
-                    .map_err(|e| format!("{e:#}"))?;
-                fact.shape
-                    .iter()
-                    .map(|d| d.to_usize().map_err(|e| format!("{e:#}")))
-                    .collect()
-            })
-            .collect()
+/// A tract error without the path (the export's errors name the file themselves).
+fn message(e: TractError) -> String {
+    match e {
+        TractError::Load { message, .. } => message,
+        other => other.to_string(),
     }
+}
 
-    use super::super::contract::{
-        ConditionInput, LABEL_INPUT, MASK_INPUT, MASKED_INPUT, NOISE_INPUT, OUTPUT,
+fn run(
+    path: &Path,
+    z: &[f32],
+    condition: ConditionInput<'_>,
+) -> std::result::Result<Vec<f32>, String> {
+    let labels = match condition {
+        ConditionInput::Label(l) => Some(l),
+        _ => None,
     };
-
-    pub(super) fn run(
-        path: &Path,
-        z: &[f32],
-        condition: ConditionInput<'_>,
-    ) -> std::result::Result<Vec<f32>, String> {
-        let labels = match condition {
-            ConditionInput::Label(l) => Some(l),
-            _ => None,
-        };
-        let masks = match condition {
-            ConditionInput::Mask { mask, masked } => Some((mask, masked)),
-            _ => None,
-        };
-        let model = tract_onnx::onnx()
-            .model_for_path(path)
-            .map_err(|e| format!("tract cannot load it: {e:#}"))?;
-        let inputs = model.input_outlets().map_err(|e| format!("{e:#}"))?;
-        let names: Vec<String> = inputs
-            .iter()
-            .map(|o| model.node(o.node).name.clone())
-            .collect();
-        let mut expected = vec![NOISE_INPUT.to_string()];
-        if labels.is_some() {
-            expected.push(LABEL_INPUT.into());
-        }
-        if masks.is_some() {
-            expected.extend([MASK_INPUT.to_string(), MASKED_INPUT.to_string()]);
-        }
-        let mut sorted = names.clone();
-        sorted.sort();
-        let mut expected_sorted = expected.clone();
-        expected_sorted.sort();
-        if sorted != expected_sorted {
-            return Err(format!(
-                "the model's inputs are {names:?}, expected {expected:?}{}",
-                match condition {
-                    ConditionInput::Label(_) =>
-                        " (labels were given: a label-conditioned model was expected)",
-                    ConditionInput::Mask { .. } =>
-                        " (masks were given: an inpainting model was expected)",
-                    ConditionInput::None =>
-                        " (no labels were given: an unconditional model was expected)",
-                }
-            ));
-        }
-        let outputs = model.output_outlets().map_err(|e| format!("{e:#}"))?;
-        let output_names: Vec<Option<&str>> =
-            outputs.iter().map(|&o| model.outlet_label(o)).collect();
-        if output_names != [Some(OUTPUT)] {
-            return Err(format!(
-                "the model's outputs are {output_names:?}, expected [\"{OUTPUT}\"]"
-            ));
-        }
-
-        let model = model
-            .into_optimized()
-            .map_err(|e| format!("tract cannot optimise it: {e:#}"))?;
-        let mut values: TVec<TValue> = tvec![];
-        let mut batch = 0;
-        for (i, name) in names.iter().enumerate() {
-            let fact = model.input_fact(i).map_err(|e| format!("{e:#}"))?;
-            if name == NOISE_INPUT {
-                if fact.datum_type != f32::datum_type() || fact.shape.rank() != 2 {
-                    return Err(format!("input `z` is {fact:?}, expected float32 [N, Z]"));
-                }
-                let noise_dim = fact.shape[1]
-                    .to_usize()
-                    .map_err(|e| format!("input `z` has no fixed noise dimension: {e:#}"))?;
-                if z.is_empty() || noise_dim == 0 || !z.len().is_multiple_of(noise_dim) {
-                    return Err(format!(
-                        "{} noise values do not form [N, {noise_dim}] rows for input `z`",
-                        z.len()
-                    ));
-                }
-                batch = z.len() / noise_dim;
-                let t = Tensor::from_shape(&[batch, noise_dim], z).map_err(|e| format!("{e:#}"))?;
-                values.push(t.into());
-            } else if name == MASK_INPUT || name == MASKED_INPUT {
-                if fact.datum_type != f32::datum_type() || fact.shape.rank() != 4 {
-                    return Err(format!(
-                        "input `{name}` is {fact:?}, expected float32 [N, C, H, W]"
-                    ));
-                }
-                let mut dims = Vec::with_capacity(3);
-                for d in 1..4 {
-                    dims.push(fact.shape[d].to_usize().map_err(|e| {
-                        format!("input `{name}` has no fixed image dimensions: {e:#}")
-                    })?);
-                }
-                let per: usize = dims.iter().product();
-                let (mask, masked) = masks.unwrap_or_default();
-                let data = if name == MASK_INPUT { mask } else { masked };
-                if per == 0 || data.is_empty() || !data.len().is_multiple_of(per) {
-                    return Err(format!(
-                        "{} values do not form [N, {}, {}, {}] images for input `{name}`",
-                        data.len(),
-                        dims[0],
-                        dims[1],
-                        dims[2]
-                    ));
-                }
-                let t = Tensor::from_shape(&[data.len() / per, dims[0], dims[1], dims[2]], data)
-                    .map_err(|e| format!("{e:#}"))?;
-                values.push(t.into());
-            } else {
-                if fact.datum_type != i64::datum_type() || fact.shape.rank() != 1 {
-                    return Err(format!("input `label` is {fact:?}, expected int64 [N]"));
-                }
-                let l = labels.unwrap_or_default();
-                let t = Tensor::from_shape(&[l.len()], l).map_err(|e| format!("{e:#}"))?;
-                values.push(t.into());
-            }
-        }
-        if let Some(l) = labels
-            && l.len() != batch
-        {
-            return Err(format!(
-                "{} labels for a batch of {batch} noise rows",
-                l.len()
-            ));
-        }
-        if let Some(first) = values.get(2).or(values.get(1))
-            && masks.is_some()
-            && first.shape().first() != Some(&batch)
-        {
-            return Err(format!(
-                "{} mask images for a batch of {batch} noise rows",
-                first.shape().first().copied().unwrap_or(0)
-            ));
-        }
-        let plan = model
-            .into_runnable()
-            .map_err(|e| format!("tract cannot plan it: {e:#}"))?;
-        let result = plan
-            .run(values)
-            .map_err(|e| format!("tract failed to run it: {e:#}"))?;
-        let [x] = result.as_slice() else {
-            return Err(format!(
-                "the model returned {} outputs, expected 1",
-                result.len()
-            ));
-        };
-        let view = x
-            .to_plain_array_view::<f32>()
-            .map_err(|e| format!("output `x` is not float32: {e:#}"))?;
-        if view.shape().first() != Some(&batch) {
-            return Err(format!(
-                "output `x` has shape {:?} for a batch of {batch}",
-                view.shape()
-            ));
-        }
-        Ok(view.iter().copied().collect())
+    let masks = match condition {
+        ConditionInput::Mask { mask, masked } => Some((mask, masked)),
+        _ => None,
+    };
+    let model =
+        TypedOnnx::from_path(path).map_err(|e| format!("tract cannot load it: {}", message(e)))?;
+    let names: Vec<String> = model.inputs().iter().map(|f| f.name.clone()).collect();
+    let mut expected = vec![Z];
+    if labels.is_some() {
+        expected.push(LABEL);
     }
+    if masks.is_some() {
+        expected.extend([MASK, MASKED]);
+    }
+    let mut sorted: Vec<&str> = names.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    let mut expected_sorted = expected.clone();
+    expected_sorted.sort_unstable();
+    if sorted != expected_sorted {
+        return Err(format!(
+            "the model's inputs are {names:?}, expected {expected:?}{}",
+            match condition {
+                ConditionInput::Label(_) =>
+                    " (labels were given: a label-conditioned model was expected)",
+                ConditionInput::Mask { .. } =>
+                    " (masks were given: an inpainting model was expected)",
+                ConditionInput::None =>
+                    " (no labels were given: an unconditional model was expected)",
+            }
+        ));
+    }
+    let output_names: Vec<&str> = model.outputs().iter().map(|f| f.name.as_str()).collect();
+    if output_names != [X] {
+        return Err(format!(
+            "the model's outputs are {output_names:?}, expected [\"{X}\"]"
+        ));
+    }
+
+    let mut shapes: Vec<Vec<usize>> = Vec::new();
+    let mut batch = 0;
+    for fact in model.inputs() {
+        let name = fact.name.as_str();
+        if name == Z {
+            let noise_dim = match (&fact.dtype, &fact.dims[..]) {
+                (OnnxType::F32, [_, d]) => d.ok_or("input `z` has no fixed noise dimension")?,
+                _ => return Err(format!("input `z` is {fact:?}, expected float32 [N, Z]")),
+            };
+            if z.is_empty() || noise_dim == 0 || !z.len().is_multiple_of(noise_dim) {
+                return Err(format!(
+                    "{} noise values do not form [N, {noise_dim}] rows for input `z`",
+                    z.len()
+                ));
+            }
+            batch = z.len() / noise_dim;
+            shapes.push(vec![batch, noise_dim]);
+        } else if name == MASK || name == MASKED {
+            let (OnnxType::F32, [_, c, h, w]) = (&fact.dtype, &fact.dims[..]) else {
+                return Err(format!(
+                    "input `{name}` is {fact:?}, expected float32 [N, C, H, W]"
+                ));
+            };
+            let mut dims = [0usize; 3];
+            for (d, fixed) in dims.iter_mut().zip([c, h, w]) {
+                *d =
+                    fixed.ok_or_else(|| format!("input `{name}` has no fixed image dimensions"))?;
+            }
+            let per: usize = dims.iter().product();
+            let (mask, masked) = masks.unwrap_or_default();
+            let data = if name == MASK { mask } else { masked };
+            if per == 0 || data.is_empty() || !data.len().is_multiple_of(per) {
+                return Err(format!(
+                    "{} values do not form [N, {}, {}, {}] images for input `{name}`",
+                    data.len(),
+                    dims[0],
+                    dims[1],
+                    dims[2]
+                ));
+            }
+            shapes.push(vec![data.len() / per, dims[0], dims[1], dims[2]]);
+        } else {
+            if fact.dtype != OnnxType::I64 || fact.dims.len() != 1 {
+                return Err(format!("input `label` is {fact:?}, expected int64 [N]"));
+            }
+            shapes.push(vec![labels.unwrap_or_default().len()]);
+        }
+    }
+    if let Some(l) = labels
+        && l.len() != batch
+    {
+        return Err(format!(
+            "{} labels for a batch of {batch} noise rows",
+            l.len()
+        ));
+    }
+    if let Some(first) = shapes.get(2).or(shapes.get(1))
+        && masks.is_some()
+        && first.first() != Some(&batch)
+    {
+        return Err(format!(
+            "{} mask images for a batch of {batch} noise rows",
+            first.first().copied().unwrap_or(0)
+        ));
+    }
+    let inputs: Vec<OnnxInput<'_>> = names
+        .iter()
+        .zip(&shapes)
+        .map(|(name, shape)| match name.as_str() {
+            n if n == Z => OnnxInput::F32 {
+                name,
+                shape,
+                data: z,
+            },
+            n if n == MASK || n == MASKED => {
+                let (mask, masked) = masks.unwrap_or_default();
+                let data = if n == MASK { mask } else { masked };
+                OnnxInput::F32 { name, shape, data }
+            }
+            _ => OnnxInput::I64 {
+                name,
+                shape,
+                data: labels.unwrap_or_default(),
+            },
+        })
+        .collect();
+    let runner = model
+        .into_runner()
+        .map_err(|e| format!("tract cannot optimise it: {}", message(e)))?;
+    let x = runner
+        .run(&inputs)
+        .map_err(|e| format!("tract failed to run it: {}", message(e)))?;
+    if x.shape.first() != Some(&batch) {
+        return Err(format!(
+            "output `x` has shape {:?} for a batch of {batch}",
+            x.shape
+        ));
+    }
+    Ok(x.data)
 }

@@ -1,26 +1,30 @@
 //! `Conv` (2-D, NCHW, OIHW kernel, group 1, no dilation): a Conv2d.
 
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PoolSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-use crate::builder::Conv2dSpec;
+use crate::builder::{Conv2dSpec, TensorId};
 use crate::compile::CompileError;
 use crate::compile::lower::{Linear, Lowerer, Value, broadcast, unsupported};
 
-/// A Conv2d, left pending so that a bias or BatchNorm after it folds into its weights.
-pub(crate) fn conv<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), CompileError> {
-    let op = node
-        .op_as::<Conv>()
-        .ok_or_else(|| unsupported(node, "not a Conv"))?;
-    let ps = &op.pool_spec;
-    if op.q_params.is_some() || node.inputs.len() != 3 {
-        return Err(unsupported(node, "quantised convolution"));
+/// Kernel, bias, input and the input's `[C, H, W]`.
+pub(super) type Operands = (Arc<Tensor>, Arc<Tensor>, TensorId, [usize; 3]);
+
+/// The operands Conv and Deconv read alike, after checking the form both support (2-D,
+/// NCHW, group 1, no dilation, OIHW kernel): the constant kernel and bias, and the input
+/// as a `[C, H, W]` builder tensor with its sizes.
+pub(super) fn operands<'m>(
+    cx: &mut Lowerer<'m>,
+    node: &'m TypedNode,
+    ps: &PoolSpec,
+    group: usize,
+    kernel_fmt: KernelFormat,
+) -> Result<Operands, CompileError> {
+    if group != 1 || ps.rank() != 2 || ps.data_format != DataFormat::NCHW {
+        return Err(unsupported(node, "only 2-D NCHW with group 1"));
     }
-    if op.group != 1 || ps.rank() != 2 || ps.data_format != DataFormat::NCHW {
-        return Err(unsupported(node, "only 2-D NCHW convolution with group 1"));
-    }
-    if ps.dilations().iter().any(|&d| d != 1) || op.kernel_fmt != KernelFormat::OIHW {
+    if ps.dilations().iter().any(|&d| d != 1) || kernel_fmt != KernelFormat::OIHW {
         return Err(unsupported(
             node,
             "dilation or a kernel layout other than OIHW",
@@ -39,6 +43,19 @@ pub(crate) fn conv<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), 
         ));
     };
     let input = cx.ensure(node, &x, &[c, h, w])?;
+    Ok((kernel, bias, input, [c, h, w]))
+}
+
+/// A Conv2d, left pending so that a bias or BatchNorm after it folds into its weights.
+pub(crate) fn conv<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), CompileError> {
+    let op = node
+        .op_as::<Conv>()
+        .ok_or_else(|| unsupported(node, "not a Conv"))?;
+    let ps = &op.pool_spec;
+    if op.q_params.is_some() || node.inputs.len() != 3 {
+        return Err(unsupported(node, "quantised convolution"));
+    }
+    let (kernel, bias, input, [c, h, w]) = operands(cx, node, ps, op.group, op.kernel_fmt)?;
     let m = ps.output_channels;
     let kshape = ps.kernel_shape.to_vec();
     let strides = ps.strides().to_vec();
@@ -62,6 +79,7 @@ pub(crate) fn conv<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), 
                     pads[1].pad_after,
                 ],
             }),
+            transposed: None,
             out_channels: m,
             weight,
             bias,

@@ -29,7 +29,8 @@ pub(crate) fn einsum<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<()
             ));
         }
     };
-    let x = cx.act(node.inputs[x_slot])?;
+    let x_value = if x_slot == 0 { a } else { b };
+    let x_shape = cx.shape_of(node, node.inputs[x_slot])?;
     let x_expr: Vec<char> = ins[x_slot].chars().collect();
     let w_expr: Vec<char> = ins[1 - x_slot].chars().collect();
     let w = w
@@ -38,7 +39,7 @@ pub(crate) fn einsum<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<()
         .into_owned();
     let w_shape = w.shape().to_vec();
     let out_shape = cx.out_shape(node, 0)?;
-    if x_expr.len() != x.shape.len() || w_expr.len() != w_shape.len() {
+    if x_expr.len() != x_shape.len() || w_expr.len() != w_shape.len() {
         return Err(unsupported(node, "axes do not match the operand ranks"));
     }
     // Every axis of x that is not contracted must be a batch axis of size 1.
@@ -48,12 +49,12 @@ pub(crate) fn einsum<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<()
         let in_out = out_expr.contains(c);
         if in_w && !in_out {
             k_axes.push(*c);
-        } else if x.shape[i] != 1 {
+        } else if x_shape[i] != 1 {
             return Err(unsupported(
                 node,
                 &format!(
                     "axis {c} of the activation (size {}) is not contracted",
-                    x.shape[i]
+                    x_shape[i]
                 ),
             ));
         }
@@ -85,11 +86,21 @@ pub(crate) fn einsum<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<()
     if n == 0 || !weight.len().is_multiple_of(n) {
         return Err(unsupported(node, "empty weights"));
     }
+    // a product with the one-hot label is a look-up of its weight columns
+    if let Value::OneHot(h) = x_value
+        && weight.len() == n * h.classes
+    {
+        let r = cx.builder.label_embedding(&h.table(&weight, n), n);
+        let id = cx.build(node, r)?;
+        return cx.set_act(node, id);
+    }
+    let x = cx.act(node.inputs[x_slot])?;
     cx.set(
         OutletId::new(node.id, 0),
         Value::Linear(Box::new(Linear {
             input: x.id,
             conv: None,
+            transposed: None,
             out_channels: n,
             weight,
             bias: vec![0.0; n],

@@ -10,9 +10,11 @@ mod binary;
 mod clip;
 mod concat;
 mod conv;
+mod deconv;
 mod einsum;
 mod gather;
 mod leaky_relu;
+mod onehot;
 mod reshape;
 mod resize;
 
@@ -28,6 +30,7 @@ pub(crate) type LowerFn = for<'m> fn(&mut Lowerer<'m>, &'m TypedNode) -> Result<
 const TABLE: &[(&str, LowerFn)] = &[
     ("EinSum", einsum::einsum),
     ("Conv", conv::conv),
+    ("Deconv", deconv::deconv),
     ("Add", binary::add),
     ("Sub", binary::sub),
     ("Mul", binary::mul),
@@ -38,6 +41,7 @@ const TABLE: &[(&str, LowerFn)] = &[
     ("Sigmoid", activation::sigmoid),
     ("LeakyRelu", activation::leaky_relu),
     ("Gather", gather::gather),
+    ("Onehot", onehot::one_hot),
     ("Concat", concat::concat),
     ("Reshape", reshape::reshape),
     ("AddAxis", reshape::reshape),

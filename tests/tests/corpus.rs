@@ -1,0 +1,141 @@
+//! The foreign-generator corpus (`tests/corpus/<name>/`, written by
+//! `scripts/make-corpus.py`: PyTorch generators through `torch.onnx.export`, ONNX
+//! Runtime's outputs on fixed inputs beside each): every model compiles to f32, w8a32 and
+//! w8a8 with its roles inferred, and the device models run on the stored inputs match
+//! ONNX Runtime's stored outputs.
+
+use std::path::{Path, PathBuf};
+
+use edgegan_compiler::builder::OpSpec;
+use edgegan_compiler::compile::{CompileOptions, compile_onnx};
+use edgegan_runtime::{Condition, DeviceModel, Sampler, WeightFormat};
+use edgegan_tests::npy;
+
+/// The f32 device model against ONNX Runtime (max abs), as the issue asks.
+const F32_TOL: f32 = 1e-5;
+/// w8a32 and w8a8 against ONNX Runtime (max abs) on these models (random weights,
+/// BatchNorm statistics measured on their own inputs; outputs in [-1, 1] or [0, 1]).
+/// Measured at most 2.1e-2 (w8a32) and 7.1e-2 (w8a8, torch-uncond-deconv); the shipped
+/// models' own w8a8 bound is 1.0 for single saturated tanh pixels.
+const W8A32_TOL: f32 = 0.05;
+const W8A8_TOL: f32 = 0.1;
+
+fn corpus() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("generator.onnx").exists())
+        .collect();
+    v.sort();
+    assert!(v.len() >= 5, "corpus in {} is incomplete", dir.display());
+    v
+}
+
+/// Runs `bytes` on every stored input row; the outputs, concatenated.
+fn run(bytes: &[u8], z: &npy_f32, labels: Option<&[i64]>) -> Vec<f32> {
+    let model = DeviceModel::from_bytes(bytes).unwrap();
+    let mut arena = vec![0u8; model.arena_bytes() + 4];
+    let mut sampler = Sampler::new(&model, &mut arena).unwrap();
+    let n = z.shape()[0];
+    let zd = z.shape()[1];
+    let mut out = vec![0.0f32; n * model.output_len()];
+    for (i, y) in out.chunks_exact_mut(model.output_len()).enumerate() {
+        let c = match labels {
+            Some(l) => Condition::Label(u32::try_from(l[i]).unwrap()),
+            None => Condition::None,
+        };
+        sampler
+            .sample_with_noise(&z.data()[i * zd..(i + 1) * zd], c, y)
+            .unwrap();
+    }
+    out
+}
+
+#[allow(non_camel_case_types)]
+type npy_f32 = edgegan_tests::array::Array<f32>;
+
+fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn every_corpus_model_compiles_and_matches_onnx_runtime() {
+    let mut lines = vec![];
+    for dir in corpus() {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let compiled = compile_onnx(&dir.join("generator.onnx"), &CompileOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let z: npy_f32 = npy::read(&dir.join("z.npy")).unwrap();
+        let want: npy_f32 = npy::read(&dir.join("output.npy")).unwrap();
+        let label_path = dir.join("label.npy");
+        let labels = label_path
+            .exists()
+            .then(|| npy::read::<i64>(&label_path).unwrap().data().to_vec());
+        assert_eq!(
+            compiled.roles.label.is_some(),
+            labels.is_some(),
+            "{name}: label role {:?}",
+            compiled.roles
+        );
+        // BatchNorm folds into the ConvTranspose2d / Gemm before it: no Mul is left, except
+        // in torch-mlp-bn after the first Gemm, which reads cat(z, embedding) and which
+        // tract splits into two products summed (folding there would change the shipped
+        // ring8/fashion-cgan models, which have the same shape)
+        let muls = compiled
+            .graph
+            .ops
+            .iter()
+            .filter(|(op, _)| matches!(op, OpSpec::Mul { .. }))
+            .count();
+        let want_muls = usize::from(name == "torch-mlp-bn");
+        assert_eq!(muls, want_muls, "{name}: {} ops", compiled.graph.ops.len());
+        if name == "torch-onehot-mlp" {
+            // F.one_hot(label, 6) → Gemm: one look-up of the Gemm's 32-wide weight columns,
+            // not a [6, 6] one-hot table and a product
+            let gathers: Vec<usize> = compiled
+                .graph
+                .ops
+                .iter()
+                .filter_map(|(op, _)| match op {
+                    OpSpec::Gather { dim, .. } => Some(*dim),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(gathers, [32], "{name}");
+        }
+        let mut errs = vec![];
+        for (format, tol) in [
+            (WeightFormat::F32, F32_TOL),
+            (WeightFormat::W8A32, W8A32_TOL),
+            (WeightFormat::W8A8, W8A8_TOL),
+        ] {
+            let got = run(compiled.bytes(format), &z, labels.as_deref());
+            let err = max_abs(&got, want.data());
+            assert!(err <= tol, "{name} {format:?}: max |diff| {err} > {tol}");
+            errs.push(format!("{format:?} {err:.2e}"));
+        }
+        lines.push(format!("{name}: {}", errs.join(", ")));
+    }
+    println!("{}", lines.join("\n"));
+}
+
+#[test]
+fn output_range_comes_from_the_final_activation() {
+    for dir in corpus() {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let compiled =
+            compile_onnx(&dir.join("generator.onnx"), &CompileOptions::default()).unwrap();
+        let model = DeviceModel::from_bytes(&compiled.f32).unwrap();
+        let want = if name.contains("sigmoid") {
+            (0.0, 1.0)
+        } else {
+            (-1.0, 1.0)
+        };
+        assert_eq!(model.value_range(), want, "{name}");
+    }
+}
