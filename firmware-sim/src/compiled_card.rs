@@ -33,14 +33,9 @@ pub struct EgmRecord {
     pub sha256: String,
 }
 
-/// The values to bring a network output back to data units: `data = x * scale + center`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Normalizer {
-    /// added after scaling, one per value of a sample
-    pub center: Vec<f32>,
-    /// multiplies the network's value, one per value of a sample
-    pub scale: Vec<f32>,
-}
+/// The values to bring a network output back to data units: `data = x * scale + center`
+/// (the contract's type, so the card and the ONNX metadata cannot drift apart).
+pub use edgegan_compiler::contract::Normalizer;
 
 /// The `[compiled]` table of a card.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,10 +135,7 @@ impl CompiledCard {
             None => vec![],
         };
         let normalizer = match meta.map(Metadata::normalizer) {
-            Some(Ok(Some(n))) if point && n.center.len() == output_len => Some(Normalizer {
-                center: n.center,
-                scale: n.scale,
-            }),
+            Some(Ok(Some(n))) if point && n.center.len() == output_len => Some(n),
             Some(Err(e)) => {
                 notes.push(format!("{e}: not used"));
                 None
