@@ -229,3 +229,43 @@ pub fn tract_metadata(model: &InferenceModel, key: &str) -> Option<String> {
                 .cloned()
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(extra: &[(&str, &str)]) -> Metadata {
+        let mut props = vec![
+            (keys::NOISE_DIM, "8"),
+            (keys::CONDITION, "none"),
+            (keys::OUTPUT_SHAPE, "[2]"),
+            (keys::VALUE_RANGE, BOUNDED_RANGE),
+        ];
+        props.extend_from_slice(extra);
+        Metadata::from_props(props).unwrap()
+    }
+
+    #[test]
+    fn column_names_and_normalizer_are_optional_and_checked() {
+        let m = meta(&[]);
+        assert_eq!(m.column_names().unwrap(), Vec::<String>::new());
+        assert_eq!(m.normalizer().unwrap(), None);
+        let m = meta(&[
+            (COLUMN_NAMES, r#"["east_km","north_km"]"#),
+            (
+                keys::NORMALIZER,
+                r#"{"center":[1.0,2.0],"scale":[0.5,4],"to_data":"x * scale + center"}"#,
+            ),
+        ]);
+        assert_eq!(m.column_names().unwrap(), ["east_km", "north_km"]);
+        let n = m.normalizer().unwrap().unwrap();
+        assert_eq!((n.center, n.scale), (vec![1.0, 2.0], vec![0.5, 4.0]));
+        let bad = meta(&[
+            (COLUMN_NAMES, "[1]"),
+            (keys::NORMALIZER, r#"{"center":[1.0],"scale":[]}"#),
+        ]);
+        assert!(bad.column_names().unwrap_err().contains(COLUMN_NAMES));
+        assert!(bad.normalizer().unwrap_err().contains("center"));
+        assert!(onnx_metadata_props(b"not onnx at all").is_err());
+    }
+}

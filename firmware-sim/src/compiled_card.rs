@@ -146,7 +146,11 @@ impl CompiledCard {
         let units = if normalizer.is_some() {
             "network units; data = x * scale + center (normalizer below)".to_string()
         } else if m.output_shape().len() >= 2 {
-            format!("pixels: value = (x - {lo}) * 255 / ({hi} - {lo})")
+            if (lo, hi) == (-1.0, 1.0) {
+                "pixels: 0..255 = (x + 1) * 127.5".to_string()
+            } else {
+                format!("pixels: 0..255 = (x - ({lo})) * 255 / {}", hi - lo)
+            }
         } else {
             "network units (no normalizer recorded)".to_string()
         };
