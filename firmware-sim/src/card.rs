@@ -302,7 +302,7 @@ impl Scan<'_> {
 
 /// Every `class_names = [...]` in `text` (bare, quoted or the last part of a dotted key, in
 /// any table or inline table), in file order.
-fn scan_class_names(text: &str) -> Result<Vec<Vec<String>>, String> {
+pub(crate) fn scan_class_names(text: &str) -> Result<Vec<Vec<String>>, String> {
     let mut s = Scan {
         chars: text.char_indices().peekable(),
         text,

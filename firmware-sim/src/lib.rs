@@ -10,11 +10,15 @@
 //!
 //! Mask-conditioned (inpainting) models take their masks from files ([`inputs`]) or draw
 //! them from seeds ([`maskgen`], the device runtime's generator, which the firmware runs
-//! too); [`card`] reads class names from a model's card. [`demo`] writes small generators
+//! too); [`card`] reads class names from a model's card, [`compiled_card`] the part of it
+//! that `compile` writes (names, units, hashes), [`bundle`] writes a compiled set
+//! all-or-nothing. [`demo`] writes small generators
 //! with the runtime's `GraphBuilder`.
 
+pub mod bundle;
 pub mod c_example;
 pub mod card;
+pub mod compiled_card;
 pub mod cross;
 pub mod demo;
 pub mod elf;
@@ -27,6 +31,7 @@ pub mod peer;
 pub mod picture;
 pub mod profiles;
 pub mod report;
+pub mod samples;
 
 /// The seeded mask generator, from the device runtime so that host and firmware draw the
 /// same masks from one copy of the code.

@@ -14,8 +14,9 @@ use firmware_sim::demo::{self, DemoKind};
 use firmware_sim::firmware::{self, RunOptions};
 use firmware_sim::host::{self, Batch, MaskInput, MaskPlan, ModelFile};
 use firmware_sim::inputs::{self, Role};
-use firmware_sim::output::{self, Completion, Format};
+use firmware_sim::output::Format;
 use firmware_sim::profiles::{self, PROFILES, kib};
+use firmware_sim::samples::{self, View, ViewArgs};
 use firmware_sim::{maskgen, peer, picture, report};
 
 #[derive(Debug, Parser)]
@@ -56,6 +57,8 @@ enum Cmd {
         #[arg(long, value_enum)]
         format: Option<Format>,
         #[command(flatten)]
+        view: ViewArgs,
+        #[command(flatten)]
         masks: MaskArgs,
     },
     /// List the device profiles.
@@ -88,6 +91,8 @@ enum Cmd {
         /// Seconds QEMU may run before it counts as hung.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        #[command(flatten)]
+        view: ViewArgs,
         /// Run the C example firmware (firmware-sim/c-example: main.c, Makefile, the C
         /// API's static library, gcc-arm-none-eabi) instead of the Rust one.
         #[arg(long)]
@@ -253,26 +258,17 @@ fn compile(onnx: &Path, out_dir: &Path, roles: RoleArgs) -> anyhow::Result<()> {
     };
     let compiled = edgegan_compiler::compile::compile_onnx(onnx, &options)
         .with_context(|| format!("compiling {}", onnx.display()))?;
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     if compiled.roles.inferred {
         println!("inferred roles: {}", compiled.roles);
     }
     print!("{compiled}");
-    for (format, name) in [
-        (WeightFormat::F32, "model.f32.egm"),
-        (WeightFormat::W8A32, "model.w8a32.egm"),
-        (WeightFormat::W8A8, "model.w8a8.egm"),
-    ] {
-        let path = out_dir.join(name);
-        let tmp = out_dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, compiled.bytes(format))
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-        println!(
-            "wrote {} ({} bytes)",
-            path.display(),
-            compiled.bytes(format).len()
-        );
+    // All-or-nothing: the .egm files and the card (names, units, hashes) go in together.
+    let written = firmware_sim::bundle::write_compiled(onnx, &compiled, out_dir)?;
+    for note in &written.notes {
+        eprintln!("firmware-sim: note: {note}");
+    }
+    for (path, bytes) in &written.files {
+        println!("wrote {} ({bytes} bytes)", path.display());
     }
     Ok(())
 }
@@ -281,7 +277,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Inspect { model } => {
             let file = ModelFile::read(&model)?;
-            print!("{}", report::inspect(&model, &file.model()?)?);
+            let m = file.model()?;
+            let view = load_view(&model, &m, ViewArgs::default())?;
+            print!("{}", report::inspect(&model, &m)?);
+            print!("{}", samples::describe(&view));
         }
         Cmd::Sample {
             model,
@@ -290,6 +289,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             n,
             out,
             format,
+            view,
             masks,
         } => {
             let format = output_format(&out, format)?;
@@ -300,7 +300,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let file = ModelFile::read(&model)?;
             let m = file.model()?;
             let batch = make_batch(&m, &model, seed, n, class.as_deref(), &masks)?;
-            write_samples(&m, &batch, None, &out, format)?;
+            let view = load_view(&model, &m, view)?;
+            let units = samples::write_samples(&m, &batch, None, &out, format, &view)?;
+            units.into_iter().for_each(|u| println!("{u}"));
             println!(
                 "wrote {} samples of {} to {}",
                 batch.pairs.len(),
@@ -328,6 +330,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             format,
             timeout,
+            view,
             c,
             masks,
         } => {
@@ -355,7 +358,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             print!("{}", report::run_report(&model, &m, &report));
             if let (Some(out), Some(format)) = (out, format) {
-                write_samples(&m, &batch, Some(&report.samples), &out, format)?;
+                let view = load_view(&model, &m, view)?;
+                let samples = Some(&report.samples[..]);
+                samples::write_samples(&m, &batch, samples, &out, format, &view)?;
                 println!("wrote the firmware's samples to {}", out.display());
             }
         }
@@ -494,6 +499,16 @@ fn output_format(out: &Path, format: Option<Format>) -> anyhow::Result<Format> {
     }
 }
 
+/// The model card's view of `model`; a card that does not match the model's bytes is
+/// warned about (stderr), not refused: the names may still be right.
+fn load_view(model: &Path, m: &DeviceModel<'_>, args: ViewArgs) -> anyhow::Result<View> {
+    let (view, warnings) = View::load(model, m, args)?;
+    for w in warnings {
+        eprintln!("firmware-sim: warning: {w}");
+    }
+    Ok(view)
+}
+
 /// The samples for `n` seeds from `seed`: the class resolved (index or card name) and the
 /// mask inputs read.
 fn make_batch(
@@ -580,60 +595,6 @@ fn mask_plan(m: &DeviceModel<'_>, seed: u64, a: &MaskArgs) -> anyhow::Result<Opt
         })
         .collect();
     Ok(Some(MaskPlan::Given(given)))
-}
-
-/// Writes samples: `firmware` values when given (they equal the host's), else the host's.
-fn write_samples(
-    model: &DeviceModel<'_>,
-    batch: &Batch,
-    firmware: Option<&[Vec<f32>]>,
-    out: &Path,
-    format: Format,
-) -> anyhow::Result<()> {
-    let shape = model.output_shape();
-    match format {
-        Format::Png if host::mask_shape(model).is_some() => {
-            output::image_shape(shape)?;
-            let range = model.value_range();
-            let items = batch
-                .pairs
-                .iter()
-                .zip(host::sample_u8(model, batch)?)
-                .map(|(p, output)| {
-                    let m = batch.mask_input(model, p).unwrap_or(MaskInput {
-                        mask: vec![],
-                        masked: vec![],
-                    });
-                    Completion {
-                        masked: m
-                            .masked
-                            .iter()
-                            .map(|&v| output::to_pixel(v, range))
-                            .collect(),
-                        mask: m.mask,
-                        output,
-                    }
-                })
-                .collect::<Vec<_>>();
-            output::write_inpaint_png(out, shape, &items)?;
-        }
-        Format::Png => {
-            output::image_shape(shape)?;
-            output::write_png(out, shape, &host::sample_u8(model, batch)?)?;
-        }
-        Format::Csv | Format::Npy => {
-            let samples = match firmware {
-                Some(s) => s.to_vec(),
-                None => host::sample(model, batch)?,
-            };
-            if format == Format::Csv {
-                output::write_csv(out, &batch.pairs, &samples)?;
-            } else {
-                output::write_npy(out, shape, &samples)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

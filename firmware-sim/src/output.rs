@@ -49,11 +49,21 @@ pub fn image_shape(shape: &[u32]) -> Result<(u32, u32, u32)> {
     }
 }
 
+/// Writes `bytes` to `path` through a temporary file beside it and a rename, so readers
+/// never see a half-written file and a failed write keeps the previous one.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|source| Error::Io {
-        action: "writing",
-        path: path.to_path_buf(),
-        source,
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    result.map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::Io {
+            action: "writing",
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 
@@ -87,17 +97,51 @@ fn put_tile(
     }
 }
 
-fn save_png(path: &Path, img: &image::RgbImage) -> Result<()> {
-    img.save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| Error::Output(format!("writing {}: {e}", path.display())))
+/// The grid's width the default scale aims for: small models' grids (a 16-sample grid of
+/// 28 px pictures is 122 px) are unreadable at 1x on today's screens.
+pub const VIEW_WIDTH: u32 = 512;
+
+/// The default `--scale` for a grid `width` pixels wide: the smallest whole factor that
+/// makes it at least [`VIEW_WIDTH`] wide, at most 16.
+pub fn default_scale(width: u32) -> u32 {
+    VIEW_WIDTH.div_ceil(width.max(1)).clamp(1, 16)
 }
 
-/// Writes `samples` (pixels `0..=255`, each `[C, H, W]`) as a grid PNG, 2 px apart.
+/// Saves `img` scaled by `scale` (`None`: [`default_scale`]), each pixel a square block
+/// so the values stay exact; through a temporary file and a rename, so a failed write
+/// never leaves half a PNG under the name.
+fn save_png(path: &Path, img: &image::RgbImage, scale: Option<u32>) -> Result<()> {
+    let k = scale.unwrap_or_else(|| default_scale(img.width())).max(1);
+    let scaled;
+    let img = if k == 1 {
+        img
+    } else {
+        scaled = image::imageops::resize(
+            img,
+            img.width() * k,
+            img.height() * k,
+            image::imageops::FilterType::Nearest,
+        );
+        &scaled
+    };
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| Error::Output(format!("writing {}: {e}", path.display())))?;
+    write_file(path, bytes.get_ref())
+}
+
+/// Writes `samples` (pixels `0..=255`, each `[C, H, W]`) as a grid PNG, 2 px apart,
+/// scaled by `scale` (`None`: [`default_scale`]).
 ///
 /// # Errors
 ///
 /// [`Error::Output`] for a non-image shape, [`Error::Io`] on write.
-pub fn write_png(path: &Path, shape: &[u32], samples: &[Vec<u8>]) -> Result<()> {
+pub fn write_png(
+    path: &Path,
+    shape: &[u32],
+    samples: &[Vec<u8>],
+    scale: Option<u32>,
+) -> Result<()> {
     let (c, h, w) = image_shape(shape)?;
     let n = samples.len().max(1) as u32;
     let cols = (f64::from(n).sqrt().ceil() as u32).max(1);
@@ -110,7 +154,7 @@ pub fn write_png(path: &Path, shape: &[u32], samples: &[Vec<u8>]) -> Result<()> 
         let (x0, y0) = (GAP + gx * (w + GAP), GAP + gy * (h + GAP));
         put_tile(&mut img, (c, h, w), (x0, y0), s, |_| false);
     }
-    save_png(path, &img)
+    save_png(path, &img, scale)
 }
 
 /// One inpainting result as pixels: the masked input (with its mask) and the completion.
@@ -125,12 +169,17 @@ pub struct Completion {
 }
 
 /// Writes an inpainting grid: rows of (masked input, completion) pairs, unknown input
-/// pixels in [`UNKNOWN_RGB`].
+/// pixels in [`UNKNOWN_RGB`], scaled by `scale` (`None`: [`default_scale`]).
 ///
 /// # Errors
 ///
 /// [`Error::Output`] for a non-image shape, [`Error::Io`] on write.
-pub fn write_inpaint_png(path: &Path, shape: &[u32], items: &[Completion]) -> Result<()> {
+pub fn write_inpaint_png(
+    path: &Path,
+    shape: &[u32],
+    items: &[Completion],
+    scale: Option<u32>,
+) -> Result<()> {
     let (c, h, w) = image_shape(shape)?;
     let n = items.len().max(1) as u32;
     // About square overall: a pair is twice as wide as it is high.
@@ -153,7 +202,7 @@ pub fn write_inpaint_png(path: &Path, shape: &[u32], items: &[Completion]) -> Re
             |_| false,
         );
     }
-    save_png(path, &img)
+    save_png(path, &img, scale)
 }
 
 /// A value in `range` as a pixel, as the runtime's `sample_u8` maps outputs.
@@ -162,16 +211,49 @@ pub fn to_pixel(v: f32, (lo, hi): (f32, f32)) -> u8 {
     ((v - lo) * (255.0 / (hi - lo))).round() as u8
 }
 
-/// Writes one CSV row per sample: `seed,class,x0,x1,…` (class empty without labels).
+/// What a CSV's header names: the values' columns and, for point models with a card, the
+/// class names.
+#[derive(Clone, Debug, Default)]
+pub struct CsvNames {
+    /// One name per value (empty: `x0`, `x1`, …).
+    pub columns: Vec<String>,
+    /// The class names, index = label; given, a `class_name` column follows `class`.
+    pub classes: Option<Vec<String>>,
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Writes one CSV row per sample: `seed,class[,class_name],<columns>` (class empty
+/// without labels; columns named by `names`, else `x0,x1,…`). The first two columns stay
+/// `seed,class` so `edgegan-train score` reads the file.
 ///
 /// # Errors
 ///
 /// [`Error::Io`] on write.
-pub fn write_csv(path: &Path, pairs: &[Pair], samples: &[Vec<f32>]) -> Result<()> {
+pub fn write_csv(
+    path: &Path,
+    pairs: &[Pair],
+    samples: &[Vec<f32>],
+    names: &CsvNames,
+) -> Result<()> {
     let len = samples.first().map_or(0, Vec::len);
     let mut s = String::from("seed,class");
+    if names.classes.is_some() {
+        s.push_str(",class_name");
+    }
     for i in 0..len {
-        write!(s, ",x{i}").expect("write to String");
+        match names.columns.get(i).filter(|_| names.columns.len() == len) {
+            Some(c) => write!(s, ",{}", csv_field(c)),
+            None => write!(s, ",x{i}"),
+        }
+        .expect("write to String");
     }
     s.push('\n');
     for (p, v) in pairs.iter().zip(samples) {
@@ -179,6 +261,11 @@ pub fn write_csv(path: &Path, pairs: &[Pair], samples: &[Vec<f32>]) -> Result<()
         s.push(',');
         if let Some(l) = p.label {
             write!(s, "{l}").expect("write to String");
+        }
+        if let Some(classes) = &names.classes {
+            s.push(',');
+            let name = p.label.and_then(|l| classes.get(l as usize));
+            s.push_str(&name.map_or_else(String::new, |n| csv_field(n)));
         }
         for x in v {
             // `{x:?}` prints the shortest text that parses back to the same f32.
@@ -253,7 +340,7 @@ mod tests {
             mask: vec![1.0, 0.0, 1.0, 1.0],
             output: vec![10; 4],
         };
-        write_inpaint_png(&path, &[1, 2, 2], &[item.clone(), item]).unwrap();
+        write_inpaint_png(&path, &[1, 2, 2], &[item.clone(), item], Some(1)).unwrap();
         let img = image::open(&path).unwrap().to_rgb8();
         // two rows of one pair: 2 + (2 * (2 + 2) + 4) wide, 2 + 2 * (2 + 2) high
         assert_eq!(img.dimensions(), (14, 10));
@@ -263,6 +350,46 @@ mod tests {
         assert_eq!(to_pixel(1.0, (-1.0, 1.0)), 255);
         assert_eq!(to_pixel(-1.0, (-1.0, 1.0)), 0);
         assert_eq!(to_pixel(f32::NAN, (-1.0, 1.0)), 0);
+    }
+
+    #[test]
+    fn grids_are_scaled_for_viewing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.png");
+        let tiles = vec![vec![255u8; 4]; 4];
+        write_png(&path, &[1, 2, 2], &tiles, Some(3)).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        // 2 x 2 tiles of 2 px, 2 px apart: 10 px, times 3
+        assert_eq!(img.dimensions(), (30, 30));
+        assert_eq!(img.get_pixel(6, 6).0, [255; 3]);
+        assert_eq!(img.get_pixel(5, 5).0, [0; 3]);
+        write_png(&path, &[1, 2, 2], &tiles, None).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        // 10 px would need 52x: the default stops at 16x
+        assert_eq!(img.width(), 160);
+        assert_eq!(default_scale(122), 5);
+        assert_eq!(default_scale(2000), 1);
+    }
+
+    #[test]
+    fn csv_names_columns_and_classes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.csv");
+        let pairs = [Pair {
+            seed: 3,
+            label: Some(1),
+            mask: None,
+        }];
+        let names = CsvNames {
+            columns: vec!["east_km".into(), "a,b".into()],
+            classes: Some(vec!["east".into(), "north".into()]),
+        };
+        write_csv(&path, &pairs, &[vec![0.5, -1.0]], &names).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "seed,class,class_name,east_km,\"a,b\"\n3,1,north,0.5,-1.0\n"
+        );
     }
 
     #[test]

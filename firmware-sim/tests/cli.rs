@@ -550,6 +550,8 @@ fn inpainting_inputs_from_png_npy_and_pictures() {
         s(&picture_png),
         "--n",
         "4",
+        "--scale",
+        "1",
         "--out",
         s(&grid),
     ]);
