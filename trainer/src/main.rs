@@ -6,21 +6,15 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use edgegan_train::config::{DataConfig, DatasetKind, TrainConfig, example_config, limits};
-use edgegan_train::data::Dataset;
+use edgegan_train::config::{DataConfig, DatasetKind, example_config, limits};
 use edgegan_train::data::images::ImageSet;
-use edgegan_train::data::images::grid::write_labelled_grid;
 use edgegan_train::evaluation::classifier::{TrainedClassifier, train_classifier};
 use edgegan_train::evaluation::{
     DEFAULT_CLASSIFIER, RUN_CLASSIFIER, auto_epochs, evaluate_image_run, evaluate_run,
-    find_classifier,
-    images::{classifier_fits, score_images},
-    record_classifier,
+    images::score_images, record_classifier,
 };
 use edgegan_train::export::{export_run, shipped::ship_run};
-use edgegan_train::networks::ModelSize;
-use edgegan_train::training::{self, Gan, RunDir, TrainOptions};
-use rand::SeedableRng;
+use edgegan_train::training::{self, RunDir};
 
 /// `println!` to stdout that returns an error (a [`StdoutError`]) instead of panicking
 /// when stdout is closed (`| head -1`) or full (`> /dev/full`).
@@ -36,6 +30,12 @@ macro_rules! out {
         write_stdout(&format!("{}", format_args!($($arg)*)))?
     };
 }
+
+// after the macros, so the subcommand handlers can use them
+mod cli;
+
+use cli::sample::{SampleArgs, sample};
+use cli::train::{TrainArgs, image_classifier, train};
 
 /// Writing to stdout failed.
 #[derive(Debug)]
@@ -267,54 +267,6 @@ struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
-struct TrainArgs {
-    /// TOML config file; flags below override it.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Dataset: gauss1d, ring8, grid25, csv, fashion_mnist, idx or image_folder.
-    #[arg(long)]
-    dataset: Option<DatasetKind>,
-    /// Condition G and D on the class.
-    #[arg(long, conflicts_with = "unconditional")]
-    conditional: bool,
-    /// Train an unconditional GAN.
-    #[arg(long)]
-    unconditional: bool,
-    /// CSV file for `--dataset csv`.
-    #[arg(long)]
-    csv: Option<PathBuf>,
-    /// Folder of the IDX files (fashion_mnist, idx) or of the picture classes
-    /// (image_folder).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Evaluation classifier of image runs (default: the run's recorded one, else one that
-    /// reads its images: RUN/classifier or models/classifier, else one is trained on the
-    /// run's data into RUN/classifier).
-    #[arg(long)]
-    classifier: Option<PathBuf>,
-    /// Label column of the CSV (for a conditional model).
-    #[arg(long)]
-    label_column: Option<String>,
-    /// Generator steps.
-    #[arg(long)]
-    steps: Option<usize>,
-    /// Seed.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Run folder (default: runs/<dataset>-<gan|cgan>). Must not exist, be empty, or hold
-    /// only an unfinished run with no checkpoint (which starts over).
-    #[arg(long, conflicts_with = "resume")]
-    out: Option<PathBuf>,
-    /// Continue the run in this folder from its latest checkpoint (with `--steps`, to a
-    /// new total).
-    #[arg(long)]
-    resume: Option<PathBuf>,
-    /// No run header, progress bar or log lines (results are still printed).
-    #[arg(long, short)]
-    quiet: bool,
-}
-
-#[derive(Debug, Args)]
 struct EvalArgs {
     /// Run folder.
     #[arg(long)]
@@ -331,282 +283,6 @@ struct EvalArgs {
     /// Evaluation classifier of image runs (default: the one the run records).
     #[arg(long)]
     classifier: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-struct SampleArgs {
-    /// Run folder.
-    #[arg(long)]
-    run: PathBuf,
-    /// Number of samples.
-    #[arg(long, short, default_value_t = 10)]
-    n: usize,
-    /// Class to generate (conditional models): its name or its index.
-    #[arg(long)]
-    label: Option<String>,
-    /// Noise seed.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Start the CSV with a header of the data's column names (a CSV's own header; `x`,
-    /// `y` for the mixtures) and add a `class` column with the class name.
-    #[arg(long)]
-    header: bool,
-    /// Image runs: write the samples as a PNG grid here (one row) instead of CSV.
-    #[arg(long)]
-    png: Option<PathBuf>,
-}
-
-impl TrainArgs {
-    /// Low args -> the validated config the run will use.
-    fn resolve(&self) -> anyhow::Result<TrainConfig> {
-        let mut config = match &self.config {
-            Some(path) => TrainConfig::from_toml_file(path)?,
-            None => TrainConfig::default(),
-        };
-        if let Some(kind) = self.dataset {
-            config.data.kind = kind;
-        }
-        if self.conditional {
-            config.data.conditional = true;
-        }
-        if self.unconditional {
-            config.data.conditional = false;
-        }
-        if let Some(csv) = &self.csv {
-            config.data.path = Some(csv.clone());
-        }
-        if let Some(dir) = &self.data_dir {
-            config.data.dir = Some(dir.clone());
-        }
-        if let Some(col) = &self.label_column {
-            config.data.label_column = Some(col.clone());
-        }
-        if let Some(steps) = self.steps {
-            config.steps = steps;
-        }
-        if let Some(seed) = self.seed {
-            config.seed = seed;
-        }
-        if self.csv.is_some() && config.data.kind != DatasetKind::Csv {
-            bail!(
-                "--csv applies to the csv dataset; this run's dataset is {:?} (add --dataset csv)",
-                config.data.kind
-            );
-        }
-        config.validate()?;
-        // the run must find its data from any folder, and its config.toml shows only
-        // what applies to it
-        config.data.absolutize()?;
-        Ok(config.without_unused())
-    }
-
-    fn default_out(config: &TrainConfig) -> PathBuf {
-        let kind = format!("{:?}", config.data.kind).to_lowercase();
-        let gan = if config.data.conditional {
-            "cgan"
-        } else {
-            "gan"
-        };
-        Path::new("runs").join(format!("{kind}-{gan}"))
-    }
-}
-
-fn train(args: &TrainArgs) -> anyhow::Result<()> {
-    let verbose = !args.quiet;
-    let (run, mut gan) = match &args.resume {
-        Some(root) => {
-            if args.config.is_some()
-                || args.dataset.is_some()
-                || args.seed.is_some()
-                || args.conditional
-                || args.unconditional
-                || args.csv.is_some()
-                || args.data_dir.is_some()
-                || args.label_column.is_some()
-            {
-                bail!("--resume takes the run's own config; only --steps may change");
-            }
-            let (run, mut config) = RunDir::open_locked(root)?;
-            if let Some(steps) = args.steps {
-                config.steps = steps;
-            }
-            config.validate()?;
-            let checkpoints = run.checkpoints();
-            let gan = if !checkpoints.join("latest").exists()
-                && training::checkpoint::list(&checkpoints)?.is_empty()
-            {
-                // killed before its first checkpoint: nothing to continue from
-                eprintln!(
-                    "{} holds no checkpoint (it stopped before its first one): starting over \
-                     from step 0",
-                    root.display()
-                );
-                let dataset = Dataset::from_config(&config.data)?;
-                Gan::new(config.clone(), dataset)?
-            } else {
-                training::load_gan(&run, config.clone(), None)?
-            };
-            if gan.step >= config.steps {
-                bail!(
-                    "{} is already at step {} of {}; pass --steps to train further",
-                    root.display(),
-                    gan.step,
-                    config.steps
-                );
-            }
-            run.update_config(&config)?;
-            if verbose {
-                eprintln!("resuming {} at step {}", root.display(), gan.step);
-            }
-            (run, gan)
-        }
-        None => {
-            let config = args.resolve()?;
-            let out = args
-                .out
-                .clone()
-                .unwrap_or_else(|| TrainArgs::default_out(&config));
-            // the config, the data and the networks are checked before the folder is made
-            let dataset = Dataset::from_config(&config.data)?;
-            let gan = Gan::new(config.clone(), dataset)?;
-            let (run, restarted) = RunDir::create_reporting(&out, &config)?;
-            if restarted {
-                eprintln!(
-                    "{} held an unfinished run with no checkpoint: starting it over",
-                    out.display()
-                );
-            }
-            (run, gan)
-        }
-    };
-    // class and column names travel with the run (sample --label NAME, plots, export)
-    run.record_names(&gan.dataset)?;
-    let g = ModelSize::of(&gan.generator);
-    let d = ModelSize::of(&gan.discriminator);
-    let size = format!(
-        "G {} params ({} B f32, {} B int8), D {} params",
-        g.params, g.f32_bytes, g.int8_bytes, d.params
-    );
-    if verbose {
-        eprintln!(
-            "run {}: {:?}{}, {size}, {} steps",
-            run.root.display(),
-            gan.config.data.kind,
-            if gan.conditional() {
-                " conditional"
-            } else if gan.inpainting() {
-                " inpainting"
-            } else {
-                ""
-            },
-            gan.config.steps
-        );
-    }
-    let started = std::time::Instant::now();
-    training::train(&run, &mut gan, TrainOptions { verbose })?;
-    let secs = started.elapsed().as_secs_f64();
-    // the model's size is part of what a user chooses: always print it with the result
-    outln!("trained to step {} in {secs:.1} s; {size}", gan.step);
-    if gan.dataset.image_shape().is_some() {
-        training::progress::write_sample_grid(&run, &gan)?;
-        match image_classifier(&run, &gan, args.classifier.as_deref(), true) {
-            Ok(classifier) => {
-                let report = evaluate_image_run(&run, &gan, &classifier, None, 1234)?;
-                outln!("{report}");
-            }
-            Err(err) => {
-                // the trained weights are saved: a classifier problem must not turn a
-                // finished run into a failure, nor leave an eval.json of older weights
-                let stale = run.path("eval.json");
-                if stale.exists() {
-                    std::fs::remove_file(&stale)
-                        .with_context(|| format!("removing the stale {}", stale.display()))?;
-                }
-                outln!(
-                    "evaluation skipped: {}; the training is saved: run `edgegan-train classifier \
-                     --like {}`, then `edgegan-train eval --run {}`",
-                    one_line(&err),
-                    run.root.display(),
-                    run.root.display()
-                );
-            }
-        }
-    } else {
-        let report = evaluate_run(&run, &gan, None, 1234)?;
-        outln!("{report}");
-    }
-    outln!(
-        "run folder: {} (plots in {}, eval.json)",
-        run.root.display(),
-        run.path("plots").display()
-    );
-    Ok(())
-}
-
-/// The classifier an image run is evaluated with, recorded in its `run.json`: `explicit`
-/// when given, else the one the run records or one that reads its images; when there is
-/// none, `train_missing` trains one on the run's data into `RUN/classifier` (and says so),
-/// otherwise it is an error that says how to make one.
-fn image_classifier(
-    run: &RunDir,
-    gan: &Gan,
-    explicit: Option<&Path>,
-    train_missing: bool,
-) -> anyhow::Result<PathBuf> {
-    let Dataset::Images(set) = &gan.dataset else {
-        bail!("the image evaluation needs an image dataset");
-    };
-    let chosen = match explicit {
-        Some(dir) => {
-            let card = TrainedClassifier::load_card(dir)?;
-            if !classifier_fits(&card, set) {
-                bail!(
-                    "the classifier in {} reads {:?} images of the classes [{}]; this run's \
-                     data are {:?} images of the classes [{}]: run `edgegan-train classifier \
-                     --like {}` (it trains one on the run's data and records it)",
-                    dir.display(),
-                    card.shape,
-                    card.class_names.join(", "),
-                    set.shape,
-                    set.class_names.join(", "),
-                    run.root.display()
-                );
-            }
-            dir.to_path_buf()
-        }
-        None => match find_classifier(run, set)? {
-            Some(dir) => dir,
-            None if train_missing => {
-                let out = run.path(RUN_CLASSIFIER);
-                let epochs = auto_epochs(set);
-                eprintln!(
-                    "no evaluation classifier reads this run's {:?} images of the classes [{}]: \
-                     training one on its training images ({epochs} epochs) into {}",
-                    set.shape,
-                    set.class_names.join(", "),
-                    out.display()
-                );
-                let trained = train_classifier(set, epochs, 7, &out, |_, _| {})?;
-                outln!(
-                    "evaluation classifier: held-out accuracy {:.4} on {} images ({})",
-                    trained.card.test_accuracy,
-                    trained.card.test_images,
-                    out.display()
-                );
-                out
-            }
-            None => bail!(
-                "no evaluation classifier reads this run's {:?} images of the classes [{}]: \
-                 run `edgegan-train classifier --like {}` (it trains one on the run's data and \
-                 records it), or pass --classifier DIR",
-                set.shape,
-                set.class_names.join(", "),
-                run.root.display()
-            ),
-        },
-    };
-    record_classifier(run, &chosen)?;
-    Ok(chosen)
 }
 
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
@@ -631,85 +307,6 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     outln!("{report}");
     outln!("wrote {}", run.path("eval.json").display());
     Ok(())
-}
-
-fn sample(args: &SampleArgs) -> anyhow::Result<()> {
-    flag_max("-n", args.n, limits::MAX_SAMPLES)?;
-    let (run, config) = RunDir::open(&args.run)?;
-    let gan = training::load_gan(&run, config, None)?;
-    if args.label.is_some() && !gan.conditional() {
-        bail!(
-            "{} is an unconditional model; --label does not apply",
-            args.run.display()
-        );
-    }
-    let label = match &args.label {
-        Some(name) => gan.dataset.class_index(name)?,
-        None => 0,
-    };
-    let labels = vec![label; args.n];
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(args.seed);
-    if gan.inpainting() {
-        bail!(
-            "{} is an inpainting model: its samples need masked images; see its sample grid \
-             in samples/ or use firmware-sim sample --mask",
-            args.run.display()
-        );
-    }
-    let x = gan.generate(&mut rng, &labels)?;
-    let class_name = gan
-        .conditional()
-        .then(|| gan.dataset.class_names().get(label as usize).cloned())
-        .flatten();
-    if let Some(png) = &args.png {
-        let Some(shape) = gan.dataset.image_shape() else {
-            bail!("--png applies to image runs; this one samples points");
-        };
-        let rows: Vec<String> = class_name.into_iter().collect();
-        write_labelled_grid(png, &x, shape, 1, args.n, 2, &rows)?;
-        eprintln!("wrote {}", png.display());
-        return Ok(());
-    }
-    let dim = gan.dataset.dim();
-    // rows only by default (what scripts read); --header names the columns and the class
-    let class_cell = class_name.as_deref().filter(|_| args.header).map(csv_cell);
-    let mut out = String::new();
-    if args.header {
-        let mut names: Vec<String> = gan
-            .dataset
-            .column_names()
-            .iter()
-            .map(|n| csv_cell(n))
-            .collect();
-        if names.is_empty() {
-            names = (0..dim).map(|i| format!("x{i}")).collect();
-        }
-        out.push_str(&names.join(","));
-        if class_cell.is_some() {
-            out.push_str(",class");
-        }
-        out.push('\n');
-    }
-    for row in x.chunks(dim) {
-        let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
-        out.push_str(&cells.join(","));
-        if let Some(cell) = &class_cell {
-            out.push(',');
-            out.push_str(cell);
-        }
-        out.push('\n');
-    }
-    out!("{out}");
-    Ok(())
-}
-
-/// A CSV cell: quoted when it holds a comma, a quote or a line break.
-fn csv_cell(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
 }
 
 fn export(args: &ExportArgs) -> anyhow::Result<()> {
