@@ -229,7 +229,7 @@ pub fn to_bytes<T: Element>(shape: &[usize], data: &[T]) -> Vec<u8> {
         "npy::to_bytes: shape {shape:?} for {} elements",
         data.len()
     );
-    let mut raw = Vec::with_capacity(data.len() * size_of::<T>());
+    let mut raw = Vec::with_capacity(size_of_val(data));
     for &v in data {
         v.put_le(&mut raw);
     }
