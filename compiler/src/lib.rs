@@ -5,6 +5,8 @@
 //!   bytes out, in f32, w8a32 or w8a8 (calibrated, quantised, memory-planned).
 //! - [`contract`]: the ONNX contract's `edgegan.*` metadata parsed into [`contract::Metadata`]
 //!   (names and keys are the device crate's [`edgegan_runtime::contract`]).
+//! - [`npy`]: NumPy `.npy` files, the one codec of the host tools (inputs, samples,
+//!   golden files), shapes checked against the bytes before anything is read.
 //! - [`plan`]: the static memory plan (liveness, in-place aliasing, greedy placement).
 //! - [`compile`]: ONNX → `.egm`. tract parses and declutters the ONNX generator, one
 //!   lowering per op family turns it into [`GraphBuilder`] calls, then the three formats
@@ -46,6 +48,7 @@
 pub mod builder;
 pub mod compile;
 pub mod contract;
+pub mod npy;
 pub mod plan;
 pub mod tract;
 

@@ -7,7 +7,7 @@ use edgegan_compiler::compile::{CompileError, CompileOptions, compile_onnx, comp
 use edgegan_runtime::{Condition, DeviceModel, Sampler};
 use tract_onnx::prelude::*;
 
-use onnx::{Attr, FLOAT, INT64, model, node, tensor_f32, tensor_i64, value_info, weights};
+use onnx::{Attr, FLOAT, INT64, gemm, model, node, tensor_f32, tensor_i64, value_info, weights};
 
 #[allow(dead_code)]
 mod onnx {
@@ -144,6 +144,11 @@ mod onnx {
             m = m.msg(5, attr);
         }
         m
+    }
+
+    /// A `Gemm` with `transB = 1`, as PyTorch exports a linear layer: `y = x·Wᵀ + b`.
+    pub fn gemm(name: &str, inputs: &[&str], outputs: &[&str]) -> Msg {
+        node("Gemm", name, inputs, outputs, vec![Attr::Int("transB", 1)])
     }
 
     /// A `ModelProto` (opset 17) from nodes, initializers, inputs and outputs.
@@ -283,13 +288,7 @@ fn check(name: &str, bytes: &[u8], z_dim: usize, classes: u32) -> [f32; 3] {
 fn mlp() -> Vec<u8> {
     model(
         vec![
-            node(
-                "Gemm",
-                "fc1",
-                &["z", "w1", "b1"],
-                &["h1"],
-                vec![Attr::Int("transB", 1)],
-            ),
+            gemm("fc1", &["z", "w1", "b1"], &["h1"]),
             node("Relu", "relu1", &["h1"], &["a1"], vec![]),
             node("MatMul", "fc2", &["a1", "w2"], &["m2"], vec![]),
             node("Add", "fc2_bias", &["m2", "b2"], &["h2"], vec![]),
@@ -326,25 +325,13 @@ fn cgan() -> Vec<u8> {
                 &["c"],
                 vec![Attr::Int("axis", 1)],
             ),
-            node(
-                "Gemm",
-                "fc1",
-                &["c", "w1", "b1"],
-                &["h"],
-                vec![Attr::Int("transB", 1)],
-            ),
+            gemm("fc1", &["c", "w1", "b1"], &["h"]),
             node("Relu", "pos", &["h"], &["p"], vec![]),
             node("Neg", "neg", &["h"], &["nh"], vec![]),
             node("Relu", "neg_relu", &["nh"], &["rn"], vec![]),
             node("Mul", "slope", &["rn", "alpha"], &["q"], vec![]),
             node("Sub", "leaky", &["p", "q"], &["l"], vec![]),
-            node(
-                "Gemm",
-                "fc2",
-                &["l", "w2", "b2"],
-                &["o"],
-                vec![Attr::Int("transB", 1)],
-            ),
+            gemm("fc2", &["l", "w2", "b2"], &["o"]),
             node("Tanh", "tanh", &["o"], &["x"], vec![]),
         ],
         vec![
@@ -368,13 +355,7 @@ fn batchnorm() -> Vec<u8> {
     let var: Vec<f32> = weights(16, 14, 0.5).iter().map(|v| v.abs() + 0.5).collect();
     model(
         vec![
-            node(
-                "Gemm",
-                "fc1",
-                &["z", "w1", "b1"],
-                &["h"],
-                vec![Attr::Int("transB", 1)],
-            ),
+            gemm("fc1", &["z", "w1", "b1"], &["h"]),
             node(
                 "BatchNormalization",
                 "bn",
@@ -383,13 +364,7 @@ fn batchnorm() -> Vec<u8> {
                 vec![Attr::Float("epsilon", 1e-5)],
             ),
             node("Relu", "relu", &["n"], &["r"], vec![]),
-            node(
-                "Gemm",
-                "fc2",
-                &["r", "w2", "b2"],
-                &["o"],
-                vec![Attr::Int("transB", 1)],
-            ),
+            gemm("fc2", &["r", "w2", "b2"], &["o"]),
             node("Tanh", "tanh", &["o"], &["x"], vec![]),
         ],
         vec![
@@ -412,21 +387,9 @@ fn batchnorm() -> Vec<u8> {
 fn clipped() -> Vec<u8> {
     model(
         vec![
-            node(
-                "Gemm",
-                "fc1",
-                &["z", "w1", "b1"],
-                &["h1"],
-                vec![Attr::Int("transB", 1)],
-            ),
+            gemm("fc1", &["z", "w1", "b1"], &["h1"]),
             node("Clip", "relu6", &["h1", "zero", "six"], &["a1"], vec![]),
-            node(
-                "Gemm",
-                "fc2",
-                &["a1", "w2", "b2"],
-                &["h2"],
-                vec![Attr::Int("transB", 1)],
-            ),
+            gemm("fc2", &["a1", "w2", "b2"], &["h2"]),
             node(
                 "Clip",
                 "hard_tanh",
@@ -498,13 +461,7 @@ fn batchnorm_after_gemm_is_folded_and_matches_tract() {
 fn unsupported_node_is_error_naming_node_and_op() {
     let bytes = model(
         vec![
-            node(
-                "Gemm",
-                "fc1",
-                &["z", "w1", "b1"],
-                &["h"],
-                vec![Attr::Int("transB", 1)],
-            ),
+            gemm("fc1", &["z", "w1", "b1"], &["h"]),
             node(
                 "Softmax",
                 "the_softmax",

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use edgegan_compiler::npy;
+
 use crate::picture;
 use crate::{Error, Result};
 
@@ -123,54 +125,9 @@ fn shape_text(dims: &[usize]) -> String {
     )
 }
 
-/// The value of `key` in a NPY header dict (`'key': value`), as raw text up to the next
-/// top-level comma.
-fn header_value<'h>(header: &'h str, key: &str) -> Option<&'h str> {
-    let start = header.find(&format!("'{key}'"))? + key.len() + 2;
-    let rest = header[start..].trim_start().strip_prefix(':')?.trim_start();
-    if rest.starts_with('(') {
-        return rest.find(')').map(|e| &rest[..=e]);
-    }
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    Some(rest[..end].trim())
-}
-
 fn read_npy(path: &Path, bytes: &[u8], shape: &InputShape) -> Result<Vec<Vec<f32>>> {
-    let truncated = || bad(path, "truncated .npy header");
-    let major = *bytes.get(6).ok_or_else(truncated)?;
-    let (header_len, start) = match major {
-        1 => {
-            let b = bytes.get(8..10).ok_or_else(truncated)?;
-            (usize::from(u16::from_le_bytes([b[0], b[1]])), 10)
-        }
-        2 | 3 => {
-            let b = bytes.get(8..12).ok_or_else(truncated)?;
-            (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 12)
-        }
-        v => return Err(bad(path, format!("unsupported .npy version {v}"))),
-    };
-    let header = bytes.get(start..start + header_len).ok_or_else(truncated)?;
-    let header = String::from_utf8_lossy(header);
-    let descr = header_value(&header, "descr").ok_or_else(truncated)?;
-    let descr = descr.trim_matches(|c| c == '\'' || c == '"');
-    if descr != "<f4" {
-        return Err(bad(
-            path,
-            format!("dtype {descr} is not little-endian float32 (<f4): save it as float32"),
-        ));
-    }
-    if header_value(&header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
-        return Err(bad(path, "Fortran-ordered arrays are not supported"));
-    }
-    let dims_text = header_value(&header, "shape").ok_or_else(truncated)?;
-    let dims: Vec<usize> = dims_text
-        .trim_matches(|c| c == '(' || c == ')')
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad(path, format!("bad shape {dims_text} in the .npy header")))?;
+    let npy::Npy { shape: dims, data } =
+        npy::from_bytes::<f32>(bytes).map_err(|e| bad(path, e.to_string()))?;
     let want = [shape.channels, shape.height, shape.width];
     let (n, chw) = match dims[..] {
         [c, h, w] => (1, [c, h, w]),
@@ -211,23 +168,8 @@ fn read_npy(path: &Path, bytes: &[u8], shape: &InputShape) -> Result<Vec<Vec<f32
     if n == 0 {
         return Err(bad(path, "the array holds no items (N = 0)"));
     }
-    let data = &bytes[start + header_len..];
-    let need = n * shape.len() * 4;
-    if data.len() != need {
-        return Err(bad(
-            path,
-            format!(
-                "{} bytes of data, but shape {} needs {need}",
-                data.len(),
-                shape_text(&dims)
-            ),
-        ));
-    }
-    let values: Vec<f32> = data
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    Ok(values.chunks(shape.len()).map(<[f32]>::to_vec).collect())
+    // the codec checked that the data holds exactly the shape's N · C · H · W values
+    Ok(data.chunks(shape.len()).map(<[f32]>::to_vec).collect())
 }
 
 fn read_png(path: &Path, bytes: &[u8], role: Role, shape: &InputShape) -> Result<Vec<f32>> {
@@ -279,18 +221,4 @@ fn read_png(path: &Path, bytes: &[u8], role: Role, shape: &InputShape) -> Result
 /// `picture · mask`, the masked object the generator sees.
 pub fn apply_mask(picture: &[f32], mask: &[f32]) -> Vec<f32> {
     picture.iter().zip(mask).map(|(p, m)| p * m).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn npy_header_values() {
-        let h = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 1, 28, 28), }";
-        assert_eq!(header_value(h, "descr"), Some("'<f4'"));
-        assert_eq!(header_value(h, "fortran_order"), Some("False"));
-        assert_eq!(header_value(h, "shape"), Some("(2, 1, 28, 28)"));
-        assert_eq!(header_value(h, "missing"), None);
-    }
 }

@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use edgegan_compiler::npy;
+
 use crate::host::Pair;
 use crate::{Error, Result};
 
@@ -289,32 +291,7 @@ fn npy_bytes(shape: &[u32], samples: &[Vec<f32>]) -> Vec<u8> {
     let dims: Vec<usize> = std::iter::once(samples.len())
         .chain(shape.iter().map(|&d| d as usize))
         .collect();
-    let data: Vec<u8> = samples
-        .iter()
-        .flatten()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
-    npy_file("<f4", &dims, &data)
-}
-
-/// A NPY version 1.0 file: the header for dtype `descr` (e.g. `<f4`) and C-order shape
-/// `dims`, then `data` as given.
-pub fn npy_file(descr: &str, dims: &[usize], data: &[u8]) -> Vec<u8> {
-    let dims: Vec<String> = dims.iter().map(usize::to_string).collect();
-    let mut header = format!(
-        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({},), }}",
-        dims.join(", ")
-    );
-    // Magic (6) + version (2) + header length (2) + header, padded with spaces to a
-    // multiple of 64 and ended by a newline.
-    let total = 10 + header.len() + 1;
-    header.push_str(&" ".repeat(total.next_multiple_of(64) - total));
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out
+    npy::to_bytes(&dims, &samples.concat())
 }
 
 #[cfg(test)]
@@ -327,7 +304,7 @@ mod tests {
         let header_len = u16::from_le_bytes([b[8], b[9]]) as usize;
         assert_eq!((10 + header_len) % 64, 0);
         let header = std::str::from_utf8(&b[10..10 + header_len]).unwrap();
-        assert!(header.contains("'shape': (2, 1, 2, 2,)"), "{header}");
+        assert!(header.contains("'shape': (2, 1, 2, 2)"), "{header}");
         assert_eq!(b.len(), 10 + header_len + 8 * 4);
     }
 

@@ -518,7 +518,7 @@ fn write_npy(path: &Path, shape: &[usize], values: &[f32]) {
 }
 
 fn write_npy_descr(path: &Path, descr: &str, shape: &[usize], data: Vec<u8>) {
-    std::fs::write(path, firmware_sim::output::npy_file(descr, shape, &data)).unwrap();
+    std::fs::write(path, edgegan_compiler::npy::raw_bytes(descr, shape, &data)).unwrap();
 }
 
 /// A `w × h` grayscale PNG with pixel `f(x, y)`.
@@ -691,6 +691,14 @@ fn bad_inpainting_inputs_exit_2_naming_the_file() {
     assert_fails_with(
         &sample(&good_mask, &f64s),
         "dtype <f8 is not little-endian float32",
+    );
+
+    // a header that claims 2^58 + 1 items: refused before anything is allocated
+    let huge = d.join("huge.npy");
+    write_npy_descr(&huge, "<f4", &[(1 << 58) + 1, 1, 8, 8], vec![0; 256]);
+    assert_fails_with(
+        &sample(&huge, &good_mask),
+        &format!("{}: not a valid .npy file: shape", huge.display()),
     );
 
     let garbage = d.join("garbage.npy");

@@ -332,6 +332,16 @@ fn golden_files_of_the_wrong_shape_or_stale_are_errors() {
     let err = golden.run(&case).unwrap_err();
     assert!(matches!(err, EngineError::Npy { .. }), "{err}");
 
+    // x whose header claims 2^58 + 1 items: an error naming the file, nothing allocated
+    let huge = edgegan_compiler::npy::raw_bytes("<f4", &[(1 << 58) + 1], &x[x.len() - 64..]);
+    std::fs::write(case_dir.join("x.npy"), huge).unwrap();
+    let err = golden.run(&case).unwrap_err();
+    assert!(matches!(err, EngineError::Npy { .. }), "{err}");
+    assert!(
+        err.to_string().contains("x.npy: not a valid .npy file"),
+        "{err}"
+    );
+
     // x missing
     std::fs::remove_file(case_dir.join("x.npy")).unwrap();
     assert!(matches!(golden.run(&case), Err(EngineError::Golden { .. })));

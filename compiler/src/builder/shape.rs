@@ -4,7 +4,7 @@ use edgegan_runtime::ConditionKind;
 use edgegan_runtime::format;
 use edgegan_runtime::ops::conv_transpose2d;
 
-use super::graph::{Graph, OpSpec, check_shape};
+use super::graph::{Conv2dSpec, Graph, OpSpec, check_shape};
 use super::{BuildError, TensorId, op_err};
 
 /// The output shape of `op`, or an error naming op `index`.
@@ -85,21 +85,7 @@ pub(super) fn infer_shape(g: &Graph, index: usize, op: &OpSpec) -> Result<Vec<us
                     "kernel {kh}x{kw} larger than padded input {s:?}"
                 )));
             }
-            let want = spec.out_channels * c * kh * kw;
-            if weight.len() != want {
-                return Err(err(format!(
-                    "weight has {} values, expected {}x{c}x{kh}x{kw} = {want}",
-                    weight.len(),
-                    spec.out_channels
-                )));
-            }
-            if let Some(b) = bias.as_ref().filter(|b| b.len() != spec.out_channels) {
-                return Err(err(format!(
-                    "bias has {} values, expected {}",
-                    b.len(),
-                    spec.out_channels
-                )));
-            }
+            check_conv_arrays(spec, c, weight, bias.as_deref()).map_err(err)?;
             vec![
                 spec.out_channels,
                 (ih + pt + pb - kh) / sh + 1,
@@ -142,21 +128,7 @@ pub(super) fn infer_shape(g: &Graph, index: usize, op: &OpSpec) -> Result<Vec<us
             ) else {
                 return Err(err(format!("padding crops away the whole output of {s:?}")));
             };
-            let want = spec.out_channels * c * kh * kw;
-            if weight.len() != want {
-                return Err(err(format!(
-                    "weight has {} values, expected {}x{c}x{kh}x{kw} = {want}",
-                    weight.len(),
-                    spec.out_channels
-                )));
-            }
-            if let Some(b) = bias.as_ref().filter(|b| b.len() != spec.out_channels) {
-                return Err(err(format!(
-                    "bias has {} values, expected {}",
-                    b.len(),
-                    spec.out_channels
-                )));
-            }
+            check_conv_arrays(spec, c, weight, bias.as_deref()).map_err(err)?;
             vec![spec.out_channels, oh, ow]
         }
         OpSpec::Upsample { input, factor } => {
@@ -241,4 +213,27 @@ pub(super) fn infer_shape(g: &Graph, index: usize, op: &OpSpec) -> Result<Vec<us
     };
     check_shape(&out).map_err(err)?;
     Ok(out)
+}
+
+/// A convolution's weight holds `out_channels × C × kH × kW` values and its bias, if any,
+/// `out_channels`.
+fn check_conv_arrays(
+    spec: &Conv2dSpec,
+    c: usize,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> Result<(), String> {
+    let [kh, kw] = spec.kernel;
+    let m = spec.out_channels;
+    let want = m * c * kh * kw;
+    if weight.len() != want {
+        return Err(format!(
+            "weight has {} values, expected {m}x{c}x{kh}x{kw} = {want}",
+            weight.len()
+        ));
+    }
+    match bias {
+        Some(b) if b.len() != m => Err(format!("bias has {} values, expected {m}", b.len())),
+        _ => Ok(()),
+    }
 }

@@ -4,58 +4,30 @@
 use super::binary::{self, Layout};
 use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut, requant_ok};
 use crate::Error;
-use crate::format::{OpFormat, PARAM_WORDS};
+use crate::format::OpFormat;
 use crate::kernels::add::{AddI8Operand, AddI8Params, add_f32, add_i8};
 
-/// The record parameters of an Add (or Sub) op. The multipliers and shifts are w8a8
-/// only (zero in f32).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Params {
-    /// Broadcast code of `a` (see [`binary`](super::binary)).
-    pub broadcast_a: u32,
-    /// Broadcast code of `b`.
-    pub broadcast_b: u32,
-    /// Q31 multiplier of `a` to the common scale.
-    pub a_multiplier: i32,
-    /// Its shift (≤ 0).
-    pub a_shift: i32,
-    /// Q31 multiplier of `b` to the common scale.
-    pub b_multiplier: i32,
-    /// Its shift (≤ 0).
-    pub b_shift: i32,
-    /// Q31 multiplier of the sum to the output scale.
-    pub output_multiplier: i32,
-    /// Its shift.
-    pub output_shift: i32,
-}
-
-impl Params {
-    /// Decodes the record's words.
-    pub const fn decode(p: &[u32; PARAM_WORDS]) -> Self {
-        Params {
-            broadcast_a: p[0],
-            broadcast_b: p[1],
-            a_multiplier: p[2] as i32,
-            a_shift: p[3] as i32,
-            b_multiplier: p[4] as i32,
-            b_shift: p[5] as i32,
-            output_multiplier: p[6] as i32,
-            output_shift: p[7] as i32,
-        }
-    }
-
-    /// Encodes the record's words.
-    pub const fn encode(&self) -> [u32; PARAM_WORDS] {
-        let mut p = [0; PARAM_WORDS];
-        p[0] = self.broadcast_a;
-        p[1] = self.broadcast_b;
-        p[2] = self.a_multiplier as u32;
-        p[3] = self.a_shift as u32;
-        p[4] = self.b_multiplier as u32;
-        p[5] = self.b_shift as u32;
-        p[6] = self.output_multiplier as u32;
-        p[7] = self.output_shift as u32;
-        p
+word_params! {
+    /// The record parameters of an Add (or Sub) op. The multipliers and shifts are w8a8
+    /// only (zero in f32).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Params {
+        /// Broadcast code of `a` (see [`binary`](super::binary)).
+        pub broadcast_a: u32,
+        /// Broadcast code of `b`.
+        pub broadcast_b: u32,
+        /// Q31 multiplier of `a` to the common scale.
+        pub a_multiplier: i32,
+        /// Its shift (≤ 0).
+        pub a_shift: i32,
+        /// Q31 multiplier of `b` to the common scale.
+        pub b_multiplier: i32,
+        /// Its shift (≤ 0).
+        pub b_shift: i32,
+        /// Q31 multiplier of the sum to the output scale.
+        pub output_multiplier: i32,
+        /// Its shift.
+        pub output_shift: i32,
     }
 }
 

@@ -14,6 +14,41 @@ use crate::format::{DType, OpFormat, OpRecord, PARAM_WORDS, Storage, TensorInfo}
 use crate::kernels::FusedActivation;
 use crate::model::DeviceModel;
 
+/// Declares an op's record parameters whose words are 32-bit integers, in order from word
+/// 0: the struct, and its `decode` (device) and `encode` (writer), the only code that
+/// knows the words.
+macro_rules! word_params {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident { $( $(#[$fmeta:meta])* pub $field:ident: $ty:ty ),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl $name {
+            /// Decodes the record's words.
+            pub const fn decode(p: &[u32; $crate::format::PARAM_WORDS]) -> Self {
+                let [$($field,)* ..] = *p;
+                $name { $( $field: <$ty>::from_ne_bytes($field.to_ne_bytes()), )* }
+            }
+
+            /// Encodes the record's words.
+            pub const fn encode(&self) -> [u32; $crate::format::PARAM_WORDS] {
+                let words = [$( u32::from_ne_bytes(self.$field.to_ne_bytes()) ),*];
+                let mut p = [0; $crate::format::PARAM_WORDS];
+                let mut i = 0;
+                while i < words.len() {
+                    p[i] = words[i];
+                    i += 1;
+                }
+                p
+            }
+        }
+    };
+}
+
 mod io;
 mod linear;
 

@@ -4,41 +4,21 @@
 use super::binary::{self, Layout};
 use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut, requant_ok};
 use crate::Error;
-use crate::format::{OpFormat, PARAM_WORDS};
+use crate::format::OpFormat;
 use crate::kernels::mul::{MulI8Params, mul_f32, mul_i8};
 
-/// The record parameters of a Mul op. The multiplier and shift are w8a8 only.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Params {
-    /// Broadcast code of `a` (see [`binary`](super::binary)).
-    pub broadcast_a: u32,
-    /// Broadcast code of `b`.
-    pub broadcast_b: u32,
-    /// Q31 multiplier of the product to the output scale.
-    pub output_multiplier: i32,
-    /// Its shift.
-    pub output_shift: i32,
-}
-
-impl Params {
-    /// Decodes the record's words.
-    pub const fn decode(p: &[u32; PARAM_WORDS]) -> Self {
-        Params {
-            broadcast_a: p[0],
-            broadcast_b: p[1],
-            output_multiplier: p[2] as i32,
-            output_shift: p[3] as i32,
-        }
-    }
-
-    /// Encodes the record's words.
-    pub const fn encode(&self) -> [u32; PARAM_WORDS] {
-        let mut p = [0; PARAM_WORDS];
-        p[0] = self.broadcast_a;
-        p[1] = self.broadcast_b;
-        p[2] = self.output_multiplier as u32;
-        p[3] = self.output_shift as u32;
-        p
+word_params! {
+    /// The record parameters of a Mul op. The multiplier and shift are w8a8 only.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Params {
+        /// Broadcast code of `a` (see [`binary`](super::binary)).
+        pub broadcast_a: u32,
+        /// Broadcast code of `b`.
+        pub broadcast_b: u32,
+        /// Q31 multiplier of the product to the output scale.
+        pub output_multiplier: i32,
+        /// Its shift.
+        pub output_shift: i32,
     }
 }
 

@@ -16,17 +16,26 @@ pub(crate) fn uniform(model: &TypedModel, o: OutletId) -> Option<f32> {
     v.iter().all(|&x| x == first).then_some(first)
 }
 
-/// `max(x, 0)` is Relu; its input `x`.
-pub(crate) fn relu_input(model: &TypedModel, node: &TypedNode) -> Option<OutletId> {
-    if node.op.name() != "Max" || node.inputs.len() != 2 {
+/// `(x, c)` if `node` is `op(x, c)` (either order) with `c` a uniform constant.
+pub(crate) fn with_constant(
+    model: &TypedModel,
+    node: &TypedNode,
+    op: &str,
+) -> Option<(OutletId, f32)> {
+    if node.op.name() != op || node.inputs.len() != 2 {
         return None;
     }
     let (a, b) = (node.inputs[0], node.inputs[1]);
     match (uniform(model, a), uniform(model, b)) {
-        (None, Some(0.0)) => Some(a),
-        (Some(0.0), None) => Some(b),
+        (None, Some(c)) => Some((a, c)),
+        (Some(c), None) => Some((b, c)),
         _ => None,
     }
+}
+
+/// `max(x, 0)` is Relu; its input `x`.
+pub(crate) fn relu_input(model: &TypedModel, node: &TypedNode) -> Option<OutletId> {
+    with_constant(model, node, "Max").and_then(|(x, c)| (c == 0.0).then_some(x))
 }
 
 pub(crate) fn max<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), CompileError> {

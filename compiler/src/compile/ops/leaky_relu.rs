@@ -3,22 +3,13 @@
 
 use tract_onnx::prelude::*;
 
-use super::activation::{relu_input, uniform};
+use super::activation::{relu_input, uniform, with_constant};
 use crate::compile::CompileError;
 use crate::compile::lower::Lowerer;
 
 /// `(y, s)` if `o` is `y·s` (or `s·y`) with `s` a uniform constant.
 fn scaled(model: &TypedModel, o: OutletId) -> Option<(OutletId, f32)> {
-    let node = model.node(o.node);
-    if node.op.name() != "Mul" || node.inputs.len() != 2 {
-        return None;
-    }
-    let (a, b) = (node.inputs[0], node.inputs[1]);
-    match (uniform(model, a), uniform(model, b)) {
-        (None, Some(s)) => Some((a, s)),
-        (Some(s), None) => Some((b, s)),
-        _ => None,
-    }
+    with_constant(model, model.node(o.node), "Mul")
 }
 
 /// `x` if `o` is `−x`: `Neg(x)`, `x·(−1)` or `0 − x`.

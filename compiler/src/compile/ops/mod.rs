@@ -3,15 +3,17 @@
 //! The names are tract's op names after decluttering (an ONNX `Gemm` arrives as `EinSum`
 //! plus `Add`, `Relu` as `Max` with zero, `Flatten` as `Reshape`). Each lowering reads
 //! its inputs through the lowerer, so constants are already folded, and records what
-//! the node's outputs became. Adding an op: a file here, a row in `TABLE`.
+//! the node's outputs became. Adding an op: a file here, a row in `TABLE`; a one-input
+//! elementwise op the runtime describes (`ElementwiseDef`, e.g. Clip) is only a row in
+//! [`elementwise`]'s table, which this module consults after `TABLE`.
 
 mod activation;
 mod binary;
-mod clip;
 mod concat;
 mod conv;
 mod deconv;
 mod einsum;
+mod elementwise;
 mod gather;
 mod leaky_relu;
 mod onehot;
@@ -35,7 +37,6 @@ const TABLE: &[(&str, LowerFn)] = &[
     ("Sub", binary::sub),
     ("Mul", binary::mul),
     ("Max", activation::max),
-    ("Min", clip::min),
     ("Neg", activation::neg),
     ("Tanh", activation::tanh),
     ("Sigmoid", activation::sigmoid),
@@ -57,12 +58,13 @@ const TABLE: &[(&str, LowerFn)] = &[
 
 /// The lowering registered for tract op `name`.
 pub(crate) fn lookup(name: &str) -> Option<LowerFn> {
-    TABLE.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    let own = TABLE.iter().find(|(n, _)| *n == name).map(|(_, f)| *f);
+    own.or_else(|| elementwise::handles(name).then_some(elementwise::lower as LowerFn))
 }
 
 /// The tract op names the compiler lowers (after decluttering).
 pub fn supported() -> impl Iterator<Item = &'static str> {
-    TABLE.iter().map(|(n, _)| *n)
+    TABLE.iter().map(|(n, _)| *n).chain(elementwise::names())
 }
 
 /// Whether `node` passes the label through unchanged (casts, axis changes).
