@@ -226,7 +226,9 @@ impl<'a> Op<'a> for Conv2d<'a> {
                 mult,
                 shift,
             } => {
-                #[cfg(target_arch = "arm")]
+                #[cfg(all(target_arch = "arm", feature = "cortex-m-dsp"))]
+                let conv = cortex_m::conv2d::conv2d_i8_dsp;
+                #[cfg(all(target_arch = "arm", not(feature = "cortex-m-dsp")))]
                 let conv = cortex_m::conv2d::conv2d_i8_m4;
                 #[cfg(not(target_arch = "arm"))]
                 let conv = cortex_m::conv2d::conv2d_i8_tiled;
