@@ -17,6 +17,7 @@
 //! fixed-length loops stay loops there. On the Cortex-M4 the int8 conv runs
 //! [`conv2d_i8_m4`] instead, whose inner step is written out by hand.
 
+use super::dense::rows_dsp;
 use super::dsp;
 use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams, conv2d_f32, conv2d_i8, conv2d_w8a32};
 use crate::kernels::{FusedActivation, relu_f32, requantize};
@@ -403,9 +404,121 @@ pub fn conv2d_i8_m4(
     }
 }
 
-/// Output columns per tile of [`conv2d_i8_dsp`] (its window is [`conv2d_i8_m4`]'s).
+/// int8 conv2d for cores with the DSP extension: the band kernel
+/// ([`conv2d_i8_band_dsp`]) for 3-wide kernels at horizontal stride 1, the patch kernel
+/// ([`conv2d_i8_patch_dsp`]) for other geometries, [`conv2d_i8_m4`] past their limits.
+/// Equal to [`conv2d_i8`]. It holds no buffer itself, so only one kernel's is on the stack.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_i8_dsp(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    let requant = [bias, multiplier, shift];
+    let kernel = if p.out_channels > DSP_CHANNELS {
+        conv2d_i8_m4
+    } else if band_zero_point(p, q, requant, M4_BAND / M4_SPAN).is_some() {
+        conv2d_i8_band_dsp
+    } else if patch_zero_point(p, q, requant).is_some() {
+        conv2d_i8_patch_dsp
+    } else {
+        conv2d_i8_m4
+    };
+    kernel(p, q, x, w, bias, multiplier, shift, y);
+}
+
+/// Longest patch (`C·KH·KW` values) [`conv2d_i8_patch_dsp`] stages.
+const PATCH_MAX: usize = 576;
+
+/// The input zero point as int8 when [`conv2d_i8_patch_dsp`] covers this conv: a patch of
+/// `1..=PATCH_MAX` values, at most [`DSP_CHANNELS`] channels, a requantisation for each.
+fn patch_zero_point(p: &Conv2dParams, q: &Conv2dI8Quant, requant: [&[i32]; 3]) -> Option<i8> {
+    let k = p.in_channels * p.kernel_h * p.kernel_w;
+    let covered = (1..=PATCH_MAX).contains(&k)
+        && p.out_channels <= DSP_CHANNELS
+        && requant.iter().all(|r| r.len() >= p.out_channels);
+    covered
+        .then(|| i8::try_from(q.input_zero_point).ok())
+        .flatten()
+}
+
+/// int8 conv2d for cores with the DSP extension, any geometry with a patch of at most
+/// [`PATCH_MAX`] values (strided and wide kernels; others run [`conv2d_i8_tiled`]). Equal
+/// to [`conv2d_i8`].
+///
+/// For each output pixel its patch `x[c, oy·sh + ky − pt, ox·sw + kx − pl]` is staged in
+/// `(c, ky, kx)` order on the stack (the input zero point where it lies outside the image;
+/// `zp·Σw` of each channel is subtracted at the end), and every channel's output is its
+/// weight row times the patch, three rows per pass with dual multiply-accumulates
+/// ([`rows_dsp`], Dense's loop).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn conv2d_i8_patch_dsp(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    let Some(zp8) = patch_zero_point(p, q, [bias, multiplier, shift]) else {
+        return conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
+    };
+    let (n, k) = (p.out_channels, p.in_channels * p.kernel_h * p.kernel_w);
+    let mut corr = [0i32; DSP_CHANNELS];
+    for (c, wm) in corr.iter_mut().zip(w.chunks_exact(k)) {
+        *c = i32::from(zp8).wrapping_mul(weight_sum(wm));
+    }
+    let (x, w): (&[u8], &[u8]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(w));
+    let zpb = zp8 as u8;
+    let (plane, in_plane) = (p.out_h * p.out_w, p.in_h * p.in_w);
+    let (zp, lo, hi) = (q.output_zero_point, q.act_min, q.act_max);
+    let mut patch = [zpb; PATCH_MAX];
+    for oy in 0..p.out_h {
+        for ox in 0..p.out_w {
+            let mut rows = patch.chunks_exact_mut(p.kernel_w);
+            for c in 0..p.in_channels {
+                for ky in 0..p.kernel_h {
+                    let Some(row) = rows.next() else { break };
+                    let iy = (oy * p.stride_h + ky).checked_sub(p.pad_top);
+                    let iy = iy.filter(|&iy| iy < p.in_h);
+                    for (kx, d) in row.iter_mut().enumerate() {
+                        let ix = (ox * p.stride_w + kx).checked_sub(p.pad_left);
+                        *d = match (iy, ix.filter(|&ix| ix < p.in_w)) {
+                            (Some(iy), Some(ix)) => x
+                                .get(c * in_plane + iy * p.in_w + ix)
+                                .copied()
+                                .unwrap_or(zpb),
+                            _ => zpb,
+                        };
+                    }
+                }
+            }
+            let at = oy * p.out_w + ox;
+            let patch = patch.get(..k).unwrap_or(&[]);
+            rows_dsp(patch, w, k, n, |m, acc| {
+                let requant = (bias.get(m), multiplier.get(m), shift.get(m), corr.get(m));
+                if let (Some(o), (Some(&b), Some(&mul), Some(&sh), Some(&cr))) =
+                    (y.get_mut(m * plane + at), requant)
+                {
+                    let acc = acc.wrapping_sub(cr).wrapping_add(b);
+                    *o = requantize(acc, mul, sh, zp, lo, hi);
+                }
+            });
+        }
+    }
+}
+
+/// Output columns per tile of [`conv2d_i8_band_dsp`] (its window is [`conv2d_i8_m4`]'s).
 const DSP_T: usize = M4_T;
-/// Output channels [`conv2d_i8_dsp`] keeps a zero-point correction for.
+/// Output channels the DSP kernels keep a zero-point correction for.
 const DSP_CHANNELS: usize = 64;
 const _: () = assert!(dsp::CONV3_SPAN == M4_SPAN);
 
@@ -424,7 +537,7 @@ const _: () = assert!(dsp::CONV3_SPAN == M4_SPAN);
 /// computed once per call and subtracted at the end, since padding reads as the zero point.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-pub fn conv2d_i8_dsp(
+pub fn conv2d_i8_band_dsp(
     p: &Conv2dParams,
     q: &Conv2dI8Quant,
     x: &[i8],
@@ -493,7 +606,7 @@ pub fn conv2d_i8_dsp(
     }
 }
 
-/// Stages the window of the band kernels ([`conv2d_i8_m4`], [`conv2d_i8_dsp`]) for the
+/// Stages the window of the band kernels ([`conv2d_i8_m4`], [`conv2d_i8_band_dsp`]) for the
 /// tile of output row `oy` from column `ox0`: band row `c·KH + ky` holds the
 /// [`M4_SPAN`] columns from `ox0 − pl` of input row `oy·sh + ky − pt` of channel `c`, and
 /// `pad` where that lies outside the image. A row inside the image is one copy.
@@ -540,7 +653,7 @@ fn stage_band<T: Copy>(
 }
 
 /// The input zero point as int8 when the band kernels ([`conv2d_i8_m4`],
-/// [`conv2d_i8_dsp`]) cover this conv: a 3-wide kernel at horizontal stride 1 over
+/// [`conv2d_i8_band_dsp`]) cover this conv: a 3-wide kernel at horizontal stride 1 over
 /// `1..=max_rows` (channel, kernel row) pairs, and a requantisation for every channel.
 fn band_zero_point(
     p: &Conv2dParams,
@@ -679,6 +792,9 @@ mod tests {
         let mut got = vec![99i8; n];
         conv2d_i8_dsp(p, q, x, w, &bias, &mult, &shift, &mut got);
         assert_eq!(got, want, "dsp {p:?} {q:?}");
+        let mut got = vec![99i8; n];
+        conv2d_i8_patch_dsp(p, q, x, w, &bias, &mult, &shift, &mut got);
+        assert_eq!(got, want, "patch {p:?} {q:?}");
         // The Cortex-M4's tile shape (its hand-written step is the same sum).
         if tiled(p) && (-128..128).contains(&q.input_zero_point) {
             let mut got = vec![99i8; n];
