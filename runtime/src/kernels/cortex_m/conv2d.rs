@@ -572,32 +572,29 @@ pub fn conv2d_i8_band_dsp(
         for ox0 in (0..p.out_w).step_by(DSP_T) {
             stage_band(p, x, &mut band, (oy, ox0), zpb);
             let t = DSP_T.min(p.out_w - ox0);
+            let (zp, lo, hi) = (q.output_zero_point, q.act_min, q.act_max);
             let requant = bias.iter().zip(multiplier).zip(shift);
             for (m, (&corr, ((&b, &mul), &sh))) in corr.iter().zip(requant).take(n).enumerate() {
                 let first = m * per_m;
                 // The channel's weights and the byte after them, if any.
-                let wm = w
-                    .get(first..first + per_m + 1)
-                    .or_else(|| w.get(first..first + per_m));
-                let wm = wm.unwrap_or(&[]);
-                let pairs = if wm.len() > per_m { pairs } else { last_pairs };
-                let acc = dsp::conv3_rows4(&band, wm, pairs, [0; DSP_T]);
-                // The rows left (none, or the last one or two), their words built from three
-                // weights.
-                let tail_band = band.get(2 * pairs * SPAN..rows * SPAN).unwrap_or(&[]);
-                let tail_w = wm.get(6 * pairs..per_m).unwrap_or(&[]).chunks_exact(3);
-                let acc = tail_band
-                    .chunks_exact(SPAN)
-                    .zip(tail_w)
-                    .fold(acc, |acc, (xr, wr)| {
-                        let wv = wr.iter().rev().fold(0u32, |v, &b| (v << 8) | u32::from(b));
-                        dsp::conv3_row4(xr, wv, acc)
-                    });
+                let (wm, pairs) = match w.get(first..first + per_m + 1) {
+                    Some(wm) => (wm, pairs),
+                    None => (w.get(first..first + per_m).unwrap_or(&[]), last_pairs),
+                };
+                let mut acc = dsp::conv3_rows4(&band, wm, pairs, [0; DSP_T]);
+                // The rows left (none, or the last one or two), their words built from
+                // three weights.
+                for r in 2 * pairs..rows {
+                    if let (Some(xr), Some(&[w0, w1, w2])) =
+                        (band.get(r * SPAN..), wm.get(3 * r..3 * r + 3))
+                    {
+                        acc = dsp::conv3_row4(xr, u32::from_le_bytes([w0, w1, w2, 0]), acc);
+                    }
+                }
                 let at = m * plane + oy * p.out_w + ox0;
-                if let Some(out) = y.get_mut(at..at + t) {
-                    for (o, acc) in out.iter_mut().zip(acc) {
+                for (j, acc) in acc.into_iter().enumerate().take(t) {
+                    if let Some(o) = y.get_mut(at + j) {
                         let acc = acc.wrapping_sub(corr).wrapping_add(b);
-                        let (zp, lo, hi) = (q.output_zero_point, q.act_min, q.act_max);
                         *o = requantize(acc, mul, sh, zp, lo, hi);
                     }
                 }
@@ -716,24 +713,14 @@ mod tests {
         (pt, pl, pb, pr): (usize, usize, usize, usize),
         relu: bool,
     ) -> Conv2dParams {
+        let (oh, ow) = ((h + pt + pb - kh) / sh + 1, (w + pl + pr - kw) / sw + 1);
         Conv2dParams {
-            in_channels: c,
-            in_h: h,
-            in_w: w,
-            out_channels: m,
-            out_h: (h + pt + pb - kh) / sh + 1,
-            out_w: (w + pl + pr - kw) / sw + 1,
-            kernel_h: kh,
-            kernel_w: kw,
-            stride_h: sh,
-            stride_w: sw,
-            pad_top: pt,
-            pad_left: pl,
             activation: if relu {
                 FusedActivation::Relu
             } else {
                 FusedActivation::None
             },
+            ..Conv2dParams::new([c, h, w], [m, oh, ow], [kh, kw], [sh, sw], [pt, pl])
         }
     }
 
