@@ -370,6 +370,20 @@ fn input_errors_are_reported_not_panicked() {
 #[repr(align(16))]
 struct Aligned16<T>(T);
 
+/// The condition of `model`'s kind: `label`, the mask pair, or none.
+fn condition_of<'c>(
+    model: &DeviceModel<'_>,
+    label: u32,
+    mask: &'c [f32],
+    masked: &'c [f32],
+) -> Condition<'c> {
+    match model.condition() {
+        ConditionKind::None => Condition::None,
+        ConditionKind::Label { .. } => Condition::Label(label),
+        ConditionKind::Mask { .. } => Condition::Mask { mask, masked },
+    }
+}
+
 #[test]
 fn sampling_with_given_noise_equals_sampling_its_seed() {
     let (mask, masked) = mask_inputs(3);
@@ -377,14 +391,7 @@ fn sampling_with_given_noise_equals_sampling_its_seed() {
         for format in FORMATS {
             let bytes = write(&graph, format);
             let model = DeviceModel::from_bytes(bytes.as_slice()).unwrap();
-            let condition = match model.condition() {
-                ConditionKind::None => Condition::None,
-                ConditionKind::Label { .. } => Condition::Label(2),
-                ConditionKind::Mask { .. } => Condition::Mask {
-                    mask: &mask,
-                    masked: &masked,
-                },
-            };
+            let condition = condition_of(&model, 2, &mask, &masked);
             let mut arena = vec![0u8; model.arena_bytes()];
             let mut sampler = Sampler::new(&model, &mut arena).unwrap();
             let n = model.output_len();
@@ -410,6 +417,40 @@ fn sampling_with_given_noise_equals_sampling_its_seed() {
                     .sample_with_noise(&z, Condition::Label(999), &mut b)
                     .is_err()
             );
+        }
+    }
+}
+
+#[test]
+fn observed_sampling_reports_every_op_in_order_and_makes_the_same_sample() {
+    let (mask, masked) = mask_inputs(5);
+    for graph in [mlp(), conv(), label_mlp(), mask_gen()] {
+        for format in FORMATS {
+            let bytes = write(&graph, format);
+            let model = DeviceModel::from_bytes(bytes.as_slice()).unwrap();
+            let condition = condition_of(&model, 1, &mask, &masked);
+            let mut arena = vec![0u8; model.arena_bytes()];
+            let mut sampler = Sampler::new(&model, &mut arena).unwrap();
+            let n = model.output_len();
+            let (mut a, mut b) = (vec![0.0f32; n], vec![1.0f32; n]);
+            sampler.sample(99, condition, &mut a).unwrap();
+            let mut seen = vec![];
+            sampler
+                .sample_observed(99, condition, &mut b, &mut |i| seen.push(i))
+                .unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "{format:?}");
+            assert_eq!(
+                seen,
+                (0..=model.op_count()).collect::<Vec<_>>(),
+                "{format:?}"
+            );
+            // A bad condition is an error before any op runs.
+            seen.clear();
+            let bad =
+                sampler.sample_observed(99, Condition::Label(999), &mut b, &mut |i| seen.push(i));
+            assert!(bad.is_err());
+            assert!(seen.is_empty());
         }
     }
 }

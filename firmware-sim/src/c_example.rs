@@ -71,7 +71,7 @@ fn build_static_lib(target_dir: &Path) -> Result<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = cross::output(
         cross::cargo("build", &workspace, TARGET, target_dir)
-            .args(["-p", "edgegan-runtime-c"])
+            .args(["-p", "edgegan-runtime-c", "--features", "cortex-m-dsp"])
             // the Rust firmware's profile (firmware/Cargo.toml), so the two compare
             .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
             .env("CARGO_PROFILE_RELEASE_LTO", "true")

@@ -182,6 +182,9 @@ fn build(model: &Path, profile: &Profile, batch: &Batch, arena_bytes: usize) -> 
     if let Some(feature) = core.board_feature {
         cmd.args(["--features", feature]);
     }
+    if core.dsp {
+        cmd.args(["--features", "dsp"]);
+    }
     let output = cross::output(
         cmd.env("EDGEGAN_MODEL", model)
             .env("EDGEGAN_FLASH_ORIGIN", core.flash_origin.to_string())
@@ -280,6 +283,9 @@ pub struct FirmwareOutput {
     pub calibration: (u64, u64),
     /// Per sample: timer ticks and the values.
     pub samples: Vec<(u64, Vec<f32>)>,
+    /// Timer ticks of each op in a run of the first sample (empty when the firmware does
+    /// not profile, like the C example).
+    pub op_ticks: Vec<u64>,
     /// Measured stack high-water mark in bytes.
     pub stack: u64,
 }
@@ -295,6 +301,7 @@ pub fn parse_output(text: &str, output_len: usize) -> Result<FirmwareOutput> {
         arena_bytes: 0,
         calibration: (0, 0),
         samples: vec![],
+        op_ticks: vec![],
         stack: 0,
     };
     let mut done = false;
@@ -324,6 +331,13 @@ pub fn parse_output(text: &str, output_len: usize) -> Result<FirmwareOutput> {
                     )));
                 }
                 out.samples.push((ticks, values));
+            }
+            Some("OP") => {
+                let index = num(f.next())?;
+                if index != out.op_ticks.len() as u64 {
+                    return Err(bad(format!("op {index} out of order")));
+                }
+                out.op_ticks.push(num(f.next())?);
             }
             Some("STACK") => out.stack = num(f.next())?,
             Some("DONE") => done = true,
@@ -443,6 +457,8 @@ pub struct Report {
     pub stack: u64,
     /// Instructions per sample, one entry per sample.
     pub instructions: Vec<u64>,
+    /// Instructions of each op in a run of the first sample (empty if not measured).
+    pub op_instructions: Vec<u64>,
     /// Instructions per timer tick, from the calibration loop (40 expected: 25 MHz timer,
     /// 1 instruction per ns).
     pub instructions_per_tick: f64,
@@ -545,15 +561,24 @@ pub(crate) fn run_with(
             opts.profile.name, footprint.static_ram, fw.stack, opts.profile.ram
         )));
     }
+    if !fw.op_ticks.is_empty() && fw.op_ticks.len() != model.op_count() {
+        return Err(Error::Firmware(format!(
+            "the firmware timed {} ops, the model has {}",
+            fw.op_ticks.len(),
+            model.op_count()
+        )));
+    }
     let per_tick = instructions_per_tick(fw.calibration)?;
+    let to_instructions = |ticks: u64| (ticks as f64 * per_tick).round() as u64;
     Ok(Report {
         profile: opts.profile,
         pairs: pairs.clone(),
         instructions: fw
             .samples
             .iter()
-            .map(|(ticks, _)| (*ticks as f64 * per_tick).round() as u64)
+            .map(|(t, _)| to_instructions(*t))
             .collect(),
+        op_instructions: fw.op_ticks.iter().map(|&t| to_instructions(t)).collect(),
         samples: fw.samples.into_iter().map(|(_, v)| v).collect(),
         footprint,
         model_bytes: model.bytes().len() as u64,
@@ -640,9 +665,15 @@ mod tests {
 
     #[test]
     fn firmware_output_round_trips() {
-        let text = "EGM 64 2 1\nCAL 1000 25\nS 0 7 3f800000 bf800000\nSTACK 512\nDONE\n";
+        let text =
+            "EGM 64 2 1\nCAL 1000 25\nOP 0 3\nOP 1 4\nS 0 7 3f800000 bf800000\nSTACK 512\nDONE\n";
         let out = parse_output(text, 2).unwrap();
         assert_eq!(out.samples, vec![(7, vec![1.0, -1.0])]);
+        assert_eq!(out.op_ticks, vec![3, 4]);
+        assert!(
+            parse_output("OP 1 3\nDONE\n", 2).is_err(),
+            "ops out of order"
+        );
         assert_eq!(
             (out.arena_bytes, out.stack, out.calibration),
             (64, 512, (1000, 25))

@@ -87,6 +87,9 @@ pub fn lint() -> Result<Vec<String>> {
         if let Some(feature) = core.board_feature {
             cmd.args(["--features", feature]);
         }
+        if core.dsp {
+            cmd.args(["--features", "dsp"]);
+        }
         run(
             &format!("cargo clippy (firmware, board; {})", core.name),
             cmd.args(["--workspace", "--", "-D", "warnings"])

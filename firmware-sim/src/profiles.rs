@@ -24,6 +24,9 @@ pub struct Core {
     pub ram_origin: u32,
     /// The firmware (and board crate) feature that selects this machine's peripherals.
     pub board_feature: Option<&'static str>,
+    /// Whether the core has the DSP extension (`SXTB16`, `SMLAD`): the firmware is then
+    /// built with its `dsp` feature, the runtime's int8 kernels for it.
+    pub dsp: bool,
 }
 
 const ARM_QEMU: (&str, &str) = ("qemu-system-arm", "qemu-system-arm");
@@ -38,6 +41,7 @@ pub const CORTEX_M4: Core = Core {
     flash_origin: 0x0000_0000,
     ram_origin: 0x2000_0000,
     board_feature: None,
+    dsp: true,
 };
 
 /// Cortex-M0 (Armv6-M: no FPU, no DSP, no hardware divide) on QEMU's BBC micro:bit
@@ -52,6 +56,7 @@ pub const CORTEX_M0: Core = Core {
     flash_origin: 0x0000_0000,
     ram_origin: 0x2000_0000,
     board_feature: Some("microbit"),
+    dsp: false,
 };
 
 /// Cortex-M33F (Armv8-M mainline, TrustZone; the firmware runs in the secure state it
@@ -65,6 +70,7 @@ pub const CORTEX_M33: Core = Core {
     flash_origin: 0x1000_0000,
     ram_origin: 0x3800_0000,
     board_feature: Some("an505"),
+    dsp: true,
 };
 
 /// RISC-V `rv32imac` (ESP32-C3/C6, GD32V class) on QEMU's `virt` board, machine mode,
@@ -79,6 +85,7 @@ pub const RISCV32: Core = Core {
     flash_origin: 0x8000_0000,
     ram_origin: 0x8040_0000,
     board_feature: None,
+    dsp: false,
 };
 
 /// A device budget.

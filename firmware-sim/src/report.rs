@@ -181,5 +181,61 @@ pub fn run_report(path: &Path, m: &DeviceModel<'_>, r: &firmware::Report) -> Str
         "              (QEMU -icount shift=0 virtual time via the board timer; {:.2} instructions per tick)",
         r.instructions_per_tick
     );
+    if !r.op_instructions.is_empty() {
+        s.push_str(&op_table(
+            m,
+            &r.op_instructions,
+            r.instructions.first().copied(),
+        ));
+    }
+    s
+}
+
+/// Per op: kind, output shape, MACs and instructions in one run of the first sample, and
+/// the rest of the sample (noise, condition, output copy) against its plain run.
+fn op_table(m: &DeviceModel<'_>, ops: &[u64], sample: Option<u64>) -> String {
+    let mut s = String::new();
+    let sum: u64 = ops.iter().sum();
+    let whole = sample.unwrap_or(sum).max(sum).max(1);
+    let _ = writeln!(
+        s,
+        "per op (sample 0, timed on its own run; the timer counts in steps of about 40 instructions):"
+    );
+    let _ = writeln!(
+        s,
+        "  {:>3} {:<16} {:<18} {:>11} {:>12} {:>8} {:>6}",
+        "op", "kind", "output", "MACs", "instructions", "per MAC", "share"
+    );
+    for (i, &n) in ops.iter().enumerate() {
+        let rec = m.op(i);
+        let kind = rec.map_or("?", |r| r.kind.name());
+        let shape = rec
+            .and_then(|r| m.tensor(r.output as usize))
+            .map(|t| format!("{:?}", t.shape()))
+            .unwrap_or_default();
+        let macs = m.op_macs(i);
+        let per_mac = if macs > 0 {
+            format!("{:.2}", n as f64 / macs as f64)
+        } else {
+            "-".to_string()
+        };
+        let _ = writeln!(
+            s,
+            "  {i:>3} {kind:<16} {shape:<18} {macs:>11} {n:>12} {per_mac:>8} {:>5.1}%",
+            100.0 * n as f64 / whole as f64
+        );
+    }
+    if let Some(total) = sample {
+        let rest = total.saturating_sub(sum);
+        let _ = writeln!(
+            s,
+            "      {:<16} {:<18} {:>11} {rest:>12} {:>8} {:>5.1}%",
+            "rest",
+            "(noise, input, output)",
+            "",
+            "",
+            100.0 * rest as f64 / whole as f64
+        );
+    }
     s
 }

@@ -53,7 +53,9 @@
 //! sampler.sample_u8(seed, Condition::Label(7), &mut pixels)?;
 //! ```
 #![cfg_attr(not(test), no_std)]
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: the one exception is `kernels::cortex_m::dsp`, whose `asm!` DSP
+// instructions (only with the `cortex-m-dsp` feature on Arm) allow it for themselves alone.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(clippy::cast_lossless, clippy::semicolon_if_nothing_returned)]
 

@@ -368,6 +368,12 @@ impl<'a> DeviceModel<'a> {
             .sum()
     }
 
+    /// Multiply-accumulates per sample of op `index` (Dense, Conv2d, ConvTranspose2d; 0 for
+    /// other ops or a bad index).
+    pub fn op_macs(&self, index: usize) -> u64 {
+        self.prepare(index).map_or(0, |op| op.op.macs())
+    }
+
     /// Learned parameters of op `index`: the elements of its weights, biases and tables
     /// (Dense, Conv2d, Gather; 0 for other ops or a bad index).
     pub fn op_learned_params(&self, index: usize) -> u64 {

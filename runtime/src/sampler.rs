@@ -88,6 +88,29 @@ impl<'m, 'r> Sampler<'m, 'r> {
         Ok(())
     }
 
+    /// Like [`sample`](Self::sample), calling `at_op(i)` right before op `i` runs and
+    /// `at_op(op_count)` right after the last one, so that a caller can time each op (the
+    /// firmware's per-op instruction counts read a timer there): op `i` runs between the
+    /// calls with `i` and `i + 1`. The sample is the one [`sample`](Self::sample) makes.
+    ///
+    /// # Errors
+    ///
+    /// As [`sample`](Self::sample).
+    pub fn sample_observed(
+        &mut self,
+        seed: u64,
+        condition: Condition<'_>,
+        out: &mut [f32],
+        at_op: &mut dyn FnMut(usize),
+    ) -> Result<(), Error> {
+        let out = output_prefix(out, self.model.output_len())?;
+        self.check_condition(&condition)?;
+        self.fill_noise(seed)?;
+        self.run_graph(&condition, at_op)?;
+        out.copy_from_slice(self.output()?);
+        Ok(())
+    }
+
     /// Like [`sample`](Self::sample), with the noise `z` given instead of drawn from a
     /// seed: `z` has [`DeviceModel::noise_dim`] elements. It lets a host feed the exact
     /// inputs another engine ran (the cross-engine tests do); `sample(seed, ..)` equals
@@ -112,7 +135,7 @@ impl<'m, 'r> Sampler<'m, 'r> {
         }
         self.check_condition(&condition)?;
         self.write_input(self.model.noise_tensor, z)?;
-        self.run_graph(&condition)?;
+        self.run_graph(&condition, &mut |_| {})?;
         out.copy_from_slice(self.output()?);
         Ok(())
     }
@@ -234,17 +257,27 @@ impl<'m, 'r> Sampler<'m, 'r> {
 
     /// Runs the graph once; the condition has been checked.
     fn run(&mut self, seed: u64, condition: &Condition<'_>) -> Result<(), Error> {
+        self.fill_noise(seed)?;
+        self.run_graph(condition, &mut |_| {})
+    }
+
+    /// Draws the noise of `seed` into the noise tensor.
+    fn fill_noise(&mut self, seed: u64) -> Result<(), Error> {
         let noise = self.model.tensor_checked(self.model.noise_tensor)?;
         crate::noise::fill(
             seed,
             f32s_mut(self.arena.get_mut(noise.range()).ok_or(Error::Internal)?)?,
         );
-        self.run_graph(condition)
+        Ok(())
     }
 
-    /// Runs the graph once on the noise already in the arena; the condition has been
-    /// checked.
-    fn run_graph(&mut self, condition: &Condition<'_>) -> Result<(), Error> {
+    /// Runs the graph once on the noise already in the arena, calling `at_op(i)` before op
+    /// `i` and `at_op(op_count)` at the end; the condition has been checked.
+    fn run_graph(
+        &mut self,
+        condition: &Condition<'_>,
+        at_op: &mut dyn FnMut(usize),
+    ) -> Result<(), Error> {
         let mut label = 0usize;
         match *condition {
             Condition::Label(l) => label = l as usize,
@@ -255,9 +288,11 @@ impl<'m, 'r> Sampler<'m, 'r> {
             Condition::None => {}
         }
         for i in 0..self.model.op_count() {
+            at_op(i);
             let op = self.model.prepare(i)?;
             exec(&op, self.arena, self.model.blob(), label)?;
         }
+        at_op(self.model.op_count());
         Ok(())
     }
 }

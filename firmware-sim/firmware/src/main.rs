@@ -7,13 +7,16 @@
 //! EGM <arena bytes> <output len> <sample count>
 //! CAL <instructions> <timer ticks>        a 2-instruction loop, to convert ticks
 //! S <index> <timer ticks> <hex f32 bits>...   one per sample
+//! OP <index> <timer ticks>                 per op, a second run of the first sample
 //! STACK <bytes>                           stack high-water mark (painted stack)
 //! DONE
 //! ```
 //!
 //! Mask-conditioned models draw each sample's mask from its `(kind, mask seed)` with
 //! `edgegan_runtime::mask` (the code the host draws with, so the masks are the host's) over
-//! the picture embedded at build time; only `Sampler::sample` is timed.
+//! the picture embedded at build time; only `Sampler::sample` is timed. The first sample is
+//! then made once more with `Sampler::sample_observed`, which reads the timer before each op
+//! (the `OP` lines: which op costs what; the printing between two reads is not counted).
 //!
 //! Any error, panic, fault or unexpected interrupt ends QEMU with `EXIT_FAILURE` (never a
 //! hang; a loop that never ends is caught by the host's timeout). Cost is measured
@@ -112,6 +115,29 @@ fn run() -> bool {
         } else {
             Condition::Label(code)
         };
+        if i == 0 {
+            // Per op, on a run of its own: `at_op(k)` comes right before op `k`.
+            let mut last = timer_now();
+            let mut at_op = |k: usize| {
+                let now = timer_now();
+                if k > 0 {
+                    w.str("OP ");
+                    w.dec(k as u64 - 1);
+                    w.str(" ");
+                    w.dec(u64::from(last.wrapping_sub(now)));
+                    w.str("\n");
+                }
+                last = timer_now();
+            };
+            if sampler
+                .sample_observed(seed, condition, out, &mut at_op)
+                .is_err()
+            {
+                w.str("ERR the profiled sample failed\n");
+                w.flush();
+                return false;
+            }
+        }
         let t0 = timer_now();
         let result = sampler.sample(seed, condition, out);
         let ticks = t0.wrapping_sub(timer_now());

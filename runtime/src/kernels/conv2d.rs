@@ -38,6 +38,35 @@ pub struct Conv2dParams {
     pub activation: FusedActivation,
 }
 
+impl Conv2dParams {
+    /// The geometry of a `[C, H, W]` → `[M, OH, OW]` op with a `[KH, KW]` kernel, strides
+    /// `[sh, sw]` and `[top, left]` padding, without activation (Conv2d and
+    /// ConvTranspose2d; the caller has checked the sizes against each other).
+    pub const fn new(
+        [in_channels, in_h, in_w]: [usize; 3],
+        [out_channels, out_h, out_w]: [usize; 3],
+        [kernel_h, kernel_w]: [usize; 2],
+        [stride_h, stride_w]: [usize; 2],
+        [pad_top, pad_left]: [usize; 2],
+    ) -> Self {
+        Conv2dParams {
+            in_channels,
+            in_h,
+            in_w,
+            out_channels,
+            out_h,
+            out_w,
+            kernel_h,
+            kernel_w,
+            stride_h,
+            stride_w,
+            pad_top,
+            pad_left,
+            activation: FusedActivation::None,
+        }
+    }
+}
+
 /// Zero points and clamps of the int8 kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Conv2dI8Quant {

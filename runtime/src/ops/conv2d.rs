@@ -126,21 +126,13 @@ fn geometry(prm: &Params, x: [usize; 3], y: [usize; 3]) -> Result<Conv2dParams, 
     if oh != span_h / sh + 1 || ow != span_w / sw + 1 {
         return Err("conv2d output shape does not match input, kernel, stride and padding");
     }
-    Ok(Conv2dParams {
-        in_channels: c,
-        in_h: ih,
-        in_w: iw,
-        out_channels: m,
-        out_h: oh,
-        out_w: ow,
-        kernel_h: kh,
-        kernel_w: kw,
-        stride_h: sh,
-        stride_w: sw,
-        pad_top: pt,
-        pad_left: pl,
-        activation: Default::default(),
-    })
+    Ok(Conv2dParams::new(
+        [c, ih, iw],
+        [m, oh, ow],
+        [kh, kw],
+        [sh, sw],
+        [pt, pl],
+    ))
 }
 
 /// The error messages of a convolution-like op.
@@ -226,7 +218,9 @@ impl<'a> Op<'a> for Conv2d<'a> {
                 mult,
                 shift,
             } => {
-                #[cfg(target_arch = "arm")]
+                #[cfg(all(target_arch = "arm", feature = "cortex-m-dsp"))]
+                let conv = cortex_m::conv2d::conv2d_i8_dsp;
+                #[cfg(all(target_arch = "arm", not(feature = "cortex-m-dsp")))]
                 let conv = cortex_m::conv2d::conv2d_i8_m4;
                 #[cfg(not(target_arch = "arm"))]
                 let conv = cortex_m::conv2d::conv2d_i8_tiled;

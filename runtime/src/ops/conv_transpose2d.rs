@@ -148,21 +148,13 @@ fn geometry(prm: &Params, x: [usize; 3], y: [usize; 3]) -> Result<Conv2dParams, 
             "conv_transpose2d output shape does not match input, kernel, stride and padding",
         );
     }
-    Ok(Conv2dParams {
-        in_channels: c,
-        in_h: ih,
-        in_w: iw,
-        out_channels: m,
-        out_h: oh,
-        out_w: ow,
-        kernel_h: kh,
-        kernel_w: kw,
-        stride_h: sh,
-        stride_w: sw,
-        pad_top: pt,
-        pad_left: pl,
-        activation: Default::default(),
-    })
+    Ok(Conv2dParams::new(
+        [c, ih, iw],
+        [m, oh, ow],
+        [kh, kw],
+        [sh, sw],
+        [pt, pl],
+    ))
 }
 
 impl<'a> Op<'a> for ConvTranspose2d<'a> {

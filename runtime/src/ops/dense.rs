@@ -140,7 +140,11 @@ impl<'a> Op<'a> for Dense<'a> {
                 shift,
             } => {
                 let y = i8s_mut(cx.io.out);
-                cortex_m::dense::dense_i8_rows4(&self.i8, i8s(x), w, bias, mult, shift, y);
+                #[cfg(all(target_arch = "arm", feature = "cortex-m-dsp"))]
+                let dense = cortex_m::dense::dense_i8_dsp;
+                #[cfg(not(all(target_arch = "arm", feature = "cortex-m-dsp")))]
+                let dense = cortex_m::dense::dense_i8_rows4;
+                dense(&self.i8, i8s(x), w, bias, mult, shift, y);
             }
         }
         Ok(())

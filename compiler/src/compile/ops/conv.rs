@@ -46,6 +46,19 @@ pub(super) fn operands<'m>(
     Ok((kernel, bias, input, [c, h, w]))
 }
 
+/// `[top, left, bottom, right]` of tract's computed padding of the two spatial axes.
+macro_rules! tlbr {
+    ($pads:expr) => {
+        [
+            $pads[0].pad_before,
+            $pads[1].pad_before,
+            $pads[0].pad_after,
+            $pads[1].pad_after,
+        ]
+    };
+}
+pub(super) use tlbr;
+
 /// A Conv2d, left pending so that a bias or BatchNorm after it folds into its weights.
 pub(crate) fn conv<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), CompileError> {
     let op = node
@@ -55,11 +68,29 @@ pub(crate) fn conv<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), 
     if op.q_params.is_some() || node.inputs.len() != 3 {
         return Err(unsupported(node, "quantised convolution"));
     }
-    let (kernel, bias, input, [c, h, w]) = operands(cx, node, ps, op.group, op.kernel_fmt)?;
-    let m = ps.output_channels;
-    let kshape = ps.kernel_shape.to_vec();
+    let operands = operands(cx, node, ps, op.group, op.kernel_fmt)?;
+    let [_, h, w] = operands.3;
     let strides = ps.strides().to_vec();
-    let pads = ps.padding.compute(&[h, w], &kshape, &[1, 1], &strides);
+    let pads = ps
+        .padding
+        .compute(&[h, w], &ps.kernel_shape, &[1, 1], &strides);
+    let padding = tlbr!(pads);
+    pending(cx, node, operands, ps, padding, None)
+}
+
+/// Sets `node`'s value to its pending Conv2d (with `transposed`, the ConvTranspose2d with
+/// that output padding): the `[M, C, KH, KW]` kernel and `[M]` bias of its operands, the
+/// pool spec's kernel size and strides, and `padding`.
+pub(super) fn pending<'m>(
+    cx: &mut Lowerer<'m>,
+    node: &'m TypedNode,
+    (kernel, bias, input, [c, _, _]): Operands,
+    ps: &PoolSpec,
+    padding: [usize; 4],
+    transposed: Option<[usize; 2]>,
+) -> Result<(), CompileError> {
+    let m = ps.output_channels;
+    let (kshape, strides) = (&ps.kernel_shape, ps.strides());
     let weight = broadcast(&kernel, &[m, c, kshape[0], kshape[1]])
         .ok_or_else(|| unsupported(node, "kernel shape"))?;
     let bias = broadcast(&bias, &[m]).ok_or_else(|| unsupported(node, "bias shape"))?;
@@ -72,14 +103,9 @@ pub(crate) fn conv<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), 
                 out_channels: m,
                 kernel: [kshape[0], kshape[1]],
                 stride: [strides[0], strides[1]],
-                padding: [
-                    pads[0].pad_before,
-                    pads[1].pad_before,
-                    pads[0].pad_after,
-                    pads[1].pad_after,
-                ],
+                padding,
             }),
-            transposed: None,
+            transposed,
             out_channels: m,
             weight,
             bias,

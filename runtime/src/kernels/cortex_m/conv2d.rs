@@ -17,6 +17,8 @@
 //! fixed-length loops stay loops there. On the Cortex-M4 the int8 conv runs
 //! [`conv2d_i8_m4`] instead, whose inner step is written out by hand.
 
+use super::dense::rows_dsp;
+use super::dsp;
 use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams, conv2d_f32, conv2d_i8, conv2d_w8a32};
 use crate::kernels::{FusedActivation, relu_f32, requantize};
 
@@ -353,48 +355,17 @@ pub fn conv2d_i8_m4(
     y: &mut [i8],
 ) {
     let n = p.out_channels;
-    let kh = p.kernel_h;
-    let rows = p.in_channels * kh;
-    let zp8 = i8::try_from(q.input_zero_point);
-    let covered = p.stride_w == 1
-        && p.kernel_w == 3
-        && kh > 0
-        && p.out_w > 0
-        && p.in_w > 0
-        && rows.checked_mul(M4_SPAN).is_some_and(|b| b <= M4_BAND)
-        && bias.len() >= n
-        && multiplier.len() >= n
-        && shift.len() >= n;
-    let (true, Ok(zp8)) = (covered, zp8) else {
+    let rows = p.in_channels * p.kernel_h;
+    let Some(zp8) = band_zero_point(p, q, [bias, multiplier, shift], M4_BAND / M4_SPAN) else {
         return conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
     };
     let zp = i32::from(zp8);
     let per_m = rows * 3;
     let plane = p.out_h * p.out_w;
-    let in_plane = p.in_h * p.in_w;
     let mut band = [zp8; M4_BAND];
     for oy in 0..p.out_h {
         for ox0 in (0..p.out_w).step_by(M4_T) {
-            // Window columns `lo..hi` lie in the image, from input column `ox0 + lo − pl`.
-            let lo = p.pad_left.saturating_sub(ox0);
-            let hi = (p.in_w + p.pad_left)
-                .saturating_sub(ox0)
-                .min(M4_SPAN)
-                .max(lo);
-            let ix = ox0 + lo - p.pad_left;
-            // Band row `c·KH + ky`: input row `oy·sh + ky − pt` of channel `c`.
-            for (r, dst) in band.chunks_exact_mut(M4_SPAN).take(rows).enumerate() {
-                let (c, ky) = (r / kh, r % kh);
-                dst.fill(zp8);
-                let iy = (oy * p.stride_h + ky).checked_sub(p.pad_top);
-                if let Some(iy) = iy.filter(|&iy| iy < p.in_h) {
-                    let at = c * in_plane + iy * p.in_w + ix;
-                    let src = x.get(at..at + (hi - lo)).unwrap_or(&[]);
-                    for (d, &s) in dst.iter_mut().skip(lo).zip(src) {
-                        *d = s;
-                    }
-                }
-            }
+            stage_band(p, x, &mut band, (oy, ox0), zp8);
             let t = M4_T.min(p.out_w - ox0);
             for (m, wm) in w.chunks_exact(per_m).take(n).enumerate() {
                 let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
@@ -431,6 +402,272 @@ pub fn conv2d_i8_m4(
             }
         }
     }
+}
+
+/// int8 conv2d for cores with the DSP extension: the band kernel
+/// ([`conv2d_i8_band_dsp`]) for 3-wide kernels at horizontal stride 1, the patch kernel
+/// ([`conv2d_i8_patch_dsp`]) for other geometries, [`conv2d_i8_m4`] past their limits.
+/// Equal to [`conv2d_i8`]. It holds no buffer itself, so only one kernel's is on the stack.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_i8_dsp(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    let requant = [bias, multiplier, shift];
+    let kernel = if p.out_channels > DSP_CHANNELS {
+        conv2d_i8_m4
+    } else if band_zero_point(p, q, requant, M4_BAND / M4_SPAN).is_some() {
+        conv2d_i8_band_dsp
+    } else if patch_zero_point(p, q, requant).is_some() {
+        conv2d_i8_patch_dsp
+    } else {
+        conv2d_i8_m4
+    };
+    kernel(p, q, x, w, bias, multiplier, shift, y);
+}
+
+/// Longest patch (`C·KH·KW` values) [`conv2d_i8_patch_dsp`] stages.
+const PATCH_MAX: usize = 576;
+
+/// The input zero point as int8 when [`conv2d_i8_patch_dsp`] covers this conv: a patch of
+/// `1..=PATCH_MAX` values, at most [`DSP_CHANNELS`] channels, a requantisation for each.
+fn patch_zero_point(p: &Conv2dParams, q: &Conv2dI8Quant, requant: [&[i32]; 3]) -> Option<i8> {
+    let k = p.in_channels * p.kernel_h * p.kernel_w;
+    let covered = (1..=PATCH_MAX).contains(&k)
+        && p.out_channels <= DSP_CHANNELS
+        && requant.iter().all(|r| r.len() >= p.out_channels);
+    covered
+        .then(|| i8::try_from(q.input_zero_point).ok())
+        .flatten()
+}
+
+/// int8 conv2d for cores with the DSP extension, any geometry with a patch of at most
+/// [`PATCH_MAX`] values (strided and wide kernels; others run [`conv2d_i8_tiled`]). Equal
+/// to [`conv2d_i8`].
+///
+/// For each output pixel its patch `x[c, oy·sh + ky − pt, ox·sw + kx − pl]` is staged in
+/// `(c, ky, kx)` order on the stack (the input zero point where it lies outside the image;
+/// `zp·Σw` of each channel is subtracted at the end), and every channel's output is its
+/// weight row times the patch, three rows per pass with dual multiply-accumulates
+/// ([`rows_dsp`], Dense's loop).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn conv2d_i8_patch_dsp(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    let Some(zp8) = patch_zero_point(p, q, [bias, multiplier, shift]) else {
+        return conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
+    };
+    let (n, k) = (p.out_channels, p.in_channels * p.kernel_h * p.kernel_w);
+    let mut corr = [0i32; DSP_CHANNELS];
+    for (c, wm) in corr.iter_mut().zip(w.chunks_exact(k)) {
+        *c = i32::from(zp8).wrapping_mul(weight_sum(wm));
+    }
+    let (x, w): (&[u8], &[u8]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(w));
+    let zpb = zp8 as u8;
+    let (plane, in_plane) = (p.out_h * p.out_w, p.in_h * p.in_w);
+    let (zp, lo, hi) = (q.output_zero_point, q.act_min, q.act_max);
+    let mut patch = [zpb; PATCH_MAX];
+    for oy in 0..p.out_h {
+        for ox in 0..p.out_w {
+            let mut rows = patch.chunks_exact_mut(p.kernel_w);
+            for c in 0..p.in_channels {
+                for ky in 0..p.kernel_h {
+                    let Some(row) = rows.next() else { break };
+                    let iy = (oy * p.stride_h + ky).checked_sub(p.pad_top);
+                    let iy = iy.filter(|&iy| iy < p.in_h);
+                    for (kx, d) in row.iter_mut().enumerate() {
+                        let ix = (ox * p.stride_w + kx).checked_sub(p.pad_left);
+                        *d = match (iy, ix.filter(|&ix| ix < p.in_w)) {
+                            (Some(iy), Some(ix)) => x
+                                .get(c * in_plane + iy * p.in_w + ix)
+                                .copied()
+                                .unwrap_or(zpb),
+                            _ => zpb,
+                        };
+                    }
+                }
+            }
+            let at = oy * p.out_w + ox;
+            let patch = patch.get(..k).unwrap_or(&[]);
+            rows_dsp(patch, w, k, n, |m, acc| {
+                let requant = (bias.get(m), multiplier.get(m), shift.get(m), corr.get(m));
+                if let (Some(o), (Some(&b), Some(&mul), Some(&sh), Some(&cr))) =
+                    (y.get_mut(m * plane + at), requant)
+                {
+                    let acc = acc.wrapping_sub(cr).wrapping_add(b);
+                    *o = requantize(acc, mul, sh, zp, lo, hi);
+                }
+            });
+        }
+    }
+}
+
+/// Output columns per tile of [`conv2d_i8_band_dsp`] (its window is [`conv2d_i8_m4`]'s).
+const DSP_T: usize = M4_T;
+/// Output channels the DSP kernels keep a zero-point correction for.
+const DSP_CHANNELS: usize = 64;
+const _: () = assert!(dsp::CONV3_SPAN == M4_SPAN);
+
+/// int8 conv2d for cores with the DSP extension, for 3-wide kernels at horizontal stride 1
+/// (others run [`conv2d_i8_m4`]). Equal to [`conv2d_i8`].
+///
+/// Like [`conv2d_i8_m4`], the `KH` input rows under a tile of four output columns are
+/// staged for every channel into a window on the stack, padded with the input zero point,
+/// and the tile's outputs of one channel accumulate in registers over the window's `C·KH`
+/// rows ([`dsp::conv3_rows4`], two rows per pass). Each row's three weights are one word
+/// `w0 w1 w2 ·`, sign-extended into the lanes `(w0, w2)` and `(w1, ·)`; each word of four
+/// inputs `b0 b1 b2 b3` into `(b0, b2)` and `(b1, b3)`. Then output column `j` takes
+/// `b0·w0 + b2·w2` in one `SMLAD` and `b1·w1` in one `SMLABB`, and column `j + 1` takes
+/// `b1·w0 + b3·w2` and `b2·w1` (`SMLATB`): twelve multiply-accumulates from two input
+/// words, one weight word, six extends and eight instructions. `zp·Σw` of each channel is
+/// computed once per call and subtracted at the end, since padding reads as the zero point.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn conv2d_i8_band_dsp(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    const SPAN: usize = M4_SPAN;
+    let n = p.out_channels;
+    let rows = p.in_channels * p.kernel_h;
+    let zp8 = band_zero_point(p, q, [bias, multiplier, shift], M4_BAND / M4_SPAN);
+    let (true, Some(zp8)) = (n <= DSP_CHANNELS, zp8) else {
+        return conv2d_i8_m4(p, q, x, w, bias, multiplier, shift, y);
+    };
+    let per_m = rows * 3;
+    let plane = p.out_h * p.out_w;
+    let mut corr = [0i32; DSP_CHANNELS];
+    for (c, wm) in corr.iter_mut().zip(w.chunks_exact(per_m)) {
+        *c = i32::from(zp8).wrapping_mul(weight_sum(wm));
+    }
+    let x: &[u8] = bytemuck::cast_slice(x);
+    let w: &[u8] = bytemuck::cast_slice(w);
+    let zpb = zp8 as u8;
+    let mut band = [zpb; M4_BAND];
+    // Rows the assembly loop takes, in pairs: all of them (rounded down to even) while a
+    // channel's weights are followed by another's, since the word of its last row reads
+    // one byte more; for the last channel every row but the last.
+    let (pairs, last_pairs) = (rows / 2, (rows - 1) / 2);
+    for oy in 0..p.out_h {
+        for ox0 in (0..p.out_w).step_by(DSP_T) {
+            stage_band(p, x, &mut band, (oy, ox0), zpb);
+            let t = DSP_T.min(p.out_w - ox0);
+            let (zp, lo, hi) = (q.output_zero_point, q.act_min, q.act_max);
+            let requant = bias.iter().zip(multiplier).zip(shift);
+            for (m, (&corr, ((&b, &mul), &sh))) in corr.iter().zip(requant).take(n).enumerate() {
+                let first = m * per_m;
+                // The channel's weights and the byte after them, if any.
+                let (wm, pairs) = match w.get(first..first + per_m + 1) {
+                    Some(wm) => (wm, pairs),
+                    None => (w.get(first..first + per_m).unwrap_or(&[]), last_pairs),
+                };
+                let mut acc = dsp::conv3_rows4(&band, wm, pairs, [0; DSP_T]);
+                // The rows left (none, or the last one or two), their words built from
+                // three weights.
+                for r in 2 * pairs..rows {
+                    if let (Some(xr), Some(&[w0, w1, w2])) =
+                        (band.get(r * SPAN..), wm.get(3 * r..3 * r + 3))
+                    {
+                        acc = dsp::conv3_row4(xr, u32::from_le_bytes([w0, w1, w2, 0]), acc);
+                    }
+                }
+                let at = m * plane + oy * p.out_w + ox0;
+                for (j, acc) in acc.into_iter().enumerate().take(t) {
+                    if let Some(o) = y.get_mut(at + j) {
+                        let acc = acc.wrapping_sub(corr).wrapping_add(b);
+                        *o = requantize(acc, mul, sh, zp, lo, hi);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Stages the window of the band kernels ([`conv2d_i8_m4`], [`conv2d_i8_band_dsp`]) for the
+/// tile of output row `oy` from column `ox0`: band row `c·KH + ky` holds the
+/// [`M4_SPAN`] columns from `ox0 − pl` of input row `oy·sh + ky − pt` of channel `c`, and
+/// `pad` where that lies outside the image. A row inside the image is one copy.
+fn stage_band<T: Copy>(
+    p: &Conv2dParams,
+    x: &[T],
+    band: &mut [T],
+    (oy, ox0): (usize, usize),
+    pad: T,
+) {
+    // Window columns `lo..hi` lie in the image, from input column `ox0 + lo − pl`.
+    let lo = p.pad_left.saturating_sub(ox0);
+    let hi = (p.in_w + p.pad_left)
+        .saturating_sub(ox0)
+        .min(M4_SPAN)
+        .max(lo);
+    let ix = ox0 + lo - p.pad_left;
+    let in_plane = p.in_h * p.in_w;
+    let mut dsts = band.chunks_exact_mut(M4_SPAN);
+    for c in 0..p.in_channels {
+        for ky in 0..p.kernel_h {
+            let Some(Ok(dst)) = dsts.next().map(<&mut [T; M4_SPAN]>::try_from) else {
+                return;
+            };
+            let iy = (oy * p.stride_h + ky).checked_sub(p.pad_top);
+            let Some(iy) = iy.filter(|&iy| iy < p.in_h) else {
+                dst.fill(pad);
+                continue;
+            };
+            let at = c * in_plane + iy * p.in_w + ix;
+            if hi - lo == M4_SPAN {
+                if let Some(Ok(src)) = x.get(at..at + M4_SPAN).map(<&[T; M4_SPAN]>::try_from) {
+                    *dst = *src;
+                }
+                continue;
+            }
+            dst.fill(pad);
+            let src = x.get(at..at + (hi - lo)).unwrap_or(&[]);
+            for (d, &s) in dst.iter_mut().skip(lo).zip(src) {
+                *d = s;
+            }
+        }
+    }
+}
+
+/// The input zero point as int8 when the band kernels ([`conv2d_i8_m4`],
+/// [`conv2d_i8_band_dsp`]) cover this conv: a 3-wide kernel at horizontal stride 1 over
+/// `1..=max_rows` (channel, kernel row) pairs, and a requantisation for every channel.
+fn band_zero_point(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    requant: [&[i32]; 3],
+    max_rows: usize,
+) -> Option<i8> {
+    let rows = p.in_channels * p.kernel_h;
+    let covered = p.stride_w == 1
+        && p.kernel_w == 3
+        && (1..=max_rows).contains(&rows)
+        && p.out_w > 0
+        && p.in_w > 0
+        && requant.iter().all(|r| r.len() >= p.out_channels);
+    covered
+        .then(|| i8::try_from(q.input_zero_point).ok())
+        .flatten()
 }
 
 /// `Σ w`, wrapping.
@@ -476,24 +713,14 @@ mod tests {
         (pt, pl, pb, pr): (usize, usize, usize, usize),
         relu: bool,
     ) -> Conv2dParams {
+        let (oh, ow) = ((h + pt + pb - kh) / sh + 1, (w + pl + pr - kw) / sw + 1);
         Conv2dParams {
-            in_channels: c,
-            in_h: h,
-            in_w: w,
-            out_channels: m,
-            out_h: (h + pt + pb - kh) / sh + 1,
-            out_w: (w + pl + pr - kw) / sw + 1,
-            kernel_h: kh,
-            kernel_w: kw,
-            stride_h: sh,
-            stride_w: sw,
-            pad_top: pt,
-            pad_left: pl,
             activation: if relu {
                 FusedActivation::Relu
             } else {
                 FusedActivation::None
             },
+            ..Conv2dParams::new([c, h, w], [m, oh, ow], [kh, kw], [sh, sw], [pt, pl])
         }
     }
 
@@ -549,6 +776,12 @@ mod tests {
         let mut got = vec![99i8; n];
         conv2d_i8_m4(p, q, x, w, &bias, &mult, &shift, &mut got);
         assert_eq!(got, want, "m4 {p:?} {q:?}");
+        let mut got = vec![99i8; n];
+        conv2d_i8_dsp(p, q, x, w, &bias, &mult, &shift, &mut got);
+        assert_eq!(got, want, "dsp {p:?} {q:?}");
+        let mut got = vec![99i8; n];
+        conv2d_i8_patch_dsp(p, q, x, w, &bias, &mult, &shift, &mut got);
+        assert_eq!(got, want, "patch {p:?} {q:?}");
         // The Cortex-M4's tile shape (its hand-written step is the same sum).
         if tiled(p) && (-128..128).contains(&q.input_zero_point) {
             let mut got = vec![99i8; n];

@@ -1,5 +1,7 @@
-//! Dense variants: four output rows per pass.
+//! Dense variants: four output rows per pass; the int8 one for DSP cores three, with its
+//! products in pairs of 16-bit lanes (`SXTB16` + `SMLAD`).
 
+use super::dsp;
 use crate::kernels::dense::{DenseI8Params, DenseParams};
 use crate::kernels::{FusedActivation, relu_f32, requantize};
 
@@ -125,6 +127,66 @@ pub fn dense_i8_rows4(
     }
 }
 
+/// int8 dense with the DSP extension (CMSIS-NN's fully-connected shape): three rows per
+/// pass ([`dsp::dot3_quads`]: each word of four inputs loaded and sign-extended once with
+/// `SXTB16`, and multiplied with the three rows' words in two `SMLAD` each), then the
+/// last `N mod 3` rows and the last `K mod 4` products one by one ([`rows_dsp`]). Sums are exact, so it
+/// equals [`dense_i8`](crate::kernels::dense::dense_i8); off the DSP cores the
+/// instructions are their plain-Rust equivalents ([`dsp`]).
+pub fn dense_i8_dsp(
+    p: &DenseI8Params,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    let (k, n) = (p.in_features.max(1), p.out_features);
+    let (x, w): (&[u8], &[u8]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(w));
+    rows_dsp(x, w, k, n, |i, acc| {
+        if let (Some(out), Some(&b), Some(&m), Some(&s)) =
+            (y.get_mut(i), bias.get(i), multiplier.get(i), shift.get(i))
+        {
+            let (zp, lo, hi) = (p.output_zero_point, p.act_min, p.act_max);
+            *out = requantize(acc.wrapping_add(b), m, s, zp, lo, hi);
+        }
+    });
+}
+
+/// `store(i, Σ_k x[k]·w[i, k])` for the `n` rows of `w: [n, k]` (int8 values): three rows
+/// per pass over `x` ([`dsp::dot3_quads`]), then the last `n mod 3` rows, each with its
+/// last `k mod 4` products added one by one. Dense's loop, and the int8 conv's over each
+/// output pixel's patch ([`conv2d_i8_patch_dsp`](super::conv2d::conv2d_i8_patch_dsp)).
+#[inline(always)]
+pub(crate) fn rows_dsp(x: &[u8], w: &[u8], k: usize, n: usize, mut store: impl FnMut(usize, i32)) {
+    let quads = k / 4;
+    let x_tail = x.get(4 * quads..k).unwrap_or(&[]);
+    // Row `i`'s products past its last whole word added to `acc`.
+    let mut finish = |i: usize, acc: i32| {
+        let row = w.get(i * k + 4 * quads..(i + 1) * k).unwrap_or(&[]);
+        let acc = x_tail.iter().zip(row).fold(acc, |a, (&xv, &wv)| {
+            a.wrapping_add(i32::from(xv as i8) * i32::from(wv as i8))
+        });
+        store(i, acc);
+    };
+    let mut i = 0;
+    for block in w.chunks_exact(3 * k).take(n / 3) {
+        let (r0, rest) = block.split_at(k);
+        let (r1, r2) = rest.split_at(k);
+        let [a0, a1, a2] = dsp::dot3_quads(x, [r0, r1, r2], quads);
+        finish(i, a0);
+        finish(i + 1, a1);
+        finish(i + 2, a2);
+        i += 3;
+    }
+    for row in w.chunks_exact(k).skip(i).take(n - i) {
+        let [acc, _, _] = dsp::dot3_quads(x, [row, row, row], quads);
+        finish(i, acc);
+        i += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     crate::kernels::dense::dense_f32_tests!(
@@ -136,4 +198,5 @@ mod tests {
         rows4_i8,
         crate::kernels::cortex_m::dense::dense_i8_rows4
     );
+    crate::kernels::dense::dense_i8_tests!(dsp_i8, crate::kernels::cortex_m::dense::dense_i8_dsp);
 }

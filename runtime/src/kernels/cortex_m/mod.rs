@@ -9,3 +9,4 @@
 
 pub mod conv2d;
 pub mod dense;
+pub mod dsp;

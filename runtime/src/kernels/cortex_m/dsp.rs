@@ -1,0 +1,421 @@
+//! The Armv7E-M DSP instructions the int8 kernels use: one function per instruction, and
+//! the two inner loops of the int8 Dense and Conv2d kernels ([`dot3_quads`],
+//! [`conv3_rows4`]).
+//!
+//! With the `cortex-m-dsp` feature on an Arm target these are `asm!`; everywhere else the
+//! same arithmetic in plain Rust, so that the host tests run the very kernels the device
+//! runs, lane for lane, against the reference kernels. LLVM does not form these
+//! instructions from plain Rust on its own (its ARM parallel-DSP pass only pairs adjacent
+//! 16-bit loads; int8 operands need `SXTB16` first), and with the instruction functions
+//! alone the size-optimised firmware (`opt-level = "z"`) spilled the accumulators of the
+//! inner loops to the stack, two loads and stores per multiply-accumulate pair (checked
+//! with `arm-none-eabi-objdump -d` on the firmware). So the two inner loops are written out
+//! in assembly too, with every accumulator and pointer in a register.
+//!
+//! This is the crate's one module with `unsafe` code. The single-instruction `asm!` blocks
+//! are register to register, with no memory access, no stack use and no flags read
+//! (`SMLAD`/`SMLAxy` may set the sticky Q flag, which nothing reads). The two loops read
+//! memory only through pointers into slices whose lengths are checked first (the number
+//! of iterations is cut to what the slices hold), and write only their register outputs.
+//!
+//! Lanes: a `u32` holds two 16-bit lanes, bottom (bits 0–15) and top (bits 16–31).
+//! Accumulations wrap like `i32::wrapping_add`, as the reference kernels' do.
+//!
+//! The feature must only be enabled for cores with the DSP extension (Cortex-M4, M7, and
+//! M33/M35P/M55 built with it); on others the instructions do not exist.
+
+/// Whether these functions are the DSP instructions (else their plain-Rust equivalents).
+pub const NATIVE: bool = cfg!(all(target_arch = "arm", feature = "cortex-m-dsp"));
+
+#[cfg(all(target_arch = "arm", feature = "cortex-m-dsp"))]
+#[allow(unsafe_code)]
+mod native {
+    use core::arch::asm;
+
+    #[inline(always)]
+    pub fn sxtb16(x: u32) -> u32 {
+        let r: u32;
+        // SAFETY: one register-to-register instruction (see the module doc).
+        unsafe {
+            asm!("sxtb16 {r}, {x}", r = lateout(reg) r, x = in(reg) x, options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+
+    #[inline(always)]
+    pub fn sxtb16_ror8(x: u32) -> u32 {
+        let r: u32;
+        // SAFETY: as above.
+        unsafe {
+            asm!("sxtb16 {r}, {x}, ror #8", r = lateout(reg) r, x = in(reg) x, options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+
+    #[inline(always)]
+    pub fn smlad(x: u32, y: u32, acc: i32) -> i32 {
+        let r: i32;
+        // SAFETY: as above; the Q flag is sticky and never read.
+        unsafe {
+            asm!("smlad {r}, {x}, {y}, {a}", r = lateout(reg) r, x = in(reg) x, y = in(reg) y, a = in(reg) acc, options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+
+    #[inline(always)]
+    pub fn smlabb(x: u32, y: u32, acc: i32) -> i32 {
+        let r: i32;
+        // SAFETY: as above.
+        unsafe {
+            asm!("smlabb {r}, {x}, {y}, {a}", r = lateout(reg) r, x = in(reg) x, y = in(reg) y, a = in(reg) acc, options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+
+    #[inline(always)]
+    pub fn smlatb(x: u32, y: u32, acc: i32) -> i32 {
+        let r: i32;
+        // SAFETY: as above.
+        unsafe {
+            asm!("smlatb {r}, {x}, {y}, {a}", r = lateout(reg) r, x = in(reg) x, y = in(reg) y, a = in(reg) acc, options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+    /// One weight row of `dot3_quads`' loop: its next word against the input word's lanes
+    /// (`{x}`, `{xo}`), into accumulator `$acc`.
+    macro_rules! dot_row {
+        ($ptr:literal, $acc:literal) => {
+            concat!(
+                "ldr {w}, [{",
+                $ptr,
+                "}], #4\n",
+                "sxtb16 {wo}, {w}, ror #8\n",
+                "sxtb16 {w}, {w}\n",
+                "smlad {",
+                $acc,
+                "}, {x}, {w}, {",
+                $acc,
+                "}\n",
+                "smlad {",
+                $acc,
+                "}, {xo}, {wo}, {",
+                $acc,
+                "}\n",
+            )
+        };
+    }
+
+    /// One window row of `conv3_rows4`' loop: the row's weight word, then the input words
+    /// at byte offsets `$x0` and `$x1` from `{xp}`, each feeding two outputs.
+    macro_rules! conv3_row {
+        ($x0:literal, $x1:literal) => {
+            concat!(
+                "ldr {we}, [{wp}], #3\n",
+                "sxtb16 {wo}, {we}, ror #8\n",
+                "sxtb16 {we}, {we}\n",
+                "ldr {x}, [{xp}, #",
+                $x0,
+                "]\n",
+                conv3_pair!("a0", "a1"),
+                "ldr {x}, [{xp}, #",
+                $x1,
+                "]\n",
+                conv3_pair!("a2", "a3"),
+            )
+        };
+    }
+
+    /// Two neighbouring outputs from the input word in `{x}` (see `column_pair`).
+    macro_rules! conv3_pair {
+        ($even:literal, $odd:literal) => {
+            concat!(
+                "sxtb16 {xo}, {x}, ror #8\n",
+                "sxtb16 {x}, {x}\n",
+                "smlad {",
+                $even,
+                "}, {x}, {we}, {",
+                $even,
+                "}\n",
+                "smlabb {",
+                $even,
+                "}, {xo}, {wo}, {",
+                $even,
+                "}\n",
+                "smlad {",
+                $odd,
+                "}, {xo}, {we}, {",
+                $odd,
+                "}\n",
+                "smlatb {",
+                $odd,
+                "}, {x}, {wo}, {",
+                $odd,
+                "}\n",
+            )
+        };
+    }
+
+    /// [`super::dot3_quads`] with `q ≥ 1` checked against every slice.
+    #[inline(always)]
+    pub fn dot3_quads(x: &[u8], [w0, w1, w2]: [&[u8]; 3], q: usize) -> [i32; 3] {
+        let (mut a0, mut a1, mut a2) = (0i32, 0i32, 0i32);
+        // SAFETY: `q ≥ 1` and each slice holds at least `4·q` bytes (the caller cut `q`), so
+        // the `q` iterations read within them; unaligned `LDR` is allowed on Armv7-M.
+        unsafe {
+            asm!(
+                "2:",
+                "ldr {x}, [{xp}], #4",
+                "sxtb16 {xo}, {x}, ror #8",
+                "sxtb16 {x}, {x}",
+                dot_row!("p0", "a0"),
+                dot_row!("p1", "a1"),
+                dot_row!("p2", "a2"),
+                "subs {n}, #1",
+                "bne 2b",
+                x = out(reg) _,
+                xo = out(reg) _,
+                w = out(reg) _,
+                wo = out(reg) _,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                xp = inout(reg) x.as_ptr() => _,
+                p0 = inout(reg) w0.as_ptr() => _,
+                p1 = inout(reg) w1.as_ptr() => _,
+                p2 = inout(reg) w2.as_ptr() => _,
+                n = inout(reg) q => _,
+                options(nostack, readonly),
+            );
+        }
+        [a0, a1, a2]
+    }
+
+    /// [`super::conv3_rows4`] with `q ≥ 1` checked against both slices.
+    #[inline(always)]
+    pub fn conv3_rows4(band: &[u8], w: &[u8], q: usize, acc: [i32; 4]) -> [i32; 4] {
+        let [mut a0, mut a1, mut a2, mut a3] = acc;
+        // SAFETY: `q ≥ 1`, `band` holds `12·q` bytes and `w` at least `6·q + 1` (the caller
+        // cut `q`): iteration `i` reads band bytes `12i..12i + 12` and weight bytes
+        // `6i..6i + 7`.
+        unsafe {
+            asm!(
+                "2:",
+                conv3_row!("0", "2"),
+                conv3_row!("6", "8"),
+                "adds {xp}, #12",
+                "subs {n}, #1",
+                "bne 2b",
+                x = out(reg) _,
+                xo = out(reg) _,
+                we = out(reg) _,
+                wo = out(reg) _,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                xp = inout(reg) band.as_ptr() => _,
+                wp = inout(reg) w.as_ptr() => _,
+                n = inout(reg) q => _,
+                options(nostack, readonly),
+            );
+        }
+        [a0, a1, a2, a3]
+    }
+}
+
+#[cfg(not(all(target_arch = "arm", feature = "cortex-m-dsp")))]
+mod native {
+    /// Bottom and top 16-bit lanes of `x`, signed.
+    #[inline(always)]
+    fn lanes(x: u32) -> (i32, i32) {
+        (
+            i32::from(x as u16 as i16),
+            i32::from((x >> 16) as u16 as i16),
+        )
+    }
+
+    #[inline(always)]
+    pub fn sxtb16(x: u32) -> u32 {
+        let lo = i16::from(x as u8 as i8) as u16;
+        let hi = i16::from((x >> 16) as u8 as i8) as u16;
+        u32::from(lo) | (u32::from(hi) << 16)
+    }
+
+    #[inline(always)]
+    pub fn sxtb16_ror8(x: u32) -> u32 {
+        sxtb16(x.rotate_right(8))
+    }
+
+    #[inline(always)]
+    pub fn smlad(x: u32, y: u32, acc: i32) -> i32 {
+        let ((x0, x1), (y0, y1)) = (lanes(x), lanes(y));
+        acc.wrapping_add(x0 * y0).wrapping_add(x1 * y1)
+    }
+
+    #[inline(always)]
+    pub fn smlabb(x: u32, y: u32, acc: i32) -> i32 {
+        acc.wrapping_add(lanes(x).0 * lanes(y).0)
+    }
+
+    #[inline(always)]
+    pub fn smlatb(x: u32, y: u32, acc: i32) -> i32 {
+        acc.wrapping_add(lanes(x).1 * lanes(y).0)
+    }
+
+    /// [`super::dot3_quads`] in plain Rust.
+    pub fn dot3_quads(x: &[u8], w: [&[u8]; 3], q: usize) -> [i32; 3] {
+        let quads = x.chunks_exact(4).take(q);
+        w.map(|row| {
+            quads
+                .clone()
+                .zip(row.chunks_exact(4))
+                .fold(0i32, |acc, (xv, wv)| {
+                    let (xv, wv) = (super::word(xv), super::word(wv));
+                    let acc = smlad(sxtb16(xv), sxtb16(wv), acc);
+                    smlad(sxtb16_ror8(xv), sxtb16_ror8(wv), acc)
+                })
+        })
+    }
+
+    /// [`super::conv3_rows4`] in plain Rust.
+    pub fn conv3_rows4(band: &[u8], w: &[u8], q: usize, acc: [i32; 4]) -> [i32; 4] {
+        let rows = band.chunks_exact(super::CONV3_SPAN).take(2 * q);
+        rows.enumerate().fold(acc, |acc, (r, x)| {
+            super::conv3_row4(x, super::word(w.get(3 * r..).unwrap_or(&[])), acc)
+        })
+    }
+}
+
+/// `SXTB16 x`: bytes 0 and 2 of `x`, sign-extended into the bottom and top lanes.
+#[inline(always)]
+pub fn sxtb16(x: u32) -> u32 {
+    native::sxtb16(x)
+}
+
+/// `SXTB16 x, ROR #8`: bytes 1 and 3 of `x`, sign-extended into the bottom and top lanes.
+#[inline(always)]
+pub fn sxtb16_ror8(x: u32) -> u32 {
+    native::sxtb16_ror8(x)
+}
+
+/// `SMLAD`: `acc + bottom(x)·bottom(y) + top(x)·top(y)`, wrapping.
+#[inline(always)]
+pub fn smlad(x: u32, y: u32, acc: i32) -> i32 {
+    native::smlad(x, y, acc)
+}
+
+/// `SMLABB`: `acc + bottom(x)·bottom(y)`, wrapping.
+#[inline(always)]
+pub fn smlabb(x: u32, y: u32, acc: i32) -> i32 {
+    native::smlabb(x, y, acc)
+}
+
+/// `SMLATB`: `acc + top(x)·bottom(y)`, wrapping.
+#[inline(always)]
+pub fn smlatb(x: u32, y: u32, acc: i32) -> i32 {
+    native::smlatb(x, y, acc)
+}
+
+/// The first four bytes of `b` as a little-endian word (one unaligned `LDR` on the
+/// Cortex-M4); bytes past the end of a shorter `b` read as 0.
+#[inline(always)]
+pub fn word(b: &[u8]) -> u32 {
+    match b {
+        [a, b, c, d, ..] => u32::from_le_bytes([*a, *b, *c, *d]),
+        short => {
+            let mut w = [0u8; 4];
+            for (d, s) in w.iter_mut().zip(short) {
+                *d = *s;
+            }
+            u32::from_le_bytes(w)
+        }
+    }
+}
+
+/// `[Σ x·w0, Σ x·w1, Σ x·w2]` over the first `4·quads` int8 values of `x` and of each row
+/// (fewer when a slice is shorter): each word of `x` is sign-extended once and meets the
+/// three rows' words in two `SMLAD` each.
+#[inline(always)]
+pub fn dot3_quads(x: &[u8], [w0, w1, w2]: [&[u8]; 3], quads: usize) -> [i32; 3] {
+    let q = quads
+        .min(x.len() / 4)
+        .min(w0.len() / 4)
+        .min(w1.len() / 4)
+        .min(w2.len() / 4);
+    if q == 0 {
+        return [0; 3];
+    }
+    native::dot3_quads(x, [w0, w1, w2], q)
+}
+
+/// Columns of the staged window [`conv3_rows4`] reads per row (four outputs of a 3-wide
+/// kernel).
+pub const CONV3_SPAN: usize = 6;
+
+/// Four neighbouring outputs of a 3-wide kernel over `2·pairs` window rows (fewer when a
+/// slice is shorter): row `r` is `band[6r..6r + 6]` (inputs `b0..b5`) and its weights
+/// `w[3r..3r + 3]`; adds `Σ_kx b[j + kx]·w[kx]` to `acc[j]`. Each row's weight word
+/// `w0 w1 w2 ·` is read as four bytes, so `w` must hold one byte past the last row taken
+/// (it lands in a lane no product uses): `pairs` is cut to `(w.len() − 1) / 6`.
+#[inline(always)]
+pub fn conv3_rows4(band: &[u8], w: &[u8], pairs: usize, acc: [i32; 4]) -> [i32; 4] {
+    let q = pairs
+        .min(band.len() / (2 * CONV3_SPAN))
+        .min(w.len().saturating_sub(1) / 6);
+    if q == 0 {
+        return acc;
+    }
+    native::conv3_rows4(band, w, q, acc)
+}
+
+/// Two neighbouring outputs of one 3-wide kernel row: inputs `b0 b1 b2 b3` (`xv`), weights
+/// `(w0, w2)` (`we`) and `(w1, ·)` (`wo`) in 16-bit lanes; returns
+/// `(ae + b0·w0 + b1·w1 + b2·w2, ao + b1·w0 + b2·w1 + b3·w2)`.
+#[inline(always)]
+pub fn column_pair(xv: u32, we: u32, wo: u32, (ae, ao): (i32, i32)) -> (i32, i32) {
+    let (xe, xo) = (sxtb16(xv), sxtb16_ror8(xv));
+    let ae = smlabb(xo, wo, smlad(xe, we, ae));
+    let ao = smlatb(xe, wo, smlad(xo, we, ao));
+    (ae, ao)
+}
+
+/// One window row of [`conv3_rows4`]: inputs `x[0..6]`, weight word `wv` (`w0 w1 w2 ·`).
+#[inline(always)]
+pub fn conv3_row4(x: &[u8], wv: u32, [a0, a1, a2, a3]: [i32; 4]) -> [i32; 4] {
+    let (we, wo) = (sxtb16(wv), sxtb16_ror8(wv));
+    let (a0, a1) = column_pair(word(x), we, wo, (a0, a1));
+    let (a2, a3) = column_pair(word(x.get(2..).unwrap_or(&[])), we, wo, (a2, a3));
+    [a0, a1, a2, a3]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pack(lo: i16, hi: i16) -> u32 {
+        u32::from(lo as u16) | (u32::from(hi as u16) << 16)
+    }
+
+    #[test]
+    fn extends_take_bytes_0_2_and_1_3_signed() {
+        let x = u32::from_le_bytes([0x80, 0x7f, 0xff, 0x01]);
+        assert_eq!(sxtb16(x), pack(-128, -1));
+        assert_eq!(sxtb16_ror8(x), pack(127, 1));
+    }
+
+    #[test]
+    fn multiply_accumulates_match_their_definitions() {
+        let (x, y) = (pack(-128, 127), pack(-128, -128));
+        assert_eq!(smlad(x, y, 5), 5 + 16384 - 16256);
+        assert_eq!(smlabb(x, y, 5), 5 + 16384);
+        assert_eq!(smlatb(x, y, 5), 5 - 16256);
+        assert_eq!(smlad(x, y, i32::MAX), i32::MAX.wrapping_add(128));
+    }
+
+    #[test]
+    fn word_is_little_endian_and_zero_past_the_end() {
+        assert_eq!(word(&[1, 2, 3, 4, 5]), 0x0403_0201);
+        assert_eq!(word(&[1, 2, 3]), 0x0003_0201);
+        assert_eq!(word(&[]), 0);
+    }
+}
