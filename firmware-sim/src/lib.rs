@@ -25,6 +25,7 @@ pub mod elf;
 pub mod firmware;
 pub mod host;
 pub mod inputs;
+pub mod label;
 pub mod lint;
 pub mod output;
 pub mod peer;

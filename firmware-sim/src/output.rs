@@ -6,6 +6,7 @@ use std::path::Path;
 use edgegan_compiler::npy;
 
 use crate::host::Pair;
+use crate::label;
 use crate::{Error, Result};
 
 /// An output file format.
@@ -112,51 +113,97 @@ pub fn default_scale(width: u32) -> u32 {
 /// Saves `img` scaled by `scale` (`None`: [`default_scale`]), each pixel a square block
 /// so the values stay exact; through a temporary file and a rename, so a failed write
 /// never leaves half a PNG under the name.
-fn save_png(path: &Path, img: &image::RgbImage, scale: Option<u32>) -> Result<()> {
+fn save_png(path: &Path, img: image::RgbImage, scale: Option<u32>) -> Result<()> {
     let k = scale.unwrap_or_else(|| default_scale(img.width())).max(1);
-    let scaled;
-    let img = if k == 1 {
-        img
-    } else {
-        scaled = image::imageops::resize(
-            img,
-            img.width() * k,
-            img.height() * k,
-            image::imageops::FilterType::Nearest,
-        );
-        &scaled
-    };
+    let img = scaled(img, k);
     let mut bytes = std::io::Cursor::new(Vec::new());
     img.write_to(&mut bytes, image::ImageFormat::Png)
         .map_err(|e| Error::Output(format!("writing {}: {e}", path.display())))?;
     write_file(path, bytes.get_ref())
 }
 
-/// Writes `samples` (pixels `0..=255`, each `[C, H, W]`) as a grid PNG, 2 px apart,
-/// scaled by `scale` (`None`: [`default_scale`]).
+/// One row of a sample grid: the samples it holds, left to right, and its name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GridRow {
+    /// Indices into the samples.
+    pub samples: Vec<usize>,
+    /// Written over the row's top left (white on black): the class of its samples.
+    pub name: Option<String>,
+}
+
+/// `n` samples in an about square grid, row by row, unnamed.
+pub fn square_rows(n: usize) -> Vec<GridRow> {
+    let cols = (n.max(1) as f64).sqrt().ceil() as usize;
+    (0..n)
+        .collect::<Vec<_>>()
+        .chunks(cols)
+        .map(|c| GridRow {
+            samples: c.to_vec(),
+            name: None,
+        })
+        .collect()
+}
+
+/// Writes `samples` (pixels `0..=255`, each `[C, H, W]`) as a grid PNG laid out by
+/// `rows`, 2 px apart, scaled by `scale` (`None`: [`default_scale`]), each row's name over
+/// its first tile.
 ///
 /// # Errors
 ///
-/// [`Error::Output`] for a non-image shape, [`Error::Io`] on write.
+/// [`Error::Output`] for a non-image shape or a row naming a sample that is not there,
+/// [`Error::Io`] on write.
 pub fn write_png(
     path: &Path,
     shape: &[u32],
     samples: &[Vec<u8>],
+    rows: &[GridRow],
     scale: Option<u32>,
 ) -> Result<()> {
     let (c, h, w) = image_shape(shape)?;
-    let n = samples.len().max(1) as u32;
-    let cols = (f64::from(n).sqrt().ceil() as u32).max(1);
-    let rows = n.div_ceil(cols);
+    let cols = rows
+        .iter()
+        .map(|r| r.samples.len())
+        .max()
+        .unwrap_or(0)
+        .max(1) as u32;
+    let n_rows = rows.len().max(1) as u32;
     let width = cols * (w + GAP) + GAP;
-    let height = rows * (h + GAP) + GAP;
+    let height = n_rows * (h + GAP) + GAP;
     let mut img = image::RgbImage::new(width, height);
-    for (i, s) in samples.iter().enumerate() {
-        let (gx, gy) = (i as u32 % cols, i as u32 / cols);
-        let (x0, y0) = (GAP + gx * (w + GAP), GAP + gy * (h + GAP));
-        put_tile(&mut img, (c, h, w), (x0, y0), s, |_| false);
+    for (gy, row) in rows.iter().enumerate() {
+        for (gx, &i) in row.samples.iter().enumerate() {
+            let s = samples.get(i).ok_or_else(|| {
+                Error::Output(format!(
+                    "grid row {gy} names sample {i} of {} (a firmware-sim bug)",
+                    samples.len()
+                ))
+            })?;
+            let (x0, y0) = (GAP + gx as u32 * (w + GAP), GAP + gy as u32 * (h + GAP));
+            put_tile(&mut img, (c, h, w), (x0, y0), s, |_| false);
+        }
     }
-    save_png(path, &img, scale)
+    let k = scale.unwrap_or_else(|| default_scale(img.width())).max(1);
+    let mut img = scaled(img, k);
+    for (gy, row) in rows.iter().enumerate() {
+        if let Some(name) = &row.name {
+            let top = (GAP + gy as u32 * (h + GAP)) * k;
+            label::draw(&mut img, name, (GAP * k, top), h * k);
+        }
+    }
+    save_png(path, img, Some(1))
+}
+
+/// `img` with each pixel drawn as a `k` x `k` block, so the values stay exact.
+fn scaled(img: image::RgbImage, k: u32) -> image::RgbImage {
+    if k <= 1 {
+        return img;
+    }
+    image::imageops::resize(
+        &img,
+        img.width() * k,
+        img.height() * k,
+        image::imageops::FilterType::Nearest,
+    )
 }
 
 /// One inpainting result as pixels: the masked input (with its mask) and the completion.
@@ -204,7 +251,7 @@ pub fn write_inpaint_png(
             |_| false,
         );
     }
-    save_png(path, &img, scale)
+    save_png(path, img, scale)
 }
 
 /// A value in `range` as a pixel, as the runtime's `sample_u8` maps outputs.
@@ -334,18 +381,61 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.png");
         let tiles = vec![vec![255u8; 4]; 4];
-        write_png(&path, &[1, 2, 2], &tiles, Some(3)).unwrap();
+        write_png(&path, &[1, 2, 2], &tiles, &square_rows(4), Some(3)).unwrap();
         let img = image::open(&path).unwrap().to_rgb8();
         // 2 x 2 tiles of 2 px, 2 px apart: 10 px, times 3
         assert_eq!(img.dimensions(), (30, 30));
         assert_eq!(img.get_pixel(6, 6).0, [255; 3]);
         assert_eq!(img.get_pixel(5, 5).0, [0; 3]);
-        write_png(&path, &[1, 2, 2], &tiles, None).unwrap();
+        write_png(&path, &[1, 2, 2], &tiles, &square_rows(4), None).unwrap();
         let img = image::open(&path).unwrap().to_rgb8();
         // 10 px would need 52x: the default stops at 16x
         assert_eq!(img.width(), 160);
         assert_eq!(default_scale(122), 5);
         assert_eq!(default_scale(2000), 1);
+    }
+
+    #[test]
+    fn grid_rows_are_laid_out_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.png");
+        // samples 0 and 2 are white, 1 is grey: rows [0, 2] and [1], 12 px tiles
+        let tiles = vec![vec![255u8; 144], vec![128u8; 144], vec![255u8; 144]];
+        let rows = [
+            GridRow {
+                samples: vec![0, 2],
+                name: Some("bag".into()),
+            },
+            GridRow {
+                samples: vec![1],
+                name: None,
+            },
+        ];
+        write_png(&path, &[1, 12, 12], &tiles, &rows, Some(1)).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        // 2 columns, 2 rows of 12 px tiles, 2 px apart
+        assert_eq!(img.dimensions(), (30, 30));
+        // the name's box (3 cells of 6x10 from (2, 2)) covers the top of the row; below
+        // it, the samples
+        assert_eq!(img.get_pixel(2, 2).0, [0; 3]);
+        assert_eq!(img.get_pixel(21, 2).0, [255; 3]);
+        assert_eq!(img.get_pixel(13, 13).0, [255; 3]);
+        assert_eq!(img.get_pixel(16, 13).0, [255; 3]);
+        assert_eq!(img.get_pixel(2, 16).0, [128; 3]);
+        // the second row has no name; its second place is empty
+        assert_eq!(img.get_pixel(16, 16).0, [0; 3]);
+        let bad = [GridRow {
+            samples: vec![3],
+            name: None,
+        }];
+        assert!(write_png(&path, &[1, 12, 12], &tiles, &bad, Some(1)).is_err());
+        assert_eq!(
+            square_rows(5)
+                .iter()
+                .map(|r| r.samples.clone())
+                .collect::<Vec<_>>(),
+            [vec![0, 1, 2], vec![3, 4]]
+        );
     }
 
     #[test]

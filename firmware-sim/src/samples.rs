@@ -142,7 +142,8 @@ pub fn write_samples(
         }
         Format::Png => {
             output::image_shape(shape)?;
-            output::write_png(out, shape, &host::sample_u8(model, batch)?, scale)?;
+            let rows = grid_rows(&batch.pairs, view.class_names.as_deref());
+            output::write_png(out, shape, &host::sample_u8(model, batch)?, &rows, scale)?;
             Ok(None)
         }
         Format::Csv | Format::Npy => {
@@ -185,6 +186,40 @@ pub fn write_samples(
     }
 }
 
+/// How a grid shows `pairs`: samples of several classes one row per class (in the order
+/// the classes first appear), each row named by the class (`names[label]`, else `class
+/// N`) like the trainer's grids; one class, an about square grid with every row named by
+/// it; no labels, an about square grid without names.
+pub fn grid_rows(pairs: &[host::Pair], names: Option<&[String]>) -> Vec<output::GridRow> {
+    let name = |l: u32| {
+        names
+            .and_then(|n| n.get(l as usize))
+            .cloned()
+            .unwrap_or_else(|| format!("class {l}"))
+    };
+    // (label, samples) in the order the labels first appear
+    let mut groups: Vec<(Option<u32>, Vec<usize>)> = vec![];
+    for (i, p) in pairs.iter().enumerate() {
+        match groups.iter_mut().find(|(l, _)| *l == p.label) {
+            Some((_, v)) => v.push(i),
+            None => groups.push((p.label, vec![i])),
+        }
+    }
+    if groups.len() <= 1 {
+        let label = groups.first().and_then(|(l, _)| *l);
+        let mut rows = output::square_rows(pairs.len());
+        rows.iter_mut().for_each(|r| r.name = label.map(name));
+        return rows;
+    }
+    groups
+        .into_iter()
+        .map(|(l, samples)| output::GridRow {
+            samples,
+            name: l.map(name),
+        })
+        .collect()
+}
+
 /// The card's part of `inspect`: where names and units come from.
 pub fn describe(view: &View) -> String {
     use std::fmt::Write as _;
@@ -222,4 +257,57 @@ pub fn describe(view: &View) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::Pair;
+
+    fn pairs(labels: &[Option<u32>]) -> Vec<Pair> {
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, &label)| Pair {
+                seed: i as u64,
+                label,
+                mask: None,
+            })
+            .collect()
+    }
+
+    fn layout(rows: &[output::GridRow]) -> Vec<(Vec<usize>, Option<&str>)> {
+        rows.iter()
+            .map(|r| (r.samples.clone(), r.name.as_deref()))
+            .collect()
+    }
+
+    #[test]
+    fn grid_rows_are_one_per_class_named_like_the_card() {
+        let names = ["bag".to_string(), "shoe".to_string(), "shirt".to_string()];
+        // classes cycling (sample --n 5 without --class): one row per class
+        let p = pairs(&[Some(0), Some(1), Some(2), Some(0), Some(1)]);
+        assert_eq!(
+            layout(&grid_rows(&p, Some(&names))),
+            [
+                (vec![0, 3], Some("bag")),
+                (vec![1, 4], Some("shoe")),
+                (vec![2], Some("shirt")),
+            ]
+        );
+        // without a card the rows say the index
+        assert_eq!(grid_rows(&p, None)[2].name.as_deref(), Some("class 2"));
+        // one class (--class): a square grid, every row named
+        let p = pairs(&[Some(1); 5]);
+        assert_eq!(
+            layout(&grid_rows(&p, Some(&names))),
+            [(vec![0, 1, 2], Some("shoe")), (vec![3, 4], Some("shoe"))]
+        );
+        // no labels: a square grid without names
+        let p = pairs(&[None; 4]);
+        assert_eq!(
+            layout(&grid_rows(&p, Some(&names))),
+            [(vec![0, 1], None), (vec![2, 3], None)]
+        );
+    }
 }

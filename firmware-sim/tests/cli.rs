@@ -6,9 +6,10 @@
 //! runs every `models/*/model.w8a8.egm` of the repository (set `FIRMWARE_SIM_MODELS_DIR` to
 //! try another folder of model folders).
 
-use std::io::Read;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// Runs firmware-sim with `args`, killing it after `limit`.
@@ -28,42 +29,11 @@ fn firmware_sim_in(
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn firmware-sim");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut v = vec![];
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = vec![];
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("firmware-sim {args:?} ran past {} s", limit.as_secs());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Output {
-        status,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
-    }
+    common::run_limited(cmd, limit)
 }
 
 fn firmware_sim(args: &[&str]) -> Output {
