@@ -95,7 +95,11 @@ impl PhaseTimes {
         let mut out = String::from("| phase | ms per step | share |\n|---|---:|---:|\n");
         for phase in Phase::ALL {
             let ms = 1e3 * self.total(phase).as_secs_f64() / steps;
-            let share = if all_ms > 0.0 { 100.0 * ms / all_ms } else { 0.0 };
+            let share = if all_ms > 0.0 {
+                100.0 * ms / all_ms
+            } else {
+                0.0
+            };
             // writing to a String cannot fail
             let _ = writeln!(out, "| {} | {ms:.2} | {share:.1} % |", phase.name());
         }
