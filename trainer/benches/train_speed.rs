@@ -1,12 +1,21 @@
-//! Training speed for the record: steps/s and CPU-seconds of a fixed MLP run (the
-//! default conditional ring8 config: G and D 2x128, batch 256, the seed's algorithm).
-//! Run with `cargo bench -p edgegan-train --bench train_speed`.
+//! Training speed for the record: ms per step and CPU-seconds per step of
+//! - the ring8 conditional MLP (the default config: G and D 2x128, batch 256), and
+//! - the fashion-cgan conv GAN (`configs/fashion-cgan.toml`: batch 64),
+//!
+//! both with the seed's algorithm (D on a fake batch, D on a real batch, G), and for the
+//! fashion-cgan steps the wall time of each phase of a step. The machine
+//! may be shared: compare CPU-ms per step (all threads of this process) rather than wall
+//! time. Run with `cargo bench -p edgegan-train --bench train_speed`; an argument picks
+//! one model (`ring8` or `fashion`). The fashion-cgan case needs Fashion-MNIST (Debian's
+//! `dataset-fashion-mnist`, installed by `scripts/setup.sh`); without it the bench fails
+//! and says so.
 
+use std::path::Path;
 use std::time::Instant;
 
 use edgegan_train::config::TrainConfig;
 use edgegan_train::data::Dataset;
-use edgegan_train::training::Gan;
+use edgegan_train::training::{Gan, PhaseTimes};
 
 /// CPU time (user + system) of this process in seconds, from /proc (Linux).
 fn cpu_seconds() -> Option<f64> {
@@ -20,14 +29,22 @@ fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let warmup = 200;
-    let measured = 3_000;
-    let config = TrainConfig::default();
-    let dataset = Dataset::from_config(&config.data)?;
-    let mut gan = Gan::new(config.clone(), dataset)?;
+/// Steps `config`'s GAN `warmup` times untimed, then `measured` times, and prints the
+/// figures under `title`.
+fn measure(
+    title: &str,
+    config: TrainConfig,
+    dataset: Dataset,
+    warmup: usize,
+    measured: usize,
+    profile: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut gan = Gan::new(config, dataset)?;
     for _ in 0..warmup {
         gan.train_step()?;
+    }
+    if profile {
+        gan.phase_times = Some(PhaseTimes::default());
     }
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
@@ -36,22 +53,60 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+    let config = &gan.config;
     println!(
-        "train_speed: ring8 conditional MLP G/D {:?}/{:?}, batch {}, {} D step(s) per G step",
-        config.generator.hidden,
-        config.discriminator.hidden,
-        config.batch_size,
-        config.algorithm.d_steps
+        "train_speed: {title}, batch {}, {} D step(s) per G step ({:?})",
+        config.batch_size, config.algorithm.d_steps, config.algorithm.d_update
     );
     println!("  steps measured    {measured} (after {warmup} warm-up)");
     println!("  wall              {wall:.2} s");
     println!("  steps/s           {:.1}", measured as f64 / wall);
+    println!("  ms per step       {:.2}", 1000.0 * wall / measured as f64);
     match cpu {
         Some(cpu) => {
             println!("  CPU-seconds       {cpu:.2}");
-            println!("  CPU-ms per step   {:.3}", 1000.0 * cpu / measured as f64);
+            println!("  CPU-ms per step   {:.2}", 1000.0 * cpu / measured as f64);
         }
         None => println!("  CPU-seconds       n/a (no /proc/self/stat)"),
+    }
+    if let Some(times) = &gan.phase_times {
+        println!("  wall time per phase (the same steps):\n{}", times.table());
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo bench` passes `--bench`; any other argument names the models to run
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |name: &str| only.is_empty() || only.iter().any(|a| a == name);
+    if wants("ring8") {
+        let config = TrainConfig::default();
+        let title = format!(
+            "ring8 conditional MLP G/D {:?}/{:?}",
+            config.generator.hidden, config.discriminator.hidden
+        );
+        let dataset = Dataset::from_config(&config.data)?;
+        measure(&title, config, dataset, 200, 3_000, false)?;
+    }
+    if wants("fashion") {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/fashion-cgan.toml");
+        let config = TrainConfig::from_toml_file(&path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let dataset_hint = "the fashion-cgan case needs Fashion-MNIST \
+             (Debian's dataset-fashion-mnist; run scripts/setup.sh)";
+        let dataset =
+            Dataset::from_config(&config.data).map_err(|e| format!("{e}: {dataset_hint}"))?;
+        measure(
+            "fashion-cgan conv G/D (configs/fashion-cgan.toml)",
+            config,
+            dataset,
+            10,
+            60,
+            true,
+        )?;
     }
     Ok(())
 }

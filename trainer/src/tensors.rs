@@ -11,6 +11,14 @@ pub fn read_scalar(t: Tensor<1>) -> Result<f32> {
         .map_err(|e| TrainError::Tensor(format!("{e:?}")))
 }
 
+/// Reads `N` scalar (`[1]`) tensors back in one transfer.
+pub fn read_scalars<const N: usize>(ts: [Tensor<1>; N]) -> Result<[f32; N]> {
+    let values = read_vec(Tensor::cat(Vec::from(ts), 0))?;
+    values
+        .try_into()
+        .map_err(|v: Vec<f32>| TrainError::Tensor(format!("{N} scalars read back as {}", v.len())))
+}
+
 /// Reads a float tensor into a Vec.
 pub fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.try_into_vec_as::<f32>()

@@ -8,6 +8,8 @@
 //! 2. with D frozen (only G's gradients are kept, D's optimiser does not run): fresh noise
 //!    through D(G(z)) with target 1.
 
+use std::time::Instant;
+
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::SeedableRng;
@@ -17,12 +19,13 @@ use serde::{Deserialize, Serialize};
 
 use super::ema::ema_update;
 use super::loss::AdversarialLoss;
+use super::profile::{Phase, PhaseTimes};
 use crate::config::{AdamSettings, DUpdate, LossKind, TrainConfig};
 use crate::data::images::masks::{apply_mask, random_masks};
 use crate::data::{Dataset, Normalizer};
 use crate::error::{Result, TrainError};
 use crate::networks::{Condition, Discriminator, Generator};
-use crate::tensors::{self, read_scalar, read_vec};
+use crate::tensors::{self, read_scalar, read_scalars, read_vec};
 
 /// What one step measured (means over the step's batches).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -61,6 +64,8 @@ pub struct Gan {
     pub rng: Pcg64,
     /// completed steps
     pub step: usize,
+    /// wall time per phase of the steps run while this is `Some` (off by default)
+    pub phase_times: Option<PhaseTimes>,
     loss: AdversarialLoss,
 }
 
@@ -107,6 +112,7 @@ impl Gan {
             // a different stream from Burn's weight init, same seed
             rng: Pcg64::seed_from_u64(config.seed ^ 0x6564_6765_6761_6e00),
             step: 0,
+            phase_times: None,
             config,
             dataset,
             device,
@@ -194,63 +200,96 @@ impl Gan {
     /// One discriminator update with G frozen. Returns (loss, D(real), D(fake)).
     pub fn d_step(&mut self) -> Result<(f32, f32, f32)> {
         let lr = self.config.d_optimizer.lr;
+        let t = Instant::now();
         let (z, fake_condition, truth) = self.fake_inputs();
+        let t = self.mark(Phase::Inputs, t);
         // G frozen: detach cuts the graph, so no gradient can reach G's parameters.
         let fake = self.generator.forward(z, &fake_condition).detach();
+        let t = self.mark(Phase::GForwardForD, t);
         // inpainting: D compares the completion with the truth under the same mask
         let (real, real_condition) = match truth {
             Some(x) => (x, fake_condition.clone()),
             None => self.real_batch(),
         };
+        let t = self.mark(Phase::Inputs, t);
 
         match self.config.algorithm.d_update {
             DUpdate::Separate => {
                 // The seed: train_on_batch(X_p, 0), then train_on_batch(X_s, 1).
                 let logits = self.discriminator.forward(fake, &fake_condition);
-                let d_fake = read_scalar(self.loss.score(logits.clone()))?;
-                let loss_fake = self.loss.d_fake(logits);
-                self.apply_d(lr, &loss_fake);
+                let loss_fake = self.loss.d_fake(logits.clone());
+                let t = self.mark(Phase::DForward, t);
+                let d_fake = self.loss.score(logits.detach());
+                let t = self.mark(Phase::ReadBack, t);
+                let t = self.apply_d(lr, &loss_fake, t);
                 let logits = self.discriminator.forward(real, &real_condition);
-                let d_real = read_scalar(self.loss.score(logits.clone()))?;
-                let loss_real = self.loss.d_real(logits);
-                self.apply_d(lr, &loss_real);
-                let loss = (read_scalar(loss_fake)? + read_scalar(loss_real)?) / 2.0;
-                Ok((loss, d_real, d_fake))
+                let loss_real = self.loss.d_real(logits.clone());
+                let t = self.mark(Phase::DForward, t);
+                let d_real = self.loss.score(logits.detach());
+                let t = self.mark(Phase::ReadBack, t);
+                let t = self.apply_d(lr, &loss_real, t);
+                // one read-back for the four numbers
+                let [loss_fake, loss_real, d_real, d_fake] =
+                    read_scalars([loss_fake.detach(), loss_real.detach(), d_real, d_fake])?;
+                self.mark(Phase::ReadBack, t);
+                Ok(((loss_fake + loss_real) / 2.0, d_real, d_fake))
             }
             DUpdate::Joint => {
                 let logits_fake = self.discriminator.forward(fake, &fake_condition);
                 let logits_real = self.discriminator.forward(real, &real_condition);
-                let d_fake = read_scalar(self.loss.score(logits_fake.clone()))?;
-                let d_real = read_scalar(self.loss.score(logits_real.clone()))?;
-                let loss =
-                    (self.loss.d_fake(logits_fake) + self.loss.d_real(logits_real)).div_scalar(2.0);
-                self.apply_d(lr, &loss);
-                Ok((read_scalar(loss)?, d_real, d_fake))
+                let loss = (self.loss.d_fake(logits_fake.clone())
+                    + self.loss.d_real(logits_real.clone()))
+                .div_scalar(2.0);
+                let t = self.mark(Phase::DForward, t);
+                let d_fake = self.loss.score(logits_fake.detach());
+                let d_real = self.loss.score(logits_real.detach());
+                let t = self.mark(Phase::ReadBack, t);
+                let t = self.apply_d(lr, &loss, t);
+                let [loss, d_real, d_fake] = read_scalars([loss.detach(), d_real, d_fake])?;
+                self.mark(Phase::ReadBack, t);
+                Ok((loss, d_real, d_fake))
             }
         }
     }
 
-    fn apply_d(&mut self, lr: f64, loss: &Tensor<1>) {
+    /// Backward pass of a D loss and D's Adam step; `t` is when the phase began.
+    fn apply_d(&mut self, lr: f64, loss: &Tensor<1>, t: Instant) -> Instant {
         let grads = GradientsParams::from_grads(loss.backward(), &self.discriminator);
+        let t = self.mark(Phase::DBackward, t);
         self.discriminator = self.d_optimizer.step(lr, self.discriminator.clone(), grads);
+        self.mark(Phase::DOptimizer, t)
+    }
+
+    /// Adds the time since `since` to `phase` when profiling; returns the next phase's
+    /// start.
+    fn mark(&mut self, phase: Phase, since: Instant) -> Instant {
+        match &mut self.phase_times {
+            Some(times) => times.add(phase, since),
+            None => since,
+        }
     }
 
     /// One generator update with D frozen: only G's gradients are kept and only G's
     /// optimiser steps. Returns G's loss.
     pub fn g_step(&mut self) -> Result<f32> {
+        let t = Instant::now();
         let (z, condition, truth) = self.fake_inputs();
+        let t = self.mark(Phase::Inputs, t);
         let fake = self.generator.forward(z, &condition);
-        let mut loss = self
-            .loss
-            .g(self.discriminator.forward(fake.clone(), &condition));
+        let t = self.mark(Phase::GForward, t);
+        // D frozen: its weights are untracked here, so backward computes no gradient for
+        // them (only the gradient through D into G) and D's optimiser does not run.
+        let frozen_d = self.discriminator.clone().no_grad();
+        let mut loss = self.loss.g(frozen_d.forward(fake.clone(), &condition));
         if let (Some(truth), Condition::Mask { mask, .. }) = (truth, &condition) {
             let weight = self.config.algorithm.l1_weight;
             if weight > 0.0 {
                 loss = loss + l1_unknown(fake, truth, mask.clone()).mul_scalar(weight);
             }
         }
-        // D frozen: its gradients are computed by backward but dropped here.
+        let t = self.mark(Phase::DForwardForG, t);
         let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
+        let t = self.mark(Phase::GBackward, t);
         self.generator =
             self.g_optimizer
                 .step(self.config.g_optimizer.lr, self.generator.clone(), grads);
@@ -259,7 +298,10 @@ impl Gan {
         {
             self.generator_ema = Some(ema_update(ema, &self.generator, decay));
         }
-        read_scalar(loss)
+        let t = self.mark(Phase::GOptimizer, t);
+        let loss = read_scalar(loss.detach());
+        self.mark(Phase::ReadBack, t);
+        loss
     }
 
     /// One full step: `d_steps` D updates, then one G update. Stops with
@@ -274,6 +316,9 @@ impl Gan {
             d_fake += f / k as f32;
         }
         let g_loss = self.g_step()?;
+        if let Some(times) = &mut self.phase_times {
+            times.steps += 1;
+        }
         let stats = StepStats {
             d_loss,
             g_loss,

@@ -9,15 +9,18 @@
 //! - [`run_dir`]: the run folder (config, `metrics.jsonl`, checkpoints) and loading a run
 //! - [`train_loop`]: steps a run to its end, logging, checkpointing, plotting
 //! - [`progress`]: the plots and sample grids a user watches while it trains
+//! - [`profile`]: wall time per phase of a step (off unless asked for)
 
 pub mod checkpoint;
 pub mod ema;
 pub mod gan;
 pub mod loss;
+pub mod profile;
 pub mod progress;
 pub mod run_dir;
 pub mod train_loop;
 
 pub use self::gan::{Gan, StepStats, adam_for, standard_normal};
+pub use self::profile::{Phase, PhaseTimes};
 pub use self::run_dir::{LogRecord, RunDir, load_gan};
 pub use self::train_loop::{TrainOptions, train};
