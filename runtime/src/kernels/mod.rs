@@ -16,7 +16,6 @@
 
 pub mod add;
 pub mod broadcast;
-pub mod clip;
 pub mod concat;
 pub mod conv2d;
 pub mod conv_transpose2d;
