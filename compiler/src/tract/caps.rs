@@ -189,10 +189,10 @@ pub fn parse_with(
     let dir = path.and_then(Path::parent).and_then(Path::to_str);
     let parsed = onnx.parse(proto, dir)?;
     if !parsed.unresolved_inputs.is_empty() {
-        tract_onnx::prelude::bail!(
+        return Err(TractError::msg(format!(
             "Could not resolve inputs at top-level: {:?}",
             parsed.unresolved_inputs
-        )
+        )));
     }
     Ok(parsed.model)
 }
