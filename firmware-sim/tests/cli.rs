@@ -272,7 +272,7 @@ fn models_over_the_host_limits_are_refused_before_running() {
     let out = firmware_sim(&["inspect", s(&wide), "--max-arena", "65536"]);
     assert_fails_with(
         &out,
-        "wide.f32.egm: the model's arena bytes (131072) exceed the limit of 65536",
+        "wide.f32.egm: the model's arena bytes (131104) exceed the limit of 65536",
     );
     let out = firmware_sim(&["inspect", s(&mlp), "--max-macs", "1000"]);
     assert_fails_with(

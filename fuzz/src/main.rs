@@ -79,7 +79,7 @@ fn main_inner() -> anyhow::Result<ExitCode> {
         )
     };
     let every = match target {
-        Target::Egm => 1_000_000,
+        Target::Egm => 100_000,
         Target::Onnx => 1_000,
     };
     match run(target, &seeds, cli.seed, cli.first, cli.execs, every, |s| {
