@@ -7,7 +7,7 @@
 # run's.
 #
 #   scripts/reliability.sh        # 50 kills (the closing figure)
-#   scripts/reliability.sh 3      # the short version scripts/test.sh runs
+#   scripts/reliability.sh 3      # a short version (to add to scripts/test.sh once it has run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kills=${1:-50}
