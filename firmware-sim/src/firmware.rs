@@ -477,6 +477,8 @@ pub struct RunOptions {
     pub batch: Batch,
     /// How long QEMU may run.
     pub timeout: Duration,
+    /// The host's caps on the model (arena, MACs, op outputs).
+    pub limits: edgegan_runtime::Limits,
 }
 
 /// Builds and runs the firmware, and checks it against the host runtime.
@@ -501,17 +503,11 @@ pub(crate) fn run_with(
     opts: &RunOptions,
     build: impl FnOnce(&Path, &DeviceModel<'_>) -> Result<PathBuf>,
 ) -> Result<Report> {
-    let file = ModelFile::read(&opts.model)?;
+    let file = ModelFile::read_with_limits(&opts.model, opts.limits)?;
     let model = file.model()?;
     check_tools_for(&opts.profile.core)?;
     let host_samples = host::sample(&model, &opts.batch)?;
     let pairs = &opts.batch.pairs;
-    let model_path = std::fs::canonicalize(&opts.model).map_err(|source| Error::Io {
-        action: "resolving",
-        path: opts.model.clone(),
-        source,
-    })?;
-
     // One firmware build at a time: they share one target folder and one ELF path.
     let target = target_dir();
     std::fs::create_dir_all(&target).map_err(|source| Error::Io {
@@ -531,7 +527,13 @@ pub(crate) fn run_with(
         source,
     })?;
 
-    let elf_path = build(&model_path, &model)?;
+    // The firmware embeds a copy of the bytes validated and sampled above, rewritten only
+    // when they change: Cargo and make rebuild by file date, so a model replaced by an
+    // older-dated file would otherwise run the previous model's firmware.
+    let embedded = target.join("model.egm");
+    write_if_changed(&embedded, model.bytes())?;
+    let embedded = std::fs::canonicalize(&embedded).map_err(crate::io("resolving", &embedded))?;
+    let elf_path = build(&embedded, &model)?;
     let elf_bytes = std::fs::read(&elf_path).map_err(|source| Error::Io {
         action: "reading",
         path: elf_path.clone(),

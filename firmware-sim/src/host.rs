@@ -4,33 +4,57 @@
 use std::path::{Path, PathBuf};
 
 use edgegan_compiler::builder::AlignedBytes;
-use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Sampler};
+use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Limits, Sampler};
 
 use crate::inputs::InputShape;
 use crate::{Error, Result, maskgen, picture};
+
+/// Largest `.egm` file the host reads (the shipped models are under 1 MiB).
+pub const MAX_MODEL_FILE_BYTES: u64 = 256 << 20;
+
+/// Largest set of samples one command holds in memory (`n` × output values × 4 bytes).
+pub const MAX_SAMPLES_BYTES: u64 = 1 << 30;
 
 /// A model file read into aligned memory.
 pub struct ModelFile {
     /// Where it came from.
     pub path: PathBuf,
     bytes: AlignedBytes,
+    limits: Limits,
 }
 
 impl ModelFile {
-    /// Reads and validates `path`.
+    /// Reads and validates `path` under the host's default [`Limits::HOST`].
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if it cannot be read, [`Error::BadModel`] if the runtime rejects it.
+    /// As [`read_with_limits`](Self::read_with_limits).
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = AlignedBytes::read(path).map_err(|source| Error::Io {
-            action: "reading model",
-            path: path.to_path_buf(),
-            source,
-        })?;
+        Self::read_with_limits(path, Limits::HOST)
+    }
+
+    /// Reads and validates `path`, and checks it against `limits` (arena, MACs, op outputs).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if it cannot be read, [`Error::ModelLimit`] if the file is larger than
+    /// [`MAX_MODEL_FILE_BYTES`] or the model asks for more than `limits`,
+    /// [`Error::BadModel`] if the runtime rejects it.
+    pub fn read_with_limits(path: &Path, limits: Limits) -> Result<Self> {
+        let len = std::fs::metadata(path)
+            .map_err(crate::io("reading model", path))?
+            .len();
+        if len > MAX_MODEL_FILE_BYTES {
+            return Err(Error::ModelLimit {
+                path: path.to_path_buf(),
+                reason: format!("the file has {len} bytes, the limit is {MAX_MODEL_FILE_BYTES}"),
+            });
+        }
+        let bytes = AlignedBytes::read(path).map_err(crate::io("reading model", path))?;
         let file = ModelFile {
             path: path.to_path_buf(),
             bytes,
+            limits,
         };
         file.model()?;
         Ok(file)
@@ -40,13 +64,38 @@ impl ModelFile {
     ///
     /// # Errors
     ///
-    /// [`Error::BadModel`] (only possible if [`read`](Self::read) was bypassed).
+    /// [`Error::BadModel`] or [`Error::ModelLimit`] (only possible if
+    /// [`read`](Self::read) was bypassed).
     pub fn model(&self) -> Result<DeviceModel<'_>> {
-        DeviceModel::from_bytes(self.bytes.as_slice()).map_err(|source| Error::BadModel {
-            path: self.path.clone(),
-            source,
+        DeviceModel::from_bytes_with_limits(self.bytes.as_slice(), &self.limits).map_err(|source| {
+            match source {
+                edgegan_runtime::Error::LimitExceeded { .. } => Error::ModelLimit {
+                    path: self.path.clone(),
+                    reason: source.to_string(),
+                },
+                _ => Error::BadModel {
+                    path: self.path.clone(),
+                    source,
+                },
+            }
         })
     }
+}
+
+/// Checks that `n` samples of `model` fit in [`MAX_SAMPLES_BYTES`] before they are made.
+///
+/// # Errors
+///
+/// [`Error::Output`] naming the size and the limit.
+pub fn check_samples_fit(model: &DeviceModel<'_>, n: usize) -> Result<()> {
+    let bytes = (n as u64).saturating_mul(model.output_len() as u64 * 4);
+    if bytes > MAX_SAMPLES_BYTES {
+        return Err(Error::Output(format!(
+            "{n} samples of {} values need {bytes} bytes, over the limit of {MAX_SAMPLES_BYTES}: ask for fewer samples",
+            model.output_len()
+        )));
+    }
+    Ok(())
 }
 
 /// Where the mask of one sample comes from.
@@ -195,6 +244,7 @@ pub fn batch(
     class: Option<u32>,
     masks: Option<MaskPlan>,
 ) -> Result<Batch> {
+    check_samples_fit(model, n)?;
     let kind = model.condition();
     let seed_of = |i: usize| first_seed.wrapping_add(i as u64);
     let mut out = Batch {
@@ -349,6 +399,30 @@ fn sample_each<T: Clone + Default>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn too_many_samples_are_refused_before_allocation() {
+        // z[4] -> Dense(4 -> 4096): 16 KiB of output per sample.
+        let mut g = edgegan_compiler::builder::GraphBuilder::new(4, ConditionKind::None);
+        let z = g.noise();
+        let y = g.dense(z, 4096, &vec![0.01; 4 * 4096], None).unwrap();
+        let graph = g.finish(y, (-1.0, 1.0)).unwrap();
+        let bytes = graph
+            .write(&edgegan_compiler::builder::WriteOptions::f32())
+            .unwrap();
+        let aligned = AlignedBytes::new(&bytes);
+        let model = DeviceModel::from_bytes(aligned.as_slice()).unwrap();
+        assert!(batch(&model, 0, 1000, None, None).is_ok());
+        let err = batch(&model, 0, 100_000, None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "100000 samples of 4096 values need 1638400000 bytes, over the limit of 1073741824"
+            ),
+            "{err}"
+        );
+    }
 
     #[test]
     fn generated_masks_follow_the_trainer_geometry() {

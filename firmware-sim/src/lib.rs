@@ -71,6 +71,14 @@ pub enum Error {
         /// The runtime's verdict.
         source: edgegan_runtime::Error,
     },
+    /// The model (or its file) asks for more than this host allows.
+    #[error("{}: {reason} (firmware-sim's limits: --max-arena, --max-macs)", path.display())]
+    ModelLimit {
+        /// The file.
+        path: PathBuf,
+        /// Which limit, the model's figure and the limit.
+        reason: String,
+    },
     /// Sampling failed (a bad condition, usually).
     #[error("sampling failed")]
     Sample(#[from] edgegan_runtime::Error),

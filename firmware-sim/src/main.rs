@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use edgegan_runtime::{ConditionKind, DeviceModel, WeightFormat};
+use edgegan_runtime::{ConditionKind, DeviceModel, Limits, WeightFormat};
 use firmware_sim::card;
 use firmware_sim::demo::{self, DemoKind};
 use firmware_sim::firmware::{self, RunOptions};
@@ -33,6 +33,8 @@ enum Cmd {
     Inspect {
         /// The `.egm` model.
         model: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Sample on the host with the device runtime (the firmware's code path).
     Sample {
@@ -60,6 +62,8 @@ enum Cmd {
         view: ViewArgs,
         #[command(flatten)]
         masks: MaskArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// List the device profiles.
     Profiles,
@@ -99,6 +103,8 @@ enum Cmd {
         c: bool,
         #[command(flatten)]
         masks: MaskArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Compile a generator ONNX into device models: tract parses and declutters, edgegan
     /// lowers, calibrates and quantises. Writes model.f32.egm, model.w8a32.egm and
@@ -149,6 +155,29 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// The caps a model read from a file must fit (a model you did not write could ask for a
+/// 4 GiB arena or hours of work per sample); a model over them is refused before it runs.
+#[derive(Debug, clap::Args)]
+struct LimitArgs {
+    /// Largest arena (bytes) a model may ask for.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::HOST.max_arena_bytes as u64)]
+    max_arena: u64,
+    /// Most multiply-accumulates per sample.
+    #[arg(long, value_name = "N", default_value_t = Limits::HOST.max_macs)]
+    max_macs: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        let arena = usize::try_from(self.max_arena).unwrap_or(usize::MAX);
+        Limits {
+            max_arena_bytes: arena,
+            max_macs: self.max_macs,
+            max_op_output_bytes: Limits::HOST.max_op_output_bytes.max(arena),
+        }
+    }
 }
 
 /// Inputs of mask-conditioned (inpainting) models. Without any, the built-in test picture
@@ -275,8 +304,8 @@ fn compile(onnx: &Path, out_dir: &Path, roles: RoleArgs) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Cmd::Inspect { model } => {
-            let file = ModelFile::read(&model)?;
+        Cmd::Inspect { model, limits } => {
+            let file = ModelFile::read_with_limits(&model, limits.limits())?;
             let m = file.model()?;
             let view = load_view(&model, &m, ViewArgs::default())?;
             print!("{}", report::inspect(&model, &m)?);
@@ -291,13 +320,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             view,
             masks,
+            limits,
         } => {
             let format = output_format(&out, format)?;
             let model = match model {
                 Some(m) => m,
                 None => card::default_model()?,
             };
-            let file = ModelFile::read(&model)?;
+            let file = ModelFile::read_with_limits(&model, limits.limits())?;
             let m = file.model()?;
             let batch = make_batch(&m, &model, seed, n, class.as_deref(), &masks)?;
             let view = load_view(&model, &m, view)?;
@@ -333,13 +363,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             view,
             c,
             masks,
+            limits,
         } => {
             let profile = profiles::find(&profile)?;
             let format = out
                 .as_deref()
                 .map(|o| output_format(o, format))
                 .transpose()?;
-            let file = ModelFile::read(&model)?;
+            let limits = limits.limits();
+            let file = ModelFile::read_with_limits(&model, limits)?;
             let m = file.model()?;
             let batch = make_batch(&m, &model, seed, n, class.as_deref(), &masks)?;
             // Checked before the (long) build: the firmware draws masks from seeds only.
@@ -349,6 +381,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 profile,
                 batch: batch.clone(),
                 timeout: Duration::from_secs(timeout),
+                limits,
             };
             let report = if c {
                 println!("firmware:     C example (firmware-sim/c-example, edgegan C API)");
@@ -404,7 +437,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 FormatArg::W8a8 => WeightFormat::W8A8,
             };
             let bytes = demo::model(kind, format)?;
-            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            firmware_sim::output::write_file(&out, &bytes)?;
             println!("wrote {} ({} bytes)", out.display(), bytes.len());
         }
     }
@@ -430,6 +463,7 @@ fn bench_peer(
         profile,
         batch: batch.clone(),
         timeout,
+        limits: Limits::HOST,
     })?;
     let ours_f32 = host::sample(&f32_file.model()?, &batch)?;
     let onnx = dir.join("generator.onnx");

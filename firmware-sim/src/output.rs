@@ -54,7 +54,11 @@ pub fn image_shape(shape: &[u32]) -> Result<(u32, u32, u32)> {
 
 /// Writes `bytes` to `path` through a temporary file beside it and a rename, so readers
 /// never see a half-written file and a failed write keeps the previous one.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+///
+/// # Errors
+///
+/// [`Error::Io`] naming `path`.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());

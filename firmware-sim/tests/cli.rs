@@ -208,6 +208,55 @@ fn bad_inputs_exit_2_with_a_message() {
     assert_fails_with(&out, "run scripts/setup.sh");
 }
 
+/// `bytes` with the header's arena size set to `arena` and the checksum recomputed: a
+/// consistent model that asks for far more memory than it uses (issue #12: a 272-byte
+/// `.egm` that made `sample` take 1.6 GB).
+fn with_arena(bytes: &[u8], arena: u32) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    let off = edgegan_runtime::format::header::ARENA_BYTES;
+    b[off..off + 4].copy_from_slice(&arena.to_le_bytes());
+    edgegan_compiler::builder::seal(&mut b);
+    b
+}
+
+#[test]
+fn models_over_the_host_limits_are_refused_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let mlp = demo(dir.path(), "mlp", "w8a8");
+    let csv = dir.path().join("x.csv");
+    let huge = dir.path().join("huge-arena.egm");
+    std::fs::write(&huge, with_arena(&std::fs::read(&mlp).unwrap(), 1 << 30)).unwrap();
+    for args in [
+        vec!["inspect", s(&huge)],
+        vec!["sample", "--model", s(&huge), "--out", s(&csv)],
+        vec!["run", "--model", s(&huge), "--profile", "m4-small"],
+    ] {
+        let out = firmware_sim(&args);
+        assert_fails_with(&out, "huge-arena.egm: the model's arena bytes (1073741824)");
+        assert_fails_with(&out, "exceed the limit of 67108864");
+    }
+    assert!(!csv.exists(), "nothing is written for a refused model");
+    // The limits are flags: the wide demo (128 KiB arena) under a 64 KiB cap, and the
+    // MLP demo (2,560 MACs) under a cap of 1,000.
+    let wide = demo(dir.path(), "wide", "f32");
+    let out = firmware_sim(&["inspect", s(&wide), "--max-arena", "65536"]);
+    assert_fails_with(
+        &out,
+        "wide.f32.egm: the model's arena bytes (131104) exceed the limit of 65536",
+    );
+    let out = firmware_sim(&["inspect", s(&mlp), "--max-macs", "1000"]);
+    assert_fails_with(
+        &out,
+        "the model's multiply-accumulates per sample (2560) exceed the limit of 1000",
+    );
+    let out = firmware_sim(&["inspect", s(&mlp), "--max-macs", "2560"]);
+    assert!(
+        out.status.success(),
+        "limits are inclusive: {}",
+        text(&out.stderr)
+    );
+}
+
 /// The first profile `inspect` estimates the model fits.
 /// The smallest Cortex-M4F profile `inspect` says the model fits (the other cores have
 /// their own tests).

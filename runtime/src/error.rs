@@ -78,6 +78,18 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The model is valid but asks for more than the loader's
+    /// [`Limits`](crate::Limits) allow (see
+    /// [`DeviceModel::from_bytes_with_limits`](crate::DeviceModel::from_bytes_with_limits)).
+    #[error("the model's {what} ({value}) exceed the limit of {limit}")]
+    LimitExceeded {
+        /// What is limited.
+        what: &'static str,
+        /// What the model asks for.
+        value: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The running target is big-endian; `.egm` weights are little-endian and read in place.
     #[error("big-endian targets are not supported")]
     BigEndianTarget,

@@ -75,7 +75,7 @@ pub use contract::{Condition, ConditionKind};
 pub use crc::crc32;
 pub use error::Error;
 pub use format::{DType, OpKind, Storage, TensorInfo};
-pub use model::{DeviceModel, WeightFormat};
+pub use model::{DeviceModel, Limits, WeightFormat};
 pub use sampler::Sampler;
 
 impl<'a> DeviceModel<'a> {

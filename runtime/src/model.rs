@@ -51,6 +51,50 @@ impl WeightFormat {
     }
 }
 
+/// Resource caps checked when a model is loaded with
+/// [`DeviceModel::from_bytes_with_limits`], before anything is sampled.
+///
+/// A `.egm` file is checked for consistency by [`DeviceModel::from_bytes`], but a consistent
+/// file can still ask for a 4 GiB arena or 10^13 multiply-accumulates per sample. A host
+/// that loads models it did not write (a CLI, a server) loads them with limits; a device
+/// that sized its own arena at build time needs none ([`Limits::NONE`], what `from_bytes`
+/// uses). Each limit is inclusive.
+///
+/// # Examples
+///
+/// ```
+/// use edgegan_runtime::Limits;
+/// let tight = Limits { max_arena_bytes: 64 * 1024, ..Limits::HOST };
+/// assert!(tight.max_macs <= Limits::NONE.max_macs);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest arena ([`DeviceModel::arena_bytes`]) a model may ask for.
+    pub max_arena_bytes: usize,
+    /// Largest number of multiply-accumulates per sample ([`DeviceModel::macs`]).
+    pub max_macs: u64,
+    /// Largest output of any one op, in bytes.
+    pub max_op_output_bytes: usize,
+}
+
+impl Limits {
+    /// No limits (what [`DeviceModel::from_bytes`] applies).
+    pub const NONE: Limits = Limits {
+        max_arena_bytes: usize::MAX,
+        max_macs: u64::MAX,
+        max_op_output_bytes: usize::MAX,
+    };
+
+    /// Defaults for a host loading a model it did not write: a 64 MiB arena, 10^10 MACs
+    /// per sample (seconds on a desktop core; the largest shipped model needs about 10^7)
+    /// and 16 MiB per op output.
+    pub const HOST: Limits = Limits {
+        max_arena_bytes: 64 << 20,
+        max_macs: 10_000_000_000,
+        max_op_output_bytes: 16 << 20,
+    };
+}
+
 /// A `.egm` model borrowed from its bytes and validated once.
 ///
 /// [`from_bytes`](Self::from_bytes) checks every byte that sampling will rely on; after it
@@ -120,6 +164,25 @@ impl<'a> DeviceModel<'a> {
     /// assert_eq!(DeviceModel::from_bytes(&[0u8; 64]).unwrap_err(), Error::BadMagic);
     /// ```
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
+        Self::from_bytes_with_limits(bytes, &Limits::NONE)
+    }
+
+    /// Parses and validates a `.egm` model as [`from_bytes`](Self::from_bytes) does, then
+    /// checks its arena, its multiply-accumulates per sample and every op's output size
+    /// against `limits`.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`from_bytes`](Self::from_bytes), and [`Error::LimitExceeded`] naming
+    /// the first limit the model exceeds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use edgegan_runtime::{DeviceModel, Limits};
+    /// assert!(DeviceModel::from_bytes_with_limits(&[0u8; 64], &Limits::HOST).is_err());
+    /// ```
+    pub fn from_bytes_with_limits(bytes: &'a [u8], limits: &Limits) -> Result<Self, Error> {
         if cfg!(target_endian = "big") {
             return Err(Error::BigEndianTarget);
         }
@@ -167,7 +230,16 @@ impl<'a> DeviceModel<'a> {
             return Err(Error::ChecksumMismatch { expected, found });
         }
         let model = Self::parse_header(bytes, &hd)?;
+        // The arena first: a cap on it bounds every op's output before any op is decoded.
+        if model.arena_bytes() > limits.max_arena_bytes {
+            return Err(Error::LimitExceeded {
+                what: "arena bytes",
+                value: u64::from(model.arena_bytes),
+                limit: limits.max_arena_bytes as u64,
+            });
+        }
         model.validate()?;
+        model.check_limits(limits)?;
         Ok(model)
     }
 
@@ -394,6 +466,34 @@ impl<'a> DeviceModel<'a> {
     }
 
     // ---- validation -----------------------------------------------------------------
+
+    /// Checks each op's output and the total MACs against `limits` (after `validate`).
+    fn check_limits(&self, limits: &Limits) -> Result<(), Error> {
+        if *limits == Limits::NONE {
+            return Ok(());
+        }
+        let mut macs: u64 = 0;
+        for i in 0..self.op_count() {
+            let op = self.prepare(i)?;
+            let out = op.output.bytes();
+            if out > limits.max_op_output_bytes {
+                return Err(Error::LimitExceeded {
+                    what: "bytes of one op's output",
+                    value: out as u64,
+                    limit: limits.max_op_output_bytes as u64,
+                });
+            }
+            macs = macs.saturating_add(op.op.macs());
+        }
+        if macs > limits.max_macs {
+            return Err(Error::LimitExceeded {
+                what: "multiply-accumulates per sample",
+                value: macs,
+                limit: limits.max_macs,
+            });
+        }
+        Ok(())
+    }
 
     fn validate(&self) -> Result<(), Error> {
         // Tensors: records, and byte ranges inside the arena or the blob.

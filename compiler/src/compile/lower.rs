@@ -8,6 +8,7 @@ use super::CompileError;
 use super::ops;
 use super::roles::{self, ResolvedRoles, Roles};
 use crate::builder::{BuildError, Conv2dSpec, Graph, GraphBuilder, TensorId};
+use crate::tract::caps::{self, OnnxLimitError, OnnxLimits};
 use edgegan_runtime::ConditionKind;
 
 /// A generator loaded by tract: the decluttered typed model and its roles.
@@ -36,9 +37,16 @@ fn onnx_err(e: impl std::fmt::Display) -> CompileError {
 
 /// Parses `bytes`, gives each input its role ([`Roles`]), fixes the input facts at
 /// batch 1 and declutters.
-pub(crate) fn load(bytes: &[u8], roles: &Roles) -> Result<Loaded, CompileError> {
+pub(crate) fn load(
+    bytes: &[u8],
+    roles: &Roles,
+    limits: &OnnxLimits,
+) -> Result<Loaded, CompileError> {
     let onnx = tract_onnx::onnx().with_ignore_value_info(true);
-    let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(onnx_err)?;
+    let proto = caps::check(bytes, limits).map_err(|e| match e {
+        OnnxLimitError::Decode(message) => CompileError::Onnx(message),
+        e => CompileError::Limit(e),
+    })?;
     // ONNX op types by node name, for errors (tract renames ops when it declutters)
     let onnx_ops: HashMap<String, String> = proto
         .graph
@@ -46,7 +54,7 @@ pub(crate) fn load(bytes: &[u8], roles: &Roles) -> Result<Loaded, CompileError> 
         .flat_map(|g| &g.node)
         .map(|n| (n.name.clone(), n.op_type.clone()))
         .collect();
-    let mut model = onnx.model_for_proto_model(&proto).map_err(onnx_err)?;
+    let mut model = caps::parse_with(&onnx, &proto, None).map_err(onnx_err)?;
     let (mut resolved, facts) = roles::resolve(&model, roles)?;
     let outlets = model.input_outlets().map_err(onnx_err)?.to_vec();
     for (ix, o) in outlets.iter().enumerate() {
@@ -292,6 +300,15 @@ impl<'m> Lowerer<'m> {
         if let Some(v) = self.values.get(&o) {
             return Ok(v.clone());
         }
+        // Lowering is demand-driven (an op lowers what it reads first, which fixes the order
+        // of the ops written), so it recurses as deep as the graph: each level runs where
+        // at least RED_ZONE bytes of stack are left, on a new heap segment otherwise.
+        const RED_ZONE: usize = 128 << 10;
+        const SEGMENT: usize = 4 << 20;
+        stacker::maybe_grow(RED_ZONE, SEGMENT, || self.lower_value(o))
+    }
+
+    fn lower_value(&mut self, o: OutletId) -> Result<Value, CompileError> {
         let node = self.model.node(o.node);
         self.lower_node(node)?;
         self.values

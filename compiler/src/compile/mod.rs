@@ -32,6 +32,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::builder::{BuildError, Calibration, Graph, WriteOptions};
+use crate::tract::{OnnxLimitError, OnnxLimits};
 use edgegan_runtime::{Condition, ConditionKind};
 
 pub use report::{ErrorStats, FormatReport, LayerError, QuantReport};
@@ -110,6 +111,9 @@ pub enum CompileError {
     /// Writing, calibrating or checking the `.egm` models failed.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The ONNX file is over a cap of [`CompileOptions::limits`] (or not a protobuf).
+    #[error("{0}")]
+    Limit(#[from] OnnxLimitError),
     /// The runtime failed while measuring the quantised models.
     #[error("runtime: {0}")]
     Runtime(#[from] edgegan_runtime::Error),
@@ -138,6 +142,8 @@ pub struct CompileOptions {
     /// Measure per-layer errors (one extra write and run per layer); the output error is
     /// always measured.
     pub per_layer_report: bool,
+    /// Caps on the ONNX file, checked before tract builds anything.
+    pub limits: OnnxLimits,
 }
 
 impl Default for CompileOptions {
@@ -150,6 +156,7 @@ impl Default for CompileOptions {
             roles: Roles::default(),
             masks: vec![],
             per_layer_report: true,
+            limits: OnnxLimits::default(),
         }
     }
 }
@@ -205,10 +212,19 @@ impl fmt::Display for CompiledModel {
 ///
 /// [`CompileError::Io`] if the file cannot be read; otherwise as [`compile_onnx_bytes`].
 pub fn compile_onnx(path: &Path, options: &CompileOptions) -> Result<CompiledModel, CompileError> {
-    let bytes = std::fs::read(path).map_err(|source| CompileError::Io {
+    let io = |source| CompileError::Io {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > options.limits.max_file_bytes {
+        return Err(OnnxLimitError::FileTooLarge {
+            bytes: len,
+            limit: options.limits.max_file_bytes,
+        }
+        .into());
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
     compile_onnx_bytes(&bytes, options)
 }
 
@@ -216,8 +232,9 @@ pub fn compile_onnx(path: &Path, options: &CompileOptions) -> Result<CompiledMod
 ///
 /// # Errors
 ///
-/// [`CompileError::Onnx`] for bytes tract cannot parse or type (a truncated or corrupt
-/// file), [`CompileError::Contract`] for inputs/outputs that are not a generator's,
+/// [`CompileError::Limit`] for a model over [`CompileOptions::limits`] (checked on the
+/// protobuf before tract builds anything), [`CompileError::Onnx`] for bytes tract cannot
+/// parse or type (a truncated or corrupt file), [`CompileError::Contract`] for inputs/outputs that are not a generator's,
 /// [`CompileError::UnsupportedOps`] naming every node whose op has no lowering,
 /// [`CompileError::Unsupported`] naming a node whose form of a known op cannot be lowered,
 /// [`CompileError::Lowering`]/[`CompileError::Build`] if the writer rejects the result.
@@ -225,7 +242,7 @@ pub fn compile_onnx_bytes(
     bytes: &[u8],
     options: &CompileOptions,
 ) -> Result<CompiledModel, CompileError> {
-    let loaded = lower::load(bytes, &options.roles)?;
+    let loaded = lower::load(bytes, &options.roles, &options.limits)?;
     let graph = lower::lower(&loaded, options.value_range)?;
     let f32 = graph.write(&WriteOptions::f32())?;
     let w8a32 = graph.write(&WriteOptions::w8a32())?;
@@ -260,7 +277,8 @@ pub fn compile_onnx_bytes(
 ///
 /// As [`compile_onnx_bytes`].
 pub fn lower_onnx_bytes(bytes: &[u8], value_range: (f32, f32)) -> Result<Graph, CompileError> {
-    lower::lower(&lower::load(bytes, &Roles::default())?, Some(value_range))
+    let loaded = lower::load(bytes, &Roles::default(), &OnnxLimits::default())?;
+    lower::lower(&loaded, Some(value_range))
 }
 
 /// One representative input: a seed and its condition (owned masks).

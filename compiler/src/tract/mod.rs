@@ -20,6 +20,7 @@
 //! sampler.sample(42, Condition::Label(3), &mut x)?;
 //! ```
 
+pub mod caps;
 mod runner;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use tract_onnx::tract_hir::internal::DimLike;
 use edgegan_runtime::contract::{self, keys};
 use edgegan_runtime::{Condition, ConditionKind, Error};
 
+pub use caps::{OnnxLimitError, OnnxLimits};
 pub use runner::{OnnxFact, OnnxInput, OnnxOutput, OnnxRunner, OnnxType, TypedOnnx, run_onnx};
 
 /// What a [`TractSampler`] and an [`OnnxRunner`] report.
@@ -89,8 +91,8 @@ impl TractSampler {
     ///
     /// # Errors
     ///
-    /// [`TractError::Load`] for a file tract cannot load or plan, or one whose inputs and
-    /// output are not a generator's.
+    /// [`TractError::Load`] for a file over the [`OnnxLimits`] defaults, one tract cannot
+    /// load or plan, or one whose inputs and output are not a generator's.
     pub fn from_onnx_path(path: impl AsRef<Path>) -> Result<Self, TractError> {
         let path = path.as_ref();
         build(path).map_err(|message| TractError::Load {
@@ -220,10 +222,9 @@ type TractFailure = tract_onnx::prelude::TractError;
 /// Parses, fixes every input at batch 1, types, optimises and plans the model.
 fn build(path: &Path) -> Result<TractSampler, String> {
     let err = |e: TractFailure| format!("{e:#}");
-    let mut model = tract_onnx::onnx()
-        .with_ignore_value_info(true)
-        .model_for_path(path)
-        .map_err(err)?;
+    let proto = caps::read(path, &OnnxLimits::default()).map_err(|e| e.to_string())?;
+    let onnx = tract_onnx::onnx().with_ignore_value_info(true);
+    let mut model = caps::parse_with(&onnx, &proto, Some(path)).map_err(err)?;
     let classes = crate::contract::tract_metadata(&model, keys::CLASSES);
     let outlets = model.input_outlets().map_err(err)?.to_vec();
     let mut roles = Vec::new();

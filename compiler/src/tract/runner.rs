@@ -15,6 +15,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::DimLike;
 
 use super::TractError;
+use super::caps::{self, OnnxLimits};
 
 /// One named input of a run, batch axis first.
 #[derive(Clone, Copy, Debug)]
@@ -126,12 +127,12 @@ impl TypedOnnx {
     ///
     /// # Errors
     ///
-    /// [`TractError::Load`] if tract cannot read or type it.
+    /// [`TractError::Load`] if the file is over the [`OnnxLimits`] defaults (checked before
+    /// tract builds anything) or tract cannot read or type it.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, TractError> {
         let path = path.as_ref();
-        let model = tract_onnx::onnx()
-            .model_for_path(path)
-            .map_err(|e| load_err(path, e))?;
+        let proto = caps::read(path, &OnnxLimits::default()).map_err(|e| load_err(path, e))?;
+        let model = caps::parse(&proto, Some(path)).map_err(|e| load_err(path, e))?;
         Self::typed(model, path)
     }
 
@@ -157,9 +158,8 @@ impl TypedOnnx {
         inputs: &[(OnnxType, &[usize])],
     ) -> Result<Self, TractError> {
         let path = Path::new(MEMORY);
-        let mut model = tract_onnx::onnx()
-            .model_for_read(&mut &*bytes)
-            .map_err(|e| load_err(path, e))?;
+        let proto = caps::check(bytes, &OnnxLimits::default()).map_err(|e| load_err(path, e))?;
+        let mut model = caps::parse(&proto, None).map_err(|e| load_err(path, e))?;
         for (ix, (dtype, shape)) in inputs.iter().enumerate() {
             let dt = match dtype {
                 OnnxType::F32 => f32::datum_type(),

@@ -201,6 +201,17 @@ pub fn train_classifier(
     out: &Path,
     mut progress: impl FnMut(usize, f64),
 ) -> Result<TrainedClassifier> {
+    // Checked before training: an accuracy over no images would read as 0.0000.
+    for (split, images) in [("training", &set.train), ("held-out (test)", &set.test)] {
+        if images.is_empty() {
+            return Err(TrainError::data(
+                &set.source,
+                format!(
+                    "no {split} images: the classifier is trained on the training split and                      its accuracy measured on the held-out one"
+                ),
+            ));
+        }
+    }
     let device = Device::flex().autodiff();
     device.seed(seed);
     let classes = set.class_names.len();
@@ -286,6 +297,22 @@ mod tests {
             vec!["dark".into(), "bright".into()],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn no_held_out_images_is_an_error_before_training() {
+        let mut set = toy_set();
+        set.test = Images::default();
+        let dir = tempfile::tempdir().unwrap();
+        let err = train_classifier(&set, 3, 1, &dir.path().join("c"), |_, _| {})
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("toy") && err.contains("no held-out (test) images"),
+            "{err}"
+        );
+        assert!(!dir.path().join("c").exists(), "nothing is written");
     }
 
     #[test]

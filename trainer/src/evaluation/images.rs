@@ -288,7 +288,25 @@ pub fn score_images(
             x.len()
         )));
     }
+    // A k-NN ball needs k other points: with fewer every ball holds the whole set, and
+    // precision and coverage read 1.000 whatever the images are.
+    if n <= K {
+        return Err(TrainError::Config(format!(
+            "{n} samples: precision, recall, density and coverage (k = {K} nearest              neighbours) need at least {} samples",
+            K + 1
+        )));
+    }
     let held = set.held_out();
+    if held.len() <= K {
+        return Err(TrainError::data(
+            &set.source,
+            format!(
+                "{} held-out images: the metrics need at least {}",
+                held.len(),
+                K + 1
+            ),
+        ));
+    }
     let (held_x, held_labels) = held.head_unit(n.min(held.len()), dim);
     let held_c = classifier.classify(&held_x)?;
     let mut rng = Pcg64::seed_from_u64(seed);
@@ -325,4 +343,27 @@ pub fn mean_image(set: &ImageSet) -> Vec<f32> {
     }
     let n = set.train.len().max(1) as f64;
     sum.into_iter().map(|s| (s / n) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scoring_fewer_than_k_plus_1_images_is_an_error() {
+        let set = crate::test_support::tiny_images();
+        let classifier_dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/classifier");
+        // Any classifier: the count is checked before anything is classified.
+        let classifier = TrainedClassifier::load(&classifier_dir).unwrap();
+        let noise: Vec<f32> = (0..3 * set.dim()).map(|i| (i % 7) as f32 / 7.0).collect();
+        let err = score_images(&set, &classifier, &noise, None, 1)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("3 samples") && err.contains("need at least 6 samples"),
+            "{err}"
+        );
+    }
 }

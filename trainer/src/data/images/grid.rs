@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::to_byte;
 use crate::error::{Result, TrainError};
+use crate::files::write_atomic;
 
 /// Gap between tiles, in pixels (drawn mid-gray).
 const GAP: usize = 2;
@@ -80,16 +81,17 @@ fn draw_row_names(
     root.present().map_err(|e| text_err(&e))
 }
 
-/// Writes `img` to a temporary name beside `path` and renames it into place, so a
-/// watcher never sees half a picture.
+/// Encodes `img` in memory and writes it with [`write_atomic`] (a uniquely named
+/// temporary file beside `path`, then a rename), so a watcher never sees half a picture
+/// and a failed write leaves the previous file as it was.
 fn save_png(path: &Path, img: &image::RgbImage) -> Result<()> {
-    let tmp = path.with_extension("png.tmp");
-    img.save_with_format(&tmp, image::ImageFormat::Png)
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png)
         .map_err(|e| TrainError::Data {
             path: path.to_path_buf(),
-            message: format!("cannot write the grid: {e}"),
+            message: format!("cannot encode the grid: {e}"),
         })?;
-    std::fs::rename(&tmp, path).map_err(TrainError::io(path))
+    write_atomic(path, &png.into_inner())
 }
 
 fn grid_image(
@@ -162,6 +164,20 @@ mod tests {
         );
         assert_eq!(img.get_pixel(0, 0).0, [96, 96, 96]);
         assert!(write_grid(&path, &tiles[..3], [1, 2, 2], 2, 2, 1).is_err());
+        // rewritten through a temporary file: nothing else is left beside it
+        write_grid(&path, &tiles, [1, 2, 2], 2, 2, 1).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["g.png".to_string()]);
+        assert_eq!(
+            image::open(&path).unwrap().to_rgb8().width(),
+            2 * 2 + 3 * GAP as u32
+        );
+        let missing = dir.path().join("no-such-folder").join("g.png");
+        let err = write_grid(&missing, &tiles, [1, 2, 2], 2, 2, 1).unwrap_err();
+        assert!(err.to_string().contains("no-such-folder"), "{err}");
     }
 
     #[test]

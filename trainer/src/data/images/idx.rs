@@ -19,18 +19,57 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-/// Reads the whole file, decompressing it when it starts with the gzip magic.
-fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(TrainError::io(path))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| TrainError::data(path, format!("corrupt gzip stream: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(raw)
+/// Largest IDX file, raw or decompressed, that is read (Fashion-MNIST's training images
+/// are 47 MB): the header's declared size is checked against it before the values are
+/// decompressed, and decompression stops there, so a gzip bomb costs nothing.
+pub const MAX_IDX_BYTES: u64 = 1 << 30;
+
+/// Reads the whole file, decompressing it when it starts with the gzip magic, refusing
+/// more than `max` bytes (raw or decompressed).
+fn read_maybe_gzip(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let too_large = |what: &str, n: u64| {
+        TrainError::data(
+            path,
+            format!("{what} {n} bytes, over the limit of {max} bytes for an IDX file"),
+        )
+    };
+    let file = std::fs::File::open(path).map_err(TrainError::io(path))?;
+    let mut raw = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut raw)
+        .map_err(TrainError::io(path))?;
+    if raw.len() as u64 > max {
+        return Err(too_large("the file has more than", max));
     }
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
+    }
+    let corrupt = |e: std::io::Error| TrainError::data(path, format!("corrupt gzip stream: {e}"));
+    let mut gz = flate2::read::GzDecoder::new(raw.as_slice());
+    // The header first (magic and dimensions), then at most the values it declares and
+    // one byte more (so that trailing bytes are still reported by `parse_idx`).
+    let mut out = vec![0u8; 4];
+    gz.read_exact(&mut out).map_err(corrupt)?;
+    let rank = usize::from(out[3]);
+    if out[0] == 0 && out[1] == 0 && (1..=4).contains(&rank) {
+        out.resize(4 + 4 * rank, 0);
+        gz.read_exact(&mut out[4..]).map_err(corrupt)?;
+        let declared = out[4..]
+            .chunks_exact(4)
+            .map(|c| u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+            .fold(1u64, u64::saturating_mul)
+            .saturating_add(out.len() as u64);
+        if declared > max {
+            return Err(too_large("its header declares", declared));
+        }
+        gz.take(declared - out.len() as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(corrupt)?;
+    } else {
+        // not IDX: `parse_idx` says so from the first bytes
+        gz.take(64).read_to_end(&mut out).map_err(corrupt)?;
+    }
+    Ok(out)
 }
 
 /// Parses IDX bytes (already decompressed); `path` only names the file in errors.
@@ -110,7 +149,12 @@ pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
 
 /// Reads an IDX file (raw or `.gz`).
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let bytes = read_maybe_gzip(path)?;
+    read_idx_within(path, MAX_IDX_BYTES)
+}
+
+/// As [`read_idx`], refusing files over `max` bytes (raw or decompressed).
+fn read_idx_within(path: &Path, max: u64) -> Result<IdxArray> {
+    let bytes = read_maybe_gzip(path, max)?;
     parse_idx(path, &bytes)
 }
 
@@ -158,6 +202,15 @@ pub fn read_images_and_labels(images: &Path, labels: &Path) -> Result<LabelledIm
                 lab.dims[0],
                 img.dims[0],
                 images.display()
+            ),
+        ));
+    }
+    if img.dims[1] == 0 || img.dims[2] == 0 {
+        return Err(TrainError::data(
+            images,
+            format!(
+                "images of {}x{} pixels: an image needs at least one row and one column",
+                img.dims[1], img.dims[2]
             ),
         ));
     }
@@ -238,6 +291,58 @@ pub(crate) mod tests {
         std::fs::write(&path, bytes).unwrap();
         let err = read_idx(&path).unwrap_err().to_string();
         assert!(err.contains("broken.gz"), "{err}");
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb-idx1-ubyte.gz");
+        // An honest header for 4 MiB of zeros, compressed to a few KiB: over a 1 MiB limit
+        // by its header, before anything is inflated.
+        let bytes = idx_bytes(&[4 << 20], &vec![0; 4 << 20]);
+        let gz = gzip(&bytes);
+        assert!(gz.len() < 64 << 10, "{}", gz.len());
+        std::fs::write(&path, &gz).unwrap();
+        let err = read_idx_within(&path, 1 << 20).unwrap_err().to_string();
+        assert!(
+            err.contains("bomb-idx1-ubyte.gz")
+                && err.contains("its header declares 4194312 bytes, over the limit of 1048576"),
+            "{err}"
+        );
+        // A lying header (3 values) over the same 4 MiB stream: inflation stops after the
+        // declared values and one byte, and the rest is reported as trailing.
+        let mut lying = idx_bytes(&[3], &[]);
+        lying.extend(vec![0; 4 << 20]);
+        std::fs::write(&path, gzip(&lying)).unwrap();
+        let err = read_idx_within(&path, 1 << 20).unwrap_err().to_string();
+        assert!(err.contains("1 trailing bytes after the 3 values"), "{err}");
+        // Under the limit the same file reads.
+        std::fs::write(&path, &gz).unwrap();
+        assert_eq!(read_idx_within(&path, 8 << 20).unwrap().data.len(), 4 << 20);
+        // A raw file over the limit is refused without reading it all.
+        let raw = dir.path().join("big-idx1-ubyte");
+        std::fs::write(&raw, &bytes).unwrap();
+        let err = read_idx_within(&raw, 1 << 20).unwrap_err().to_string();
+        assert!(
+            err.contains("the file has more than 1048576 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zero_by_zero_images_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("img");
+        let labels = dir.path().join("lab");
+        std::fs::write(&images, idx_bytes(&[3, 0, 0], &[])).unwrap();
+        std::fs::write(&labels, idx_bytes(&[3], &[0, 1, 2])).unwrap();
+        let err = read_images_and_labels(&images, &labels)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("img") && err.contains("images of 0x0 pixels"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,0 +1,332 @@
+//! Caps on an untrusted ONNX file, checked on its protobuf before tract builds anything.
+//!
+//! tract trusts a model's declared sizes: a 77-byte file with an input `z[N, 2^26]`, or a
+//! `ConstantOfShape` asking for 14 GB, makes it allocate (or panic) while it types and
+//! folds the graph. [`check`] decodes the protobuf (bounded by the file's size), then walks
+//! every graph (subgraphs too, with an explicit stack) and refuses, naming the tensor or
+//! node: a file over [`OnnxLimits::max_file_bytes`], more than
+//! [`OnnxLimits::max_nodes`] nodes, an initializer or `Constant` value over
+//! [`OnnxLimits::max_tensor_elements`], a `ConstantOfShape` whose constant shape asks for
+//! more, and a graph input with more than [`OnnxLimits::max_input_elements`] per sample
+//! (its known dimensions after the first, the batch; a symbolic one counts as 1).
+//!
+//! Every tract entry point of this crate ([`TypedOnnx`](super::TypedOnnx),
+//! [`TractSampler`](super::TractSampler), the compiler) goes through [`read`] or
+//! [`check`] and then [`parse`].
+
+use std::path::Path;
+
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+
+/// The caps [`check`] applies (each inclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OnnxLimits {
+    /// Largest file, in bytes.
+    pub max_file_bytes: u64,
+    /// Most nodes, over the main graph and every subgraph.
+    pub max_nodes: usize,
+    /// Most elements in one initializer, `Constant` value or constant-shaped
+    /// `ConstantOfShape` output.
+    pub max_tensor_elements: u64,
+    /// Most elements of one graph input per sample (the batch axis left out).
+    pub max_input_elements: u64,
+}
+
+impl Default for OnnxLimits {
+    /// 2 GiB files (protobuf's own limit), 50,000 nodes, 2^28 elements per constant (1 GiB
+    /// of f32: a 16,384 × 16,384 layer, the trainer's widest) and 2^22 per input sample (a
+    /// 3×1024×1024 picture fits). The shipped generators are under 1 MiB, 100 nodes and
+    /// 2^18 elements per constant.
+    fn default() -> Self {
+        OnnxLimits {
+            max_file_bytes: 2 << 30,
+            max_nodes: 50_000,
+            max_tensor_elements: 1 << 28,
+            max_input_elements: 1 << 22,
+        }
+    }
+}
+
+/// An ONNX file over a cap, or one whose protobuf does not decode.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OnnxLimitError {
+    /// The file is larger than the cap.
+    #[error("the file has {bytes} bytes, the limit is {limit}")]
+    FileTooLarge {
+        /// Its size.
+        bytes: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// More nodes than the cap.
+    #[error("the graph has more than {limit} nodes")]
+    TooManyNodes {
+        /// The cap.
+        limit: usize,
+    },
+    /// A constant (initializer, `Constant` value, `ConstantOfShape` output) over the cap.
+    #[error("{what} `{name}` has {elements} elements, the limit is {limit}")]
+    TensorTooLarge {
+        /// "initializer", "Constant node", "ConstantOfShape node".
+        what: &'static str,
+        /// Its name.
+        name: String,
+        /// Its element count (saturated at `u64::MAX`).
+        elements: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// A graph input with more elements per sample than the cap.
+    #[error("input `{name}` has {elements} elements per sample, the limit is {limit}")]
+    InputTooLarge {
+        /// The input.
+        name: String,
+        /// Elements per sample (saturated at `u64::MAX`).
+        elements: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// A negative dimension.
+    #[error("{what} `{name}` has a negative dimension")]
+    NegativeDim {
+        /// What it is.
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// The bytes are not an ONNX protobuf.
+    #[error("not an ONNX model: {0}")]
+    Decode(String),
+    /// The file cannot be read.
+    #[error("reading it: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads the ONNX file at `path` (its size checked before it is read) and [`check`]s it.
+///
+/// # Errors
+///
+/// [`OnnxLimitError::Io`], and as [`check`].
+pub fn read(path: &Path, limits: &OnnxLimits) -> Result<pb::ModelProto, OnnxLimitError> {
+    let bytes = std::fs::metadata(path)?.len();
+    if bytes > limits.max_file_bytes {
+        return Err(OnnxLimitError::FileTooLarge {
+            bytes,
+            limit: limits.max_file_bytes,
+        });
+    }
+    check(&std::fs::read(path)?, limits)
+}
+
+/// Decodes `bytes` as an ONNX `ModelProto` and checks it against `limits`.
+///
+/// # Errors
+///
+/// The first cap the model exceeds, or [`OnnxLimitError::Decode`].
+pub fn check(bytes: &[u8], limits: &OnnxLimits) -> Result<pb::ModelProto, OnnxLimitError> {
+    let len = bytes.len() as u64;
+    if len > limits.max_file_bytes {
+        return Err(OnnxLimitError::FileTooLarge {
+            bytes: len,
+            limit: limits.max_file_bytes,
+        });
+    }
+    let proto = tract_onnx::onnx()
+        .proto_model_for_read(&mut &*bytes)
+        .map_err(|e| OnnxLimitError::Decode(format!("{e:#}")))?;
+    if let Some(main) = &proto.graph {
+        check_inputs(main, limits)?;
+    }
+    let mut nodes = 0usize;
+    let mut graphs: Vec<&pb::GraphProto> = proto.graph.iter().collect();
+    while let Some(g) = graphs.pop() {
+        nodes = nodes.saturating_add(g.node.len());
+        if nodes > limits.max_nodes {
+            return Err(OnnxLimitError::TooManyNodes {
+                limit: limits.max_nodes,
+            });
+        }
+        for t in &g.initializer {
+            check_tensor("initializer", &t.name, &t.dims, limits)?;
+        }
+        for n in &g.node {
+            for a in &n.attribute {
+                for t in a.t.iter().chain(&a.tensors) {
+                    check_tensor("Constant node", &n.name, &t.dims, limits)?;
+                }
+                graphs.extend(a.g.iter().chain(&a.graphs));
+            }
+            if n.op_type == "ConstantOfShape" {
+                check_constant_of_shape(g, n, limits)?;
+            }
+        }
+    }
+    Ok(proto)
+}
+
+/// tract's model of a checked `proto`; `path` (the file it came from) lets tract find
+/// external weights next to it.
+///
+/// # Errors
+///
+/// tract's error for a model it cannot translate.
+pub fn parse(proto: &pb::ModelProto, path: Option<&Path>) -> TractResult<InferenceModel> {
+    parse_with(&tract_onnx::onnx(), proto, path)
+}
+
+/// As [`parse`], with a configured `onnx` (e.g. ignoring value info).
+///
+/// # Errors
+///
+/// As [`parse`].
+pub fn parse_with(
+    onnx: &tract_onnx::Onnx,
+    proto: &pb::ModelProto,
+    path: Option<&Path>,
+) -> TractResult<InferenceModel> {
+    let dir = path.and_then(Path::parent).and_then(Path::to_str);
+    let parsed = onnx.parse(proto, dir)?;
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(TractError::msg(format!(
+            "Could not resolve inputs at top-level: {:?}",
+            parsed.unresolved_inputs
+        )));
+    }
+    Ok(parsed.model)
+}
+
+/// The product of `dims` (saturated), or an error for a negative one.
+fn elements(what: &'static str, name: &str, dims: &[i64]) -> Result<u64, OnnxLimitError> {
+    dims.iter().try_fold(1u64, |acc, &d| {
+        u64::try_from(d)
+            .map(|d| acc.saturating_mul(d))
+            .map_err(|_| OnnxLimitError::NegativeDim {
+                what,
+                name: name.to_string(),
+            })
+    })
+}
+
+fn check_tensor(
+    what: &'static str,
+    name: &str,
+    dims: &[i64],
+    limits: &OnnxLimits,
+) -> Result<(), OnnxLimitError> {
+    let elements = elements(what, name, dims)?;
+    if elements > limits.max_tensor_elements {
+        return Err(OnnxLimitError::TensorTooLarge {
+            what,
+            name: name.to_string(),
+            elements,
+            limit: limits.max_tensor_elements,
+        });
+    }
+    Ok(())
+}
+
+/// The main graph's inputs that are not initializers: their known dimensions after the
+/// batch.
+fn check_inputs(g: &pb::GraphProto, limits: &OnnxLimits) -> Result<(), OnnxLimitError> {
+    use pb::tensor_shape_proto::dimension::Value as Dim;
+    use pb::type_proto::Value as Type;
+    for input in &g.input {
+        if g.initializer.iter().any(|t| t.name == input.name) {
+            continue;
+        }
+        let Some(Type::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+            continue;
+        };
+        let dims: Vec<i64> = t
+            .shape
+            .iter()
+            .flat_map(|s| s.dim.iter().skip(1))
+            .map(|d| match d.value {
+                Some(Dim::DimValue(v)) => v,
+                _ => 1,
+            })
+            .collect();
+        let elements = elements("input", &input.name, &dims)?;
+        if elements > limits.max_input_elements {
+            return Err(OnnxLimitError::InputTooLarge {
+                name: input.name.clone(),
+                elements,
+                limit: limits.max_input_elements,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A `ConstantOfShape` whose shape is an initializer or a `Constant` of `g`: the element
+/// count it asks for. (A computed shape depends on the inputs, which are capped.)
+fn check_constant_of_shape(
+    g: &pb::GraphProto,
+    n: &pb::NodeProto,
+    limits: &OnnxLimits,
+) -> Result<(), OnnxLimitError> {
+    let Some(shape_name) = n.input.first() else {
+        return Ok(());
+    };
+    let from_init = g.initializer.iter().find(|t| &t.name == shape_name);
+    let from_const = || {
+        g.node
+            .iter()
+            .filter(|c| c.op_type == "Constant" && c.output.first() == Some(shape_name))
+            .flat_map(|c| c.attribute.iter().filter_map(|a| a.t.as_ref()))
+            .next()
+    };
+    let Some(t) = from_init.or_else(from_const) else {
+        return Ok(());
+    };
+    let dims: Vec<i64> = if t.int64_data.is_empty() {
+        t.raw_data
+            .chunks_exact(8)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                i64::from_le_bytes(b)
+            })
+            .collect()
+    } else {
+        t.int64_data.clone()
+    };
+    check_tensor("ConstantOfShape node", &n.name, &dims, limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elements_saturate_and_refuse_negative_dims() {
+        assert_eq!(elements("x", "a", &[]).unwrap(), 1);
+        assert_eq!(elements("x", "a", &[1 << 40, 1 << 40]).unwrap(), u64::MAX);
+        assert!(matches!(
+            elements("x", "a", &[2, -1]),
+            Err(OnnxLimitError::NegativeDim { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error_and_size_comes_first() {
+        let limits = OnnxLimits::default();
+        assert!(matches!(
+            check(&[0xFF; 64], &limits),
+            Err(OnnxLimitError::Decode(_))
+        ));
+        let tiny = OnnxLimits {
+            max_file_bytes: 10,
+            ..limits
+        };
+        assert!(matches!(
+            check(&[0xFF; 64], &tiny),
+            Err(OnnxLimitError::FileTooLarge {
+                bytes: 64,
+                limit: 10
+            })
+        ));
+    }
+}

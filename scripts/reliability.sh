@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# kill -9 suite (issue #12): trains a small GAN once without interruption, then KILLS times
+# starts the same training, kills it with SIGKILL at a random moment (checkpoints every 2
+# steps and a metrics line every step, so kills land inside those writes too), resumes it
+# (killing the resume too, half of the time), and requires the final checkpoint's files
+# (G, D, both Adam states, EMA, step and RNG) to be byte-identical to the uninterrupted
+# run's.
+#
+#   scripts/reliability.sh        # 50 kills (the closing figure)
+#   scripts/reliability.sh 3      # a short version (to add to scripts/test.sh once it has run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kills=${1:-50}
+seed=${RELIABILITY_SEED:-$$}
+RANDOM=$seed
+cargo build --release -q -p edgegan-train
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/edgegan-train"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+cat > cfg.toml <<'EOF'
+steps = 60
+batch_size = 16
+log_every = 1
+checkpoint_every = 2
+keep_checkpoints = 2
+[generator]
+hidden = [8]
+[discriminator]
+hidden = [8]
+EOF
+
+final_files() { # the final checkpoint's files, as "name sha256" lines
+    local run=$1 latest
+    latest=$(cat "$run/checkpoints/latest")
+    (cd "$run/checkpoints/$latest" && sha256sum -- * | sort -k2)
+}
+
+start_ns=$(date +%s%N)
+"$bin" train --config cfg.toml --out ref -q
+took_ms=$((($(date +%s%N) - start_ns) / 1000000))
+want=$(final_files ref)
+echo "reference run: ${took_ms} ms; seed $seed; $kills kills"
+
+# Runs `$@` in the background and SIGKILLs it after a random 0..took_ms ms (if it is still
+# running); returns 0 if it finished on its own with status 0.
+run_and_maybe_kill() {
+    "$@" > out.log 2>&1 &
+    local pid=$! delay
+    delay=$((RANDOM * 32768 + RANDOM))
+    delay=$((delay % (took_ms + 1)))
+    sleep "$(awk -v ms="$delay" 'BEGIN { printf "%.3f", ms / 1000 }')"
+    kill -9 "$pid" 2> /dev/null || true
+    wait "$pid"
+}
+
+resumes=0
+for ((i = 1; i <= kills; i++)); do
+    rm -rf run
+    run_and_maybe_kill "$bin" train --config cfg.toml --out run -q || true
+    for ((try = 0; ; try++)); do
+        if ((try > 20)); then
+            echo "kill $i: not finished after 20 resumes" >&2
+            exit 1
+        fi
+        if [[ ! -f run/config.toml ]]; then
+            # killed before the run folder was made: start again (`train --out` takes a
+            # folder that holds only this tool's own files)
+            cmd=("$bin" train --config cfg.toml --out run -q)
+        else
+            cmd=("$bin" train --resume run -q)
+        fi
+        if ((RANDOM % 2 == 0)) && ((try < 3)); then
+            run_and_maybe_kill "${cmd[@]}" || true
+            continue
+        fi
+        resumes=$((resumes + 1))
+        if "${cmd[@]}" > out.log 2>&1 || grep -q "is already at step 60 of 60" out.log; then
+            break
+        fi
+        echo "kill $i: ${cmd[*]} failed:" >&2
+        cat out.log >&2
+        exit 1
+    done
+    got=$(final_files run)
+    if [[ "$got" != "$want" ]]; then
+        echo "kill $i: the resumed run differs from the uninterrupted one" >&2
+        diff <(echo "$want") <(echo "$got") >&2 || true
+        exit 1
+    fi
+done
+echo "ok: $kills kill -9 (and $resumes resumes), every run resumed to a final checkpoint byte-identical to the uninterrupted run"
