@@ -305,7 +305,16 @@ fn image_pipeline_classifier_train_eval_ship_sample_and_score_from_the_command_l
     );
     std::fs::write(
         dir.path().join("ok.csv"),
-        format!("{header}{}{}", row("0", "-1"), row("1", "0.5")),
+        // six rows: precision, recall, density and coverage need k + 1 = 6 samples
+        format!(
+            "{header}{}{}{}{}{}{}",
+            row("0", "-1"),
+            row("1", "0.5"),
+            row("0", "-0.5"),
+            row("1", "0.25"),
+            row("0", "0.75"),
+            row("1", "-0.25")
+        ),
     )
     .unwrap();
     let score = |file: &str| {
