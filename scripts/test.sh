@@ -12,3 +12,6 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 # for its own target
 cargo run --release -p firmware-sim -- lint
 cargo test --release --workspace
+# kill -9 at random moments, resume, compare with the uninterrupted run (50 kills: run the
+# script by hand)
+scripts/reliability.sh 3
