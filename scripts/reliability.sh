@@ -13,8 +13,20 @@ cd "$(dirname "$0")/.."
 kills=${1:-50}
 seed=${RELIABILITY_SEED:-$$}
 RANDOM=$seed
-cargo build --release -q -p edgegan-train
-bin="${CARGO_TARGET_DIR:-$PWD/target}/release/edgegan-train"
+# EDGEGAN_TRAIN names a binary already built (scripts/test.sh passes the one
+# `cargo test --workspace` built, so that a `-p edgegan-train` build with other features
+# does not rebuild Burn and tract); otherwise build it here
+if [[ -n "${EDGEGAN_TRAIN:-}" ]]; then
+    bin=$EDGEGAN_TRAIN
+    if [[ ! -x "$bin" ]]; then
+        echo "reliability.sh: EDGEGAN_TRAIN=$bin is not an executable" >&2
+        exit 2
+    fi
+else
+    cargo build --release -q -p edgegan-train
+    bin="${CARGO_TARGET_DIR:-$PWD/target}/release/edgegan-train"
+fi
+bin=$(realpath "$bin") # the runs below happen in a temporary folder
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"

@@ -14,4 +14,4 @@ cargo run --release -p firmware-sim -- lint
 cargo test --release --workspace
 # kill -9 at random moments, resume, compare with the uninterrupted run (50 kills: run the
 # script by hand)
-scripts/reliability.sh 3
+EDGEGAN_TRAIN="${CARGO_TARGET_DIR:-$PWD/target}/release/edgegan-train" scripts/reliability.sh 3
