@@ -55,6 +55,10 @@ fn main_inner() -> anyhow::Result<ExitCode> {
         TargetArg::Egm => Target::Egm,
         TargetArg::Onnx => Target::Onnx,
     };
+    // checked before the run, so a crash found hours in is not lost for want of a folder
+    if !cli.crash_dir.is_dir() {
+        anyhow::bail!("--crash-dir {}: not a folder", cli.crash_dir.display());
+    }
     let dir = cli.models.unwrap_or_else(models_dir);
     let seeds = corpus(&dir, target).map_err(anyhow::Error::msg)?;
     println!(
