@@ -1,19 +1,28 @@
 #!/usr/bin/python3
-"""Writes tests/corpus/: generators written the way PyTorch users write them, exported
-with torch.onnx.export (Debian's python3-torch 1.13, legacy exporter), and ONNX Runtime's
+"""Writes tests/corpus/: generators written the way PyTorch and Keras users write them,
+exported with torch.onnx.export (Debian's python3-torch 1.13, legacy exporter) and with
+tf2onnx (Keras 3 on tensorflow-cpu, in a venv this script sets up), and ONNX Runtime's
 outputs on fixed inputs beside each.
 
     /usr/bin/python3 scripts/make-corpus.py          # needs python3-torch, python3-onnx
     PYTHONPATH=.deps/onnxruntime                      # (set by the script) for the outputs
+    /usr/bin/python3 scripts/make-corpus.py --no-keras   # the PyTorch models only
 
-Each tests/corpus/<name>/ holds generator.onnx, the inputs (z.npy float32 [N, Z], and
-label.npy int64 [N] for conditional models) and output.npy (ONNX Runtime's output,
-float32). The weights are random (seeded) but BatchNorm statistics are set to non-trivial
-values so that folding them is tested. Where torch cannot emit a node (it drops Dropout
-in eval mode), the script inserts it with the onnx helper API exactly as an exporter in
-training-preserving mode writes it.
+The Keras models come from scripts/make-corpus-keras.py, run with .deps/keras-venv (created
+here on first use: `python3 -m venv` and pip's tensorflow-cpu, tf2onnx and onnx at the
+versions pinned in KERAS_PACKAGES; an existing venv with them is reused).
+
+Each tests/corpus/<name>/ holds generator.onnx, the inputs (z.npy float32 [N, Z];
+label.npy int64 [N] for label-conditioned models; mask.npy and masked.npy float32
+[N, C, H, W] for inpainting models) and output.npy (ONNX Runtime's output, float32). The
+weights are random (seeded) but BatchNorm statistics are set to non-trivial values so that
+folding them is tested. Where torch cannot emit a node (it drops Dropout in eval mode),
+the script inserts it with the onnx helper API exactly as an exporter in
+training-preserving mode writes it. torch 1.13 has no dynamo exporter
+(torch.onnx.dynamo_export arrived in 2.1), so there is no dynamo-exported model here.
 """
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -29,6 +38,8 @@ import onnxruntime  # noqa: E402
 
 OUT = os.path.join(ROOT, "tests", "corpus")
 BATCH = 5
+KERAS_VENV = os.path.join(ROOT, ".deps", "keras-venv")
+KERAS_PACKAGES = ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "onnx==1.23.2"]
 
 
 def settle_bn(model, gen, nz, classes):
@@ -167,6 +178,72 @@ class SigmoidMlp(nn.Module):
         return torch.sigmoid(self.l2(h)).view(-1, 8, 8).unsqueeze(1)
 
 
+class UpsampleConv(nn.Module):
+    """Upsample + conv instead of ConvTranspose2d: a F.one_hot label, Linear + LeakyReLU
+    to 8x4x4, then twice bilinear nn.Upsample(scale_factor=2) (align_corners=False) and a
+    Conv2d: the first after nn.ZeroPad2d(1) with no padding of its own, with ELU; the
+    second with Softplus; a last Conv2d + Tanh. 1x16x16."""
+
+    def __init__(self, nz=10, classes=5):
+        super().__init__()
+        self.classes = classes
+        self.fc = nn.Linear(nz + classes, 8 * 4 * 4)
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.pad = nn.ZeroPad2d(1)
+        self.c1 = nn.Conv2d(8, 8, 3)
+        self.c2 = nn.Conv2d(8, 6, 3, padding=1)
+        self.c3 = nn.Conv2d(6, 1, 3, padding=1)
+
+    def forward(self, z, label):
+        h = torch.cat([z, F.one_hot(label, self.classes).float()], 1)
+        h = F.leaky_relu(self.fc(h), 0.2).view(-1, 8, 4, 4)
+        h = F.elu(self.c1(self.pad(self.up(h))))
+        h = F.softplus(self.c2(self.up(h)))
+        return torch.tanh(self.c3(h))
+
+
+class UnetInpaint(nn.Module):
+    """An inpainting U-Net in edgegan's contract (inputs z, mask, masked; 1 = known):
+    the noise as a 16x16 plane beside the masked image and the mask, two strided Conv2d
+    down (BatchNorm2d, LeakyReLU), ConvTranspose2d and nearest Upsample up, skip
+    connections through torch.cat, Tanh, and the known pixels composited back:
+    mask·masked + (1 − mask)·x. 1x16x16."""
+
+    def __init__(self, nz=8):
+        super().__init__()
+        self.fc = nn.Linear(nz, 16 * 16)
+        self.d1 = nn.Conv2d(3, 8, 3, 1, 1)
+        self.d2 = nn.Conv2d(8, 16, 4, 2, 1)
+        self.bn2 = nn.BatchNorm2d(16)
+        self.d3 = nn.Conv2d(16, 16, 4, 2, 1)
+        self.u1 = nn.ConvTranspose2d(16, 16, 4, 2, 1)
+        self.c1 = nn.Conv2d(32, 8, 3, 1, 1)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.c2 = nn.Conv2d(16, 8, 3, 1, 1)
+        self.out = nn.Conv2d(8, 1, 3, 1, 1)
+
+    def forward(self, z, mask, masked):
+        n = self.fc(z).view(-1, 1, 16, 16)
+        h1 = F.leaky_relu(self.d1(torch.cat([masked, mask, n], 1)), 0.2)
+        h2 = F.leaky_relu(self.bn2(self.d2(h1)), 0.2)
+        h3 = F.relu(self.d3(h2))
+        u = F.relu(self.u1(h3))
+        u = F.relu(self.c1(torch.cat([u, h2], 1)))
+        u = F.relu(self.c2(torch.cat([self.up(u), h1], 1)))
+        x = torch.tanh(self.out(u))
+        return mask * masked + (1 - mask) * x
+
+
+def test_masks(gen, n, c, h, w):
+    """Rectangular holes (0 = to generate) of seeded sizes, and images in [-1, 1]."""
+    mask = torch.ones(n, c, h, w)
+    for i in range(n):
+        y0, x0 = torch.randint(0, h // 2, (2,), generator=gen).tolist()
+        mask[i, :, y0 : y0 + h // 2, x0 : x0 + w // 2] = 0
+    image = torch.rand(n, c, h, w, generator=gen) * 2 - 1
+    return mask, image * mask
+
+
 def insert_dropout(path, after_op):
     """Puts an inference Dropout (ratio 0.3) after the first `after_op` node, as an
     exporter that keeps Dropout writes it."""
@@ -191,23 +268,31 @@ def insert_dropout(path, after_op):
     onnx.save(m, path)
 
 
-def export(name, model, nz, classes=None, names=True, dropout_after=None, z_tail=()):
+def export(name, model, nz, classes=None, names=True, dropout_after=None, z_tail=(), mask=None):
     # torch's default initialisation (seeded in main), embeddings N(0, 1)
     gen = torch.Generator().manual_seed(sum(map(ord, name)))
-    settle_bn(model, gen, (nz, *z_tail), classes)
+    if mask is None:
+        settle_bn(model, gen, (nz, *z_tail), classes)
+    else:
+        settle_bn_mask(model, gen, nz, mask)
     model.eval()
     folder = os.path.join(OUT, name)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "generator.onnx")
     z = torch.randn(BATCH, nz, *z_tail, generator=gen)
     args = (z,)
-    feeds = {}
     if classes is not None:
         label = torch.arange(BATCH) % classes
         args = (z, label)
+    if mask is not None:
+        m, masked = test_masks(gen, BATCH, *mask)
+        args = (z, m, masked)
     kw = dict(opset_version=13, do_constant_folding=True)
     if names:
         input_names = ["noise", "class_id"][: len(args)]
+        if mask is not None:
+            # edgegan's inpainting contract names: the roles need no flags
+            input_names = ["z", "mask", "masked"]
         kw.update(
             input_names=input_names,
             output_names=["image"],
@@ -216,21 +301,67 @@ def export(name, model, nz, classes=None, names=True, dropout_after=None, z_tail
     torch.onnx.export(model, args, path, **kw)
     if dropout_after:
         insert_dropout(path, dropout_after)
+    with torch.no_grad():
+        ref = model(*args).numpy()
+    feeds = [a.numpy() for a in args]
+    if classes is not None:
+        feeds[1] = feeds[1].astype(np.int64)
+    files = ["z.npy", "label.npy"] if mask is None else ["z.npy", "mask.npy", "masked.npy"]
+    finish(name, folder, path, feeds, files, ref)
+
+
+def finish(name, folder, path, feeds, files, ref):
+    """Checks the file, saves the inputs under `files`, runs ONNX Runtime and saves its
+    output; `ref` is the framework's own output, which ONNX Runtime must match."""
     m = onnx.load(path)
     onnx.checker.check_model(m, full_check=True)
     in_names = [i.name for i in m.graph.input]
-    feeds = {in_names[0]: z.numpy()}
-    np.save(os.path.join(folder, "z.npy"), z.numpy())
-    if classes is not None:
-        feeds[in_names[1]] = label.numpy().astype(np.int64)
-        np.save(os.path.join(folder, "label.npy"), label.numpy().astype(np.int64))
+    assert len(in_names) == len(feeds), (name, in_names)
+    for f, a in zip(files, feeds):
+        np.save(os.path.join(folder, f), a)
     sess = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    (out,) = sess.run(None, feeds)
-    with torch.no_grad():
-        ref = model(*args).numpy()
+    (out,) = sess.run(None, dict(zip(in_names, feeds)))
     assert np.abs(out - ref).max() < 1e-5, (name, np.abs(out - ref).max())
     np.save(os.path.join(folder, "output.npy"), out.astype(np.float32))
     print(f"{name}: inputs {in_names}, output {list(out.shape)}, {os.path.getsize(path)} B")
+
+
+def settle_bn_mask(model, gen, nz, shape):
+    """settle_bn for an inpainting model: its own inputs are noise, masks and images."""
+    bns = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    for m in bns:
+        n = m.num_features
+        m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+        m.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for _ in range(32):
+            mask, masked = test_masks(gen, 64, *shape)
+            model(torch.randn(64, nz, generator=gen), mask, masked)
+
+
+def keras_models():
+    """The Keras models: scripts/make-corpus-keras.py in the TensorFlow venv (set up here
+    on first use), then ONNX Runtime's outputs, checked against Keras' own."""
+    py = os.path.join(KERAS_VENV, "bin", "python")
+    check = [py, "-c", "import tensorflow, tf2onnx, onnx"]
+    if not os.path.exists(py) or subprocess.run(check, capture_output=True).returncode != 0:
+        subprocess.run([sys.executable, "-m", "venv", KERAS_VENV], check=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", *KERAS_PACKAGES], check=True)
+    script = os.path.join(ROOT, "scripts", "make-corpus-keras.py")
+    subprocess.run([py, script, OUT], check=True)
+    for name in sorted(os.listdir(OUT)):
+        folder = os.path.join(OUT, name)
+        keras_out = os.path.join(folder, "keras_output.npy")
+        if not name.startswith("keras-") or not os.path.exists(keras_out):
+            continue
+        ref = np.load(keras_out)
+        os.remove(keras_out)
+        files = ["z.npy"] + (["label.npy"] if os.path.exists(os.path.join(folder, "label.npy")) else [])
+        feeds = [np.load(os.path.join(folder, f)) for f in files]
+        finish(name, folder, os.path.join(folder, "generator.onnx"), feeds, files, ref)
 
 
 def bad_models():
@@ -294,7 +425,63 @@ def bad_models():
         ],
         [f("z", ["N", 4]), f("m", ["N", 1, "H", "W"]), f("x", ["N", 1, "H", "W"])],
     )
-    print("bad: unsupported-ops, two-floats, float-label, dynamic-mask")
+    # variants of the supported ops that the compiler refuses, one node each, by name
+    i64 = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.int64), name)
+    f32c = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.float32), name)
+    image = [
+        helper.make_node("Reshape", ["z", "to_image"], ["img"], name="to_image"),
+    ]
+    image_inits = [i64("to_image", [-1, 1, 4, 4])]
+
+    def save_image(name, nodes, out_shape, inits):
+        out = helper.make_tensor_value_info("y", T.FLOAT, out_shape)
+        g = helper.make_graph(image + nodes, name, [f("z", ["N", 16])], [out], image_inits + inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        onnx.checker.check_model(m, full_check=True)
+        onnx.save(m, os.path.join(folder, f"{name}.onnx"))
+
+    # bilinear Resize with align_corners (PyTorch's align_corners=True): not half-pixel
+    save_image(
+        "resize-align-corners",
+        [
+            helper.make_node(
+                "Resize", ["img", "", "scales"], ["up"], name="up_ac", mode="linear",
+                coordinate_transformation_mode="align_corners",
+            ),
+            helper.make_node("Tanh", ["up"], ["y"], name="out"),
+        ],
+        ["N", 1, 8, 8],
+        [f32c("scales", [1, 1, 2, 2])],
+    )
+    # reflect Pad before a Conv: only zero padding folds into the Conv
+    save_image(
+        "pad-reflect",
+        [
+            helper.make_node("Pad", ["img", "pads"], ["p"], name="pad_reflect", mode="reflect"),
+            helper.make_node("Conv", ["p", "K"], ["c"], name="conv"),
+            helper.make_node("Tanh", ["c"], ["y"], name="out"),
+        ],
+        ["N", 1, 4, 4],
+        [i64("pads", [0, 0, 1, 1, 0, 0, 1, 1]), w("K", (1, 1, 3, 3))],
+    )
+    # a Transpose of a 6-D tensor (device tensors have at most 4 axes besides the batch)
+    g = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["z", "to_6d"], ["h"], name="to_6d"),
+            helper.make_node("Transpose", ["h"], ["t"], name="shuffle_6d", perm=[0, 5, 4, 3, 2, 1]),
+            helper.make_node("Reshape", ["t", "flat"], ["r"], name="flatten"),
+            helper.make_node("Tanh", ["r"], ["y"], name="out"),
+        ],
+        "transpose-6d",
+        [f("z", ["N", 48])],
+        [helper.make_tensor_value_info("y", T.FLOAT, ["N", 48])],
+        [i64("to_6d", [-1, 2, 2, 2, 2, 3]), i64("flat", [-1, 48])],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, os.path.join(folder, "transpose-6d.onnx"))
+    print("bad: unsupported-ops, two-floats, float-label, dynamic-mask, resize-align-corners, "
+          "pad-reflect, transpose-6d")
 
 
 def main():
@@ -307,10 +494,14 @@ def main():
         ("torch-onehot-mlp", OneHotMlp, 8, dict(classes=6)),
         ("torch-uncond-deconv", Uncond, 10, dict(dropout_after="Relu")),
         ("torch-sigmoid-mlp", SigmoidMlp, 6, {}),
+        ("torch-upsample-conv", UpsampleConv, 10, dict(classes=5)),
+        ("torch-unet-inpaint", UnetInpaint, 8, dict(mask=(1, 16, 16))),
     ]
     for name, make, nz, kw in models:
         torch.manual_seed(sum(map(ord, name)))
         export(name, make(), nz, **kw)
+    if "--no-keras" not in sys.argv:
+        keras_models()
 
 
 if __name__ == "__main__":

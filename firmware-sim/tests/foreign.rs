@@ -89,6 +89,18 @@ fn bad_foreign_graphs_exit_2_naming_the_node_or_input_and_the_flag() {
         &["--mask", "m", "--masked", "x"],
         &["mask input \"m\"", "dynamic spatial shapes"],
     );
+    // variants of supported ops the compiler cannot lower: the node and why
+    refused(
+        "bad/resize-align-corners.onnx",
+        &[],
+        &["node up_ac", "half-pixel", "align_corners"],
+    );
+    refused("bad/pad-reflect.onnx", &[], &["pad_reflect", "Pad"]);
+    refused(
+        "bad/transpose-6d.onnx",
+        &[],
+        &["shuffle_6d", "more than 4 axes"],
+    );
     refused(
         "torch-mlp-bn/generator.onnx",
         &["--noise", "nope"],

@@ -1,8 +1,8 @@
 //! The foreign-generator corpus (`tests/corpus/<name>/`, written by
-//! `scripts/make-corpus.py`: PyTorch generators through `torch.onnx.export`, ONNX
-//! Runtime's outputs on fixed inputs beside each): every model compiles to f32, w8a32 and
-//! w8a8 with its roles inferred, and the device models run on the stored inputs match
-//! ONNX Runtime's stored outputs.
+//! `scripts/make-corpus.py`: PyTorch generators through `torch.onnx.export`, Keras ones
+//! through tf2onnx, ONNX Runtime's outputs on fixed inputs beside each): every model in the
+//! folder compiles to f32, w8a32 and w8a8 with its roles inferred, and the device models
+//! run on the stored inputs match ONNX Runtime's stored outputs.
 
 use std::path::{Path, PathBuf};
 
@@ -32,18 +32,59 @@ fn corpus() -> Vec<PathBuf> {
     v
 }
 
+/// A corpus model's stored inputs: the noise, and the label or the mask and masked
+/// object when it has them.
+struct Inputs {
+    z: npy_f32,
+    labels: Option<Vec<i64>>,
+    mask: Option<(npy_f32, npy_f32)>,
+}
+
+impl Inputs {
+    fn read(dir: &Path) -> Inputs {
+        let name = dir.display();
+        let f32s = |f: &str| -> npy_f32 {
+            npy::read(&dir.join(f)).unwrap_or_else(|e| panic!("{name}/{f}: {e}"))
+        };
+        let label_path = dir.join("label.npy");
+        let labels = label_path.exists().then(|| {
+            npy::read::<i64>(&label_path)
+                .unwrap_or_else(|e| panic!("{name}/label.npy: {e}"))
+                .data()
+                .to_vec()
+        });
+        let mask = dir
+            .join("mask.npy")
+            .exists()
+            .then(|| (f32s("mask.npy"), f32s("masked.npy")));
+        Inputs {
+            z: f32s("z.npy"),
+            labels,
+            mask,
+        }
+    }
+}
+
 /// Runs `bytes` on every stored input row; the outputs, concatenated.
-fn run(bytes: &[u8], z: &npy_f32, labels: Option<&[i64]>) -> Vec<f32> {
+fn run(bytes: &[u8], inputs: &Inputs) -> Vec<f32> {
     let model = DeviceModel::from_bytes(bytes).unwrap();
     let mut arena = vec![0u8; model.arena_bytes() + 4];
     let mut sampler = Sampler::new(&model, &mut arena).unwrap();
+    let z = &inputs.z;
     let n = z.shape()[0];
     let zd = z.shape()[1];
     let mut out = vec![0.0f32; n * model.output_len()];
     for (i, y) in out.chunks_exact_mut(model.output_len()).enumerate() {
-        let c = match labels {
-            Some(l) => Condition::Label(u32::try_from(l[i]).unwrap()),
-            None => Condition::None,
+        let c = match (&inputs.labels, &inputs.mask) {
+            (Some(l), _) => Condition::Label(u32::try_from(l[i]).unwrap()),
+            (None, Some((m, x))) => {
+                let len = m.data().len() / n;
+                Condition::Mask {
+                    mask: &m.data()[i * len..(i + 1) * len],
+                    masked: &x.data()[i * len..(i + 1) * len],
+                }
+            }
+            (None, None) => Condition::None,
         };
         sampler
             .sample_with_noise(&z.data()[i * zd..(i + 1) * zd], c, y)
@@ -70,16 +111,15 @@ fn every_corpus_model_compiles_and_matches_onnx_runtime() {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         let compiled = compile_onnx(&dir.join("generator.onnx"), &CompileOptions::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let z: npy_f32 = npy::read(&dir.join("z.npy")).unwrap();
+        let inputs = Inputs::read(&dir);
         let want: npy_f32 = npy::read(&dir.join("output.npy")).unwrap();
-        let label_path = dir.join("label.npy");
-        let labels = label_path
-            .exists()
-            .then(|| npy::read::<i64>(&label_path).unwrap().data().to_vec());
         assert_eq!(
-            compiled.roles.label.is_some(),
-            labels.is_some(),
-            "{name}: label role {:?}",
+            (
+                compiled.roles.label.is_some(),
+                compiled.roles.mask.is_some()
+            ),
+            (inputs.labels.is_some(), inputs.mask.is_some()),
+            "{name}: roles {:?}",
             compiled.roles
         );
         // BatchNorm folds into the ConvTranspose2d / Gemm before it: no Mul is left, except
@@ -114,7 +154,7 @@ fn every_corpus_model_compiles_and_matches_onnx_runtime() {
             (WeightFormat::W8A32, W8A32_TOL),
             (WeightFormat::W8A8, W8A8_TOL),
         ] {
-            let got = run(compiled.bytes(format), &z, labels.as_deref());
+            let got = run(compiled.bytes(format), &inputs);
             let err = max_abs(&got, want.data());
             assert!(err <= tol, "{name} {format:?}: max |diff| {err} > {tol}");
             errs.push(format!("{format:?} {err:.2e}"));

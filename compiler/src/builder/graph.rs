@@ -79,12 +79,15 @@ pub enum OpSpec {
         /// Fused activation.
         activation: FusedActivation,
     },
-    /// Nearest upsampling of a `[C, H, W]` input by integer factors.
+    /// Upsampling of a `[C, H, W]` input by integer factors: nearest, or bilinear with
+    /// half-pixel centres.
     Upsample {
         /// Input.
         input: TensorId,
         /// `[fh, fw]`.
         factor: [usize; 2],
+        /// Bilinear (half-pixel centres) rather than nearest.
+        bilinear: bool,
     },
     /// `max(0, x)`.
     Relu {
@@ -158,6 +161,13 @@ pub enum OpSpec {
         /// New shape (1 to 4 dims).
         shape: Vec<usize>,
     },
+    /// The axes permuted (a copy): output axis `i` is input axis `perm[i]`.
+    Transpose {
+        /// Input.
+        input: TensorId,
+        /// A permutation of the input's axes.
+        perm: Vec<usize>,
+    },
 }
 
 impl OpSpec {
@@ -182,6 +192,7 @@ impl OpSpec {
             OpSpec::Sub { .. } => OpKind::Sub,
             OpSpec::Mul { .. } => OpKind::Mul,
             OpSpec::Reshape { .. } => OpKind::Reshape,
+            OpSpec::Transpose { .. } => OpKind::Transpose,
             OpSpec::Elementwise { op, .. } => op.kind,
         }
     }
@@ -198,6 +209,7 @@ impl OpSpec {
             | OpSpec::Tanh { input }
             | OpSpec::Sigmoid { input }
             | OpSpec::Reshape { input, .. }
+            | OpSpec::Transpose { input, .. }
             | OpSpec::Elementwise { input, .. } => vec![*input],
             OpSpec::Concat { inputs } => inputs.clone(),
             OpSpec::Gather { .. } => vec![],
@@ -430,6 +442,26 @@ impl GraphBuilder {
         self.push(OpSpec::Upsample {
             input: x,
             factor: [factor_h, factor_w],
+            bilinear: false,
+        })
+    }
+
+    /// Bilinear upsampling (half-pixel centres, edges clamped: ONNX `Resize` `linear` with
+    /// `half_pixel`) by integer factors.
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    pub fn upsample_bilinear(
+        &mut self,
+        x: TensorId,
+        factor_h: usize,
+        factor_w: usize,
+    ) -> Result<TensorId, BuildError> {
+        self.push(OpSpec::Upsample {
+            input: x,
+            factor: [factor_h, factor_w],
+            bilinear: true,
         })
     }
 
@@ -547,6 +579,18 @@ impl GraphBuilder {
         self.push(OpSpec::Reshape {
             input: x,
             shape: shape.to_vec(),
+        })
+    }
+
+    /// Transpose: output axis `i` is input axis `perm[i]`.
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    pub fn transpose(&mut self, x: TensorId, perm: &[usize]) -> Result<TensorId, BuildError> {
+        self.push(OpSpec::Transpose {
+            input: x,
+            perm: perm.to_vec(),
         })
     }
 

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use edgegan_runtime::format::{DType, OpFormat, OpKind, PARAM_WORDS};
 use edgegan_runtime::kernels::FusedActivation;
 use edgegan_runtime::ops::{
-    add, binary, conv_transpose2d, conv2d, dense, gather, leaky_relu, mul, unary, upsample,
+    add, binary, conv_transpose2d, conv2d, dense, gather, leaky_relu, mul, transpose, unary,
+    upsample,
 };
 use edgegan_runtime::quant::quantize_i8;
 use edgegan_runtime::{ConditionKind, DeviceModel, WeightFormat};
@@ -408,9 +409,16 @@ impl Lowering<'_> {
                 )
                 .encode()
             }
-            OpSpec::Upsample { factor, .. } => upsample::Params {
+            OpSpec::Upsample {
+                factor, bilinear, ..
+            } => upsample::Params {
                 factor_h: factor[0] as u32,
                 factor_w: factor[1] as u32,
+                mode: if *bilinear {
+                    upsample::BILINEAR
+                } else {
+                    upsample::NEAREST
+                },
             }
             .encode(),
             OpSpec::Relu { input }
@@ -448,6 +456,14 @@ impl Lowering<'_> {
                 }
             }
             OpSpec::Concat { .. } | OpSpec::Reshape { .. } => [0; PARAM_WORDS],
+            OpSpec::Transpose { perm, .. } => {
+                // shape inference checked the permutation (rank at most 4)
+                let mut p = [0, 1, 2, 3];
+                for (w, &a) in p.iter_mut().zip(perm) {
+                    *w = a as u32;
+                }
+                transpose::Params { perm: p }.encode()
+            }
             OpSpec::Elementwise { input, op, args } => {
                 lop.in_place = true;
                 let quant = if w8a8 {
@@ -456,6 +472,11 @@ impl Lowering<'_> {
                 } else {
                     None
                 };
+                if let (true, Some(f)) = (w8a8, op.table) {
+                    // a table op: its output has its own quantisation
+                    let table = lut_i8(self.q(*input)?, self.q(out)?, |x| f(x, args));
+                    lop.weights.push((unary::LUT, bytes_i8(&table)));
+                }
                 (op.encode)(args, quant).map_err(|m| qerr(m.to_string()))?
             }
             OpSpec::Gather { table, dim } => {

@@ -74,7 +74,9 @@ impl Lowering<'_> {
                 OpSpec::Elementwise { input, op, .. } if op.shares_quant => {
                     union(&mut parent, input.index(), out.index());
                 }
-                OpSpec::Reshape { input, .. } | OpSpec::Upsample { input, .. } => {
+                OpSpec::Reshape { input, .. }
+                | OpSpec::Upsample { input, .. }
+                | OpSpec::Transpose { input, .. } => {
                     union(&mut parent, input.index(), out.index());
                 }
                 OpSpec::Concat { inputs } => {

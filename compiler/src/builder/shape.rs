@@ -131,7 +131,7 @@ pub(super) fn infer_shape(g: &Graph, index: usize, op: &OpSpec) -> Result<Vec<us
             check_conv_arrays(spec, c, weight, bias.as_deref()).map_err(err)?;
             vec![spec.out_channels, oh, ow]
         }
-        OpSpec::Upsample { input, factor } => {
+        OpSpec::Upsample { input, factor, .. } => {
             let s = shape(*input)?;
             let [c, ih, iw] = s[..] else {
                 return Err(err(format!("input shape {s:?} is not [C, H, W]")));
@@ -209,6 +209,17 @@ pub(super) fn infer_shape(g: &Graph, index: usize, op: &OpSpec) -> Result<Vec<us
                 return Err(err(format!("cannot reshape {s:?} to {new:?}")));
             }
             new.clone()
+        }
+        OpSpec::Transpose { input, perm } => {
+            let s = shape(*input)?;
+            let mut sorted = perm.clone();
+            sorted.sort_unstable();
+            if perm.len() != s.len() || sorted.iter().enumerate().any(|(i, &a)| a != i) {
+                return Err(err(format!(
+                    "{perm:?} is not a permutation of the axes of {s:?}"
+                )));
+            }
+            perm.iter().map(|&a| s[a]).collect()
         }
     };
     check_shape(&out).map_err(err)?;

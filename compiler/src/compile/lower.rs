@@ -156,6 +156,7 @@ pub(crate) fn load(
 /// depth of its OneHot (through casts and axis changes).
 fn label_classes(model: &TypedModel, label: OutletId) -> Result<u32, CompileError> {
     let mut frontier = vec![label];
+    let mut seen = vec![label.node];
     while let Some(o) = frontier.pop() {
         for succ in &model.outlet_successors(o).to_vec() {
             let node = model.node(succ.node);
@@ -171,14 +172,26 @@ fn label_classes(model: &TypedModel, label: OutletId) -> Result<u32, CompileErro
                 // F.one_hot(label, C): C classes
                 return u32::try_from(h.dim)
                     .map_err(|_| CompileError::Contract("too many classes".into()));
-            } else if ops::is_label_passthrough(node) {
-                frontier.extend((0..node.outputs.len()).map(|i| OutletId::new(node.id, i)));
+            } else if ops::is_label_passthrough(node) || of_label(model, &seen, node) {
+                // casts and axis changes, or a computation on the label alone (a Keras
+                // Embedding's wrap of negative indices through tf2onnx)
+                if !seen.contains(&node.id) {
+                    seen.push(node.id);
+                    frontier.extend((0..node.outputs.len()).map(|i| OutletId::new(node.id, i)));
+                }
             }
         }
     }
     Err(CompileError::Contract(
         "the label is not read by a Gather on a constant [classes, D] table or a OneHot".into(),
     ))
+}
+
+/// Whether every input of `node` is a constant or an output of a node in `label_nodes`.
+fn of_label(model: &TypedModel, label_nodes: &[usize], node: &TypedNode) -> bool {
+    node.inputs.iter().all(|o| {
+        label_nodes.contains(&o.node) || model.outlet_fact(*o).is_ok_and(|f| f.konst.is_some())
+    })
 }
 
 /// What an outlet of the tract graph became.
@@ -292,6 +305,8 @@ pub(crate) struct Lowerer<'m> {
     pub builder: GraphBuilder,
     values: HashMap<OutletId, Value>,
     output: OutletId,
+    /// The label input and the class count, for a label-conditioned generator.
+    pub label: Option<(OutletId, u32)>,
 }
 
 impl<'m> Lowerer<'m> {
@@ -382,6 +397,36 @@ impl<'m> Lowerer<'m> {
         }
         let r = self.builder.reshape(a.id, shape);
         self.build(node, r)
+    }
+
+    /// The value of outlet `o` when the label is `class`, if `o` is computed from the label
+    /// and constants alone (tf2onnx writes Keras' `Embedding` with a wrap of negative
+    /// indices, `label < 0 ? label + C : label`, as Less, Cast, Mul and Add), evaluated by
+    /// tract node by node.
+    pub fn of_label(&self, o: OutletId, class: i64) -> Option<Arc<Tensor>> {
+        let fact = self.model.outlet_fact(o).ok()?;
+        if let Some(k) = &fact.konst {
+            return Some(k.clone());
+        }
+        if self.label.is_some_and(|(l, _)| l == o) {
+            let shape = fact.shape.as_concrete()?;
+            let t = Tensor::from_shape(shape, &[class]).ok()?;
+            return t
+                .cast_to_dt(fact.datum_type)
+                .ok()
+                .map(|t| t.into_owned().into_arc_tensor());
+        }
+        let node = self.model.node(o.node);
+        if node.inputs.is_empty() {
+            return None;
+        }
+        let inputs = node
+            .inputs
+            .iter()
+            .map(|&i| self.of_label(i, class).map(|t| t.into_tvalue()))
+            .collect::<Option<TVec<TValue>>>()?;
+        let out = node.op.eval_out_of_plan(inputs).ok()??;
+        out.into_iter().nth(o.slot).map(|v| v.into_arc_tensor())
     }
 
     /// Whether a consumer may take over outlet `o`'s pending value (fold into it): it has
@@ -504,6 +549,7 @@ pub(crate) fn lower(
         values: HashMap::new(),
         output: loaded.output,
         builder,
+        label: loaded.label,
     };
     let noise = cx.builder.noise();
     cx.set(
@@ -548,6 +594,9 @@ fn check_supported(loaded: &Loaded) -> Result<(), CompileError> {
     let model = &loaded.model;
     let order = model.eval_order().map_err(onnx_err)?;
     let mut missing = vec![];
+    // nodes computed from the label and constants alone: folded into the class table of
+    // the Gather that reads them (see `ops::gather`)
+    let mut label_nodes: Vec<usize> = loaded.label.iter().map(|(o, _)| o.node).collect();
     for id in order {
         let node = model.node(id);
         let konst = |o: &OutletId| model.outlet_fact(*o).is_ok_and(|f| f.konst.is_some());
@@ -555,6 +604,10 @@ fn check_supported(loaded: &Loaded) -> Result<(), CompileError> {
             .op_as::<tract_onnx::tract_core::ops::konst::Const>()
             .is_some();
         if is_const || node.inputs.is_empty() || node.inputs.iter().all(konst) {
+            continue;
+        }
+        if of_label(model, &label_nodes, node) {
+            label_nodes.push(id);
             continue;
         }
         let name = node.op.name();

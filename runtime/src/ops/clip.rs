@@ -77,6 +77,7 @@ pub const ELEMENTWISE: ElementwiseDef = ElementwiseDef {
     kind: OpKind::Clip,
     shares_quant: true,
     encode,
+    table: None,
 };
 
 /// A prepared Clip op.

@@ -60,6 +60,7 @@ pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod dense;
 pub mod dequantize;
+pub mod elu;
 pub mod gather;
 pub mod leaky_relu;
 pub mod mul;
@@ -67,8 +68,10 @@ pub mod quantize;
 pub mod relu;
 pub mod reshape;
 pub mod sigmoid;
+pub mod softplus;
 pub mod sub;
 pub mod tanh;
+pub mod transpose;
 pub mod unary;
 pub mod upsample;
 
@@ -114,7 +117,14 @@ pub struct ElementwiseDef {
     /// Encodes the record's words from the op's f32 arguments and, in w8a8, the input's
     /// `(scale, zero_point)`; `Err` says why the arguments are invalid.
     pub encode: EncodeFn,
+    /// For an op that runs on a 256-entry int8 table in w8a8 (its output then has its own
+    /// quantisation, `shares_quant` is false): the function the writer samples, of `x`
+    /// and the op's arguments; the writer places the table at word [`unary::LUT`].
+    pub table: Option<TableFn>,
 }
+
+/// An [`ElementwiseDef`]'s table function: `(x, args) -> f(x)`.
+pub type TableFn = fn(f64, &[f32]) -> f64;
 
 /// An [`ElementwiseDef`]'s encoder: `(args, w8a8 (scale, zero_point))` to record words.
 pub type EncodeFn = fn(&[f32], Option<(f32, i32)>) -> Result<[u32; PARAM_WORDS], &'static str>;
@@ -235,6 +245,12 @@ registry! {
     16 => Clip(clip::Clip),
     /// Transposed 2-D convolution (code 17).
     17 => ConvTranspose2d(conv_transpose2d::ConvTranspose2d<'a>),
+    /// Elu: `x`, or `alpha·(eˣ − 1)` below zero (code 18).
+    18 => Elu(elu::Elu<'a>),
+    /// Softplus: `ln(1 + eˣ)` (code 19).
+    19 => Softplus(softplus::Softplus<'a>),
+    /// Transpose: axes permuted, a copy (code 20).
+    20 => Transpose(transpose::Transpose),
 }
 
 /// What `prepare` sees: the model (for weights and the condition), the record, and the

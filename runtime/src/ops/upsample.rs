@@ -1,9 +1,18 @@
-//! Nearest-neighbour upsampling of `[C, H, W]` by integer factors (any dtype: it copies).
+//! Upsampling of `[C, H, W]` by integer factors: nearest-neighbour (any dtype: it copies)
+//! or bilinear with half-pixel centres (f32, or int8 codes of the shared quantisation).
 
-use super::{Ctx, Eval, Op, f32s, f32s_mut, same_quant};
+use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut, same_quant};
 use crate::Error;
 use crate::format::{DType, OpFormat, PARAM_WORDS};
-use crate::kernels::upsample::{UpsampleParams, upsample_nearest};
+use crate::kernels::upsample::{
+    UpsampleParams, upsample_bilinear_f32, upsample_bilinear_i8, upsample_nearest,
+};
+
+/// [`Params::mode`]: nearest neighbour (word 2 = 0; every model written before bilinear
+/// existed has it).
+pub const NEAREST: u32 = 0;
+/// [`Params::mode`]: bilinear with half-pixel centres.
+pub const BILINEAR: u32 = 1;
 
 /// The record parameters of an Upsample op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,6 +21,8 @@ pub struct Params {
     pub factor_h: u32,
     /// Width factor.
     pub factor_w: u32,
+    /// [`NEAREST`] or [`BILINEAR`].
+    pub mode: u32,
 }
 
 impl Params {
@@ -20,6 +31,7 @@ impl Params {
         Params {
             factor_h: p[0],
             factor_w: p[1],
+            mode: p[2],
         }
     }
 
@@ -28,6 +40,7 @@ impl Params {
         let mut p = [0; PARAM_WORDS];
         p[0] = self.factor_h;
         p[1] = self.factor_w;
+        p[2] = self.mode;
         p
     }
 }
@@ -36,6 +49,7 @@ impl Params {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Upsample {
     p: UpsampleParams,
+    bilinear: bool,
 }
 
 impl Op<'_> for Upsample {
@@ -43,9 +57,16 @@ impl Op<'_> for Upsample {
         cx.no_extras()?;
         cx.need_inputs(1)?;
         let (x, output) = (&cx.ins[0], &cx.output);
-        let Params { factor_h, factor_w } = Params::decode(cx.params());
+        let Params {
+            factor_h,
+            factor_w,
+            mode,
+        } = Params::decode(cx.params());
         if x.rank != 3 || output.rank != 3 || factor_h == 0 || factor_w == 0 {
             return Err("upsample needs [C, H, W] tensors and positive factors");
+        }
+        if mode != NEAREST && mode != BILINEAR {
+            return Err("upsample mode is neither nearest nor bilinear");
         }
         let want = [
             Some(x.dims[0]),
@@ -76,15 +97,18 @@ impl Op<'_> for Upsample {
                 factor_h: factor_h as usize,
                 factor_w: factor_w as usize,
             },
+            bilinear: mode == BILINEAR,
         })
     }
 
     fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {
         let x0 = cx.x0()?;
         let x = cx.io.input(x0)?;
-        match x0.dtype {
-            DType::F32 => upsample_nearest(&self.p, f32s(x)?, f32s_mut(cx.io.out)?),
-            DType::I8 => upsample_nearest(&self.p, x, cx.io.out),
+        match (x0.dtype, self.bilinear) {
+            (DType::F32, false) => upsample_nearest(&self.p, f32s(x)?, f32s_mut(cx.io.out)?),
+            (DType::I8, false) => upsample_nearest(&self.p, x, cx.io.out),
+            (DType::F32, true) => upsample_bilinear_f32(&self.p, f32s(x)?, f32s_mut(cx.io.out)?),
+            (DType::I8, true) => upsample_bilinear_i8(&self.p, i8s(x), i8s_mut(cx.io.out)),
         }
         Ok(())
     }

@@ -54,6 +54,10 @@ const TABLE: &[(&str, LowerFn)] = &[
     ("Upsample", resize::resize),
     // tract 0.23 declutters a nearest integer-factor Resize into this core op
     ("NearestUpsample", resize::resize),
+    // the inner nodes of Softplus and Elu (rows of `elementwise`)
+    ("Exp", elementwise::part_of_pattern),
+    ("LT", elementwise::part_of_pattern),
+    ("GT", elementwise::part_of_pattern),
 ];
 
 /// The lowering registered for tract op `name`.

@@ -1,6 +1,9 @@
 //! Layout-only ops (`Reshape`, `AddAxis`, `RmAxis`, `IntoShape`, a `MoveAxis` that moves
 //! only size-1 axes, a float `Cast` to f32): the data does not move, so no runtime op;
-//! the consumer reshapes if it needs another shape.
+//! the consumer reshapes if it needs another shape. A `MoveAxis` that moves data (ONNX
+//! `Transpose`, e.g. tf2onnx's NHWC → NCHW after a Keras `Reshape`, or NCHW → NHWC at a
+//! channels-last output; tract has already cancelled the pairs around convolutions) is a
+//! runtime Transpose.
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::change_axes::AxisOp;
@@ -17,9 +20,13 @@ pub(crate) fn reshape<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(
         let mut order: Vec<usize> = (0..in_shape.len()).collect();
         let moved = order.remove(*from);
         order.insert(*to, moved);
-        let big: Vec<usize> = order.into_iter().filter(|&a| in_shape[a] != 1).collect();
+        let big: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&a| in_shape[a] != 1)
+            .collect();
         if big.windows(2).any(|w| w[0] > w[1]) {
-            return Err(unsupported(node, "a transpose that moves data"));
+            return transpose(cx, node, &in_shape, &order);
         }
     }
     let out = OutletId::new(node.id, 0);
@@ -41,6 +48,28 @@ pub(crate) fn reshape<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(
         }
     }
     Ok(())
+}
+
+/// A data-moving `MoveAxis`: output axis `i` is input axis `order[i]` (tract's axes, with
+/// the batch first, which must stay first).
+fn transpose<'m>(
+    cx: &mut Lowerer<'m>,
+    node: &'m TypedNode,
+    in_shape: &[usize],
+    order: &[usize],
+) -> Result<(), CompileError> {
+    if order.first() != Some(&0) || in_shape.first() != Some(&1) || in_shape.len() > 5 {
+        return Err(unsupported(
+            node,
+            "a transpose that moves the batch axis, or of more than 4 axes besides it",
+        ));
+    }
+    let a = cx.act(node.inputs[0])?;
+    let x = cx.ensure(node, &a, &in_shape[1..])?;
+    let perm: Vec<usize> = order[1..].iter().map(|&a| a - 1).collect();
+    let r = cx.builder.transpose(x, &perm);
+    let id = cx.build(node, r)?;
+    cx.set_act(node, id)
 }
 
 pub(crate) fn cast<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), CompileError> {

@@ -1,6 +1,11 @@
-//! `Resize`/`Upsample` that is a nearest upsampling by integer factors. The op's own
-//! semantics (coordinate transform, rounding mode) are checked by running it on a probe.
+//! `Resize`/`Upsample` that is an upsampling by integer factors, nearest or bilinear with
+//! half-pixel centres (ONNX `linear` with `half_pixel` or `pytorch_half_pixel`: PyTorch's
+//! `nn.Upsample(mode='bilinear')`, Keras' `UpSampling2D(interpolation='bilinear')`). The
+//! op's own semantics (mode, coordinate transform, rounding) are checked by running it on
+//! a probe and comparing with the runtime's reference kernels; `align_corners`,
+//! `asymmetric` and cubic do not match either and are refused.
 
+use edgegan_runtime::kernels::upsample::{UpsampleParams, upsample_bilinear_f32};
 use tract_onnx::prelude::*;
 
 use crate::compile::CompileError;
@@ -39,17 +44,38 @@ pub(crate) fn resize<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<()
             let t = o.first()?.to_plain_array_view::<f32>().ok()?;
             Some(t.iter().copied().collect::<Vec<f32>>())
         });
+    let Some(got) = got else {
+        return Err(unsupported(node, "the op did not run on a probe input"));
+    };
     let nearest = (0..c).flat_map(|ch| {
         (0..oh).flat_map(move |y| (0..ow).map(move |xx| ((ch * h + y / fh) * w + xx / fw) as f32))
     });
-    if !got.is_some_and(|g| g.iter().copied().eq(nearest)) {
+    let mut bilinear = vec![0.0f32; c * oh * ow];
+    let p = UpsampleParams {
+        channels: c,
+        in_h: h,
+        in_w: w,
+        factor_h: fh,
+        factor_w: fw,
+    };
+    upsample_bilinear_f32(&p, &probe, &mut bilinear);
+    let is_bilinear = got.len() == bilinear.len()
+        && got
+            .iter()
+            .zip(&bilinear)
+            .all(|(a, b)| (a - b).abs() <= 1e-4 * b.abs().max(1.0));
+    let input = cx.ensure(node, &x, &[c, h, w])?;
+    let r = if got.iter().copied().eq(nearest) {
+        cx.builder.upsample(input, fh, fw)
+    } else if is_bilinear {
+        cx.builder.upsample_bilinear(input, fh, fw)
+    } else {
         return Err(unsupported(
             node,
-            "only nearest upsampling by integer factors (this mode or transform moves pixels)",
+            "only nearest, or bilinear with half-pixel centres, by integer factors \
+             (this mode or coordinate transform, e.g. align_corners, moves pixels)",
         ));
-    }
-    let input = cx.ensure(node, &x, &[c, h, w])?;
-    let r = cx.builder.upsample(input, fh, fw);
+    };
     let id = cx.build(node, r)?;
     cx.set_act(node, id)
 }
