@@ -429,7 +429,7 @@ def bad_models():
     i64 = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.int64), name)
     f32c = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.float32), name)
     image = [
-        helper.make_node("Reshape", ["z", "to_image"], ["img"], name="to_image"),
+        helper.make_node("Reshape", ["z", "to_image"], ["img"], name="reshape_image"),
     ]
     image_inits = [i64("to_image", [-1, 1, 4, 4])]
 
@@ -467,7 +467,7 @@ def bad_models():
     # a Transpose of a 6-D tensor (device tensors have at most 4 axes besides the batch)
     g = helper.make_graph(
         [
-            helper.make_node("Reshape", ["z", "to_6d"], ["h"], name="to_6d"),
+            helper.make_node("Reshape", ["z", "to_6d"], ["h"], name="reshape_6d"),
             helper.make_node("Transpose", ["h"], ["t"], name="shuffle_6d", perm=[0, 5, 4, 3, 2, 1]),
             helper.make_node("Reshape", ["t", "flat"], ["r"], name="flatten"),
             helper.make_node("Tanh", ["r"], ["y"], name="out"),
