@@ -192,7 +192,7 @@ mod tests {
         #[test]
         fn bilinear_matches_the_onnx_definition(c in 1usize..3, h in 1usize..6, w in 1usize..6, fh in 1usize..5, fw in 1usize..5, seed in 0u32..1000) {
             let p = UpsampleParams { channels: c, in_h: h, in_w: w, factor_h: fh, factor_w: fw };
-            let x: Vec<f32> = (0..c * h * w).map(|i| ((i as u32 * 2654435761u32 ^ seed) % 255) as f32 - 127.0).collect();
+            let x: Vec<f32> = (0..c * h * w).map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 255) as f32 - 127.0).collect();
             let want = onnx_bilinear(&p, &x);
             let mut y = vec![0.0f32; want.len()];
             upsample_bilinear_f32(&p, &x, &mut y);
