@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use edgegan_compiler::builder::AlignedBytes;
-use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Limits, Sampler};
+use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Limits, ParallelSampler, Sampler};
 
 use crate::inputs::InputShape;
 use crate::{Error, Result, maskgen, picture};
@@ -361,26 +361,32 @@ pub fn sample_u8(model: &DeviceModel<'_>, batch: &Batch) -> Result<Vec<Vec<u8>>>
     })
 }
 
-/// Runs `one` for every pair with one sampler over an arena of exactly `arena_bytes`.
-// The arena is `u32` words so that it is 4-byte aligned, as the runtime needs, and exactly
-// `arena_bytes` long (a multiple of 4 by the format).
-fn sample_each<T: Clone + Default>(
+/// Runs `one` for every pair, the pairs split over rayon's threads (the runtime's
+/// `ParallelSampler`: one arena per thread; row `i` is what one sampler makes for pair `i`).
+fn sample_each<T: Clone + Default + Send>(
     model: &DeviceModel<'_>,
     batch: &Batch,
-    mut one: impl FnMut(
+    one: impl Fn(
         &mut Sampler<'_, '_>,
         u64,
         Condition<'_>,
         &mut [T],
-    ) -> core::result::Result<(), edgegan_runtime::Error>,
+    ) -> core::result::Result<(), edgegan_runtime::Error>
+    + Sync,
 ) -> Result<Vec<Vec<T>>> {
-    let mut arena = vec![0u32; model.arena_bytes().div_ceil(4)];
-    let mut sampler = Sampler::new(model, bytemuck::cast_slice_mut(&mut arena))?;
-    batch
-        .pairs
-        .iter()
-        .map(|p| {
-            let mut out = vec![T::default(); model.output_len()];
+    let n = model.output_len();
+    let mut par = ParallelSampler::new(model, 0);
+    let mut rows = Vec::with_capacity(batch.pairs.len());
+    // a chunk at a time, so the staging buffer stays small next to the samples
+    let mut flat = vec![T::default(); CHUNK_ROWS.min(batch.pairs.len()) * n];
+    for first in (0..batch.pairs.len()).step_by(CHUNK_ROWS) {
+        let count = CHUNK_ROWS.min(batch.pairs.len() - first);
+        let chunk = &mut flat[..count * n];
+        par.for_each_row(chunk, n, |i, sampler, out| {
+            let p = batch
+                .pairs
+                .get(first + i)
+                .ok_or(edgegan_runtime::Error::Internal)?;
             let inputs = batch.mask_input(model, p);
             let condition = match (&inputs, p.label) {
                 (Some(m), _) => Condition::Mask {
@@ -390,11 +396,19 @@ fn sample_each<T: Clone + Default>(
                 (None, Some(l)) => Condition::Label(l),
                 (None, None) => Condition::None,
             };
-            one(&mut sampler, p.seed, condition, &mut out)?;
-            Ok(out)
-        })
-        .collect()
+            one(sampler, p.seed, condition, out)
+        })?;
+        if n == 0 {
+            rows.extend((0..count).map(|_| Vec::new()));
+        } else {
+            rows.extend(chunk.chunks_exact(n).map(<[T]>::to_vec));
+        }
+    }
+    Ok(rows)
 }
+
+/// Samples per parallel chunk of [`sample_each`].
+const CHUNK_ROWS: usize = 256;
 
 #[cfg(test)]
 mod tests {

@@ -432,3 +432,69 @@ fn device_runtime_outputs_match_their_golden_files() {
         }
     }
 }
+
+#[test]
+fn parallel_sampler_rows_equal_one_samplers_bit_for_bit() {
+    // `ParallelSampler` splits a batch into one run of rows per worker, each with its own
+    // arena: every row must be what a single sampler makes, for every format and condition,
+    // however the rows fall (7 rows over 1-4 workers: runs of 7, 4+3, 3+3+1, 2+2+2+1).
+    use edgegan_runtime::{DeviceModel, ParallelSampler, Sampler};
+    use edgegan_tests::engines::egm::row_condition;
+    for model in shipped_models() {
+        let spec = case_specs(&model.info)
+            .into_iter()
+            .find(|s| s.batch == 7)
+            .unwrap_or_else(|| panic!("{}: no batch-7 case", model.name));
+        let case = spec.inputs(&model.info);
+        let noise_dim = model.info.noise_dim;
+        for format in FORMATS {
+            let engine =
+                EgmEngine::load(&model, format).unwrap_or_else(|e| panic!("{}: {e}", model.name));
+            let dm = DeviceModel::from_bytes(engine.bytes()).unwrap();
+            let (n, per_mask) = (dm.output_len(), dm.condition().mask_len());
+            let mut arena = vec![0u8; dm.arena_bytes() + 3];
+            let mut one = Sampler::new(&dm, &mut arena).unwrap();
+            let mut want = vec![0.0f32; 7 * n];
+            for (i, out) in want.chunks_exact_mut(n).enumerate() {
+                let z = &case.z.data()[i * noise_dim..(i + 1) * noise_dim];
+                one.sample_with_noise(z, row_condition(&case.condition, i, per_mask), out)
+                    .unwrap();
+            }
+            let seeds: Vec<u64> = (40..47).collect();
+            let condition = row_condition(&case.condition, 0, per_mask);
+            let mut want_seeds = vec![0.0f32; 7 * n];
+            one.sample_seeds(&seeds, condition, &mut want_seeds).unwrap();
+            for workers in 1..=4 {
+                let mut par = ParallelSampler::new(&dm, workers);
+                assert_eq!(par.workers(), workers);
+                let mut got = vec![f32::NAN; 7 * n];
+                par.for_each_row(&mut got, n, |i, s, out| {
+                    let z = &case.z.data()[i * noise_dim..(i + 1) * noise_dim];
+                    s.sample_with_noise(z, row_condition(&case.condition, i, per_mask), out)
+                })
+                .unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert!(
+                    bits(&got) == bits(&want),
+                    "{} {}: {workers} workers",
+                    model.name,
+                    format.name()
+                );
+                let mut got = vec![f32::NAN; 7 * n];
+                par.sample_seeds(&seeds, condition, &mut got).unwrap();
+                assert!(
+                    bits(&got) == bits(&want_seeds),
+                    "{} {}: sample_seeds, {workers} workers",
+                    model.name,
+                    format.name()
+                );
+                // too small an output is an error, not a partial batch
+                let mut short = vec![0.0f32; 7 * n - 1];
+                assert!(matches!(
+                    par.sample_seeds(&seeds, condition, &mut short),
+                    Err(edgegan_runtime::Error::OutputTooSmall { .. })
+                ));
+            }
+        }
+    }
+}

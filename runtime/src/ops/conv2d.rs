@@ -222,7 +222,13 @@ impl<'a> Op<'a> for Conv2d<'a> {
                 let conv = cortex_m::conv2d::conv2d_i8_dsp;
                 #[cfg(all(target_arch = "arm", not(feature = "cortex-m-dsp")))]
                 let conv = cortex_m::conv2d::conv2d_i8_m4;
-                #[cfg(not(target_arch = "arm"))]
+                #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+                let conv = crate::kernels::host::conv2d::conv2d_i8_host;
+                #[cfg(not(any(
+                    target_arch = "arm",
+                    target_arch = "x86_64",
+                    target_arch = "aarch64"
+                )))]
                 let conv = cortex_m::conv2d::conv2d_i8_tiled;
                 conv(p, &self.q, i8s(x), w, bias, mult, shift, i8s_mut(cx.io.out));
             }

@@ -142,7 +142,13 @@ impl<'a> Op<'a> for Dense<'a> {
                 let y = i8s_mut(cx.io.out);
                 #[cfg(all(target_arch = "arm", feature = "cortex-m-dsp"))]
                 let dense = cortex_m::dense::dense_i8_dsp;
-                #[cfg(not(all(target_arch = "arm", feature = "cortex-m-dsp")))]
+                #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+                let dense = crate::kernels::host::dense::dense_i8_host;
+                #[cfg(not(any(
+                    all(target_arch = "arm", feature = "cortex-m-dsp"),
+                    target_arch = "x86_64",
+                    target_arch = "aarch64"
+                )))]
                 let dense = cortex_m::dense::dense_i8_rows4;
                 dense(&self.i8, i8s(x), w, bias, mult, shift, y);
             }

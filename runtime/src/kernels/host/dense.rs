@@ -1,0 +1,164 @@
+//! int8 Dense for hosts: four output rows per pass, sixteen inputs per step.
+//!
+//! Each row's sum is kept in 16 (portable) or 8 (AVX2, `vpmaddwd` adding adjacent
+//! products) 32-bit lanes and added up at the end; int8 sums are exact, so the result is
+//! [`dense_i8`](crate::kernels::dense::dense_i8)'s bit for bit.
+
+use super::Simd;
+use crate::kernels::dense::DenseI8Params;
+use crate::kernels::requantize;
+
+/// Inputs per step.
+const L: usize = 16;
+
+/// int8 dense for hosts; equal to [`dense_i8`](crate::kernels::dense::dense_i8).
+pub fn dense_i8_host(
+    p: &DenseI8Params,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    dense_i8_with(p, x, w, (bias, multiplier, shift), y, Simd::detect());
+}
+
+/// [`dense_i8_host`] with the bodies `simd` allows.
+fn dense_i8_with(
+    p: &DenseI8Params,
+    x: &[i8],
+    w: &[i8],
+    (bias, multiplier, shift): (&[i32], &[i32], &[i32]),
+    y: &mut [i8],
+    simd: Simd,
+) {
+    let k = p.in_features.max(1);
+    let per_row = bias.iter().zip(multiplier).zip(shift);
+    let mut outs = y.iter_mut().zip(per_row);
+    let mut emit = |acc: i32| {
+        if let Some((out, ((&b, &m), &s))) = outs.next() {
+            *out = requantize(
+                acc.wrapping_add(b),
+                m,
+                s,
+                p.output_zero_point,
+                p.act_min,
+                p.act_max,
+            );
+        }
+    };
+    let x = x.get(..k).unwrap_or(x);
+    let blocks = w.chunks_exact(4 * k);
+    let tail = blocks.remainder();
+    for block in blocks {
+        let rows = [0, 1, 2, 3].map(|j| &block[j * k..][..k]);
+        for acc in dot4(x, rows, simd) {
+            emit(acc);
+        }
+    }
+    for row in tail.chunks_exact(k) {
+        emit(dot4(x, [row; 4], simd)[0]);
+    }
+}
+
+/// The exact dot products of `x` with four rows of its length.
+#[inline(always)]
+fn dot4(x: &[i8], rows: [&[i8]; 4], simd: Simd) -> [i32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if simd.avx2() {
+        #[allow(unsafe_code)]
+        // SAFETY: `dot4_avx2` is safe code that needs AVX2, and a `Simd` says AVX2 only
+        // when `Simd::detect` found it on this CPU.
+        return unsafe { dot4_avx2(x, rows) };
+    }
+    let _ = simd;
+    dot4_portable(x, rows)
+}
+
+/// Portable body: sixteen lanes per row (NEON `smlal`, SSE2 `pmaddwd`).
+#[inline(always)]
+fn dot4_portable(x: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
+    let mut lanes = [[0i32; L]; 4];
+    let steps = x.len() / L;
+    for s in 0..steps {
+        let Some(xv) = x[s * L..].first_chunk::<L>() else {
+            break;
+        };
+        for (acc, row) in lanes.iter_mut().zip(rows) {
+            let Some(wv) = row.get(s * L..).and_then(<[i8]>::first_chunk::<L>) else {
+                break;
+            };
+            for ((a, &xi), &wi) in acc.iter_mut().zip(xv).zip(wv) {
+                *a = a.wrapping_add(i32::from(xi) * i32::from(wi));
+            }
+        }
+    }
+    let mut out = lanes.map(|acc| acc.iter().fold(0i32, |s, &v| s.wrapping_add(v)));
+    for (o, row) in out.iter_mut().zip(rows) {
+        *o = tail_dot(x, row, steps * L, *o);
+    }
+    out
+}
+
+/// `acc` plus the products of `x[from..]` and `row[from..]`.
+#[inline(always)]
+fn tail_dot(x: &[i8], row: &[i8], from: usize, acc: i32) -> i32 {
+    let (x, row) = (x.get(from..).unwrap_or(&[]), row.get(from..).unwrap_or(&[]));
+    x.iter().zip(row).fold(acc, |s, (&a, &b)| {
+        s.wrapping_add(i32::from(a) * i32::from(b))
+    })
+}
+
+/// AVX2 body: inputs and weights widened to 16 bits, adjacent products added in pairs by
+/// `vpmaddwd` (|x·w| ≤ 2^14: no pair saturates).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dot4_avx2(x: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
+    use core::arch::x86_64::{
+        __m128i, _mm256_add_epi32, _mm256_cvtepi8_epi16, _mm256_madd_epi16, _mm256_setzero_si256,
+    };
+    let widen = |v: &[i8; L]| _mm256_cvtepi8_epi16(bytemuck::cast::<[i8; L], __m128i>(*v));
+    let mut acc = [_mm256_setzero_si256(); 4];
+    let steps = x.len() / L;
+    for s in 0..steps {
+        let Some(xv) = x[s * L..].first_chunk::<L>() else {
+            break;
+        };
+        let xv = widen(xv);
+        for (a, row) in acc.iter_mut().zip(rows) {
+            let Some(wv) = row.get(s * L..).and_then(<[i8]>::first_chunk::<L>) else {
+                break;
+            };
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, widen(wv)));
+        }
+    }
+    let mut out = acc.map(|v| {
+        bytemuck::cast::<_, [i32; 8]>(v)
+            .iter()
+            .fold(0i32, |s, &v| s.wrapping_add(v))
+    });
+    for (o, row) in out.iter_mut().zip(rows) {
+        *o = tail_dot(x, row, steps * L, *o);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    crate::kernels::dense::dense_i8_tests!(dispatched, crate::kernels::host::dense::dense_i8_host);
+    crate::kernels::dense::dense_i8_tests!(portable, super::portable);
+
+    /// [`super::dense_i8_with`] with the portable body, in the reference's signature.
+    fn portable(
+        p: &crate::kernels::dense::DenseI8Params,
+        x: &[i8],
+        w: &[i8],
+        bias: &[i32],
+        multiplier: &[i32],
+        shift: &[i32],
+        y: &mut [i8],
+    ) {
+        super::dense_i8_with(p, x, w, (bias, multiplier, shift), y, super::Simd::PORTABLE);
+    }
+}
