@@ -80,9 +80,9 @@ pub use crc::crc32;
 pub use error::Error;
 pub use format::{DType, OpKind, Storage, TensorInfo};
 pub use model::{DeviceModel, Limits, WeightFormat};
-pub use sampler::Sampler;
 #[cfg(feature = "parallel")]
 pub use parallel::ParallelSampler;
+pub use sampler::Sampler;
 
 impl<'a> DeviceModel<'a> {
     /// Samples once with a temporary [`Sampler`] (see [`Sampler::sample`]).

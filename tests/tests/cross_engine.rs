@@ -463,7 +463,8 @@ fn parallel_sampler_rows_equal_one_samplers_bit_for_bit() {
             let seeds: Vec<u64> = (40..47).collect();
             let condition = row_condition(&case.condition, 0, per_mask);
             let mut want_seeds = vec![0.0f32; 7 * n];
-            one.sample_seeds(&seeds, condition, &mut want_seeds).unwrap();
+            one.sample_seeds(&seeds, condition, &mut want_seeds)
+                .unwrap();
             for workers in 1..=4 {
                 let mut par = ParallelSampler::new(&dm, workers);
                 assert_eq!(par.workers(), workers);

@@ -5,7 +5,7 @@ use super::binary::{self, Layout};
 use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut, requant_ok};
 use crate::Error;
 use crate::format::OpFormat;
-use crate::kernels::add::{AddI8Operand, AddI8Params, add_f32, add_i8};
+use crate::kernels::add::{AddI8Operand, AddI8Params, add_f32};
 
 word_params! {
     /// The record parameters of an Add (or Sub) op. The multipliers and shifts are w8a8
@@ -94,7 +94,13 @@ impl Op<'_> for Add {
         let other = self.layout.other;
         match &self.q {
             None => add_f32(f32s_mut(cx.io.out)?, f32s(o)?, other),
-            Some(p) => add_i8(p, self.layout.side, i8s_mut(cx.io.out), i8s(o), other),
+            Some(p) => {
+                #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+                let add = crate::kernels::host::add::add_i8_host;
+                #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+                let add = crate::kernels::add::add_i8;
+                add(p, self.layout.side, i8s_mut(cx.io.out), i8s(o), other);
+            }
         }
         Ok(())
     }

@@ -9,15 +9,19 @@
 //! adds both channels' products to the 32-bit accumulators. The int8 sum is exact, so the
 //! pairing (a different order than the reference's) changes no output.
 
+use super::Simd;
+#[cfg(target_arch = "x86_64")]
+use super::requant::requantize8_avx2;
+use super::requant::requantize8_portable;
 use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams};
 use crate::kernels::cortex_m::conv2d::conv2d_i8_tiled;
-use super::Simd;
-use crate::kernels::requantize;
 
 /// Output columns per tile: two vectors of eight 32-bit accumulators.
 const PT: usize = 16;
 /// Output channels per pass (eight accumulator vectors).
 const MB: usize = 4;
+/// The smaller stage and weight buffers (8 and 16 KiB), for convolutions that fit.
+const SMALL: usize = 4 * 1024;
 /// Most packed weight pairs, `M · ⌈C/2⌉ · KH · KW` (64 KiB of stack).
 const MAX_WEIGHT_PAIRS: usize = 16 * 1024;
 /// Most staged 16-bit inputs, `⌈C/2⌉ · HP · 2 · (⌈OW/PT⌉·PT + KW − 1)` (64 KiB of stack).
@@ -94,22 +98,45 @@ fn conv2d_i8_with(
     let (Some(s), Ok(zp), true) = (Shape::of(p), zp, contract) else {
         return conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
     };
-    let mut stage = [0i16; MAX_STAGE];
+    // the buffers live on the stack, zeroed on every call: the smallest size that fits
+    let small_stage = s.pairs * s.rows * s.row_len <= SMALL;
+    let small_pack = s.per_m * m <= SMALL;
+    let args = (p, q, s, zp, x, w, (bias, multiplier, shift), simd);
+    match (small_stage, small_pack) {
+        (true, true) => run::<SMALL, SMALL>(args, y),
+        (true, false) => run::<SMALL, MAX_WEIGHT_PAIRS>(args, y),
+        (false, true) => run::<MAX_STAGE, SMALL>(args, y),
+        (false, false) => run::<MAX_STAGE, MAX_WEIGHT_PAIRS>(args, y),
+    }
+}
+
+/// What [`run`] needs besides the output.
+type RunArgs<'a> = (
+    &'a Conv2dParams,
+    &'a Conv2dI8Quant,
+    Shape,
+    i16,
+    &'a [i8],
+    &'a [i8],
+    (&'a [i32], &'a [i32], &'a [i32]),
+    Simd,
+);
+
+/// The convolution with a stage of `S` values and `W` weight pairs (enough for `s`).
+#[inline(never)]
+fn run<const S: usize, const W: usize>(
+    (p, q, s, zp, x, w, (bias, multiplier, shift), simd): RunArgs<'_>,
+    y: &mut [i8],
+) {
+    let m = p.out_channels;
+    let mut stage = [0i16; S];
     stage_input(p, &s, zp, x, &mut stage);
-    let mut packed = [0i32; MAX_WEIGHT_PAIRS];
+    let mut packed = [0i32; W];
     pack_weights(p, &s, w, &mut packed);
     let plane = p.out_h * p.out_w;
-    let finish = |m: usize, acc: i32| {
-        requantize(
-            acc.wrapping_add(bias[m]),
-            multiplier[m],
-            shift[m],
-            q.output_zero_point,
-            q.act_min,
-            q.act_max,
-        )
-    };
+    let out = (q.output_zero_point, q.act_min, q.act_max);
     let full = m - m % MB;
+    let requant = |m: usize| [bias[m], multiplier[m], shift[m]].map(|v| [v; 8]);
     for oy in 0..p.out_h {
         for x0 in (0..p.out_w).step_by(PT) {
             let t = Tile {
@@ -122,20 +149,15 @@ fn conv2d_i8_with(
             let cols = PT.min(p.out_w - x0);
             let at = oy * p.out_w + x0;
             for m0 in (0..full).step_by(MB) {
-                let acc = tile::<MB>(&t, &stage, &packed, m0, simd);
-                for (j, acc) in acc.iter().enumerate() {
-                    let out = &mut y[(m0 + j) * plane + at..][..cols];
-                    for (o, &a) in out.iter_mut().zip(acc) {
-                        *o = finish(m0 + j, a);
-                    }
+                let r = core::array::from_fn(|j| requant(m0 + j));
+                let q = block::<MB>(&t, &stage, &packed, m0, r, out, simd);
+                for (j, q) in q.iter().enumerate() {
+                    y[(m0 + j) * plane + at..][..cols].copy_from_slice(&q[..cols]);
                 }
             }
             for m0 in full..m {
-                let [acc] = tile::<1>(&t, &stage, &packed, m0, simd);
-                let out = &mut y[m0 * plane + at..][..cols];
-                for (o, &a) in out.iter_mut().zip(&acc) {
-                    *o = finish(m0, a);
-                }
+                let [q] = block::<1>(&t, &stage, &packed, m0, [requant(m0)], out, simd);
+                y[m0 * plane + at..][..cols].copy_from_slice(&q[..cols]);
             }
         }
     }
@@ -199,23 +221,62 @@ struct Tile {
     x0: usize,
 }
 
-/// The `N × PT` accumulators of output channels `m0..m0 + N` over the tile.
+/// Requantisation parameters of a block's channels (each splat over eight lanes).
+type BlockRequant<const N: usize> = [[[i32; 8]; 3]; N];
+
+/// The int8 outputs of channels `m0..m0 + N` over the tile (`out`: zero point and clamps).
 #[inline(always)]
-fn tile<const N: usize>(
+fn block<const N: usize>(
     t: &Tile,
     stage: &[i16],
     packed: &[i32],
     m0: usize,
+    requant: BlockRequant<N>,
+    out: (i32, i32, i32),
     simd: Simd,
-) -> [[i32; PT]; N] {
+) -> [[i8; PT]; N] {
     #[cfg(target_arch = "x86_64")]
     if simd.avx2() {
         #[allow(unsafe_code)]
-        // SAFETY: `tile_avx2` is safe code that needs AVX2, and a `Simd` says AVX2 only
+        // SAFETY: `block_avx2` is safe code that needs AVX2, and a `Simd` says AVX2 only
         // when `Simd::detect` found it on this CPU.
-        return unsafe { tile_avx2::<N>(t, stage, packed, m0) };
+        return unsafe { block_avx2::<N>(t, stage, packed, m0, requant, out) };
     }
-    tile_portable::<N>(t, stage, packed, m0)
+    let _ = simd;
+    let acc = tile_portable::<N>(t, stage, packed, m0);
+    finish(acc, requant, out, requantize8_portable)
+}
+
+/// Requantises a block's accumulators eight at a time with `requant8`.
+#[inline(always)]
+fn finish<const N: usize>(
+    acc: [[i32; PT]; N],
+    requant: BlockRequant<N>,
+    out: (i32, i32, i32),
+    requant8: impl Fn([i32; 8], [[i32; 8]; 3], (i32, i32, i32)) -> [i8; 8],
+) -> [[i8; PT]; N] {
+    core::array::from_fn(|j| {
+        let half =
+            |h: usize| requant8(core::array::from_fn(|i| acc[j][8 * h + i]), requant[j], out);
+        let (lo, hi) = (half(0), half(1));
+        core::array::from_fn(|i| if i < 8 { lo[i] } else { hi[i - 8] })
+    })
+}
+
+/// AVX2 body of [`block`]: the tile's multiply-accumulates and the requantisation, inlined
+/// into one function.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn block_avx2<const N: usize>(
+    t: &Tile,
+    stage: &[i16],
+    packed: &[i32],
+    m0: usize,
+    requant: BlockRequant<N>,
+    out: (i32, i32, i32),
+) -> [[i8; PT]; N] {
+    let acc = tile_avx2::<N>(t, stage, packed, m0);
+    finish(acc, requant, out, |a, r, o| requantize8_avx2(a, r, o))
 }
 
 /// Calls `tap(inputs, weights)` for each tap of the tile: the `2·PT` staged values under it
@@ -272,12 +333,8 @@ fn tile_portable<const N: usize>(
 /// broadcast weight pairs with `vpmaddwd` (|x̃| ≤ 255, |w| ≤ 128: no pair saturates).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn tile_avx2<const N: usize>(
-    t: &Tile,
-    stage: &[i16],
-    packed: &[i32],
-    m0: usize,
-) -> [[i32; PT]; N] {
+#[inline]
+fn tile_avx2<const N: usize>(t: &Tile, stage: &[i16], packed: &[i32], m0: usize) -> [[i32; PT]; N] {
     use core::arch::x86_64::{
         __m256i, _mm256_add_epi32, _mm256_madd_epi16, _mm256_set1_epi32, _mm256_setzero_si256,
     };

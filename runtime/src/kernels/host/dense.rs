@@ -5,6 +5,9 @@
 //! [`dense_i8`](crate::kernels::dense::dense_i8)'s bit for bit.
 
 use super::Simd;
+#[cfg(target_arch = "x86_64")]
+use super::requant::requantize8_avx2;
+use super::requant::requantize8_portable;
 use crate::kernels::dense::DenseI8Params;
 use crate::kernels::requantize;
 
@@ -34,32 +37,60 @@ fn dense_i8_with(
     simd: Simd,
 ) {
     let k = p.in_features.max(1);
-    let per_row = bias.iter().zip(multiplier).zip(shift);
-    let mut outs = y.iter_mut().zip(per_row);
-    let mut emit = |acc: i32| {
-        if let Some((out, ((&b, &m), &s))) = outs.next() {
-            *out = requantize(
-                acc.wrapping_add(b),
-                m,
-                s,
-                p.output_zero_point,
-                p.act_min,
-                p.act_max,
-            );
-        }
-    };
     let x = x.get(..k).unwrap_or(x);
-    let blocks = w.chunks_exact(4 * k);
-    let tail = blocks.remainder();
-    for block in blocks {
-        let rows = [0, 1, 2, 3].map(|j| &block[j * k..][..k]);
-        for acc in dot4(x, rows, simd) {
-            emit(acc);
-        }
+    let n = p.out_features.min(y.len()).min(w.len() / k);
+    let n = n.min(bias.len()).min(multiplier.len()).min(shift.len());
+    let out = (p.output_zero_point, p.act_min, p.act_max);
+    let row = |r: usize| &w[r * k..][..k];
+    // eight rows at a time, requantised together
+    let full = n - n % 8;
+    for r0 in (0..full).step_by(8) {
+        let rows = core::array::from_fn(|i| row(r0 + i));
+        let lanes = |v: &[i32]| core::array::from_fn(|i| v[r0 + i]);
+        let requant = [lanes(bias), lanes(multiplier), lanes(shift)];
+        y[r0..r0 + 8].copy_from_slice(&rows8(x, rows, requant, out, simd));
     }
-    for row in tail.chunks_exact(k) {
-        emit(dot4(x, [row; 4], simd)[0]);
+    for r in full..n {
+        let acc = dot4(x, [row(r); 4], simd)[0];
+        y[r] = requantize(
+            acc.wrapping_add(bias[r]),
+            multiplier[r],
+            shift[r],
+            p.output_zero_point,
+            p.act_min,
+            p.act_max,
+        );
     }
+}
+
+/// The int8 outputs of eight rows (`requant`: their bias, multiplier and shift).
+#[inline(always)]
+fn rows8(
+    x: &[i8],
+    rows: [&[i8]; 8],
+    requant: [[i32; 8]; 3],
+    out: (i32, i32, i32),
+    simd: Simd,
+) -> [i8; 8] {
+    #[cfg(target_arch = "x86_64")]
+    if simd.avx2() {
+        #[allow(unsafe_code)]
+        // SAFETY: `rows8_avx2` is safe code that needs AVX2, and a `Simd` says AVX2 only
+        // when `Simd::detect` found it on this CPU.
+        return unsafe { rows8_avx2(x, rows, requant, out) };
+    }
+    let [a, b] = [0, 4].map(|i| dot4_portable(x, [rows[i], rows[i + 1], rows[i + 2], rows[i + 3]]));
+    let acc = core::array::from_fn(|i| if i < 4 { a[i] } else { b[i - 4] });
+    requantize8_portable(acc, requant, out)
+}
+
+/// AVX2 body of [`rows8`], the dot products and the requantisation in one function.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn rows8_avx2(x: &[i8], rows: [&[i8]; 8], requant: [[i32; 8]; 3], out: (i32, i32, i32)) -> [i8; 8] {
+    let [a, b] = [0, 4].map(|i| dot4_avx2(x, [rows[i], rows[i + 1], rows[i + 2], rows[i + 3]]));
+    let acc = core::array::from_fn(|i| if i < 4 { a[i] } else { b[i - 4] });
+    requantize8_avx2(acc, requant, out)
 }
 
 /// The exact dot products of `x` with four rows of its length.
@@ -114,6 +145,7 @@ fn tail_dot(x: &[i8], row: &[i8], from: usize, acc: i32) -> i32 {
 /// `vpmaddwd` (|x·w| ≤ 2^14: no pair saturates).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[inline]
 fn dot4_avx2(x: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
     use core::arch::x86_64::{
         __m128i, _mm256_add_epi32, _mm256_cvtepi8_epi16, _mm256_madd_epi16, _mm256_setzero_si256,

@@ -1,5 +1,6 @@
 //! Host kernels (x86-64 and aarch64 only): the int8 Dense and Conv2d of w8a8 models, shaped
-//! for 256-bit integer SIMD, for std edge boxes, `firmware-sim sample` and the tests.
+//! for 256-bit integer SIMD, for std edge boxes, `firmware-sim sample` and the tests; and
+//! an int8 Add that reads each operand's rescaling from a table ([`add`]).
 //!
 //! Each kernel has one portable body (plain Rust in fixed-length loops over small arrays,
 //! which LLVM vectorises for NEON and SSE2) and, on x86-64, an AVX2 body of the same shape
@@ -25,8 +26,10 @@
 //! bit, tested against it, and a model's samples are those of the Cortex-M and RISC-V
 //! builds. The MCU kernels are not touched.
 
+pub mod add;
 pub mod conv2d;
 pub mod dense;
+mod requant;
 
 /// Which kernel bodies may run: a token only [`Simd::detect`] can make with AVX2 on, so a
 /// safe function taking it cannot be told to run AVX2 code on a CPU without it.
