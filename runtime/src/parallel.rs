@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use std::vec;
 use std::vec::Vec;
 
+use crate::sampler::output_prefix;
 use crate::{Condition, DeviceModel, Error, Sampler};
 
 /// A model and one arena per worker thread, for batches sampled in parallel.
@@ -102,11 +103,7 @@ impl<'m> ParallelSampler<'m> {
         out: &mut [f32],
     ) -> Result<(), Error> {
         let n = self.model.output_len();
-        let needed = seeds.len().saturating_mul(n);
-        let available = out.len();
-        let out = out
-            .get_mut(..needed)
-            .ok_or(Error::OutputTooSmall { needed, available })?;
+        let out = output_prefix(out, seeds.len().saturating_mul(n))?;
         self.model.condition().check(&condition)?;
         self.for_each_row(out, n, |i, sampler, dst| {
             let seed = seeds.get(i).copied().ok_or(Error::Internal)?;

@@ -699,14 +699,14 @@ fn finish_i8(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::kernels::test_util::*;
     use proptest::prelude::*;
 
     /// A geometry with `(pt, pl, pb, pr)` padding and strides `(sh, sw)`.
     #[allow(clippy::too_many_arguments)]
-    fn geometry(
+    pub(crate) fn geometry(
         (c, h, w, m): (usize, usize, usize, usize),
         (kh, kw): (usize, usize),
         (sh, sw): (usize, usize),

@@ -353,28 +353,10 @@ fn tile_avx2<const N: usize>(t: &Tile, stage: &[i16], packed: &[i32], m0: usize)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::FusedActivation;
     use crate::kernels::conv2d::conv2d_i8;
+    use crate::kernels::cortex_m::conv2d::tests::geometry;
     use crate::kernels::test_util::i8_vec;
     use proptest::prelude::*;
-
-    fn geometry(
-        (c, h, w, m): (usize, usize, usize, usize),
-        (kh, kw): (usize, usize),
-        (sh, sw): (usize, usize),
-        (pt, pl, pb, pr): (usize, usize, usize, usize),
-        relu: bool,
-    ) -> Conv2dParams {
-        let (oh, ow) = ((h + pt + pb - kh) / sh + 1, (w + pl + pr - kw) / sw + 1);
-        Conv2dParams {
-            activation: if relu {
-                FusedActivation::Relu
-            } else {
-                FusedActivation::None
-            },
-            ..Conv2dParams::new([c, h, w], [m, oh, ow], [kh, kw], [sh, sw], [pt, pl])
-        }
-    }
 
     /// The reference's output and this kernel's, with both bodies on x86-64.
     fn run(p: &Conv2dParams, q: &Conv2dI8Quant, x: &[i8], w: &[i8], seed: i32) {
