@@ -72,6 +72,31 @@ pub(crate) fn requantize8_avx2(
     }
     let v = |a: [i32; 8]| bytemuck::cast::<[i32; 8], __m256i>(a);
     let x = _mm256_add_epi32(v(acc), v(bias));
+    let r = mbqm8_avx2(x, multiplier, shift);
+    // + zero point (saturating, as clamped to int8 next), clamp
+    let r = _mm256_min_epi32(
+        _mm256_max_epi32(r, _mm256_set1_epi32(-(1 << 24))),
+        _mm256_set1_epi32(1 << 24),
+    );
+    let r = _mm256_add_epi32(r, _mm256_set1_epi32(zero_point));
+    let r = _mm256_min_epi32(
+        _mm256_max_epi32(r, _mm256_set1_epi32(min)),
+        _mm256_set1_epi32(max),
+    );
+    bytemuck::cast::<__m256i, [i32; 8]>(r).map(|q| q as i8)
+}
+
+/// `multiply_by_quantized_multiplier` of eight lanes (no multiplier may be `i32::MIN`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) fn mbqm8_avx2(
+    x: core::arch::x86_64::__m256i,
+    multiplier: [i32; 8],
+    shift: [i32; 8],
+) -> core::arch::x86_64::__m256i {
+    use core::arch::x86_64::*;
+    let v = |a: [i32; 8]| bytemuck::cast::<[i32; 8], __m256i>(a);
     let left = shift.map(|s| s.clamp(0, 31));
     let right = shift.map(|s| (-s).clamp(0, 31));
     let x = _mm256_sllv_epi32(x, v(left));
@@ -91,18 +116,7 @@ pub(crate) fn requantize8_avx2(
     let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), high);
     let threshold = _mm256_sub_epi32(_mm256_srli_epi32::<1>(mask), negative);
     let up = _mm256_cmpgt_epi32(remainder, threshold);
-    let r = _mm256_sub_epi32(_mm256_srav_epi32(high, e), up);
-    // + zero point (saturating, as clamped to int8 next), clamp
-    let r = _mm256_min_epi32(
-        _mm256_max_epi32(r, _mm256_set1_epi32(-(1 << 24))),
-        _mm256_set1_epi32(1 << 24),
-    );
-    let r = _mm256_add_epi32(r, _mm256_set1_epi32(zero_point));
-    let r = _mm256_min_epi32(
-        _mm256_max_epi32(r, _mm256_set1_epi32(min)),
-        _mm256_set1_epi32(max),
-    );
-    bytemuck::cast::<__m256i, [i32; 8]>(r).map(|q| q as i8)
+    _mm256_sub_epi32(_mm256_srav_epi32(high, e), up)
 }
 
 #[cfg(test)]
