@@ -41,7 +41,9 @@ fn dense_i8_with(
     let n = p.out_features.min(y.len()).min(w.len() / k);
     let n = n.min(bias.len()).min(multiplier.len()).min(shift.len());
     let out = (p.output_zero_point, p.act_min, p.act_max);
-    let row = |r: usize| &w[r * k..][..k];
+    // row r and the rows after it: the AVX2 body reads past a row's end into the next
+    // (multiplied by zero-padded inputs) rather than copying its last bytes
+    let row = |r: usize| &w[r * k..];
     // eight rows at a time, requantised together
     let full = n - n % 8;
     for r0 in (0..full).step_by(8) {
@@ -93,7 +95,7 @@ fn rows8_avx2(x: &[i8], rows: [&[i8]; 8], requant: [[i32; 8]; 3], out: (i32, i32
     requantize8_avx2(acc, requant, out)
 }
 
-/// The exact dot products of `x` with four rows of its length.
+/// The exact dot products of `x` with the first `x.len()` values of four rows.
 #[inline(always)]
 fn dot4(x: &[i8], rows: [&[i8]; 4], simd: Simd) -> [i32; 4] {
     #[cfg(target_arch = "x86_64")]
@@ -147,9 +149,7 @@ fn tail_dot(x: &[i8], row: &[i8], from: usize, acc: i32) -> i32 {
 #[target_feature(enable = "avx2")]
 #[inline]
 fn dot4_avx2(x: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
-    use core::arch::x86_64::{
-        __m128i, _mm256_add_epi32, _mm256_cvtepi8_epi16, _mm256_madd_epi16, _mm256_setzero_si256,
-    };
+    use core::arch::x86_64::*;
     let widen = |v: &[i8; L]| _mm256_cvtepi8_epi16(bytemuck::cast::<[i8; L], __m128i>(*v));
     let mut acc = [_mm256_setzero_si256(); 4];
     let steps = x.len() / L;
@@ -165,15 +165,34 @@ fn dot4_avx2(x: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
             *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, widen(wv)));
         }
     }
-    let mut out = acc.map(|v| {
-        bytemuck::cast::<_, [i32; 8]>(v)
-            .iter()
-            .fold(0i32, |s, &v| s.wrapping_add(v))
-    });
-    for (o, row) in out.iter_mut().zip(rows) {
-        *o = tail_dot(x, row, steps * L, *o);
+    // the last `len % 16` inputs as one more step, zero-padded
+    // (the weights read straight from the row, running into the next rows' bytes where
+    // there are 16: those lanes meet zero inputs)
+    let from = steps * L;
+    if from < x.len() {
+        let padded = |v: &[i8], len: usize| {
+            let mut b = [0i8; L];
+            for (d, &s) in b.iter_mut().zip(v.get(from..len).unwrap_or(&[])) {
+                *d = s;
+            }
+            widen(&b)
+        };
+        let xv = padded(x, x.len());
+        for (a, row) in acc.iter_mut().zip(rows) {
+            let wv = match row.get(from..).and_then(<[i8]>::first_chunk::<L>) {
+                Some(wv) => widen(wv),
+                None => padded(row, x.len()),
+            };
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wv));
+        }
     }
-    out
+    // the four rows' eight lanes added up by horizontal adds (wrapping, like the sums)
+    let h = _mm256_hadd_epi32(
+        _mm256_hadd_epi32(acc[0], acc[1]),
+        _mm256_hadd_epi32(acc[2], acc[3]),
+    );
+    let sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
+    bytemuck::cast(sums)
 }
 
 #[cfg(test)]
