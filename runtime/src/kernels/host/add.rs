@@ -23,20 +23,20 @@ fn table(op: &AddI8Operand) -> [i32; 256] {
 
 /// int8 add for hosts; equal to [`add_i8`].
 pub fn add_i8_host(p: &AddI8Params, side: Side, y: &mut [i8], other: &[i8], b: Broadcast) {
-    let (py, po) = match side {
-        Side::First => (&p.a, &p.b),
-        Side::Second => (&p.b, &p.a),
-    };
     #[cfg(target_arch = "x86_64")]
     if b == Broadcast::Full && Simd::detect().avx2() {
         #[allow(unsafe_code)]
         // SAFETY: `add_full_avx2` is safe code that needs AVX2, which `Simd::detect`
         // found on this CPU.
-        return unsafe { add_full_avx2(p, (py, po), y, other) };
+        return unsafe { add_full_avx2(p, side, y, other) };
     }
     if y.len() < MIN_LEN {
         return add_i8(p, side, y, other, b);
     }
+    let (py, po) = match side {
+        Side::First => (&p.a, &p.b),
+        Side::Second => (&p.b, &p.a),
+    };
     let ty = table(py);
     // the other operand through its table only where it is full size (one value per
     // element); a scalar or per-channel one is rescaled once per value anyway
@@ -62,12 +62,11 @@ pub fn add_i8_host(p: &AddI8Params, side: Side, y: &mut [i8], other: &[i8], b: B
 /// last `len % 8` elements, and for parameters the vector path does not cover).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn add_full_avx2(
-    p: &AddI8Params,
-    (py, po): (&AddI8Operand, &AddI8Operand),
-    y: &mut [i8],
-    other: &[i8],
-) {
+fn add_full_avx2(p: &AddI8Params, side: Side, y: &mut [i8], other: &[i8]) {
+    let (py, po) = match side {
+        Side::First => (&p.a, &p.b),
+        Side::Second => (&p.b, &p.a),
+    };
     use core::arch::x86_64::*;
     let covered = [py.multiplier, po.multiplier, p.output_multiplier]
         .iter()
@@ -96,17 +95,13 @@ fn add_full_avx2(
         let q = requantize8_avx2(bytemuck::cast(raw), requant, out);
         v.copy_from_slice(&q);
     }
-    for (v, &o) in tail.iter_mut().zip(other.get(n..).unwrap_or(&[])) {
-        let raw = scaled_operand(*v, py).wrapping_add(scaled_operand(o, po));
-        *v = requantize(
-            raw,
-            p.output_multiplier,
-            p.output_shift,
-            p.output_zero_point,
-            p.act_min,
-            p.act_max,
-        );
-    }
+    add_i8(
+        p,
+        side,
+        tail,
+        other.get(n..).unwrap_or(&[]),
+        Broadcast::Full,
+    );
 }
 
 #[cfg(test)]
