@@ -661,7 +661,7 @@ fn noise_batch(
         && let Some(mask) = &masks.mask
     {
         bail!(
-            "{} holds {} masks, but {} holds {rows} noise rows: give as many masks as rows,              or one",
+            "{} holds {} masks, but {} holds {rows} noise rows: give as many masks as rows, or one",
             mask.display(),
             given.len(),
             z_path.display()

@@ -72,9 +72,9 @@ fn landing(
 /// int8 ConvTranspose2d for every core: equal to the reference.
 ///
 /// For each output pixel the landing taps are listed once as `(iy·W + ix, ky·KW + kx)`
-/// pairs; then every output channel's accumulator runs over the input channels and, for
-/// each, over the pairs: a load, a subtract, a multiply-accumulate and the pair's load
-/// per tap. Never inlined, so that its tap list is on the stack only while it runs.
+/// pairs; then every output channel's accumulator runs over the pairs and, for each, over
+/// the input channels (the input strided by a plane, the weights by the kernel): two
+/// loads, a subtract and a multiply-accumulate per tap. Never inlined, so that its tap list is on the stack only while it runs.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn conv_transpose2d_i8_gather(
@@ -119,11 +119,17 @@ pub fn conv_transpose2d_i8_gather(
                 .enumerate()
             {
                 let mut acc = 0i32;
-                for (xc, wc) in x.chunks_exact(in_plane.max(1)).zip(wm.chunks_exact(taps)) {
-                    for &(xo, wo) in pairs {
-                        if let (Some(&xv), Some(&wv)) = (xc.get(xo), wc.get(wo)) {
+                // each landing tap over the input channels: x strided by a plane, w by
+                // the kernel (a 1×1 input lands one tap per output, so the channel loop
+                // is the long one)
+                for &(xo, wo) in pairs {
+                    let (mut xi, mut wi) = (xo, wo);
+                    for _ in 0..p.in_channels {
+                        if let (Some(&xv), Some(&wv)) = (x.get(xi), wm.get(wi)) {
                             acc = acc.wrapping_add((i32::from(xv) - zp) * i32::from(wv));
                         }
+                        xi += in_plane;
+                        wi += taps;
                     }
                 }
                 store(
@@ -155,7 +161,7 @@ const PHASE_CHANNELS: usize = 64;
 /// per instruction on the DSP cores). At stride 1 the one phase is the whole kernel and the
 /// weights are used as stored. Layers whose phase does not fit the buffers (more than
 /// [`PHASE_CHANNELS`] output channels, a patch over [`PHASE_PATCH`] or staged weights over
-/// [`PHASE_WEIGHTS`]), whose input is smaller than a phase's kernel (most of each patch
+/// [`PHASE_WEIGHTS`]), with fewer than three output channels, whose input is smaller than a phase's kernel (most of each patch
 /// would be padding: the DCGAN's first layer on a 1×1 input), or whose input zero point
 /// is not an int8 run [`conv_transpose2d_i8_gather`].
 ///
@@ -187,8 +193,10 @@ pub fn conv_transpose2d_i8_phase_dsp(
     // an input smaller than a phase's kernel leaves most of every patch padding (a 1×1
     // input under a 4×4 kernel: one tap in 16 lands); the gather takes only what lands
     let dense = p.in_h * sh >= p.kernel_h && p.in_w * sw >= p.kernel_w;
+    // Dense's loop takes three rows per pass: one or two output channels (a DCGAN's
+    // image layer) stage a patch per pixel for little work, where the gather is cheaper
     let fits = k_max <= PHASE_PATCH
-        && n <= PHASE_CHANNELS
+        && (3..=PHASE_CHANNELS).contains(&n)
         && (unit || n * k_max <= PHASE_WEIGHTS)
         && dense
         && p.kernel_h <= MAX_K
@@ -198,12 +206,13 @@ pub fn conv_transpose2d_i8_phase_dsp(
         return gather(p, q, x, w, bias, multiplier, shift, y);
     };
     let taps = p.kernel_h * p.kernel_w;
-    let (plane, in_plane) = (p.out_h * p.out_w, p.in_h * p.in_w);
+    let plane = p.out_h * p.out_w;
     let zpb = zp8 as u8;
     let xb: &[u8] = bytemuck::cast_slice(x);
     let mut weights = [0u8; PHASE_WEIGHTS];
     let mut patch = [zpb; PHASE_PATCH];
     let mut corr = [0i32; PHASE_CHANNELS];
+    let mut offsets = [OUTSIDE; MAX_K * MAX_K];
     for ry in 0..sh.min(p.out_h) {
         // the kernel rows of this phase: ky ≡ oy + pt (mod sh)
         let mut kys = [0usize; MAX_K];
@@ -253,7 +262,7 @@ pub fn conv_transpose2d_i8_phase_dsp(
             };
             for oy in (ry..p.out_h).step_by(sh) {
                 for ox in (rx..p.out_w).step_by(sw) {
-                    stage_patch(p, xb, (oy, ox), (kys, kxs), in_plane, zpb, &mut patch);
+                    stage_patch(p, xb, (oy, ox), (kys, kxs), zpb, &mut offsets, &mut patch);
                     let at = oy * p.out_w + ox;
                     let patch = patch.get(..k).unwrap_or(&[]);
                     rows_dsp(patch, wk, k, n, |m, acc| {
@@ -283,42 +292,58 @@ fn phase_taps(r: usize, s: usize, k: usize, out: &mut [usize; MAX_K]) -> usize {
     n
 }
 
+/// Marks a tap outside the image in [`stage_patch`]'s offsets.
+const OUTSIDE: usize = usize::MAX;
+
 /// Stages output `(oy, ox)`'s patch: for each input channel, kernel row in `kys` and
 /// column in `kxs`, the input the tap reads, or the zero point where it falls outside.
+/// The taps' offsets in a plane are found once (into `offsets`, the caller's, so that it
+/// is not cleared per pixel), then each channel copies through them.
 #[inline(always)]
 fn stage_patch(
     p: &Conv2dParams,
     x: &[u8],
     (oy, ox): (usize, usize),
     (kys, kxs): (&[usize], &[usize]),
-    in_plane: usize,
     zpb: u8,
+    offsets: &mut [usize; MAX_K * MAX_K],
     patch: &mut [u8; PHASE_PATCH],
 ) {
-    let mut slots = patch.iter_mut();
-    for c in 0..p.in_channels {
-        for &ky in kys {
-            // on this phase (oy + pt − ky) is a multiple of the stride when it is not negative
-            let iy = (oy + p.pad_top)
-                .checked_sub(ky)
-                .map(|t| t / p.stride_h)
-                .filter(|&iy| iy < p.in_h);
-            for &kx in kxs {
-                let ix = (ox + p.pad_left)
-                    .checked_sub(kx)
-                    .map(|t| t / p.stride_w)
-                    .filter(|&ix| ix < p.in_w);
-                let v = match (iy, ix) {
-                    (Some(iy), Some(ix)) => x
-                        .get(c * in_plane + iy * p.in_w + ix)
-                        .copied()
-                        .unwrap_or(zpb),
-                    _ => zpb,
+    let mut n = 0;
+    for &ky in kys {
+        // on this phase (o + pad − k) is a multiple of the stride when it is not negative
+        let iy = (oy + p.pad_top)
+            .checked_sub(ky)
+            .map(|t| t / p.stride_h)
+            .filter(|&iy| iy < p.in_h);
+        for &kx in kxs {
+            let ix = (ox + p.pad_left)
+                .checked_sub(kx)
+                .map(|t| t / p.stride_w)
+                .filter(|&ix| ix < p.in_w);
+            if let Some(o) = offsets.get_mut(n) {
+                *o = match (iy, ix) {
+                    (Some(iy), Some(ix)) => iy * p.in_w + ix,
+                    _ => OUTSIDE,
                 };
-                if let Some(s) = slots.next() {
-                    *s = v;
-                }
             }
+            n += 1;
+        }
+    }
+    let offsets = offsets.get(..n).unwrap_or(&[]);
+    let in_plane = p.in_h * p.in_w;
+    for (c, slots) in patch
+        .chunks_exact_mut(n.max(1))
+        .take(p.in_channels)
+        .enumerate()
+    {
+        let plane = x.get(c * in_plane..).unwrap_or(&[]);
+        for (slot, &o) in slots.iter_mut().zip(offsets) {
+            *slot = if o == OUTSIDE {
+                zpb
+            } else {
+                plane.get(o).copied().unwrap_or(zpb)
+            };
         }
     }
 }
