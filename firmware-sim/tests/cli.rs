@@ -981,11 +981,12 @@ fn sample_z_samples_the_given_noise_row_by_row() {
     let other = sample(&["--z", s(&z)], &d.join("other.csv"));
     assert_ne!(values(&other), values(&seeded));
     assert!(other.lines().nth(2).unwrap().starts_with("1,1,"), "{other}");
-    // a PNG grid and an NPY of given noise
+    // an NPY and a PNG grid of given noise
     let npy = d.join("x.npy");
-    sample(&["--z", s(&z)], &npy);
-    let mut png = std::fs::read(&npy).unwrap();
-    assert!(png.starts_with(b"\x93NUMPY"));
+    let run = firmware_sim(&["sample", "--model", s(&mlp), "--z", s(&z), "--out", s(&npy)]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let bytes = std::fs::read(&npy).unwrap();
+    assert!(bytes.starts_with(b"\x93NUMPY"));
     let conv = demo(d, "conv", "f32");
     let grid = d.join("grid.png");
     let run = firmware_sim(&[
@@ -998,7 +999,7 @@ fn sample_z_samples_the_given_noise_row_by_row() {
         s(&grid),
     ]);
     assert!(run.status.success(), "{}", text(&run.stderr));
-    png = std::fs::read(&grid).unwrap();
+    let png = std::fs::read(&grid).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
 }
 
