@@ -448,7 +448,9 @@ fn corpus_cases(model: &ForeignModel) -> Vec<CaseInputs> {
         edgegan_runtime::ConditionKind::Mask { .. } => return cases,
         edgegan_runtime::ConditionKind::None => None,
     };
-    let noise_dim = model.case.z.shape()[1];
+    // the stored z's shape past the batch: [Z], or [Z, 1, 1] (PyTorch's DCGAN tutorial)
+    let tail = model.case.z.shape()[1..].to_vec();
+    let noise_dim: usize = tail.iter().product();
     for (seed, batch) in [(1u64, 1usize), (2, 64)] {
         let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
         let z: Vec<f32> = (0..batch * noise_dim)
@@ -466,7 +468,7 @@ fn corpus_cases(model: &ForeignModel) -> Vec<CaseInputs> {
         };
         cases.push(CaseInputs {
             name: format!("{}/b{batch:03}-s{seed}", model.name),
-            z: edgegan_tests::array::Array::new(vec![batch, noise_dim], z).unwrap(),
+            z: edgegan_tests::array::Array::new([vec![batch], tail.clone()].concat(), z).unwrap(),
             condition,
         });
     }
