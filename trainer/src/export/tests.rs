@@ -84,13 +84,16 @@ onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)\n\
 so = ort.SessionOptions()\nso.log_severity_level = 2\n\
 ort.InferenceSession(sys.argv[1], so, providers=['CPUExecutionProvider'])\n";
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = std::process::Command::new("python3")
+    // Debian's python3-onnx is /usr/bin/python3's (a python3 earlier on PATH may lack it)
+    let out = std::process::Command::new("/usr/bin/python3")
         .arg("-c")
         .arg(SCRIPT)
         .arg(path)
         .env("PYTHONPATH", repo.join(".deps/onnxruntime"))
         .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 (scripts/setup.sh installs it): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run /usr/bin/python3 (scripts/setup.sh installs it): {e}")
+        });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
