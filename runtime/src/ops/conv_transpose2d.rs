@@ -10,6 +10,7 @@ use crate::Error;
 use crate::format::{NONE, PARAM_WORDS};
 use crate::kernels::conv_transpose2d as k;
 use crate::kernels::conv2d::Conv2dParams;
+use crate::kernels::cortex_m::conv_transpose2d as cortex_m;
 
 /// The record parameters of a ConvTranspose2d op. Pairs of sizes share a word (low 16
 /// bits first); weight fields hold a blob offset or [`NONE`](crate::format::NONE).
@@ -193,8 +194,15 @@ impl<'a> Op<'a> for ConvTranspose2d<'a> {
                 mult,
                 shift,
             } => {
+                // the landing taps listed once per output pixel (equal to the reference,
+                // k::conv_transpose2d_i8); on DSP cores, a stride phase at a time through
+                // Dense's dual multiply-accumulate loop
+                #[cfg(all(target_arch = "arm", feature = "cortex-m-dsp"))]
+                let conv = cortex_m::conv_transpose2d_i8_phase_dsp;
+                #[cfg(not(all(target_arch = "arm", feature = "cortex-m-dsp")))]
+                let conv = cortex_m::conv_transpose2d_i8_gather;
                 let y = i8s_mut(cx.io.out);
-                k::conv_transpose2d_i8(p, q, i8s(x), w, bias, mult, shift, y);
+                conv(p, q, i8s(x), w, bias, mult, shift, y);
             }
         }
         Ok(())

@@ -52,7 +52,7 @@ pub fn check_library(path: &Path) -> Result<(), EngineError> {
 
 /// The process-wide ONNX Runtime environment. `ort` loads the library once per process,
 /// so the outcome (environment or error message) is kept for every later engine.
-fn environment() -> Result<&'static Environment, EngineError> {
+pub(crate) fn environment() -> Result<&'static Environment, EngineError> {
     static ENV: OnceLock<Result<Environment, (PathBuf, String)>> = OnceLock::new();
     let env = ENV.get_or_init(|| {
         let path = library_path(std::env::var_os(LIBRARY_VAR), &repo_root());

@@ -8,5 +8,6 @@
 //! choosing one never changes a sample.
 
 pub mod conv2d;
+pub mod conv_transpose2d;
 pub mod dense;
 pub mod dsp;
