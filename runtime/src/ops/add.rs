@@ -2,7 +2,7 @@
 //! (both operands rescaled to a common scale, then requantised).
 
 use super::binary::{self, Layout};
-use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut, requant_ok};
+use super::{Ctx, Eval, Op, arith_f32s, arith_f32s_mut, i8s, i8s_mut, requant_ok};
 use crate::Error;
 use crate::format::OpFormat;
 use crate::kernels::add::{AddI8Operand, AddI8Params, add_f32, add_i8};
@@ -93,7 +93,7 @@ impl Op<'_> for Add {
         let o = binary::operands(&self.layout, cx)?;
         let other = self.layout.other;
         match &self.q {
-            None => add_f32(f32s_mut(cx.io.out)?, f32s(o)?, other),
+            None => add_f32(arith_f32s_mut(cx.io.out)?, arith_f32s(o)?, other),
             Some(p) => add_i8(p, self.layout.side, i8s_mut(cx.io.out), i8s(o), other),
         }
         Ok(())

@@ -1,6 +1,6 @@
 //! Nearest-neighbour upsampling of `[C, H, W]` by integer factors (any dtype: it copies).
 
-use super::{Ctx, Eval, Op, f32s, f32s_mut, same_quant};
+use super::{Ctx, Eval, Op, arith_f32s, arith_f32s_mut, same_quant};
 use crate::Error;
 use crate::format::{DType, OpFormat, PARAM_WORDS};
 use crate::kernels::upsample::{UpsampleParams, upsample_nearest};
@@ -83,7 +83,7 @@ impl Op<'_> for Upsample {
         let x0 = cx.x0()?;
         let x = cx.io.input(x0)?;
         match x0.dtype {
-            DType::F32 => upsample_nearest(&self.p, f32s(x)?, f32s_mut(cx.io.out)?),
+            DType::F32 => upsample_nearest(&self.p, arith_f32s(x)?, arith_f32s_mut(cx.io.out)?),
             DType::I8 => upsample_nearest(&self.p, x, cx.io.out),
         }
         Ok(())
