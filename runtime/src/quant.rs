@@ -130,7 +130,15 @@ mod tests {
     fn srdhm_rounds_at_the_half_way_products_exactly() {
         // products at and next to ±2^30 (one half), ±3·2^30 (one and a half) and 0
         for a in [1 << 15, 3 << 15, (1 << 15) + 1, 1, 0, i32::MAX, i32::MIN] {
-            for b in [1 << 15, (1 << 15) - 1, (1 << 15) + 1, 1 << 30, -(1 << 30), 1, -1] {
+            for b in [
+                1i32 << 15,
+                (1 << 15) - 1,
+                (1 << 15) + 1,
+                1 << 30,
+                -(1 << 30),
+                1,
+                -1,
+            ] {
                 for (a, b) in [(a, b), (a.wrapping_neg(), b), (a, b.wrapping_neg())] {
                     assert_eq!(
                         saturating_rounding_doubling_high_mul(a, b),
