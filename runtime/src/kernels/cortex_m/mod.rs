@@ -10,3 +10,4 @@
 pub mod conv2d;
 pub mod dense;
 pub mod dsp;
+pub mod upsample;
