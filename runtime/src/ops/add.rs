@@ -5,7 +5,8 @@ use super::binary::{self, Layout};
 use super::{Ctx, Eval, Op, arith_f32s, arith_f32s_mut, i8s, i8s_mut, requant_ok};
 use crate::Error;
 use crate::format::OpFormat;
-use crate::kernels::add::{AddI8Operand, AddI8Params, add_f32, add_i8};
+use crate::kernels::add::{AddI8Operand, AddI8Params, add_f32};
+use crate::kernels::cortex_m::add::add_i8_prepared;
 
 word_params! {
     /// The record parameters of an Add (or Sub) op. The multipliers and shifts are w8a8
@@ -94,7 +95,7 @@ impl Op<'_> for Add {
         let other = self.layout.other;
         match &self.q {
             None => add_f32(arith_f32s_mut(cx.io.out)?, arith_f32s(o)?, other),
-            Some(p) => add_i8(p, self.layout.side, i8s_mut(cx.io.out), i8s(o), other),
+            Some(p) => add_i8_prepared(p, self.layout.side, i8s_mut(cx.io.out), i8s(o), other),
         }
         Ok(())
     }
