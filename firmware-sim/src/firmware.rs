@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use edgegan_runtime::DeviceModel;
+use edgegan_runtime::format::OpFormat;
 
 use crate::cross;
 use crate::elf::{self, Footprint};
@@ -168,9 +169,42 @@ pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Builds the firmware for `model` (an absolute path) and `profile`; returns the ELF's path.
-/// The caller holds the build lock until it is done with the ELF.
-fn build(model: &Path, profile: &Profile, batch: &Batch, arena_bytes: usize) -> Result<PathBuf> {
+/// The runtime features the firmware is built with for `model`: the op formats it uses
+/// (`f32`, `w8a32`, `w8a8`, in that order) and then its op kinds (`op-dense`, …, in the
+/// order of their first use), each once, as `edgegan-runtime/<feature>`. With just these
+/// the other formats' and ops' kernels are not linked.
+pub fn runtime_features(model: &DeviceModel<'_>) -> Vec<String> {
+    let mut formats = [false; 3];
+    let mut ops: Vec<&str> = vec![];
+    for rec in (0..model.op_count()).filter_map(|i| model.op(i)) {
+        formats[match rec.format {
+            OpFormat::F32 => 0,
+            OpFormat::W8A32 => 1,
+            OpFormat::W8A8 => 2,
+        }] = true;
+        if !ops.contains(&rec.kind.feature()) {
+            ops.push(rec.kind.feature());
+        }
+    }
+    ["f32", "w8a32", "w8a8"]
+        .into_iter()
+        .zip(formats)
+        .filter_map(|(name, on)| on.then_some(name))
+        .chain(ops)
+        .map(|f| format!("edgegan-runtime/{f}"))
+        .collect()
+}
+
+/// Builds the firmware for `model` (an absolute path) and `profile` with the runtime
+/// `features` ([`runtime_features`]); returns the ELF's path. The caller holds the build lock
+/// until it is done with the ELF.
+fn build(
+    model: &Path,
+    profile: &Profile,
+    batch: &Batch,
+    arena_bytes: usize,
+    features: &[String],
+) -> Result<PathBuf> {
     let target_dir = target_dir();
     let pairs = pairs_env(&batch.pairs)?;
     // The picture that generated masks apply to, little-endian f32 (empty without masks).
@@ -184,6 +218,11 @@ fn build(model: &Path, profile: &Profile, batch: &Batch, arena_bytes: usize) -> 
     }
     if core.dsp {
         cmd.args(["--features", "dsp"]);
+    }
+    // just the model's op formats and kinds (the firmware's default is all of them)
+    cmd.arg("--no-default-features");
+    for feature in features {
+        cmd.args(["--features", feature]);
     }
     let output = cross::output(
         cmd.env("EDGEGAN_MODEL", model)
@@ -489,7 +528,14 @@ pub struct RunOptions {
 /// [`Error::FirmwareBuild`], [`Error::Firmware`], [`Error::Mismatch`].
 pub fn run(opts: &RunOptions) -> Result<Report> {
     run_with(opts, |model_path, model| {
-        build(model_path, &opts.profile, &opts.batch, model.arena_bytes())
+        let features = runtime_features(model);
+        build(
+            model_path,
+            &opts.profile,
+            &opts.batch,
+            model.arena_bytes(),
+            &features,
+        )
     })
 }
 
@@ -645,6 +691,34 @@ pub(crate) fn instructions_per_tick((instructions, ticks): (u64, u64)) -> Result
 mod tests {
     use super::*;
     use crate::profiles;
+
+    #[test]
+    fn the_firmware_gets_just_the_op_formats_and_kinds_its_model_uses() {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ring8-cgan");
+        let ops = [
+            "quantize",
+            "gather",
+            "dense",
+            "add",
+            "relu",
+            "tanh",
+            "dequantize",
+        ];
+        for (name, formats) in [
+            ("model.w8a8.egm", &["w8a8"][..]),
+            ("model.w8a32.egm", &["f32", "w8a32"][..]),
+            ("model.f32.egm", &["f32"][..]),
+        ] {
+            let file = ModelFile::read(&models.join(name)).unwrap();
+            let got = runtime_features(&file.model().unwrap());
+            let want: Vec<String> = formats
+                .iter()
+                .map(|f| format!("edgegan-runtime/{f}"))
+                .chain(ops.iter().map(|o| format!("edgegan-runtime/op-{o}")))
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
 
     #[test]
     fn linker_overflow_names_needed_and_available() {

@@ -402,6 +402,11 @@ fn qemu_m33_runs_the_shipped_w8a8_models_bit_identical_to_host() {
 }
 
 #[test]
+fn qemu_m7_runs_the_shipped_w8a8_models_bit_identical_to_host() {
+    shipped_models_run_on("m7", "QEMU mps2-an500 Cortex-M7F");
+}
+
+#[test]
 fn qemu_riscv_runs_the_shipped_w8a8_models_bit_identical_to_host() {
     shipped_models_run_on("rv32-esp32c3", "QEMU virt RISC-V rv32imac");
 }

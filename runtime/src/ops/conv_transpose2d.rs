@@ -5,9 +5,9 @@
 
 use super::conv2d::{Conv2d, Messages, prepare_conv};
 use super::linear::{Offsets, Weights};
-use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut};
+use super::{Ctx, Eval, Op, built, f32s, f32s_mut, i8s, i8s_mut};
 use crate::Error;
-use crate::format::{NONE, PARAM_WORDS};
+use crate::format::{NONE, OpFormat, PARAM_WORDS};
 use crate::kernels::conv_transpose2d as k;
 use crate::kernels::conv2d::Conv2dParams;
 use crate::kernels::cortex_m::conv_transpose2d as cortex_m;
@@ -182,9 +182,11 @@ impl<'a> Op<'a> for ConvTranspose2d<'a> {
         let Conv2d { p, q, weights } = &self.0;
         match *weights {
             Weights::F32 { w, bias } => {
+                built(OpFormat::F32)?;
                 k::conv_transpose2d_f32(p, f32s(x)?, w, bias, f32s_mut(cx.io.out)?);
             }
             Weights::W8A32 { w, scale, bias } => {
+                built(OpFormat::W8A32)?;
                 let y = f32s_mut(cx.io.out)?;
                 k::conv_transpose2d_w8a32(p, f32s(x)?, w, scale, bias, y);
             }

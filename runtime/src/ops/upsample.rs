@@ -1,9 +1,10 @@
 //! Nearest-neighbour upsampling of `[C, H, W]` by integer factors (any dtype: it copies).
 
-use super::{Ctx, Eval, Op, f32s, f32s_mut, same_quant};
+use super::{Ctx, Eval, Op, arith_f32s, arith_f32s_mut, same_quant};
 use crate::Error;
 use crate::format::{DType, OpFormat, PARAM_WORDS};
-use crate::kernels::upsample::{UpsampleParams, upsample_nearest};
+use crate::kernels::cortex_m::upsample::upsample_nearest_rows;
+use crate::kernels::upsample::UpsampleParams;
 
 /// The record parameters of an Upsample op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,8 +84,11 @@ impl Op<'_> for Upsample {
         let x0 = cx.x0()?;
         let x = cx.io.input(x0)?;
         match x0.dtype {
-            DType::F32 => upsample_nearest(&self.p, f32s(x)?, f32s_mut(cx.io.out)?),
-            DType::I8 => upsample_nearest(&self.p, x, cx.io.out),
+            DType::F32 => {
+                let (x, y) = (arith_f32s(x)?, arith_f32s_mut(cx.io.out)?);
+                upsample_nearest_rows(&self.p, x, y);
+            }
+            DType::I8 => upsample_nearest_rows(&self.p, x, cx.io.out),
         }
         Ok(())
     }
