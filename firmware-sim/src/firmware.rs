@@ -758,4 +758,32 @@ mod tests {
         let err = parse_output("ERR sample 3 failed\n", 2).unwrap_err();
         assert_eq!(err.to_string(), "the firmware failed: sample 3 failed");
     }
+
+    /// Issue 12: a model replaced by an older-dated file ran the previous model's
+    /// firmware. The embedded copy is rewritten (a new date: Cargo rebuilds) exactly when
+    /// the bytes change, whatever the new file's date.
+    #[test]
+    fn the_embedded_model_changes_date_exactly_when_its_bytes_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.egm");
+        write_if_changed(&path, b"model A").unwrap();
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let set_old = || {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        };
+        set_old();
+        let modified = || std::fs::metadata(&path).unwrap().modified().unwrap();
+        // the same bytes: untouched, so nothing is rebuilt
+        write_if_changed(&path, b"model A").unwrap();
+        assert_eq!(modified(), old);
+        // other bytes (an older-dated model file): rewritten now
+        write_if_changed(&path, b"model B").unwrap();
+        assert!(modified() > old, "the changed model kept its old date");
+        assert_eq!(std::fs::read(&path).unwrap(), b"model B");
+    }
 }
