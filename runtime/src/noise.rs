@@ -103,6 +103,9 @@ impl Gaussian {
 /// `s_cosf.c`/`s_sinf.c` and their kernels, the same `f64` arithmetic), without the general
 /// argument reduction (`rem_pio2f`, 2.5 KB of device code) that only larger angles need;
 /// a test holds them to `libm` for every angle the noise can take.
+// The coefficients are written as libm's source prints them (to compare line by line); the
+// extra digits round to the same f64.
+#[allow(clippy::excessive_precision)]
 fn cos_sin_turn(x: f32) -> (f32, f32) {
     use core::f64::consts::FRAC_PI_2;
     // libm's `k_cosf` and `k_sinf`: polynomials on [-π/4, π/4], in f64.
