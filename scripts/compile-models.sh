@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Compiles every shipped generator into device models: for each models/*/generator.onnx,
-# writes models/*/model.f32.egm, model.w8a32.egm and model.w8a8.egm with
+# Compiles every shipped generator into device models: for each models/*/generator.onnx
+# (and models/foreign/*/generator.onnx, generators trained by other frameworks), writes
+# model.f32.egm, model.w8a32.egm and model.w8a8.egm beside it with
 # `firmware-sim compile` (tract parses and optimises, edgegan lowers, calibrates and
 # quantises). Builds firmware-sim (release) first.
 #
@@ -22,7 +23,7 @@ if [ "$#" -gt 0 ]; then
     dirs=("$@")
 else
     dirs=()
-    for onnx in models/*/generator.onnx; do
+    for onnx in models/*/generator.onnx models/foreign/*/generator.onnx; do
         [ -e "$onnx" ] && dirs+=("$(dirname "$onnx")")
     done
 fi
@@ -56,7 +57,9 @@ for dir in "${dirs[@]}"; do
         mv -f "$staging/$file" "$dir/$file"
     done
     rmdir "$staging" 2>/dev/null || rm -rf "$staging"
-    if [ "$changed" -eq 1 ]; then
+    if [ "$changed" -eq 1 ] && [ "$(basename "$(dirname "$dir")")" = foreign ]; then
+        echo "$dir: device models written (changed); its stored output.npy is its framework's"
+    elif [ "$changed" -eq 1 ]; then
         echo "$dir: device models written (changed): regenerate its golden outputs with"
         echo "  cargo run --release -p edgegan-tests --bin regen-golden -- $dir"
     else

@@ -3,7 +3,7 @@
 # checks first and does nothing when it is already in place.
 #   - Debian packages: pkg-config + fontconfig/freetype headers and a font (plots),
 #     qemu-system-arm + qemu-system-misc (firmware emulation: Arm, RISC-V),
-#     dataset-fashion-mnist (image datasets),
+#     dataset-fashion-mnist (image datasets), python3-onnx (the export test's onnx.checker),
 #     gcc + libc6-dev (the C API test), gcc-arm-none-eabi + libnewlib-arm-none-eabi +
 #     make (the C example firmware)
 #   - Rust: the stable toolchain's rustfmt/clippy and the thumbv7em-none-eabihf,
@@ -17,7 +17,7 @@ sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-apt_packages=(pkg-config libfontconfig1-dev libfreetype-dev fonts-dejavu-core qemu-system-arm dataset-fashion-mnist
+apt_packages=(pkg-config libfontconfig1-dev libfreetype-dev fonts-dejavu-core qemu-system-arm dataset-fashion-mnist python3-onnx
     qemu-system-misc gcc libc6-dev make gcc-arm-none-eabi libnewlib-arm-none-eabi)
 missing=()
 for pkg in "${apt_packages[@]}"; do

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use edgegan_runtime::DeviceModel;
+use edgegan_runtime::format::OpFormat;
 
 use crate::cross;
 use crate::elf::{self, Footprint};
@@ -168,9 +169,42 @@ pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Builds the firmware for `model` (an absolute path) and `profile`; returns the ELF's path.
-/// The caller holds the build lock until it is done with the ELF.
-fn build(model: &Path, profile: &Profile, batch: &Batch, arena_bytes: usize) -> Result<PathBuf> {
+/// The runtime features the firmware is built with for `model`: the op formats it uses
+/// (`f32`, `w8a32`, `w8a8`, in that order) and then its op kinds (`op-dense`, …, in the
+/// order of their first use), each once, as `edgegan-runtime/<feature>`. With just these
+/// the other formats' and ops' kernels are not linked.
+pub fn runtime_features(model: &DeviceModel<'_>) -> Vec<String> {
+    let mut formats = [false; 3];
+    let mut ops: Vec<&str> = vec![];
+    for rec in (0..model.op_count()).filter_map(|i| model.op(i)) {
+        formats[match rec.format {
+            OpFormat::F32 => 0,
+            OpFormat::W8A32 => 1,
+            OpFormat::W8A8 => 2,
+        }] = true;
+        if !ops.contains(&rec.kind.feature()) {
+            ops.push(rec.kind.feature());
+        }
+    }
+    ["f32", "w8a32", "w8a8"]
+        .into_iter()
+        .zip(formats)
+        .filter_map(|(name, on)| on.then_some(name))
+        .chain(ops)
+        .map(|f| format!("edgegan-runtime/{f}"))
+        .collect()
+}
+
+/// Builds the firmware for `model` (an absolute path) and `profile` with the runtime
+/// `features` ([`runtime_features`]); returns the ELF's path. The caller holds the build lock
+/// until it is done with the ELF.
+fn build(
+    model: &Path,
+    profile: &Profile,
+    batch: &Batch,
+    arena_bytes: usize,
+    features: &[String],
+) -> Result<PathBuf> {
     let target_dir = target_dir();
     let pairs = pairs_env(&batch.pairs)?;
     // The picture that generated masks apply to, little-endian f32 (empty without masks).
@@ -184,6 +218,11 @@ fn build(model: &Path, profile: &Profile, batch: &Batch, arena_bytes: usize) -> 
     }
     if core.dsp {
         cmd.args(["--features", "dsp"]);
+    }
+    // just the model's op formats and kinds (the firmware's default is all of them)
+    cmd.arg("--no-default-features");
+    for feature in features {
+        cmd.args(["--features", feature]);
     }
     let output = cross::output(
         cmd.env("EDGEGAN_MODEL", model)
@@ -489,7 +528,14 @@ pub struct RunOptions {
 /// [`Error::FirmwareBuild`], [`Error::Firmware`], [`Error::Mismatch`].
 pub fn run(opts: &RunOptions) -> Result<Report> {
     run_with(opts, |model_path, model| {
-        build(model_path, &opts.profile, &opts.batch, model.arena_bytes())
+        let features = runtime_features(model);
+        build(
+            model_path,
+            &opts.profile,
+            &opts.batch,
+            model.arena_bytes(),
+            &features,
+        )
     })
 }
 
@@ -647,6 +693,34 @@ mod tests {
     use crate::profiles;
 
     #[test]
+    fn the_firmware_gets_just_the_op_formats_and_kinds_its_model_uses() {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ring8-cgan");
+        let ops = [
+            "quantize",
+            "gather",
+            "dense",
+            "add",
+            "relu",
+            "tanh",
+            "dequantize",
+        ];
+        for (name, formats) in [
+            ("model.w8a8.egm", &["w8a8"][..]),
+            ("model.w8a32.egm", &["f32", "w8a32"][..]),
+            ("model.f32.egm", &["f32"][..]),
+        ] {
+            let file = ModelFile::read(&models.join(name)).unwrap();
+            let got = runtime_features(&file.model().unwrap());
+            let want: Vec<String> = formats
+                .iter()
+                .map(|f| format!("edgegan-runtime/{f}"))
+                .chain(ops.iter().map(|o| format!("edgegan-runtime/op-{o}")))
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
     fn linker_overflow_names_needed_and_available() {
         let stderr = "rust-lld: error: section '.bss' will not fit in region 'RAM': overflowed by 70000 bytes\n\
                       rust-lld: error: section '.uninit' will not fit in region 'RAM': overflowed by 70004 bytes\n";
@@ -683,5 +757,33 @@ mod tests {
         assert!(parse_output("EGM 64 2 1\n", 2).is_err());
         let err = parse_output("ERR sample 3 failed\n", 2).unwrap_err();
         assert_eq!(err.to_string(), "the firmware failed: sample 3 failed");
+    }
+
+    /// Issue 12: a model replaced by an older-dated file ran the previous model's
+    /// firmware. The embedded copy is rewritten (a new date: Cargo rebuilds) exactly when
+    /// the bytes change, whatever the new file's date.
+    #[test]
+    fn the_embedded_model_changes_date_exactly_when_its_bytes_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.egm");
+        write_if_changed(&path, b"model A").unwrap();
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let set_old = || {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        };
+        set_old();
+        let modified = || std::fs::metadata(&path).unwrap().modified().unwrap();
+        // the same bytes: untouched, so nothing is rebuilt
+        write_if_changed(&path, b"model A").unwrap();
+        assert_eq!(modified(), old);
+        // other bytes (an older-dated model file): rewritten now
+        write_if_changed(&path, b"model B").unwrap();
+        assert!(modified() > old, "the changed model kept its old date");
+        assert_eq!(std::fs::read(&path).unwrap(), b"model B");
     }
 }

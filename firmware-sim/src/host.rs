@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use edgegan_compiler::builder::AlignedBytes;
-use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Limits, Sampler};
+use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Limits, ParallelSampler, Sampler};
 
 use crate::inputs::InputShape;
 use crate::{Error, Result, maskgen, picture};
@@ -182,6 +182,9 @@ pub struct Batch {
     pub picture: Vec<f32>,
     /// The given masks that [`MaskSource::Given`] indexes.
     pub given: Vec<MaskInput>,
+    /// Given noise (`sample --z`): empty, each pair's `z` is drawn from its seed;
+    /// otherwise one row of [`DeviceModel::noise_dim`] values per pair, in order.
+    pub noise: Vec<Vec<f32>>,
 }
 
 impl Batch {
@@ -251,6 +254,7 @@ pub fn batch(
         pairs: Vec::with_capacity(n),
         picture: vec![],
         given: vec![],
+        noise: vec![],
     };
     let Some(shape) = mask_shape(model) else {
         if masks.is_some() {
@@ -339,14 +343,84 @@ pub fn batch(
     Ok(out)
 }
 
+/// The samples of the given noise (`sample --z FILE`): one per row of `noise`, with
+/// `labels[i]` (one per row) or `class` or class `i mod classes` for label models, and
+/// the mask inputs of `masks` (as many as rows, or one for every row) for mask models.
+/// Pair `i` gets seed `i` (the row; its CSV `seed` column), unused for the noise.
+///
+/// # Errors
+///
+/// [`Error::Condition`] for a row count that does not match the labels or masks, labels
+/// for a model without labels, a row of the wrong length, and the errors of [`batch`].
+pub fn batch_with_noise(
+    model: &DeviceModel<'_>,
+    noise: Vec<Vec<f32>>,
+    labels: Option<Vec<u32>>,
+    class: Option<u32>,
+    masks: Option<MaskPlan>,
+) -> Result<Batch> {
+    let n = noise.len();
+    let z = model.noise_dim();
+    if let Some(i) = noise.iter().position(|row| row.len() != z) {
+        return Err(Error::Condition(format!(
+            "noise row {i} has {} values, the model's noise {z}",
+            noise[i].len()
+        )));
+    }
+    if let Some(MaskPlan::Given(given)) = &masks
+        && given.len() != 1
+        && given.len() != n
+    {
+        return Err(Error::Condition(format!(
+            "{} given masks for {n} noise rows: give as many masks as rows, or one",
+            given.len()
+        )));
+    }
+    let mut out = batch(model, 0, n, class, masks)?;
+    if let Some(labels) = labels {
+        let ConditionKind::Label { classes } = model.condition() else {
+            return Err(Error::Condition(format!(
+                "labels given, but the model takes {}",
+                model.condition()
+            )));
+        };
+        if labels.len() != n {
+            return Err(Error::Condition(format!(
+                "{} labels for {n} noise rows: give one label per row",
+                labels.len()
+            )));
+        }
+        for (pair, label) in out.pairs.iter_mut().zip(labels) {
+            if label >= classes {
+                return Err(Error::Condition(format!(
+                    "class {label} out of range: the model has {classes} classes"
+                )));
+            }
+            pair.label = Some(label);
+        }
+    }
+    out.noise = noise;
+    Ok(out)
+}
+
+/// Where one sample's noise comes from.
+#[derive(Clone, Copy, Debug)]
+enum Noise<'a> {
+    /// Drawn from the seed, as the firmware does.
+    Seed(u64),
+    /// Given (`sample --z`).
+    Given(&'a [f32]),
+}
+
 /// Samples every pair with the runtime; `out[i]` has [`DeviceModel::output_len`] values.
 ///
 /// # Errors
 ///
 /// [`Error::Sample`] if the runtime rejects an input.
 pub fn sample(model: &DeviceModel<'_>, batch: &Batch) -> Result<Vec<Vec<f32>>> {
-    sample_each(model, batch, |sampler, seed, c, out| {
-        sampler.sample(seed, c, out)
+    sample_each(model, batch, |sampler, noise, c, out| match noise {
+        Noise::Seed(seed) => sampler.sample(seed, c, out),
+        Noise::Given(z) => sampler.sample_with_noise(z, c, out),
     })
 }
 
@@ -356,31 +430,47 @@ pub fn sample(model: &DeviceModel<'_>, batch: &Batch) -> Result<Vec<Vec<f32>>> {
 ///
 /// As [`sample`].
 pub fn sample_u8(model: &DeviceModel<'_>, batch: &Batch) -> Result<Vec<Vec<u8>>> {
-    sample_each(model, batch, |sampler, seed, c, out| {
-        sampler.sample_u8(seed, c, out)
+    let range = model.value_range();
+    sample_each(model, batch, |sampler, noise, c, out| match noise {
+        Noise::Seed(seed) => sampler.sample_u8(seed, c, out),
+        Noise::Given(z) => {
+            // a row's f32 values, then its pixels (the rows run on rayon's threads)
+            let mut values = vec![0.0f32; out.len()];
+            sampler.sample_with_noise(z, c, &mut values)?;
+            for (dst, &v) in out.iter_mut().zip(&values) {
+                *dst = crate::output::to_pixel(v, range);
+            }
+            Ok(())
+        }
     })
 }
 
-/// Runs `one` for every pair with one sampler over an arena of exactly `arena_bytes`.
-// The arena is `u32` words so that it is 4-byte aligned, as the runtime needs, and exactly
-// `arena_bytes` long (a multiple of 4 by the format).
-fn sample_each<T: Clone + Default>(
+/// Runs `one` for every pair, the pairs split over rayon's threads (the runtime's
+/// `ParallelSampler`: one arena per thread; row `i` is what one sampler makes for pair `i`).
+fn sample_each<T: Clone + Default + Send>(
     model: &DeviceModel<'_>,
     batch: &Batch,
-    mut one: impl FnMut(
+    one: impl Fn(
         &mut Sampler<'_, '_>,
-        u64,
+        Noise<'_>,
         Condition<'_>,
         &mut [T],
-    ) -> core::result::Result<(), edgegan_runtime::Error>,
+    ) -> core::result::Result<(), edgegan_runtime::Error>
+    + Sync,
 ) -> Result<Vec<Vec<T>>> {
-    let mut arena = vec![0u32; model.arena_bytes().div_ceil(4)];
-    let mut sampler = Sampler::new(model, bytemuck::cast_slice_mut(&mut arena))?;
-    batch
-        .pairs
-        .iter()
-        .map(|p| {
-            let mut out = vec![T::default(); model.output_len()];
+    let n = model.output_len();
+    let mut par = ParallelSampler::new(model, 0);
+    let mut rows = Vec::with_capacity(batch.pairs.len());
+    // a chunk at a time, so the staging buffer stays small next to the samples
+    let mut flat = vec![T::default(); CHUNK_ROWS.min(batch.pairs.len()) * n];
+    for first in (0..batch.pairs.len()).step_by(CHUNK_ROWS) {
+        let count = CHUNK_ROWS.min(batch.pairs.len() - first);
+        let chunk = &mut flat[..count * n];
+        par.for_each_row(chunk, n, |i, sampler, out| {
+            let p = batch
+                .pairs
+                .get(first + i)
+                .ok_or(edgegan_runtime::Error::Internal)?;
             let inputs = batch.mask_input(model, p);
             let condition = match (&inputs, p.label) {
                 (Some(m), _) => Condition::Mask {
@@ -390,11 +480,23 @@ fn sample_each<T: Clone + Default>(
                 (None, Some(l)) => Condition::Label(l),
                 (None, None) => Condition::None,
             };
-            one(&mut sampler, p.seed, condition, &mut out)?;
-            Ok(out)
-        })
-        .collect()
+            let noise = match batch.noise.get(first + i) {
+                Some(z) => Noise::Given(z),
+                None => Noise::Seed(p.seed),
+            };
+            one(sampler, noise, condition, out)
+        })?;
+        if n == 0 {
+            rows.extend((0..count).map(|_| Vec::new()));
+        } else {
+            rows.extend(chunk.chunks_exact(n).map(<[T]>::to_vec));
+        }
+    }
+    Ok(rows)
 }
+
+/// Samples per parallel chunk of [`sample_each`].
+const CHUNK_ROWS: usize = 256;
 
 #[cfg(test)]
 mod tests {

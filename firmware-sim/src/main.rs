@@ -58,6 +58,14 @@ enum Cmd {
         /// Output format (default: from the file extension).
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// The noise to sample instead of seeded noise: .npy float32 [N, Z], one sample per
+        /// row (e.g. the z your framework fed its generator, to compare sample for sample);
+        /// the CSV's seed column holds the row.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["seed", "n"])]
+        z: Option<PathBuf>,
+        /// One class per --z row: .npy int64 [N] [default: --class, or row i mod classes].
+        #[arg(long, value_name = "FILE", requires = "z", conflicts_with = "class")]
+        labels: Option<PathBuf>,
         #[command(flatten)]
         view: ViewArgs,
         #[command(flatten)]
@@ -117,6 +125,12 @@ enum Cmd {
         out_dir: PathBuf,
         #[command(flatten)]
         roles: RoleArgs,
+        /// Conditions to calibrate the w8a8 model with, for models whose conditions are not
+        /// uniform (the default: every class equally, or four built-in masks): .npy int64
+        /// [N] of class labels, float32 [N, 2, C, H, W] of (mask, masked object) pairs, or
+        /// float32 [N, C, H, W] of masks (1 = known; the object from the noise).
+        #[arg(long, value_name = "FILE")]
+        calibration: Option<PathBuf>,
     },
     /// Peer bench (not in CI): the folder's generator.onnx through burn-onnx's import as
     /// no_std + alloc Burn firmware (firmware-sim/peer), and edgegan's w8a8 firmware, on
@@ -275,8 +289,14 @@ struct RoleArgs {
     output: Option<String>,
 }
 
-fn compile(onnx: &Path, out_dir: &Path, roles: RoleArgs) -> anyhow::Result<()> {
-    let options = edgegan_compiler::compile::CompileOptions {
+fn compile(
+    onnx: &Path,
+    out_dir: &Path,
+    roles: RoleArgs,
+    calibration: Option<&Path>,
+) -> anyhow::Result<()> {
+    use edgegan_compiler::compile::{CompileError, CompileOptions};
+    let mut options = CompileOptions {
         roles: edgegan_compiler::compile::Roles {
             noise: roles.noise,
             label: roles.label,
@@ -285,8 +305,31 @@ fn compile(onnx: &Path, out_dir: &Path, roles: RoleArgs) -> anyhow::Result<()> {
         },
         ..Default::default()
     };
-    let compiled = edgegan_compiler::compile::compile_onnx(onnx, &options)
-        .with_context(|| format!("compiling {}", onnx.display()))?;
+    if let Some(path) = calibration {
+        match inputs::read_calibration(path)? {
+            inputs::Calibration::Labels(labels) => {
+                // each given label at least once; as many samples as ten uniform classes
+                options.calibration_seeds = (labels.len() as u64).max(2560);
+                options.evaluation_seeds = 160;
+                options.labels = labels;
+            }
+            inputs::Calibration::Masks(masks) => {
+                // every given mask with as many seeds as make about the default 1024 runs
+                let n = masks.len() as u64;
+                options.calibration_seeds = 1024u64.div_ceil(n);
+                options.evaluation_seeds = 64u64.div_ceil(n);
+                options.masks = masks;
+            }
+        }
+        println!("calibrating with the conditions in {}", path.display());
+    }
+    let compiled = match edgegan_compiler::compile::compile_onnx(onnx, &options) {
+        Err(e @ CompileError::Calibration(_)) => {
+            let path = calibration.map_or_else(String::new, |p| p.display().to_string());
+            bail!("{path}: {e} (compiling {})", onnx.display())
+        }
+        other => other.with_context(|| format!("compiling {}", onnx.display()))?,
+    };
     if compiled.roles.inferred {
         println!("inferred roles: {}", compiled.roles);
     }
@@ -318,6 +361,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             n,
             out,
             format,
+            z,
+            labels,
             view,
             masks,
             limits,
@@ -329,7 +374,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let file = ModelFile::read_with_limits(&model, limits.limits())?;
             let m = file.model()?;
-            let batch = make_batch(&m, &model, seed, n, class.as_deref(), &masks)?;
+            let batch = match &z {
+                Some(z) => noise_batch(&m, &model, z, labels.as_deref(), class.as_deref(), &masks)?,
+                None => make_batch(&m, &model, seed, n, class.as_deref(), &masks)?,
+            };
             let view = load_view(&model, &m, view)?;
             let units = samples::write_samples(&m, &batch, None, &out, format, &view)?;
             units.into_iter().for_each(|u| println!("{u}"));
@@ -401,7 +449,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             onnx,
             out_dir,
             roles,
-        } => compile(&onnx, &out_dir, roles)?,
+            calibration,
+        } => compile(&onnx, &out_dir, roles, calibration.as_deref())?,
         Cmd::BenchPeer {
             dir,
             profile,
@@ -553,15 +602,72 @@ fn make_batch(
     class: Option<&str>,
     masks: &MaskArgs,
 ) -> anyhow::Result<Batch> {
+    let class = resolve_class(m, model_path, class)?;
+    let plan = mask_plan(m, seed, masks)?;
+    Ok(host::batch(m, seed, n as usize, class, plan)?)
+}
+
+/// `--class` as an index: a number, or a name from the model card.
+fn resolve_class(
+    m: &DeviceModel<'_>,
+    model_path: &Path,
+    class: Option<&str>,
+) -> anyhow::Result<Option<u32>> {
     let classes = match m.condition() {
         ConditionKind::Label { classes } => Some(classes),
         _ => None,
     };
-    let class = class
+    Ok(class
         .map(|c| card::resolve_class(c, model_path, classes))
-        .transpose()?;
-    let plan = mask_plan(m, seed, masks)?;
-    Ok(host::batch(m, seed, n as usize, class, plan)?)
+        .transpose()?)
+}
+
+/// The samples of the noise in `z_path` (`sample --z`): labels from `labels_path`, the
+/// class or row mod classes; mask inputs as [`make_batch`]. Errors name the file.
+fn noise_batch(
+    m: &DeviceModel<'_>,
+    model_path: &Path,
+    z_path: &Path,
+    labels_path: Option<&Path>,
+    class: Option<&str>,
+    masks: &MaskArgs,
+) -> anyhow::Result<Batch> {
+    let noise = inputs::read_noise(z_path, m.noise_dim())?;
+    let rows = noise.len();
+    let labels = match (labels_path, m.condition()) {
+        (None, _) => None,
+        (Some(path), ConditionKind::Label { classes }) => {
+            let labels = inputs::read_labels(path, classes)?;
+            if labels.len() != rows {
+                bail!(
+                    "{}: {} labels, but {} holds {rows} noise rows: give one label per row",
+                    path.display(),
+                    labels.len(),
+                    z_path.display()
+                );
+            }
+            Some(labels)
+        }
+        (Some(path), kind) => bail!(
+            "{}: labels given, but the model takes {kind}",
+            path.display()
+        ),
+    };
+    let class = resolve_class(m, model_path, class)?;
+    let plan = mask_plan(m, 0, masks)?;
+    if let Some(MaskPlan::Given(given)) = &plan
+        && given.len() != 1
+        && given.len() != rows
+        && let Some(mask) = &masks.mask
+    {
+        bail!(
+            "{} holds {} masks, but {} holds {rows} noise rows: give as many masks as rows, or one",
+            mask.display(),
+            given.len(),
+            z_path.display()
+        );
+    }
+    Ok(host::batch_with_noise(m, noise, labels, class, plan)?)
 }
 
 /// The mask inputs the flags ask for (`None`: none given).

@@ -44,6 +44,17 @@ pub const CORTEX_M4: Core = Core {
     dsp: true,
 };
 
+/// Cortex-M7F on QEMU's MPS2 AN500: the AN386's memory map and peripherals, and the same
+/// firmware build as the Cortex-M4F (`thumbv7em-none-eabihf` with the DSP kernels). Under
+/// `-icount` QEMU counts instructions, not the M7's dual-issue cycles, so its figures are
+/// instructions executed on an M7 core model.
+pub const CORTEX_M7: Core = Core {
+    name: "Cortex-M7F",
+    machine: "mps2-an500",
+    cpu: Some("cortex-m7"),
+    ..CORTEX_M4
+};
+
 /// Cortex-M0 (Armv6-M: no FPU, no DSP, no hardware divide) on QEMU's BBC micro:bit
 /// (nRF51822): 256 KiB flash at 0, 16 KiB RAM at 0x2000_0000. It stands for the
 /// Cortex-M0+ parts (same instruction set).
@@ -151,10 +162,10 @@ pub const PROFILES: [Profile; 7] = [
     },
     Profile {
         name: "m7",
-        example: "STM32H743: Cortex-M7, 2 MB flash / 1 MB RAM (emulated as a Cortex-M4F)",
+        example: "STM32H743: Cortex-M7, 2 MB flash / 1 MB RAM (QEMU mps2-an500)",
         flash: 2048 * KIB,
         ram: 1024 * KIB,
-        core: CORTEX_M4,
+        core: CORTEX_M7,
     },
 ];
 
@@ -229,7 +240,7 @@ mod tests {
     fn profiles_are_smallest_first() {
         // per core: the ESP32-C3's 4 MB of flash and 400 KB of RAM do not order with the
         // others
-        for core in [CORTEX_M0, CORTEX_M4, CORTEX_M33, RISCV32] {
+        for core in [CORTEX_M0, CORTEX_M4, CORTEX_M7, CORTEX_M33, RISCV32] {
             let same: Vec<&Profile> = PROFILES.iter().filter(|p| p.core == core).collect();
             for w in same.windows(2) {
                 assert!(w[0].flash <= w[1].flash && w[0].ram <= w[1].ram);

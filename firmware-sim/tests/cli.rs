@@ -402,6 +402,11 @@ fn qemu_m33_runs_the_shipped_w8a8_models_bit_identical_to_host() {
 }
 
 #[test]
+fn qemu_m7_runs_the_shipped_w8a8_models_bit_identical_to_host() {
+    shipped_models_run_on("m7", "QEMU mps2-an500 Cortex-M7F");
+}
+
+#[test]
 fn qemu_riscv_runs_the_shipped_w8a8_models_bit_identical_to_host() {
     shipped_models_run_on("rv32-esp32c3", "QEMU virt RISC-V rv32imac");
 }
@@ -478,6 +483,17 @@ fn qemu_w8a8_torch_dcgan_is_bit_identical_to_host() {
     // about 11 M instructions per sample (reference kernel): 100 take seconds
     let report = qemu_model_matches_host(&dir.path().join("model.w8a8.egm"), 300);
     assert!(report.contains("w8a8"), "{report}");
+}
+
+/// The trained PyTorch DCGAN for Fashion-MNIST (models/foreign/torch-dcgan-fashion, from
+/// scripts/train-torch-dcgan.py) runs on the Cortex-M4 (m4-small) bit for bit, its
+/// ConvTranspose2d layers through the DSP kernel.
+#[test]
+fn qemu_w8a8_torch_dcgan_fashion_is_bit_identical_to_host() {
+    let model = models_dir().join("foreign/torch-dcgan-fashion/model.w8a8.egm");
+    let report = qemu_profile_matches_host(&model, "m4-small", 300);
+    assert!(report.contains("w8a8"), "{report}");
+    assert!(report.contains("ConvTranspose2d"), "{report}");
 }
 
 #[test]
@@ -911,4 +927,343 @@ fn sample_without_model_uses_the_default_model() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let png = std::fs::read(work.path().join("samples.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+}
+
+/// The runtime's noise of seeds `first..first + n`, as `[n, dim]` rows.
+fn seeded_noise(first: u64, n: usize, dim: usize) -> Vec<f32> {
+    let mut z = vec![0.0; n * dim];
+    for (i, row) in z.chunks_mut(dim).enumerate() {
+        edgegan_runtime::noise::fill(first + i as u64, row);
+    }
+    z
+}
+
+fn write_npy_i64(path: &Path, values: &[i64]) {
+    write_npy_descr(
+        path,
+        "<i8",
+        &[values.len()],
+        values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
+}
+
+#[test]
+fn sample_z_samples_the_given_noise_row_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mlp = demo(d, "mlp", "w8a8");
+    let sample = |extra: &[&str], out: &Path| {
+        let mut args = vec!["sample", "--model", s(&mlp), "--out", s(out)];
+        args.extend_from_slice(extra);
+        let run = firmware_sim(&args);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        std::fs::read_to_string(out).unwrap()
+    };
+    // values after the seed column: the seed column of a --z run holds the row
+    let values = |csv: &str| -> Vec<String> {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split_once(',').unwrap().1.to_string())
+            .collect()
+    };
+    let seeded = sample(
+        &["--seed", "5", "--n", "3", "--class", "7"],
+        &d.join("seeded.csv"),
+    );
+    // the runtime's noise of seeds 5, 6, 7 given as a file: the same samples
+    let z = d.join("z.npy");
+    write_npy(&z, &[3, 8], &seeded_noise(5, 3, 8));
+    let given = sample(&["--z", s(&z), "--class", "7"], &d.join("given.csv"));
+    assert_eq!(values(&given), values(&seeded));
+    assert!(given.lines().nth(3).unwrap().starts_with("2,7,"), "{given}");
+    // one label per row from a file
+    let labels = d.join("labels.npy");
+    write_npy_i64(&labels, &[7, 7, 7]);
+    let labelled = sample(&["--z", s(&z), "--labels", s(&labels)], &d.join("l.csv"));
+    assert_eq!(values(&labelled), values(&seeded));
+    // other noise, other samples; the default label is row mod classes
+    write_npy(&z, &[3, 8], &seeded_noise(50, 3, 8));
+    let other = sample(&["--z", s(&z)], &d.join("other.csv"));
+    assert_ne!(values(&other), values(&seeded));
+    assert!(other.lines().nth(2).unwrap().starts_with("1,1,"), "{other}");
+    // an NPY and a PNG grid of given noise
+    let npy = d.join("x.npy");
+    let run = firmware_sim(&["sample", "--model", s(&mlp), "--z", s(&z), "--out", s(&npy)]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let bytes = std::fs::read(&npy).unwrap();
+    assert!(bytes.starts_with(b"\x93NUMPY"));
+    let conv = demo(d, "conv", "f32");
+    let grid = d.join("grid.png");
+    let run = firmware_sim(&[
+        "sample",
+        "--model",
+        s(&conv),
+        "--z",
+        s(&z),
+        "--out",
+        s(&grid),
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let png = std::fs::read(&grid).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+}
+
+#[test]
+fn bad_noise_and_label_files_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mlp = demo(d, "mlp", "w8a8");
+    let out = d.join("out.csv");
+    let run = |z: &Path, extra: &[&str]| {
+        let mut args = vec!["sample", "--model", s(&mlp), "--z", s(z), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        firmware_sim(&args)
+    };
+    let z = d.join("z.npy");
+    write_npy(&z, &[2, 8], &seeded_noise(1, 2, 8));
+    let file = |name: &str| d.join(name);
+
+    let wrong_z = file("wrong_z.npy");
+    write_npy(&wrong_z, &[2, 6], &[0.5; 12]);
+    assert_fails_with(
+        &run(&wrong_z, &[]),
+        "wrong_z.npy: rows of 6 values, but the model's noise has Z = 8",
+    );
+    let rank1 = file("rank1.npy");
+    write_npy(&rank1, &[8], &[0.5; 8]);
+    assert_fails_with(&run(&rank1, &[]), "rank1.npy: shape [8] is not [N, Z]");
+    let rank3 = file("rank3.npy");
+    write_npy(&rank3, &[1, 2, 8], &[0.5; 16]);
+    assert_fails_with(
+        &run(&rank3, &[]),
+        "rank3.npy: shape [1, 2, 8] is not [N, Z]",
+    );
+    let f64s = file("f64.npy");
+    write_npy_descr(&f64s, "<f8", &[1, 8], vec![0; 64]);
+    assert_fails_with(
+        &run(&f64s, &[]),
+        "f64.npy: dtype <f8 is not little-endian float32",
+    );
+    let nan = file("nan.npy");
+    let mut values = seeded_noise(1, 2, 8);
+    values[11] = f32::NAN;
+    write_npy(&nan, &[2, 8], &values);
+    assert_fails_with(
+        &run(&nan, &[]),
+        "nan.npy: value NaN at row 1, column 3 is not a finite number",
+    );
+    values[11] = f32::INFINITY;
+    write_npy(&nan, &[2, 8], &values);
+    assert_fails_with(&run(&nan, &[]), "nan.npy: value inf at row 1, column 3");
+    let truncated = file("truncated.npy");
+    let bytes = std::fs::read(&z).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() - 5]).unwrap();
+    assert_fails_with(
+        &run(&truncated, &[]),
+        "truncated.npy: not a valid .npy file",
+    );
+    let empty = file("empty.npy");
+    write_npy(&empty, &[0, 8], &[]);
+    assert_fails_with(
+        &run(&empty, &[]),
+        "empty.npy: the array holds no rows (N = 0)",
+    );
+    let png = file("noise.png");
+    write_png(&png, 8, 1, |_, _| 0);
+    assert_fails_with(&run(&png, &[]), "noise.png: not a .npy array");
+    assert_fails_with(&run(&file("missing.npy"), &[]), "missing.npy");
+
+    // labels: one per row, int64, in range
+    let three = file("three.npy");
+    write_npy_i64(&three, &[1, 2, 3]);
+    assert_fails_with(
+        &run(&z, &["--labels", s(&three)]),
+        "three.npy: 3 labels, but",
+    );
+    let far = file("far.npy");
+    write_npy_i64(&far, &[1, 10]);
+    assert_fails_with(
+        &run(&z, &["--labels", s(&far)]),
+        "far.npy: label 10 at index 1 is out of range: the model has 10 classes",
+    );
+    let negative = file("negative.npy");
+    write_npy_i64(&negative, &[-1, 0]);
+    assert_fails_with(
+        &run(&z, &["--labels", s(&negative)]),
+        "negative.npy: label -1 at index 0 is not a class index",
+    );
+    let float_labels = file("float_labels.npy");
+    write_npy(&float_labels, &[2], &[1.0, 2.0]);
+    assert_fails_with(
+        &run(&z, &["--labels", s(&float_labels)]),
+        "float_labels.npy: dtype <f4 is not little-endian int64",
+    );
+    let matrix = file("matrix.npy");
+    write_npy_descr(&matrix, "<i8", &[2, 1], vec![0; 16]);
+    assert_fails_with(
+        &run(&z, &["--labels", s(&matrix)]),
+        "matrix.npy: shape [2, 1] is not [N]",
+    );
+    // --z decides N: --n and --seed are refused with it (clap's usage error, exit 2)
+    let both = run(&z, &["--n", "3"]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(text(&both.stderr).contains("--n"), "{}", text(&both.stderr));
+
+    // a model without labels refuses a label file; masks must match the rows
+    let conv = demo(d, "conv", "w8a8");
+    let labels = file("labels.npy");
+    write_npy_i64(&labels, &[0, 1]);
+    let refused = firmware_sim(&[
+        "sample",
+        "--model",
+        s(&conv),
+        "--z",
+        s(&z),
+        "--labels",
+        s(&labels),
+        "--out",
+        s(&out),
+    ]);
+    assert_fails_with(&refused, "labels.npy: labels given, but the model takes");
+    let inpaint = demo(d, "inpaint", "w8a8");
+    let masks = file("masks.npy");
+    let mut m = vec![1.0; 3 * 64];
+    m[..32].fill(0.0);
+    write_npy(&masks, &[3, 1, 8, 8], &m);
+    let picture = file("picture.npy");
+    write_npy(&picture, &[1, 8, 8], &[0.25; 64]);
+    let mismatch = firmware_sim(&[
+        "sample",
+        "--model",
+        s(&inpaint),
+        "--z",
+        s(&z),
+        "--mask",
+        s(&masks),
+        "--masked",
+        s(&picture),
+        "--out",
+        s(&out),
+    ]);
+    assert_fails_with(&mismatch, "masks.npy holds 3 masks, but");
+    write_npy(&masks, &[2, 1, 8, 8], &m[..128]);
+    let ok = firmware_sim(&[
+        "sample",
+        "--model",
+        s(&inpaint),
+        "--z",
+        s(&z),
+        "--mask",
+        s(&masks),
+        "--masked",
+        s(&picture),
+        "--out",
+        s(&out),
+    ]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 3);
+}
+
+/// `firmware-sim compile ONNX --out-dir OUT [extra]`.
+fn compile_with(onnx: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["compile", s(onnx), "--out-dir", s(out)];
+    args.extend_from_slice(extra);
+    firmware_sim_env(&args, &[], Duration::from_secs(600))
+}
+
+#[test]
+fn compile_calibration_labels_set_the_w8a8_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let onnx = models_dir().join("ring8-cgan/generator.onnx");
+    let uniform = d.join("uniform");
+    let out = compile_with(&onnx, &uniform, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // every calibration sample of class 3: the f32 model is the same, the w8a8 one is
+    // calibrated on other ranges
+    let labels = d.join("labels.npy");
+    write_npy_i64(&labels, &[3; 40]);
+    let skewed = d.join("skewed");
+    let out = compile_with(&onnx, &skewed, &["--calibration", s(&labels)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("calibrating with the conditions in"));
+    let read = |dir: &Path, f: &str| std::fs::read(dir.join(f)).unwrap();
+    assert_eq!(
+        read(&uniform, "model.f32.egm"),
+        read(&skewed, "model.f32.egm")
+    );
+    assert_ne!(
+        read(&uniform, "model.w8a8.egm"),
+        read(&skewed, "model.w8a8.egm")
+    );
+}
+
+#[test]
+fn bad_calibration_files_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ring8 = models_dir().join("ring8-cgan/generator.onnx");
+    let run =
+        |onnx: &Path, file: &Path| compile_with(onnx, &d.join("out"), &["--calibration", s(file)]);
+    let far = d.join("far.npy");
+    write_npy_i64(&far, &[0, 8]);
+    assert_fails_with(
+        &run(&ring8, &far),
+        "far.npy: calibration: label 8 at index 1 is out of range: the model has 8 classes",
+    );
+    let negative = d.join("negative.npy");
+    write_npy_i64(&negative, &[-2]);
+    assert_fails_with(
+        &run(&ring8, &negative),
+        "negative.npy: label -2 at index 0 is not a class",
+    );
+    let empty = d.join("empty.npy");
+    write_npy_i64(&empty, &[]);
+    assert_fails_with(
+        &run(&ring8, &empty),
+        "empty.npy: the array holds no labels (N = 0)",
+    );
+    let matrix = d.join("matrix.npy");
+    write_npy_descr(&matrix, "<i8", &[2, 1], vec![0; 16]);
+    assert_fails_with(
+        &run(&ring8, &matrix),
+        "matrix.npy: int64 shape [2, 1] is not [N]",
+    );
+    let floats = d.join("floats.npy");
+    write_npy(&floats, &[3], &[0.0, 1.0, 2.0]);
+    assert_fails_with(
+        &run(&ring8, &floats),
+        "floats.npy: float32 shape [3] is not [N, C, H, W]",
+    );
+    let f64s = d.join("f64.npy");
+    write_npy_descr(&f64s, "<f8", &[1], vec![0; 8]);
+    assert_fails_with(
+        &run(&ring8, &f64s),
+        "f64.npy: dtype <f8 is not little-endian float32",
+    );
+    let masks = d.join("masks.npy");
+    write_npy(&masks, &[1, 1, 2, 2], &[1.0, 0.0, 1.0, 1.0]);
+    assert_fails_with(
+        &run(&ring8, &masks),
+        "masks.npy: calibration: 1 masks given, but the model is conditioned on",
+    );
+    let half = d.join("half.npy");
+    write_npy(&half, &[1, 1, 2, 2], &[1.0, 0.5, 1.0, 1.0]);
+    assert_fails_with(&run(&ring8, &half), "half.npy: mask 0 holds 0.5 at index 1");
+    let text_file = d.join("labels.txt");
+    std::fs::write(&text_file, "1,2,3\n").unwrap();
+    assert_fails_with(&run(&ring8, &text_file), "labels.txt: not a .npy array");
+    // labels for a model conditioned on masks, masks of another size
+    let inpaint = models_dir().join("fashion-inpaint/generator.onnx");
+    let labels = d.join("labels.npy");
+    write_npy_i64(&labels, &[1, 2]);
+    assert_fails_with(
+        &run(&inpaint, &labels),
+        "labels.npy: calibration: 2 labels given, but the model is conditioned on",
+    );
+    assert_fails_with(
+        &run(&inpaint, &masks),
+        "masks.npy: calibration: mask 0 does not have the model's 784 values",
+    );
+    assert!(!d.join("out").join("model.w8a8.egm").exists());
 }

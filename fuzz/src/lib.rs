@@ -13,8 +13,14 @@
 //! checksum recomputed 15 times out of 16 so that mutations reach the deep validation.
 //! Everything is seeded: `(target, seed, execution)` names an input.
 //!
+//! [`Lane::Full`] samples every `.egm` model that loads; [`Lane::Fast`] (the long runs')
+//! loads and validates every input the same way but samples only the models of at most
+//! [`FAST_SAMPLE_MAX_MACS`] multiply-accumulates, and seals with a table-per-byte CRC:
+//! sampling the conv models and the device's 16-entry-table CRC were most of a full-lane
+//! execution.
+//!
 //! The short run is `cargo test --release -p edgegan-fuzz`; the long one
-//! `cargo run --release -p edgegan-fuzz -- egm --execs 10000000`.
+//! `cargo run --release -p edgegan-fuzz -- egm --fast --execs 10000000`.
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +37,45 @@ pub const FUZZ_LIMITS: Limits = Limits {
     max_macs: 200_000_000,
     max_op_output_bytes: 8 << 20,
 };
+
+/// The `.egm` lane's sampling bound: a loaded model of more multiply-accumulates than
+/// this is validated but not sampled in [`Lane::Fast`] (the shipped point models sample,
+/// the image models do not; mutations that shrink an image model still do).
+pub const FAST_SAMPLE_MAX_MACS: u64 = 100_000;
+
+/// How much of the `.egm` path each execution runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Load with the limits, then sample every model that loads.
+    Full,
+    /// Load with the limits, then sample only models of at most [`FAST_SAMPLE_MAX_MACS`].
+    Fast,
+}
+
+/// CRC-32 (the `.egm` checksum, the same as [`edgegan_runtime::crc32`]) with a 256-entry
+/// table: one look-up per byte, for sealing mutated inputs quickly.
+pub fn fast_crc32(bytes: &[u8]) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    // One byte `b` from the initial register !0 leaves T[0xFF ^ b] ^ 0x00FF_FFFF before the
+    // final inversion: the table is read off the runtime's own CRC.
+    let table = TABLE.get_or_init(|| {
+        std::array::from_fn(|x| !edgegan_runtime::crc32(&[0xFF ^ x as u8]) ^ 0x00FF_FFFF)
+    });
+    let mut c = !0u32;
+    for &b in bytes {
+        c = table[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+/// [`edgegan_runtime::format::seal`] with [`fast_crc32`].
+fn seal(bytes: &mut [u8]) {
+    use edgegan_runtime::format::{PREAMBLE_LEN, header};
+    if let Some(rest) = bytes.get(PREAMBLE_LEN..) {
+        let crc = fast_crc32(rest);
+        bytes[header::CRC32..header::CRC32 + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+}
 
 /// What is fuzzed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,18 +221,23 @@ pub enum Outcome {
     Rejected,
     /// The input was accepted (loaded and sampled, or compiled).
     Accepted,
+    /// The `.egm` input loaded; [`Lane::Fast`] did not sample it (too many MACs).
+    Loaded,
 }
 
-/// Runs the `.egm` target on `bytes`.
+/// Runs the `.egm` target on `bytes` in `lane`.
 ///
 /// # Errors
 ///
 /// A message when a model that loaded fails to sample: a bug in the runtime's validation.
-pub fn run_egm(bytes: &[u8]) -> Result<Outcome, String> {
+pub fn run_egm(bytes: &[u8], lane: Lane) -> Result<Outcome, String> {
     let aligned = AlignedBytes::new(bytes);
     let Ok(model) = DeviceModel::from_bytes_with_limits(aligned.as_slice(), &FUZZ_LIMITS) else {
         return Ok(Outcome::Rejected);
     };
+    if lane == Lane::Fast && model.macs() > FAST_SAMPLE_MAX_MACS {
+        return Ok(Outcome::Loaded);
+    }
     let mut arena = vec![0u8; model.arena_bytes()];
     let mut out = vec![0.0f32; model.output_len()];
     let mask = vec![0.5f32; model.condition().mask_len()];
@@ -229,8 +279,10 @@ pub fn run_onnx(bytes: &[u8], options: &CompileOptions) -> Outcome {
 pub struct Stats {
     /// Executions.
     pub execs: u64,
-    /// Inputs accepted.
+    /// Inputs accepted (loaded and sampled, or compiled).
     pub accepted: u64,
+    /// `.egm` inputs loaded and validated but not sampled ([`Lane::Fast`]).
+    pub loaded: u64,
     /// Inputs refused.
     pub rejected: u64,
 }
@@ -263,15 +315,17 @@ pub fn input(target: Target, seeds: &[Seed], seed: u64, exec: u64) -> Vec<u8> {
     let mut bytes = base.clone();
     mutate(&mut bytes, other, &mut rng);
     if target == Target::Egm && !rng.next_u32().is_multiple_of(16) {
-        edgegan_runtime::format::seal(&mut bytes);
+        seal(&mut bytes);
     }
     bytes
 }
 
-/// Runs `execs` executions from `first` on; stops at the first crash. `progress` is
-/// called every `every` executions with the counts so far.
+/// Runs `execs` executions from `first` on (the `.egm` ones in `lane`); stops at the
+/// first crash. `progress` is called every `every` executions with the counts so far.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     target: Target,
+    lane: Lane,
     seeds: &[Seed],
     seed: u64,
     first: u64,
@@ -284,7 +338,7 @@ pub fn run(
     for exec in first..first.saturating_add(execs) {
         let bytes = input(target, seeds, seed, exec);
         let result = std::panic::catch_unwind(|| match target {
-            Target::Egm => run_egm(&bytes),
+            Target::Egm => run_egm(&bytes, lane),
             Target::Onnx => Ok(run_onnx(&bytes, &options)),
         });
         let outcome = match result {
@@ -312,6 +366,7 @@ pub fn run(
         stats.execs += 1;
         match outcome {
             Outcome::Accepted => stats.accepted += 1,
+            Outcome::Loaded => stats.loaded += 1,
             Outcome::Rejected => stats.rejected += 1,
         }
         if every > 0 && stats.execs.is_multiple_of(every) {
@@ -338,5 +393,22 @@ mod tests {
             .filter(|&e| input(Target::Onnx, &seeds, 1, e) != base)
             .count();
         assert!(changed > 90, "{changed} of 100 inputs changed");
+    }
+
+    #[test]
+    fn the_fast_crc_and_seal_equal_the_runtimes() {
+        let mut rng = Pcg32::new(3, 4);
+        for len in [0, 1, 15, 16, 17, 100, 4099] {
+            let bytes: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
+            assert_eq!(
+                fast_crc32(&bytes),
+                edgegan_runtime::crc32(&bytes),
+                "{len} bytes"
+            );
+            let (mut a, mut b) = (bytes.clone(), bytes);
+            seal(&mut a);
+            edgegan_runtime::format::seal(&mut b);
+            assert_eq!(a, b, "{len} bytes sealed");
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use edgegan_fuzz::{Stats, Target, corpus, models_dir, run};
+use edgegan_fuzz::{Lane, Stats, Target, corpus, models_dir, run};
 
 #[derive(Debug, Parser)]
 #[command(name = "edgegan-fuzz", about)]
@@ -29,6 +29,10 @@ struct Cli {
     /// Where a crashing input is written.
     #[arg(long, default_value = ".")]
     crash_dir: PathBuf,
+    /// The fast `.egm` lane: load and validate every input, sample only the models of at
+    /// most 100,000 multiply-accumulates (the long runs).
+    #[arg(long)]
+    fast: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -61,8 +65,12 @@ fn main_inner() -> anyhow::Result<ExitCode> {
     }
     let dir = cli.models.unwrap_or_else(models_dir);
     let seeds = corpus(&dir, target).map_err(anyhow::Error::msg)?;
+    let lane = if cli.fast { Lane::Fast } else { Lane::Full };
+    if cli.fast && target != Target::Egm {
+        anyhow::bail!("--fast is a lane of the egm target");
+    }
     println!(
-        "fuzzing {target:?}: {} inputs from {}, seed {}, executions {}..{}",
+        "fuzzing {target:?} ({lane:?} lane): {} inputs from {}, seed {}, executions {}..{}",
         seeds.len(),
         dir.display(),
         cli.seed,
@@ -75,9 +83,11 @@ fn main_inner() -> anyhow::Result<ExitCode> {
     let line = |s: &Stats| {
         let secs = start.elapsed().as_secs_f64();
         format!(
-            "{} executions ({} accepted, {} refused) in {secs:.1} s, {:.0} per second",
+            "{} executions ({} accepted, {} loaded but not sampled, {} refused) in {secs:.1} s, \
+             {:.0} per second",
             s.execs,
             s.accepted,
+            s.loaded,
             s.rejected,
             s.execs as f64 / secs.max(1e-9)
         )
@@ -86,9 +96,18 @@ fn main_inner() -> anyhow::Result<ExitCode> {
         Target::Egm => 100_000,
         Target::Onnx => 1_000,
     };
-    match run(target, &seeds, cli.seed, cli.first, cli.execs, every, |s| {
-        println!("{}", line(s));
-    }) {
+    match run(
+        target,
+        lane,
+        &seeds,
+        cli.seed,
+        cli.first,
+        cli.execs,
+        every,
+        |s| {
+            println!("{}", line(s));
+        },
+    ) {
         Ok(stats) => {
             println!("done: {}; no crash", line(&stats));
             Ok(ExitCode::SUCCESS)

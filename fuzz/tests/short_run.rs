@@ -1,17 +1,18 @@
 //! The fuzzer's short run, in the test command: a few seconds of each target over the
 //! shipped models. The long run is `cargo run --release -p edgegan-fuzz -- egm --execs N`.
 
-use edgegan_fuzz::{Target, corpus, models_dir, run};
+use edgegan_fuzz::{Lane, Stats, Target, corpus, models_dir, run};
 
-fn short_run(target: Target, execs: u64) {
+fn short_run(target: Target, lane: Lane, execs: u64) -> Stats {
     let seeds = corpus(&models_dir(), target).unwrap();
     assert!(seeds.len() >= 3, "{} shipped models", seeds.len());
-    match run(target, &seeds, 12, 0, execs, 0, |_| {}) {
+    match run(target, lane, &seeds, 12, 0, execs, 0, |_| {}) {
         Ok(stats) => {
             assert_eq!(stats.execs, execs);
             // Both verdicts are reached: the mutations are neither all fatal nor all
             // harmless, so the run exercises the checks and the sampler behind them.
             assert!(stats.accepted > 0 && stats.rejected > 0, "{stats:?}");
+            stats
         }
         Err(crash) => panic!(
             "{target:?} crashed at execution {} (seed 12): {}",
@@ -22,10 +23,21 @@ fn short_run(target: Target, execs: u64) {
 
 #[test]
 fn egm_parser_and_sampler_survive_20000_mutated_models() {
-    short_run(Target::Egm, 20_000);
+    let stats = short_run(Target::Egm, Lane::Full, 20_000);
+    assert_eq!(
+        stats.loaded, 0,
+        "the full lane samples every model that loads"
+    );
+}
+
+#[test]
+fn the_fast_egm_lane_validates_every_input_and_samples_the_small_models() {
+    let stats = short_run(Target::Egm, Lane::Fast, 20_000);
+    // the image models load without being sampled, the point models are sampled
+    assert!(stats.loaded > 0, "{stats:?}");
 }
 
 #[test]
 fn onnx_compiler_survives_60_mutated_generators() {
-    short_run(Target::Onnx, 60);
+    short_run(Target::Onnx, Lane::Full, 60);
 }

@@ -414,6 +414,19 @@ pub enum OpFormat {
     W8A8,
 }
 
+impl OpFormat {
+    /// Whether this build runs ops of this format: the cargo features `f32`, `w8a32` and
+    /// `w8a8` (all on by default; a firmware turns on only its model's, so that the linker
+    /// drops the other formats' kernels). Records of a format left out fail to load.
+    pub const fn built(self) -> bool {
+        match self {
+            OpFormat::F32 => cfg!(feature = "f32"),
+            OpFormat::W8A32 => cfg!(feature = "w8a32"),
+            OpFormat::W8A8 => cfg!(feature = "w8a8"),
+        }
+    }
+}
+
 /// One decoded op record, before op-specific validation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpRecord {
@@ -437,12 +450,18 @@ impl OpRecord {
     /// Decodes a record; `Err` names the bad field.
     pub(crate) fn decode(r: &[u8]) -> Result<Self, &'static str> {
         let kind = OpKind::from_code(u8_at(r, 0)).ok_or("unknown op kind")?;
+        if !kind.built() {
+            return Err(crate::ops::NOT_BUILT);
+        }
         let format = match u8_at(r, 1) {
             0 => OpFormat::F32,
             1 => OpFormat::W8A32,
             2 => OpFormat::W8A8,
             _ => return Err("unknown op format"),
         };
+        if !format.built() {
+            return Err("op format not built into this runtime (its cargo feature is off)");
+        }
         let n_inputs = u8_at(r, 2);
         if usize::from(n_inputs) > MAX_INPUTS {
             return Err("too many inputs");

@@ -18,7 +18,9 @@
 //!   (int8 everything, tanh/sigmoid by table).
 //!
 //! Nothing here needs `std` or a feature: the host-only writer, memory plan, ONNX compiler
-//! and tract sampler live in the `edgegan-compiler` crate, which depends on this one.
+//! and tract sampler live in the `edgegan-compiler` crate, which depends on this one. Two
+//! host-only features exist: `std` (run-time AVX2 detection for the int8 kernels of
+//! [`kernels::host`]) and `parallel` (`ParallelSampler`: batches over rayon's threads).
 //!
 //! # Examples
 //!
@@ -52,7 +54,7 @@
 //! let mut pixels = [0u8; 784];
 //! sampler.sample_u8(seed, Condition::Label(7), &mut pixels)?;
 //! ```
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
 // `deny`, not `forbid`: the one exception is `kernels::cortex_m::dsp`, whose `asm!` DSP
 // instructions (only with the `cortex-m-dsp` feature on Arm) allow it for themselves alone.
 #![deny(unsafe_code)]
@@ -68,6 +70,8 @@ pub mod mask;
 mod model;
 pub mod noise;
 pub mod ops;
+#[cfg(feature = "parallel")]
+mod parallel;
 pub mod quant;
 mod sampler;
 
@@ -76,6 +80,8 @@ pub use crc::crc32;
 pub use error::Error;
 pub use format::{DType, OpKind, Storage, TensorInfo};
 pub use model::{DeviceModel, Limits, WeightFormat};
+#[cfg(feature = "parallel")]
+pub use parallel::ParallelSampler;
 pub use sampler::Sampler;
 
 impl<'a> DeviceModel<'a> {

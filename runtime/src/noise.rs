@@ -80,7 +80,8 @@ impl Gaussian {
         let u2 = (self.rng.next_u32() >> 8) as f32 * TWO_POW_MINUS_24;
         let r = libm::sqrtf(-2.0 * libm::logf(u1));
         let theta = core::f32::consts::TAU * u2;
-        (r * libm::cosf(theta), r * libm::sinf(theta))
+        let (cos, sin) = cos_sin_turn(theta);
+        (r * cos, r * sin)
     }
 
     /// Fills `out` with normals, pair by pair; an odd length drops the last pair's second.
@@ -95,6 +96,75 @@ impl Gaussian {
             *last = self.next_pair().0;
         }
     }
+}
+
+/// `(libm::cosf(x), libm::sinf(x))` bit for bit, for `0 ≤ x ≤ 9π/4` (Box–Muller's angle
+/// `2πu2` is below `2π`). These are libm's own branches for that range (FreeBSD's
+/// `s_cosf.c`/`s_sinf.c` and their kernels, the same `f64` arithmetic), without the general
+/// argument reduction (`rem_pio2f`, 2.5 KB of device code) that only larger angles need;
+/// a test holds them to `libm` for every angle the noise can take.
+// The coefficients are written as libm's source prints them (to compare line by line); the
+// extra digits round to the same f64.
+#[allow(clippy::excessive_precision)]
+fn cos_sin_turn(x: f32) -> (f32, f32) {
+    use core::f64::consts::FRAC_PI_2;
+    // libm's `k_cosf` and `k_sinf`: polynomials on [-π/4, π/4], in f64.
+    let k_cos = |x: f64| -> f32 {
+        const C0: f64 = -0.499_999_997_251_031_003_120;
+        const C1: f64 = 0.041_666_623_323_739_063_189_4;
+        const C2: f64 = -0.001_388_676_377_460_992_946_92;
+        const C3: f64 = 0.000_024_390_448_796_277_409_065_4;
+        let z = x * x;
+        let w = z * z;
+        let r = C2 + z * C3;
+        (((1.0 + z * C0) + w * C1) + (w * z) * r) as f32
+    };
+    let k_sin = |x: f64| -> f32 {
+        const S1: f64 = -0.166_666_666_416_265_235_595;
+        const S2: f64 = 0.008_333_329_385_889_463_175_6;
+        const S3: f64 = -0.000_198_393_348_360_966_317_347;
+        const S4: f64 = 0.000_002_718_311_493_989_821_906_4;
+        let z = x * x;
+        let w = z * z;
+        let r = S3 + z * S4;
+        let s = z * x;
+        ((x + s * (S1 + z * S2)) + s * w * r) as f32
+    };
+    let x64 = f64::from(x);
+    let ix = x.to_bits() & 0x7fff_ffff;
+    if ix <= 0x3f49_0fda {
+        // |x| ≲ π/4
+        if ix < 0x3980_0000 {
+            return (1.0, x);
+        }
+        return (k_cos(x64), k_sin(x64));
+    }
+    if ix <= 0x407b_53d1 {
+        // |x| ≲ 5π/4
+        let cos = if ix > 0x4016_cbe3 {
+            -k_cos(x64 - 2.0 * FRAC_PI_2)
+        } else {
+            k_sin(FRAC_PI_2 - x64)
+        };
+        let sin = if ix <= 0x4016_cbe3 {
+            k_cos(x64 - FRAC_PI_2)
+        } else {
+            k_sin(-(x64 - 2.0 * FRAC_PI_2))
+        };
+        return (cos, sin);
+    }
+    // |x| ≲ 9π/4
+    let cos = if ix > 0x40af_eddf {
+        k_cos(x64 - 4.0 * FRAC_PI_2)
+    } else {
+        k_sin(x64 - 3.0 * FRAC_PI_2)
+    };
+    let sin = if ix <= 0x40af_eddf {
+        -k_cos(x64 - 3.0 * FRAC_PI_2)
+    } else {
+        k_sin(x64 - 4.0 * FRAC_PI_2)
+    };
+    (cos, sin)
 }
 
 /// Fills `out` with the generator noise `z` for `seed`: what the sampler feeds the model.
@@ -115,6 +185,21 @@ pub fn fill(seed: u64, out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cos_sin_turn_is_libm_for_every_angle_the_noise_takes() {
+        // every u2 = k / 2^24, as `next_pair` makes it, and the range's upper end
+        for k in (0..1u32 << 24).chain([1 << 24]) {
+            let theta = core::f32::consts::TAU * (k as f32 * (1.0 / 16_777_216.0));
+            let (c, s) = cos_sin_turn(theta);
+            assert_eq!(c.to_bits(), libm::cosf(theta).to_bits(), "cos {theta}");
+            assert_eq!(s.to_bits(), libm::sinf(theta).to_bits(), "sin {theta}");
+        }
+        let top = f32::from_bits(0x40e2_31d5); // the last angle of the 9π/4 branch
+        for x in [0.0, 1e-5, 0.5, 2.0, 4.0, 5.5, 6.9, top] {
+            assert_eq!(cos_sin_turn(x), (libm::cosf(x), libm::sinf(x)), "{x}");
+        }
+    }
 
     #[test]
     fn pcg32_matches_reference_demo_output() {

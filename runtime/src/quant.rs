@@ -12,10 +12,13 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == b && a == i32::MIN {
         return i32::MAX;
     }
+    // gemmlowp adds a nudge of 2^30 (1 − 2^30 for a negative product) and divides by 2^31
+    // truncating towards zero. Both are `floor((ab + 2^30) / 2^31)`: for `ab < 0` the
+    // truncation adds `2^31 − 1` to the negative sum first, which with `1 − 2^30` is 2^30.
+    // So one add and an arithmetic shift (on a Cortex-M4: `SMULL`, `ADDS`/`ADC`, two
+    // shifts), exactly (held to the exact rounding by the proptest below).
     let ab = i64::from(a) * i64::from(b);
-    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    // Truncating division, as C++ `/` on int64 (not an arithmetic shift).
-    ((ab + nudge) / (1i64 << 31)) as i32
+    ((ab + (1 << 30)) >> 31) as i32
 }
 
 /// gemmlowp's `RoundingDivideByPOT`: `x / 2^exponent` rounded to nearest, ties away from
@@ -121,6 +124,30 @@ mod tests {
             saturating_rounding_doubling_high_mul(i32::MIN, i32::MAX),
             -i32::MAX
         );
+    }
+
+    #[test]
+    fn srdhm_rounds_at_the_half_way_products_exactly() {
+        // products at and next to ±2^30 (one half), ±3·2^30 (one and a half) and 0
+        for a in [1 << 15, 3 << 15, (1 << 15) + 1, 1, 0, i32::MAX, i32::MIN] {
+            for b in [
+                1i32 << 15,
+                (1 << 15) - 1,
+                (1 << 15) + 1,
+                1 << 30,
+                -(1 << 30),
+                1,
+                -1,
+            ] {
+                for (a, b) in [(a, b), (a.wrapping_neg(), b), (a, b.wrapping_neg())] {
+                    assert_eq!(
+                        saturating_rounding_doubling_high_mul(a, b),
+                        srdhm_spec(a, b),
+                        "{a} * {b}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

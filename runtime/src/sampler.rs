@@ -309,7 +309,7 @@ fn exec(op: &PreparedOp<'_>, arena: &mut [u8], blob: &[u8], label: usize) -> Res
 }
 
 /// `out[..n]`, or [`Error::OutputTooSmall`] when `out` is shorter.
-fn output_prefix<T>(out: &mut [T], n: usize) -> Result<&mut [T], Error> {
+pub(crate) fn output_prefix<T>(out: &mut [T], n: usize) -> Result<&mut [T], Error> {
     let available = out.len();
     out.get_mut(..n).ok_or(Error::OutputTooSmall {
         needed: n,

@@ -8,6 +8,9 @@
 //! Every folder under `models/` with a `model.toml` and a `generator.onnx` is a model
 //! ([`model::discover`]); adding a folder adds it to the suite.
 //!
+//! The foreign-generator corpus (`tests/corpus/`) runs through the same engines
+//! ([`foreign`]).
+//!
 //! `regen-golden` (a binary of this crate) rewrites a model's golden files.
 
 pub mod alloc;
@@ -15,6 +18,7 @@ pub mod array;
 pub mod case;
 pub mod engine;
 pub mod engines;
+pub mod foreign;
 pub mod golden;
 pub mod model;
 pub mod npy;

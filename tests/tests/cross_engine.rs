@@ -1,6 +1,8 @@
 //! The cross-engine suite: every shipped model × its case list × every engine, every
 //! engine pair compared within its named tolerance. Run with `-- --nocapture` to see the
-//! table of max |difference| per pair and batch.
+//! table of max |difference| per pair and batch. The foreign-generator corpus
+//! (`tests/corpus/`) runs through the engines that can read it
+//! (`every_engine_agrees_on_every_corpus_model`).
 
 mod common;
 
@@ -14,6 +16,7 @@ use edgegan_tests::engine::{
 };
 use edgegan_tests::engines::egm::{EgmEngine, FORMATS, WeightFormat, file_name};
 use edgegan_tests::engines::{self, tract::TractEngine};
+use edgegan_tests::foreign::{ForeignModel, corpus_models, corpus_root, foreign_models_root};
 use edgegan_tests::golden::{
     MANIFEST, Manifest, egm_output_file, read_inputs, read_manifest, read_npy, write_golden,
 };
@@ -431,4 +434,186 @@ fn device_runtime_outputs_match_their_golden_files() {
             );
         }
     }
+}
+
+#[test]
+fn parallel_sampler_rows_equal_one_samplers_bit_for_bit() {
+    // `ParallelSampler` splits a batch into one run of rows per worker, each with its own
+    // arena: every row must be what a single sampler makes, for every format and condition,
+    // however the rows fall (7 rows over 1-4 workers: runs of 7, 4+3, 3+3+1, 2+2+2+1).
+    use edgegan_runtime::{DeviceModel, ParallelSampler, Sampler};
+    use edgegan_tests::engines::egm::row_condition;
+    for model in shipped_models() {
+        let spec = case_specs(&model.info)
+            .into_iter()
+            .find(|s| s.batch == 7)
+            .unwrap_or_else(|| panic!("{}: no batch-7 case", model.name));
+        let case = spec.inputs(&model.info);
+        let noise_dim = model.info.noise_dim;
+        for format in FORMATS {
+            let engine =
+                EgmEngine::load(&model, format).unwrap_or_else(|e| panic!("{}: {e}", model.name));
+            let dm = DeviceModel::from_bytes(engine.bytes()).unwrap();
+            let (n, per_mask) = (dm.output_len(), dm.condition().mask_len());
+            let mut arena = vec![0u8; dm.arena_bytes() + 3];
+            let mut one = Sampler::new(&dm, &mut arena).unwrap();
+            let mut want = vec![0.0f32; 7 * n];
+            for (i, out) in want.chunks_exact_mut(n).enumerate() {
+                let z = &case.z.data()[i * noise_dim..(i + 1) * noise_dim];
+                one.sample_with_noise(z, row_condition(&case.condition, i, per_mask), out)
+                    .unwrap();
+            }
+            let seeds: Vec<u64> = (40..47).collect();
+            let condition = row_condition(&case.condition, 0, per_mask);
+            let mut want_seeds = vec![0.0f32; 7 * n];
+            one.sample_seeds(&seeds, condition, &mut want_seeds)
+                .unwrap();
+            for workers in 1..=4 {
+                let mut par = ParallelSampler::new(&dm, workers);
+                assert_eq!(par.workers(), workers);
+                let mut got = vec![f32::NAN; 7 * n];
+                par.for_each_row(&mut got, n, |i, s, out| {
+                    let z = &case.z.data()[i * noise_dim..(i + 1) * noise_dim];
+                    s.sample_with_noise(z, row_condition(&case.condition, i, per_mask), out)
+                })
+                .unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert!(
+                    bits(&got) == bits(&want),
+                    "{} {}: {workers} workers",
+                    model.name,
+                    format.name()
+                );
+                let mut got = vec![f32::NAN; 7 * n];
+                par.sample_seeds(&seeds, condition, &mut got).unwrap();
+                assert!(
+                    bits(&got) == bits(&want_seeds),
+                    "{} {}: sample_seeds, {workers} workers",
+                    model.name,
+                    format.name()
+                );
+                // too small an output is an error, not a partial batch
+                let mut short = vec![0.0f32; 7 * n - 1];
+                assert!(matches!(
+                    par.sample_seeds(&seeds, condition, &mut short),
+                    Err(edgegan_runtime::Error::OutputTooSmall { .. })
+                ));
+            }
+        }
+    }
+}
+
+/// The corpus's cases: the stored inputs (with ONNX Runtime's stored output), and for
+/// models without masks seeded inputs at batch 1 and 64 (labels cycling over the
+/// classes) that only the live engines run.
+fn corpus_cases(model: &ForeignModel) -> Vec<CaseInputs> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    let mut cases = vec![model.case.clone()];
+    let classes = match model.kind {
+        edgegan_runtime::ConditionKind::Label { classes } => Some(i64::from(classes)),
+        edgegan_runtime::ConditionKind::Mask { .. } => return cases,
+        edgegan_runtime::ConditionKind::None => None,
+    };
+    // the stored z's shape past the batch: [Z], or [Z, 1, 1] (PyTorch's DCGAN tutorial)
+    let tail = model.case.z.shape()[1..].to_vec();
+    let noise_dim: usize = tail.iter().product();
+    for (seed, batch) in [(1u64, 1usize), (2, 64)] {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+        let z: Vec<f32> = (0..batch * noise_dim)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        let condition = match classes {
+            Some(k) => Condition::Label(
+                edgegan_tests::array::Array::new(
+                    vec![batch],
+                    (0..batch as i64).map(|i| i % k).collect(),
+                )
+                .unwrap(),
+            ),
+            None => Condition::None,
+        };
+        cases.push(CaseInputs {
+            name: format!("{}/b{batch:03}-s{seed}", model.name),
+            z: edgegan_tests::array::Array::new([vec![batch], tail.clone()].concat(), z).unwrap(),
+            condition,
+        });
+    }
+    cases
+}
+
+/// Every corpus model (`tests/corpus/*` but `bad/`, and the shipped foreign models
+/// `models/foreign/*`, listed at run time, so models added to either are included without
+/// a code change) through tract, ONNX Runtime (live
+/// and its stored output) and the device runtime's f32, w8a32 and w8a8 models compiled
+/// with the roles inferred, every pair held to the shipped models' tolerance table (f32
+/// engines within 1e-5 of each other, w8a32/w8a8 against egm-f32 within their max and
+/// mean bounds). Burn has no checkpoint of these models and burn-import is generated
+/// from `models/` only: those two engines do not run here.
+#[test]
+fn every_engine_agrees_on_every_corpus_model() {
+    let mut dirs = Vec::new();
+    for root in [corpus_root(), foreign_models_root()] {
+        let found = corpus_models(&root).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!found.is_empty(), "no model under {}", root.display());
+        dirs.extend(found);
+    }
+    let tolerances = default_tolerances();
+    let means = mean_tolerances();
+    let mut failures = Vec::new();
+    for dir in dirs {
+        let model = std::sync::Arc::new(ForeignModel::load(&dir).unwrap_or_else(|e| panic!("{e}")));
+        let engines = model
+            .engines()
+            .unwrap_or_else(|e| panic!("{}: {e}", model.name));
+        let names: Vec<&str> = engines.iter().map(|e| e.name()).collect();
+        assert_eq!(
+            names,
+            ["golden", "tract", "ort", "egm-f32", "egm-w8a32", "egm-w8a8"],
+            "{}",
+            model.name
+        );
+        let mut compared = 0;
+        let mut worst: BTreeMap<String, f32> = BTreeMap::new();
+        for case in corpus_cases(&model) {
+            let stored_case = case == model.case;
+            let outputs: Vec<(&str, _)> = engines
+                .iter()
+                .filter(|e| stored_case || e.name() != "golden")
+                .map(|e| {
+                    let out = e
+                        .run(&case)
+                        .unwrap_or_else(|err| panic!("{} {}: {err}", model.name, case.name));
+                    (e.name(), out)
+                })
+                .collect();
+            for (i, (a, x)) in outputs.iter().enumerate() {
+                for (b, y) in &outputs[i + 1..] {
+                    let key = pair_key(a, b);
+                    let Some(&tol) = tolerances.get(&key) else {
+                        continue;
+                    };
+                    compared += 1;
+                    let diff = max_abs_diff(x, y)
+                        .unwrap_or_else(|e| panic!("{} {key} {}: {e}", model.name, case.name));
+                    let mean = mean_abs_diff(x, y).unwrap();
+                    if diff > tol {
+                        failures.push(format!("{} {key}: {diff:e} > {tol:e}", case.name));
+                    }
+                    if let Some(&m) = means.get(&key)
+                        && mean > m
+                    {
+                        failures.push(format!("{} {key}: mean {mean:e} > {m:e}", case.name));
+                    }
+                    let w = worst.entry(key).or_insert(0.0);
+                    *w = w.max(diff);
+                }
+            }
+        }
+        // golden~tract, golden~ort, ort~tract, and egm-f32 against each, plus the two
+        // quantised pairs: 8 pairs on the stored case at least
+        assert!(compared >= 8, "{}: only {compared} comparisons", model.name);
+        println!("{}: {worst:?}", model.name);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -17,6 +17,9 @@ pub enum TrainError {
     /// A config value is invalid.
     #[error("invalid config: {0}")]
     Config(String),
+    /// What a command would need is above the memory limit (`--max-memory`).
+    #[error("not enough memory: {0}")]
+    Memory(String),
     /// A config file is malformed or invalid.
     #[error("config {path}: {message}")]
     ConfigFile {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use edgegan_train::config::{DataConfig, DatasetKind, example_config, limits};
+use edgegan_train::config::{DataConfig, DatasetKind, example_config, limits, memory};
 use edgegan_train::data::images::ImageSet;
 use edgegan_train::evaluation::classifier::{TrainedClassifier, train_classifier};
 use edgegan_train::evaluation::{
@@ -14,7 +14,7 @@ use edgegan_train::evaluation::{
     images::score_images, record_classifier,
 };
 use edgegan_train::export::{export_run, shipped::ship_run};
-use edgegan_train::training::{self, RunDir};
+use edgegan_train::training::RunDir;
 
 /// `println!` to stdout that returns an error (a [`StdoutError`]) instead of panicking
 /// when stdout is closed (`| head -1`) or full (`> /dev/full`).
@@ -35,7 +35,7 @@ macro_rules! out {
 mod cli;
 
 use cli::sample::{SampleArgs, sample};
-use cli::train::{TrainArgs, image_classifier, train};
+use cli::train::{TrainArgs, image_classifier, load_for_sampling, train};
 
 /// Writing to stdout failed.
 #[derive(Debug)]
@@ -283,6 +283,10 @@ struct EvalArgs {
     /// Evaluation classifier of image runs (default: the one the run records).
     #[arg(long)]
     classifier: Option<PathBuf>,
+    /// Refuse when the evaluation is estimated to need more memory than this (bytes, or
+    /// with K, M, G, T) [default: 3/4 of the machine's memory].
+    #[arg(long, value_name = "BYTES", value_parser = memory::parse_bytes)]
+    max_memory: Option<u64>,
 }
 
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
@@ -294,7 +298,17 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     }
     // eval writes eval.json and run.json: one writer at a time
     let (run, config) = RunDir::open_locked(&args.run)?;
-    let gan = training::load_gan(&run, config, args.checkpoint.as_deref())?;
+    // the samples, their normalised copy and the evaluation's own arrays
+    // (the default is 2,500 or 10,000: the larger is estimated)
+    let n = args.samples.unwrap_or(10_000);
+    let gan = load_for_sampling(
+        &run,
+        config,
+        args.checkpoint.as_deref(),
+        n,
+        16,
+        args.max_memory,
+    )?;
     if gan.dataset.image_shape().is_some() {
         let classifier = image_classifier(&run, &gan, args.classifier.as_deref(), false)?;
         let report = evaluate_image_run(&run, &gan, &classifier, args.samples, args.seed)

@@ -356,6 +356,50 @@ fn image_pipeline_classifier_train_eval_ship_sample_and_score_from_the_command_l
     let out = score("class.csv");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("class 7"), "{}", stderr(&out));
+    // issue 12: three samples gave a precision and coverage of 1.000
+    std::fs::write(
+        dir.path().join("three.csv"),
+        format!(
+            "{header}{}{}{}",
+            row("0", "0.1"),
+            row("1", "-0.3"),
+            row("0", "0.9")
+        ),
+    )
+    .unwrap();
+    let out = score("three.csv");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("3 samples") && stderr(&out).contains("need at least 6"),
+        "{}",
+        stderr(&out)
+    );
+
+    // issue 12: a classifier with no held-out images printed "accuracy 0.0000"
+    let none_held_out = dir.path().join("data0");
+    std::fs::create_dir(&none_held_out).unwrap();
+    tiny_idx(&none_held_out, 64, 0);
+    let out = run(
+        &[
+            "classifier",
+            "--dataset",
+            "idx",
+            "--data-dir",
+            none_held_out.to_str().unwrap(),
+            "--out",
+            "clf0",
+            "--epochs",
+            "1",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no held-out (test) images"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("accuracy 0.0000"));
 }
 
 #[test]

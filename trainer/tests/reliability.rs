@@ -321,3 +321,236 @@ fn data_flags_that_would_be_ignored_are_refused() {
         assert_refused(&out, &["only --steps may change"]);
     }
 }
+
+/// Copies a run folder (files and sub-folders).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `sample --run NAME -n 5` on stdout: the latest checkpoint's generator, bit for bit.
+fn samples_of(dir: &Path, name: &str) -> String {
+    let out = run(&["sample", "--run", name, "-n", "5"], dir);
+    assert!(out.status.success(), "sample {name}: {}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The steps of `metrics.jsonl`, in order.
+fn logged_steps(log: &Path) -> Vec<u64> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_full_disk_at_any_write_of_a_run_keeps_the_previous_checkpoint() {
+    // a run at its step-10 checkpoint, and where it ends when resumed to 20 undisturbed
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("tiny.toml"), TINY).unwrap();
+    let out = run(
+        &[
+            "train",
+            "--config",
+            "tiny.toml",
+            "--steps",
+            "10",
+            "--out",
+            "base",
+            "-q",
+        ],
+        d,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    copy_dir(&d.join("base"), &d.join("ref"));
+    let out = run(&["train", "--resume", "ref", "--steps", "20", "-q"], d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (at10, at20) = (samples_of(d, "base"), samples_of(d, "ref"));
+    assert_ne!(at10, at20);
+
+    // the resume to 20 with its k-th write failing as on a full disk, for every k: the
+    // config, run.json, the metrics log and its lines, each checkpoint file, `latest`,
+    // eval.json
+    let mut failed = 0;
+    for k in 1.. {
+        let name = format!("r{k}");
+        copy_dir(&d.join("base"), &d.join(&name));
+        let out = bin()
+            .args(["train", "--resume", &name, "--steps", "20", "-q"])
+            .env("EDGEGAN_TRAIN_FAIL_WRITE", k.to_string())
+            .current_dir(d)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            // k is past the resume's last write
+            assert_eq!(samples_of(d, &name), at20);
+            break;
+        }
+        failed += 1;
+        assert!(k < 100, "every write failed");
+        let e = stderr(&out);
+        // exit 2 naming the file (in the run folder) and the cause
+        assert_refused(&out, &["No space left on device", &name]);
+        assert!(
+            [
+                "config.toml",
+                "config.json",
+                "run.json",
+                "metrics.jsonl",
+                "generator.bpk",
+                "discriminator.bpk",
+                "g_optimizer.bpk",
+                "d_optimizer.bpk",
+                "state.json",
+                "latest",
+                "eval.json",
+            ]
+            .iter()
+            .any(|f| e.contains(f)),
+            "write {k}: no file named in: {e}"
+        );
+        // the latest checkpoint is intact: the step-10 one, or the step-20 one when the
+        // failed write came after it
+        let now = samples_of(d, &name);
+        assert!(
+            now == at10 || now == at20,
+            "write {k}: a checkpoint changed"
+        );
+        // and the run resumes to the undisturbed end
+        let out = run(&["train", "--resume", &name, "--steps", "20", "-q"], d);
+        if !out.status.success() {
+            assert_refused(&out, &["already at step 20"]);
+        }
+        assert_eq!(samples_of(d, &name), at20, "write {k}: resumed elsewhere");
+        assert_eq!(
+            logged_steps(&d.join(&name).join("metrics.jsonl")),
+            [5, 10, 15, 20]
+        );
+    }
+    assert!(failed >= 10, "only {failed} writes were tried");
+}
+
+const WIDE: &str = "steps = 3\nbatch_size = 256\nlog_every = 1\ncheckpoint_every = 0\n\
+                    [generator]\nhidden = [1024, 1024]\n[discriminator]\nhidden = [1024, 1024]\n";
+
+#[test]
+fn a_config_over_the_memory_limit_exits_2_with_both_figures_before_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wide.toml"), WIDE).unwrap();
+    let train_within = |limit: &str| {
+        let args = ["train", "--config", "wide.toml", "--out", "w", "-q"];
+        run(&[&args[..], &["--max-memory", limit]].concat(), dir.path())
+    };
+    let out = train_within("64M");
+    assert_refused(
+        &out,
+        &[
+            "not enough memory",
+            "a training step needs about",
+            "64.0 MiB",
+            "--max-memory",
+        ],
+    );
+    assert!(!dir.path().join("w").exists(), "the run folder was made");
+    // the same for the flag's bad values
+    for bad in ["0", "lots", "5X"] {
+        let out = train_within(bad);
+        assert_refused(&out, &["--max-memory", bad]);
+    }
+    // sampling: a million points of a run fit nowhere near 1 MiB
+    tiny_run(dir.path(), "t");
+    for args in [
+        &[
+            "sample",
+            "--run",
+            "t",
+            "-n",
+            "1000000",
+            "--max-memory",
+            "1M",
+        ][..],
+        &[
+            "eval",
+            "--run",
+            "t",
+            "--samples",
+            "1000000",
+            "--max-memory",
+            "1M",
+        ],
+    ] {
+        let out = run(args, dir.path());
+        assert_refused(
+            &out,
+            &["not enough memory", "sampling needs about", "1.0 MiB"],
+        );
+    }
+}
+
+#[test]
+fn the_memory_estimate_is_within_a_factor_of_2_of_the_measured_peak() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wide.toml"), WIDE).unwrap();
+    let out = run(
+        &["train", "--config", "wide.toml", "--out", "w"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let e = stderr(&out);
+    let line = e
+        .lines()
+        .find(|l| l.starts_with("memory: peak resident"))
+        .unwrap_or_else(|| panic!("no peak line (needs /proc/self/status) in: {e}"));
+    // "memory: peak resident 1.2 MiB (N bytes), estimated 1.3 MiB (M bytes)"
+    let numbers: Vec<f64> = line
+        .split('(')
+        .skip(1)
+        .map(|p| p.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let (peak, estimate) = (numbers[0], numbers[1]);
+    let ratio = peak / estimate;
+    eprintln!("{line}: peak / estimate = {ratio:.2}");
+    assert!((0.5..=2.0).contains(&ratio), "{line}: ratio {ratio:.2}");
+}
+
+#[test]
+fn a_full_disk_at_any_write_of_ship_leaves_no_model_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tiny_run(d, "r");
+    let mut failed = 0;
+    for k in 1.. {
+        let out = bin()
+            .args(["ship", "--run", "r", "--out", "m"])
+            .env("EDGEGAN_TRAIN_FAIL_WRITE", k.to_string())
+            .current_dir(d)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break;
+        }
+        failed += 1;
+        assert!(k < 20, "every write failed");
+        assert_refused(&out, &["No space left on device"]);
+        assert!(!d.join("m").exists(), "write {k}: a partial model folder");
+    }
+    // the ONNX, the config and the weights
+    assert!(failed >= 3, "only {failed} writes were tried");
+    for f in ["generator.onnx", "config.toml", "generator.bpk"] {
+        assert!(d.join("m").join(f).is_file(), "{f} missing");
+    }
+}

@@ -114,6 +114,10 @@ pub enum CompileError {
     /// The ONNX file is over a cap of [`CompileOptions::limits`] (or not a protobuf).
     #[error("{0}")]
     Limit(#[from] OnnxLimitError),
+    /// The given calibration conditions do not fit the model (a label out of range,
+    /// labels for a model without labels, masks of the wrong size).
+    #[error("calibration: {0}")]
+    Calibration(String),
     /// The runtime failed while measuring the quantised models.
     #[error("runtime: {0}")]
     Runtime(#[from] edgegan_runtime::Error),
@@ -139,6 +143,12 @@ pub struct CompileOptions {
     /// means a built-in set (all known, none known, left half, top half), with the masked
     /// object taken from the runtime's noise.
     pub masks: Vec<(Vec<f32>, Vec<f32>)>,
+    /// Class labels for label-conditioned generators whose classes are not uniform (the
+    /// CLI's `--calibration FILE`): sample `i` of the calibration (and of the error
+    /// measurement) takes label `labels[i mod len]`, and `calibration_seeds` and
+    /// `evaluation_seeds` count samples rather than seeds per class. Empty means every
+    /// class with every seed: uniform over the classes.
+    pub labels: Vec<u32>,
     /// Measure per-layer errors (one extra write and run per layer); the output error is
     /// always measured.
     pub per_layer_report: bool,
@@ -155,6 +165,7 @@ impl Default for CompileOptions {
             value_range: None,
             roles: Roles::default(),
             masks: vec![],
+            labels: vec![],
             per_layer_report: true,
             limits: OnnxLimits::default(),
         }
@@ -244,6 +255,7 @@ pub fn compile_onnx_bytes(
 ) -> Result<CompiledModel, CompileError> {
     let loaded = lower::load(bytes, &options.roles, &options.limits)?;
     let graph = lower::lower(&loaded, options.value_range)?;
+    check_calibration(graph.condition, options)?;
     let f32 = graph.write(&WriteOptions::f32())?;
     let w8a32 = graph.write(&WriteOptions::w8a32())?;
     let cal_samples = samples(
@@ -311,6 +323,16 @@ fn samples(graph: &Graph, options: &CompileOptions, first: u64, count: u64) -> V
                 mask: None,
             })
             .collect(),
+        ConditionKind::Label { .. } if !options.labels.is_empty() => (0..count.max(1))
+            .map(|i| Sample {
+                seed: first.wrapping_add(i),
+                label: options
+                    .labels
+                    .get((i % options.labels.len() as u64) as usize)
+                    .copied(),
+                mask: None,
+            })
+            .collect(),
         ConditionKind::Label { classes } => (0..classes)
             .flat_map(|c| {
                 seeds.clone().map(move |seed| Sample {
@@ -338,6 +360,50 @@ fn samples(graph: &Graph, options: &CompileOptions, first: u64, count: u64) -> V
                 .collect()
         }
     }
+}
+
+/// Checks the given calibration conditions against the model's: labels only for a label
+/// model and each a class, masks only for a mask model and each of its size.
+fn check_calibration(kind: ConditionKind, options: &CompileOptions) -> Result<(), CompileError> {
+    let bad = |m: String| Err(CompileError::Calibration(m));
+    if !options.labels.is_empty() {
+        let ConditionKind::Label { classes } = kind else {
+            return bad(format!(
+                "{} labels given, but the model is conditioned on {kind}",
+                options.labels.len()
+            ));
+        };
+        if let Some((i, l)) = options
+            .labels
+            .iter()
+            .enumerate()
+            .find(|&(_, &l)| l >= classes)
+        {
+            return bad(format!(
+                "label {l} at index {i} is out of range: the model has {classes} classes (0 to {})",
+                classes - 1
+            ));
+        }
+    }
+    if !options.masks.is_empty() {
+        let ConditionKind::Mask { .. } = kind else {
+            return bad(format!(
+                "{} masks given, but the model is conditioned on {kind}",
+                options.masks.len()
+            ));
+        };
+        let len = kind.mask_len();
+        if let Some(i) = options
+            .masks
+            .iter()
+            .position(|(m, x)| m.len() != len || x.len() != len)
+        {
+            return bad(format!(
+                "mask {i} does not have the model's {len} values per mask and masked object"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// All known, none known, left half known, top half known; the masked object is the

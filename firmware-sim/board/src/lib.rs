@@ -206,6 +206,17 @@ pub struct Writer {
     len: usize,
 }
 
+/// `10^19, 10^18, …, 1`: the place values of a `u64` in decimal.
+const POW10: [u64; 20] = {
+    let mut p = [1u64; 20];
+    let mut i = 19;
+    while i > 0 {
+        p[i - 1] = p[i] * 10;
+        i -= 1;
+    }
+    p
+};
+
 impl Writer {
     /// An empty line buffer.
     pub fn new() -> Self {
@@ -231,20 +242,20 @@ impl Writer {
         }
     }
 
-    /// Appends `v` in decimal.
+    /// Appends `v` in decimal, each digit by subtracting its power of ten (a 64-bit
+    /// division would link 0.9 KB of compiler-builtins into the firmware for this alone).
     pub fn dec(&mut self, mut v: u64) {
-        let mut digits = [0u8; 20];
-        let mut n = 0;
-        loop {
-            digits[n] = b'0' + (v % 10) as u8;
-            n += 1;
-            v /= 10;
-            if v == 0 {
-                break;
+        let mut started = false;
+        for (i, &p) in POW10.iter().enumerate() {
+            let mut d = 0u8;
+            while v >= p {
+                v -= p;
+                d += 1;
             }
-        }
-        for &d in digits[..n].iter().rev() {
-            self.byte(d);
+            started |= d != 0 || i + 1 == POW10.len();
+            if started {
+                self.byte(b'0' + d);
+            }
         }
     }
 

@@ -9,7 +9,8 @@
 //! they can.
 //!
 //! Faster variants with the same signatures live in [`cortex_m`]; each is tested against
-//! the reference here with the op's test macro.
+//! the reference here with the op's test macro; [`host`] (x86-64 and aarch64 only) has the
+//! int8 Dense and Conv2d that hosts run, with SIMD.
 //!
 //! Unary ops on int8 tensors (relu, leaky relu, tanh, sigmoid) all run through one
 //! 256-entry table ([`lut`]) computed when the model is written.
@@ -22,6 +23,8 @@ pub mod conv_transpose2d;
 pub mod cortex_m;
 pub mod dense;
 pub mod gather;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub mod host;
 pub mod leaky_relu;
 pub mod lut;
 pub mod mul;

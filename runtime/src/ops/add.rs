@@ -2,10 +2,12 @@
 //! (both operands rescaled to a common scale, then requantised).
 
 use super::binary::{self, Layout};
-use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut, requant_ok};
+use super::{Ctx, Eval, Op, arith_f32s, arith_f32s_mut, i8s, i8s_mut, requant_ok};
 use crate::Error;
 use crate::format::OpFormat;
-use crate::kernels::add::{AddI8Operand, AddI8Params, add_f32, add_i8};
+use crate::kernels::add::{AddI8Operand, AddI8Params, add_f32};
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+use crate::kernels::cortex_m::add::add_i8_prepared;
 
 word_params! {
     /// The record parameters of an Add (or Sub) op. The multipliers and shifts are w8a8
@@ -93,8 +95,16 @@ impl Op<'_> for Add {
         let o = binary::operands(&self.layout, cx)?;
         let other = self.layout.other;
         match &self.q {
-            None => add_f32(f32s_mut(cx.io.out)?, f32s(o)?, other),
-            Some(p) => add_i8(p, self.layout.side, i8s_mut(cx.io.out), i8s(o), other),
+            None => add_f32(arith_f32s_mut(cx.io.out)?, arith_f32s(o)?, other),
+            Some(p) => {
+                // hosts: AVX2 (or the portable body) over eight lanes; MCUs: the
+                // rescalings prepared once per call
+                #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+                let add = crate::kernels::host::add::add_i8_host;
+                #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+                let add = add_i8_prepared;
+                add(p, self.layout.side, i8s_mut(cx.io.out), i8s(o), other);
+            }
         }
         Ok(())
     }

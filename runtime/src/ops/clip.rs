@@ -6,7 +6,7 @@
 //! record's [`Params`], `prepare`, `eval`, and the [`ELEMENTWISE`] description through which
 //! the writer lowers the op without knowing it.
 
-use super::{Ctx, ElementwiseDef, Eval, Op, OpKind, f32s_mut, i8s_mut, same_quant};
+use super::{Ctx, ElementwiseDef, Eval, Op, OpKind, arith_f32s_mut, i8s_mut, same_quant};
 use crate::Error;
 use crate::format::{DType, OpFormat, PARAM_WORDS};
 use crate::quant::quantize_i8;
@@ -121,7 +121,7 @@ impl Op<'_> for Clip {
     fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {
         cx.load_in_place(cx.x0()?)?;
         match *self {
-            Clip::F32 { min, max } => clip_f32(min, max, f32s_mut(cx.io.out)?),
+            Clip::F32 { min, max } => clip_f32(min, max, arith_f32s_mut(cx.io.out)?),
             Clip::I8 { min, max } => clip_i8(min, max, i8s_mut(cx.io.out)),
         }
         Ok(())

@@ -2,9 +2,9 @@
 //! w8a32 or w8a8 (the kernel subtracts the input zero point, so padding reads zero).
 
 use super::linear::{self, Offsets, Weights};
-use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut};
+use super::{Ctx, Eval, Op, built, f32s, f32s_mut, i8s, i8s_mut};
 use crate::Error;
-use crate::format::{NONE, PARAM_WORDS};
+use crate::format::{NONE, OpFormat, PARAM_WORDS};
 use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams};
 use crate::kernels::{self, cortex_m};
 
@@ -206,9 +206,11 @@ impl<'a> Op<'a> for Conv2d<'a> {
         let p = &self.p;
         match self.weights {
             Weights::F32 { w, bias } => {
+                built(OpFormat::F32)?;
                 cortex_m::conv2d::conv2d_f32_tiled(p, f32s(x)?, w, bias, f32s_mut(cx.io.out)?);
             }
             Weights::W8A32 { w, scale, bias } => {
+                built(OpFormat::W8A32)?;
                 let y = f32s_mut(cx.io.out)?;
                 cortex_m::conv2d::conv2d_w8a32_tiled(p, f32s(x)?, w, scale, bias, y);
             }
@@ -222,7 +224,13 @@ impl<'a> Op<'a> for Conv2d<'a> {
                 let conv = cortex_m::conv2d::conv2d_i8_dsp;
                 #[cfg(all(target_arch = "arm", not(feature = "cortex-m-dsp")))]
                 let conv = cortex_m::conv2d::conv2d_i8_m4;
-                #[cfg(not(target_arch = "arm"))]
+                #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+                let conv = crate::kernels::host::conv2d::conv2d_i8_host;
+                #[cfg(not(any(
+                    target_arch = "arm",
+                    target_arch = "x86_64",
+                    target_arch = "aarch64"
+                )))]
                 let conv = cortex_m::conv2d::conv2d_i8_tiled;
                 conv(p, &self.q, i8s(x), w, bias, mult, shift, i8s_mut(cx.io.out));
             }

@@ -5,11 +5,12 @@
 
 use super::conv2d::{Conv2d, Messages, prepare_conv};
 use super::linear::{Offsets, Weights};
-use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut};
+use super::{Ctx, Eval, Op, built, f32s, f32s_mut, i8s, i8s_mut};
 use crate::Error;
-use crate::format::{NONE, PARAM_WORDS};
+use crate::format::{NONE, OpFormat, PARAM_WORDS};
 use crate::kernels::conv_transpose2d as k;
 use crate::kernels::conv2d::Conv2dParams;
+use crate::kernels::cortex_m::conv_transpose2d as cortex_m;
 
 /// The record parameters of a ConvTranspose2d op. Pairs of sizes share a word (low 16
 /// bits first); weight fields hold a blob offset or [`NONE`](crate::format::NONE).
@@ -181,9 +182,11 @@ impl<'a> Op<'a> for ConvTranspose2d<'a> {
         let Conv2d { p, q, weights } = &self.0;
         match *weights {
             Weights::F32 { w, bias } => {
+                built(OpFormat::F32)?;
                 k::conv_transpose2d_f32(p, f32s(x)?, w, bias, f32s_mut(cx.io.out)?);
             }
             Weights::W8A32 { w, scale, bias } => {
+                built(OpFormat::W8A32)?;
                 let y = f32s_mut(cx.io.out)?;
                 k::conv_transpose2d_w8a32(p, f32s(x)?, w, scale, bias, y);
             }
@@ -193,8 +196,15 @@ impl<'a> Op<'a> for ConvTranspose2d<'a> {
                 mult,
                 shift,
             } => {
+                // the landing taps listed once per output pixel (equal to the reference,
+                // k::conv_transpose2d_i8); on DSP cores, a stride phase at a time through
+                // Dense's dual multiply-accumulate loop
+                #[cfg(all(target_arch = "arm", feature = "cortex-m-dsp"))]
+                let conv = cortex_m::conv_transpose2d_i8_phase_dsp;
+                #[cfg(not(all(target_arch = "arm", feature = "cortex-m-dsp")))]
+                let conv = cortex_m::conv_transpose2d_i8_gather;
                 let y = i8s_mut(cx.io.out);
-                k::conv_transpose2d_i8(p, q, i8s(x), w, bias, mult, shift, y);
+                conv(p, q, i8s(x), w, bias, mult, shift, y);
             }
         }
         Ok(())

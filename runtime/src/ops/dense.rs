@@ -2,9 +2,9 @@
 //! (int8 weights with a per-row scale) or w8a8 (int8, requantised per row).
 
 use super::linear::{self, Offsets, Weights};
-use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut};
+use super::{Ctx, Eval, Op, built, f32s, f32s_mut, i8s, i8s_mut};
 use crate::Error;
-use crate::format::{NONE, PARAM_WORDS};
+use crate::format::{NONE, OpFormat, PARAM_WORDS};
 use crate::kernels::dense::{DenseI8Params, DenseParams};
 use crate::kernels::{self, cortex_m};
 
@@ -128,9 +128,11 @@ impl<'a> Op<'a> for Dense<'a> {
         let p = &self.p;
         match self.weights {
             Weights::F32 { w, bias } => {
+                built(OpFormat::F32)?;
                 cortex_m::dense::dense_f32_rows4(p, f32s(x)?, w, bias, f32s_mut(cx.io.out)?);
             }
             Weights::W8A32 { w, scale, bias } => {
+                built(OpFormat::W8A32)?;
                 kernels::dense::dense_w8a32(p, f32s(x)?, w, scale, bias, f32s_mut(cx.io.out)?);
             }
             Weights::I8 {
@@ -142,7 +144,13 @@ impl<'a> Op<'a> for Dense<'a> {
                 let y = i8s_mut(cx.io.out);
                 #[cfg(all(target_arch = "arm", feature = "cortex-m-dsp"))]
                 let dense = cortex_m::dense::dense_i8_dsp;
-                #[cfg(not(all(target_arch = "arm", feature = "cortex-m-dsp")))]
+                #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+                let dense = crate::kernels::host::dense::dense_i8_host;
+                #[cfg(not(any(
+                    all(target_arch = "arm", feature = "cortex-m-dsp"),
+                    target_arch = "x86_64",
+                    target_arch = "aarch64"
+                )))]
                 let dense = cortex_m::dense::dense_i8_rows4;
                 dense(&self.i8, i8s(x), w, bias, mult, shift, y);
             }

@@ -1,7 +1,7 @@
 //! Gather: the label's row of a `[classes, D]` table (the class embedding of a
 //! label-conditioned generator).
 
-use super::{Ctx, Eval, Op, f32s_mut, i8s_mut};
+use super::{Ctx, Eval, Op, arith_f32s_mut, i8s_mut};
 use crate::Error;
 use crate::contract::ConditionKind;
 use crate::format::{DType, NONE, OpFormat, PARAM_WORDS};
@@ -87,7 +87,7 @@ impl<'a> Op<'a> for Gather<'a> {
 
     fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {
         match *self {
-            Gather::F32 { table, row } => gather(table, row, cx.label, f32s_mut(cx.io.out)?),
+            Gather::F32 { table, row } => gather(table, row, cx.label, arith_f32s_mut(cx.io.out)?),
             Gather::I8 { table, row } => gather(table, row, cx.label, i8s_mut(cx.io.out)),
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! The arena split around one op's output, and typed views of byte slices.
 
 use crate::Error;
-use crate::format::{Storage, TensorInfo};
+use crate::format::{OpFormat, Storage, TensorInfo};
 
 /// `b` as f32 values (`Internal` if misaligned: validation guarantees alignment).
 pub(crate) fn f32s(b: &[u8]) -> Result<&[f32], Error> {
@@ -11,6 +11,39 @@ pub(crate) fn f32s(b: &[u8]) -> Result<&[f32], Error> {
 /// `b` as mutable f32 values.
 pub(crate) fn f32s_mut(b: &mut [u8]) -> Result<&mut [f32], Error> {
     bytemuck::try_cast_slice_mut(b).map_err(|_| Error::Internal)
+}
+
+/// Whether this build has f32 arithmetic: the formats `f32` and `w8a32` (whose activations
+/// are f32) need it; a w8a8-only build has none (its f32 values are only the model's input
+/// and output, through Quantize and Dequantize).
+const F32_ARITH: bool = OpFormat::F32.built() || OpFormat::W8A32.built();
+
+/// `b` as f32 values for an op's f32 arithmetic: `Internal` in a build without f32
+/// arithmetic (whose loader rejects such records, so it is never reached), which lets the
+/// linker drop the f32 kernels behind it.
+pub(crate) fn arith_f32s(b: &[u8]) -> Result<&[f32], Error> {
+    if !F32_ARITH {
+        return Err(Error::Internal);
+    }
+    f32s(b)
+}
+
+/// As [`arith_f32s`], mutable.
+pub(crate) fn arith_f32s_mut(b: &mut [u8]) -> Result<&mut [f32], Error> {
+    if !F32_ARITH {
+        return Err(Error::Internal);
+    }
+    f32s_mut(b)
+}
+
+/// `Ok` if this build runs ops of `format` (`Internal` otherwise: never reached, as for
+/// [`arith_f32s`]; the kernels of a format left out are dropped by the linker).
+pub(crate) fn built(format: OpFormat) -> Result<(), Error> {
+    if format.built() {
+        Ok(())
+    } else {
+        Err(Error::Internal)
+    }
 }
 
 /// `b` as int8 values.

@@ -75,7 +75,7 @@ pub mod transpose;
 pub mod unary;
 pub mod upsample;
 
-pub(crate) use io::{Io, f32s, f32s_mut, i8s, i8s_mut};
+pub(crate) use io::{Io, arith_f32s, arith_f32s_mut, built, f32s, f32s_mut, i8s, i8s_mut};
 
 /// What every op module provides to the registry.
 pub(crate) trait Op<'a>: Sized {
@@ -135,10 +135,13 @@ impl PartialEq for ElementwiseDef {
     }
 }
 
-/// Declares the ops: `code => Kind(module::Type)`. It generates [`OpKind`] (codes and
+/// The error for a record of an op kind this build leaves out.
+pub(crate) const NOT_BUILT: &str = "op kind not built into this runtime (its cargo feature is off)";
+
+/// Declares the ops: `code => Kind(module::Type) if "feature"`. It generates [`OpKind`] (codes and
 /// names) and the prepared-op enum whose methods dispatch to each module's [`Op`] impl.
 macro_rules! registry {
-    ($( $(#[$doc:meta])* $code:literal => $kind:ident($($ty:tt)+) ),* $(,)?) => {
+    ($( $(#[$doc:meta])* $code:literal => $kind:ident($($ty:tt)+) if $feat:literal ),* $(,)?) => {
         /// Op kinds and their codes in the op table.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         #[non_exhaustive]
@@ -168,6 +171,22 @@ macro_rules! registry {
                     $( OpKind::$kind => stringify!($kind), )*
                 }
             }
+
+            /// The runtime's cargo feature that builds this op (all are on by default; a
+            /// firmware turns on only its model's, so that the other ops are not linked).
+            pub const fn feature(self) -> &'static str {
+                match self {
+                    $( OpKind::$kind => $feat, )*
+                }
+            }
+
+            /// Whether this build runs the op (its [`feature`](Self::feature) is on).
+            /// Records of an op left out fail to load.
+            pub const fn built(self) -> bool {
+                match self {
+                    $( OpKind::$kind => cfg!(feature = $feat), )*
+                }
+            }
         }
 
         /// An op decoded and checked against its tensors, one variant per kind.
@@ -177,15 +196,23 @@ macro_rules! registry {
         }
 
         impl<'a> Prepared<'a> {
+            // An op whose feature is off is never prepared (its records fail to decode);
+            // the guards make that visible to the compiler, which then drops its code.
             pub(crate) fn prepare(cx: &Ctx<'_, 'a>) -> Result<Self, &'static str> {
                 Ok(match cx.rec.kind {
-                    $( OpKind::$kind => Prepared::$kind(<$($ty)+ as Op<'a>>::prepare(cx)?), )*
+                    $( OpKind::$kind if cfg!(feature = $feat) => {
+                        Prepared::$kind(<$($ty)+ as Op<'a>>::prepare(cx)?)
+                    } )*
+                    #[allow(unreachable_patterns)]
+                    _ => return Err(NOT_BUILT),
                 })
             }
 
             pub(crate) fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {
                 match self {
-                    $( Prepared::$kind(op) => op.eval(cx), )*
+                    $( Prepared::$kind(op) if cfg!(feature = $feat) => op.eval(cx), )*
+                    #[allow(unreachable_patterns)]
+                    _ => Err(Error::Internal),
                 }
             }
 
@@ -212,45 +239,45 @@ macro_rules! registry {
 
 registry! {
     /// Fully connected layer (code 1).
-    1 => Dense(dense::Dense<'a>),
+    1 => Dense(dense::Dense<'a>) if "op-dense",
     /// 2-D convolution (code 2).
-    2 => Conv2d(conv2d::Conv2d<'a>),
+    2 => Conv2d(conv2d::Conv2d<'a>) if "op-conv2d",
     /// Nearest-neighbour upsampling (code 3).
-    3 => Upsample(upsample::Upsample),
+    3 => Upsample(upsample::Upsample) if "op-upsample",
     /// Relu (code 4).
-    4 => Relu(relu::Relu<'a>),
+    4 => Relu(relu::Relu<'a>) if "op-relu",
     /// LeakyRelu (code 5).
-    5 => LeakyRelu(leaky_relu::LeakyRelu<'a>),
+    5 => LeakyRelu(leaky_relu::LeakyRelu<'a>) if "op-leaky-relu",
     /// Tanh (code 6).
-    6 => Tanh(tanh::Tanh<'a>),
+    6 => Tanh(tanh::Tanh<'a>) if "op-tanh",
     /// Sigmoid (code 7).
-    7 => Sigmoid(sigmoid::Sigmoid<'a>),
+    7 => Sigmoid(sigmoid::Sigmoid<'a>) if "op-sigmoid",
     /// Concat along the first axis (code 8).
-    8 => Concat(concat::Concat),
+    8 => Concat(concat::Concat) if "op-concat",
     /// Class-table look-up by the label (code 9).
-    9 => Gather(gather::Gather<'a>),
+    9 => Gather(gather::Gather<'a>) if "op-gather",
     /// Elementwise add (code 10).
-    10 => Add(add::Add),
+    10 => Add(add::Add) if "op-add",
     /// Elementwise subtract (code 11).
-    11 => Sub(sub::Sub),
+    11 => Sub(sub::Sub) if "op-sub",
     /// Elementwise multiply (code 12).
-    12 => Mul(mul::Mul),
+    12 => Mul(mul::Mul) if "op-mul",
     /// Reshape (code 13): in place or a copy.
-    13 => Reshape(reshape::Reshape),
+    13 => Reshape(reshape::Reshape) if "op-reshape",
     /// f32 → int8 (code 14).
-    14 => Quantize(quantize::Quantize),
+    14 => Quantize(quantize::Quantize) if "op-quantize",
     /// int8 → f32 (code 15).
-    15 => Dequantize(dequantize::Dequantize),
+    15 => Dequantize(dequantize::Dequantize) if "op-dequantize",
     /// Clip: clamp to `[min, max]` (code 16).
-    16 => Clip(clip::Clip),
+    16 => Clip(clip::Clip) if "op-clip",
     /// Transposed 2-D convolution (code 17).
-    17 => ConvTranspose2d(conv_transpose2d::ConvTranspose2d<'a>),
+    17 => ConvTranspose2d(conv_transpose2d::ConvTranspose2d<'a>) if "op-conv-transpose2d",
     /// Elu: `x`, or `alpha·(eˣ − 1)` below zero (code 18).
-    18 => Elu(elu::Elu<'a>),
+    18 => Elu(elu::Elu<'a>) if "op-elu",
     /// Softplus: `ln(1 + eˣ)` (code 19).
-    19 => Softplus(softplus::Softplus<'a>),
+    19 => Softplus(softplus::Softplus<'a>) if "op-softplus",
     /// Transpose: axes permuted, a copy (code 20).
-    20 => Transpose(transpose::Transpose),
+    20 => Transpose(transpose::Transpose) if "op-transpose",
 }
 
 /// What `prepare` sees: the model (for weights and the condition), the record, and the

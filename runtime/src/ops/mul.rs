@@ -2,10 +2,11 @@
 //! zero-point-corrected operands, requantised to the output scale.
 
 use super::binary::{self, Layout};
-use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut, requant_ok};
+use super::{Ctx, Eval, Op, arith_f32s, arith_f32s_mut, i8s, i8s_mut, requant_ok};
 use crate::Error;
 use crate::format::OpFormat;
-use crate::kernels::mul::{MulI8Params, mul_f32, mul_i8};
+use crate::kernels::cortex_m::add::mul_i8_prepared;
+use crate::kernels::mul::{MulI8Params, mul_f32};
 
 word_params! {
     /// The record parameters of a Mul op. The multiplier and shift are w8a8 only.
@@ -49,8 +50,8 @@ impl Op<'_> for Mul {
         let o = binary::operands(&self.layout, cx)?;
         let other = self.layout.other;
         match &self.q {
-            None => mul_f32(f32s_mut(cx.io.out)?, f32s(o)?, other),
-            Some(p) => mul_i8(p, self.layout.side, i8s_mut(cx.io.out), i8s(o), other),
+            None => mul_f32(arith_f32s_mut(cx.io.out)?, arith_f32s(o)?, other),
+            Some(p) => mul_i8_prepared(p, self.layout.side, i8s_mut(cx.io.out), i8s(o), other),
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use super::add::{prepare_add_sub, validate_add_sub};
 use super::binary::{self, Layout};
-use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut};
+use super::{Ctx, Eval, Op, arith_f32s, arith_f32s_mut, i8s, i8s_mut};
 use crate::Error;
 use crate::kernels::add::AddI8Params;
 use crate::kernels::sub::{sub_f32, sub_i8};
@@ -27,7 +27,7 @@ impl Op<'_> for Sub {
         let o = binary::operands(&self.layout, cx)?;
         let (side, other) = (self.layout.side, self.layout.other);
         match &self.q {
-            None => sub_f32(side, f32s_mut(cx.io.out)?, f32s(o)?, other),
+            None => sub_f32(side, arith_f32s_mut(cx.io.out)?, arith_f32s(o)?, other),
             Some(p) => sub_i8(p, side, i8s_mut(cx.io.out), i8s(o), other),
         }
         Ok(())

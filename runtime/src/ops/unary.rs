@@ -89,7 +89,7 @@ pub(crate) fn eval(
 ) -> Result<(), Error> {
     cx.load_in_place(cx.x0()?)?;
     match op {
-        Unary::F32 => f32(super::f32s_mut(cx.io.out)?),
+        Unary::F32 => f32(super::arith_f32s_mut(cx.io.out)?),
         Unary::Lut(table) => lut_i8(table, super::i8s_mut(cx.io.out)),
     }
     Ok(())

@@ -1,12 +1,11 @@
 //! Upsampling of `[C, H, W]` by integer factors: nearest-neighbour (any dtype: it copies)
 //! or bilinear with half-pixel centres (f32, or int8 codes of the shared quantisation).
 
-use super::{Ctx, Eval, Op, f32s, f32s_mut, i8s, i8s_mut, same_quant};
+use super::{Ctx, Eval, Op, arith_f32s, arith_f32s_mut, i8s, i8s_mut, same_quant};
 use crate::Error;
 use crate::format::{DType, OpFormat, PARAM_WORDS};
-use crate::kernels::upsample::{
-    UpsampleParams, upsample_bilinear_f32, upsample_bilinear_i8, upsample_nearest,
-};
+use crate::kernels::cortex_m::upsample::upsample_nearest_rows;
+use crate::kernels::upsample::{UpsampleParams, upsample_bilinear_f32, upsample_bilinear_i8};
 
 /// [`Params::mode`]: nearest neighbour (word 2 = 0; every model written before bilinear
 /// existed has it).
@@ -105,9 +104,14 @@ impl Op<'_> for Upsample {
         let x0 = cx.x0()?;
         let x = cx.io.input(x0)?;
         match (x0.dtype, self.bilinear) {
-            (DType::F32, false) => upsample_nearest(&self.p, f32s(x)?, f32s_mut(cx.io.out)?),
-            (DType::I8, false) => upsample_nearest(&self.p, x, cx.io.out),
-            (DType::F32, true) => upsample_bilinear_f32(&self.p, f32s(x)?, f32s_mut(cx.io.out)?),
+            (DType::F32, false) => {
+                let (x, y) = (arith_f32s(x)?, arith_f32s_mut(cx.io.out)?);
+                upsample_nearest_rows(&self.p, x, y);
+            }
+            (DType::I8, false) => upsample_nearest_rows(&self.p, x, cx.io.out),
+            (DType::F32, true) => {
+                upsample_bilinear_f32(&self.p, arith_f32s(x)?, arith_f32s_mut(cx.io.out)?)
+            }
             (DType::I8, true) => upsample_bilinear_i8(&self.p, i8s(x), i8s_mut(cx.io.out)),
         }
         Ok(())

@@ -1,4 +1,5 @@
-//! `bench-engines [MODEL_DIR...]`: every engine side by side on one thread, as a markdown
+//! `bench-engines [MODEL_DIR...]`: every engine side by side (one thread, plus
+//! multi-threaded batch-64 rows for the runtime's `ParallelSampler` and ONNX Runtime), as a markdown
 //! table: latency per sample (median of several timed runs), heap allocations per sample
 //! (a counting global allocator), working memory, and model bytes.
 //!
@@ -16,7 +17,9 @@
 //! 1, state and input tensors reused, one sample at a time), tract with the symbolic-batch
 //! plan of the test suite (whole batch per run), and ONNX Runtime 1.32 (`intra_threads =
 //! 1`, whole batch per run; its C++ allocations bypass Rust's global allocator, so its
-//! counts are the Rust side only). ONNX Runtime int8 is not measured: making an int8 ONNX model
+//! counts are the Rust side only). At batch 64 two more rows: the runtime's
+//! `ParallelSampler` (the batch split over rayon's threads, one arena each) and ONNX Runtime
+//! with one intra-op thread per core. ONNX Runtime int8 is not measured: making an int8 ONNX model
 //! needs onnxruntime's Python `quantize_dynamic`/`quantize_static`, which is not
 //! available at run time, and there is no Rust quantiser for ONNX graphs.
 
@@ -25,7 +28,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use edgegan_compiler::TractSampler;
-use edgegan_runtime::{DeviceModel, Sampler};
+use edgegan_runtime::{DeviceModel, ParallelSampler, Sampler};
 use edgegan_tests::alloc::{Counting, allocations, live_bytes, peak_bytes, reset_peak};
 use edgegan_tests::case::{CaseInputs, CaseSpec, ConditionSpec};
 use edgegan_tests::engine::Engine;
@@ -104,6 +107,8 @@ fn bench_model(dir: &Path, rows: &mut Vec<Row>) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let tract = TractEngine::load(&onnx).map_err(|e| e.to_string())?;
     let ort = OrtEngine::load(&onnx).map_err(|e| e.to_string())?;
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let ort_threads = OrtEngine::load_with_threads(&onnx, threads).map_err(|e| e.to_string())?;
     let mut tract_sampler = TractSampler::from_onnx_path(&onnx).map_err(|e| e.to_string())?;
     for batch in [1, 64] {
         let case = CaseSpec {
@@ -152,6 +157,35 @@ fn bench_model(dir: &Path, rows: &mut Vec<Row>) -> Result<(), String> {
                 format!("{} B arena", model.arena_bytes()),
                 engine.bytes().len() as u64,
             );
+            if batch > 1 {
+                // the same rows split over rayon's threads, one arena per thread
+                let mut par = ParallelSampler::new(&model, 0);
+                let threads = par.workers();
+                let mut outs = vec![0.0f32; batch * per_sample];
+                let m = measure(
+                    batch,
+                    Box::new(|| {
+                        par.for_each_row(&mut outs, per_sample, |i, sampler, out| {
+                            let z = case
+                                .z
+                                .data()
+                                .get(i * noise_dim..(i + 1) * noise_dim)
+                                .ok_or(edgegan_runtime::Error::Internal)?;
+                            sampler.sample_with_noise(z, row(&case, i, per_mask), out)
+                        })
+                        .map_err(|e| e.to_string())
+                    }),
+                )?;
+                push(
+                    format!(
+                        "runtime {} (ParallelSampler, {threads} threads)",
+                        engine_name(engine.format())
+                    ),
+                    m,
+                    format!("{threads} × {} B arena", model.arena_bytes()),
+                    engine.bytes().len() as u64,
+                );
+            }
         }
         let onnx_bytes = info.bytes;
         let per_mask = tract_sampler.condition().mask_len();
@@ -181,6 +215,18 @@ fn bench_model(dir: &Path, rows: &mut Vec<Row>) -> Result<(), String> {
                 Box::new(|| engine.run(&case).map(drop).map_err(|e| e.to_string())),
             )?;
             push(label.into(), m, String::new(), onnx_bytes);
+        }
+        if batch > 1 {
+            let m = measure(
+                batch,
+                Box::new(|| ort_threads.run(&case).map(drop).map_err(|e| e.to_string())),
+            )?;
+            push(
+                format!("ort f32 ({threads} threads)"),
+                m,
+                String::new(),
+                onnx_bytes,
+            );
         }
     }
     Ok(())
@@ -220,7 +266,7 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "One thread; latency = median over {MIN_RUNS}..{MAX_RUNS} timed runs of the whole batch, \
+        "One thread unless a row names more; latency = median over {MIN_RUNS}..{MAX_RUNS} timed runs of the whole batch, \
          divided by the batch; allocations = heap allocations of one run / batch; memory = \
          the runtime's arena, or the peak heap growth during one run.\n"
     );

@@ -69,7 +69,6 @@ pub struct EgmEngine {
     bytes: EgmBytes,
     inputs: Vec<IoSpec>,
     classes: Option<usize>,
-    output_shape: Vec<usize>,
 }
 
 impl std::fmt::Debug for EgmEngine {
@@ -174,7 +173,6 @@ impl EgmEngine {
             bytes,
             inputs,
             classes,
-            output_shape: shape,
         })
     }
 
@@ -220,28 +218,39 @@ impl Engine for EgmEngine {
             case,
         };
         check_case(&self.inputs, self.classes, case).map_err(|m| err.input(m))?;
-        let model = DeviceModel::from_bytes(self.bytes.as_slice()).map_err(|e| err.run(e))?;
-        let mut arena = vec![0u8; model.arena_bytes()];
-        let mut sampler = Sampler::new(&model, &mut arena).map_err(|e| err.run(e))?;
-        let n = case.batch();
-        let per_sample = model.output_len();
-        let per_mask = model.condition().mask_len();
-        let mut x = vec![0.0f32; n * per_sample];
-        for (i, (z, out)) in case
-            .z
-            .data()
-            .chunks_exact(model.noise_dim())
-            .zip(x.chunks_exact_mut(per_sample))
-            .enumerate()
-        {
-            let condition = row_condition(&case.condition, i, per_mask);
-            sampler
-                .sample_with_noise(z, condition, out)
-                .map_err(|e| err.run(format!("row {i}: {e}")))?;
-        }
-        let shape = std::iter::once(n)
-            .chain(self.output_shape.iter().copied())
-            .collect();
-        err.output(shape, x)
+        sample_rows(self.bytes.as_slice(), case, err)
     }
+}
+
+/// The device runtime on the model in `bytes` (16-byte aligned), one sample per row of
+/// the case (its `z` and condition row), as `[N, ..output shape]`. The case's labels
+/// must be classes (checked by the caller).
+pub fn sample_rows(
+    bytes: &[u8],
+    case: &CaseInputs,
+    err: CaseErrors<'_>,
+) -> Result<Output, EngineError> {
+    let model = DeviceModel::from_bytes(bytes).map_err(|e| err.run(e))?;
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut sampler = Sampler::new(&model, &mut arena).map_err(|e| err.run(e))?;
+    let n = case.batch();
+    let per_sample = model.output_len();
+    let per_mask = model.condition().mask_len();
+    let mut x = vec![0.0f32; n * per_sample];
+    for (i, (z, out)) in case
+        .z
+        .data()
+        .chunks_exact(model.noise_dim())
+        .zip(x.chunks_exact_mut(per_sample))
+        .enumerate()
+    {
+        let condition = row_condition(&case.condition, i, per_mask);
+        sampler
+            .sample_with_noise(z, condition, out)
+            .map_err(|e| err.run(format!("row {i}: {e}")))?;
+    }
+    let shape = std::iter::once(n)
+        .chain(model.output_shape().iter().map(|&d| d as usize))
+        .collect();
+    err.output(shape, x)
 }

@@ -52,7 +52,7 @@ pub fn check_library(path: &Path) -> Result<(), EngineError> {
 
 /// The process-wide ONNX Runtime environment. `ort` loads the library once per process,
 /// so the outcome (environment or error message) is kept for every later engine.
-fn environment() -> Result<&'static Environment, EngineError> {
+pub(crate) fn environment() -> Result<&'static Environment, EngineError> {
     static ENV: OnceLock<Result<Environment, (PathBuf, String)>> = OnceLock::new();
     let env = ENV.get_or_init(|| {
         let path = library_path(std::env::var_os(LIBRARY_VAR), &repo_root());
@@ -88,6 +88,12 @@ impl OrtEngine {
     /// would compete with tract and cargo for this machine's two cores, and one thread
     /// keeps the reduction order fixed from run to run).
     pub fn load(path: &Path) -> Result<OrtEngine, EngineError> {
+        Self::load_with_threads(path, 1)
+    }
+
+    /// [`load`](Self::load) with `threads` intra-op threads (`bench-engines`' multi-threaded
+    /// batch rows; the tests use one).
+    pub fn load_with_threads(path: &Path, threads: usize) -> Result<OrtEngine, EngineError> {
         let env = environment()?;
         let load_err = |message: String| EngineError::Load {
             engine: NAME.into(),
@@ -97,7 +103,7 @@ impl OrtEngine {
         // ORT reads the file itself; a missing one gets a clearer message from us.
         let bytes = std::fs::read(path).map_err(|e| load_err(e.to_string()))?;
         let session = Session::builder(env)
-            .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
+            .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
             .and_then(|mut b| b.commit_from_memory(&bytes))
             .map_err(|e| load_err(e.to_string()))?;
         let inputs: Vec<IoSpec> = session

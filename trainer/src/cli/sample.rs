@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
-use edgegan_train::config::limits;
+use edgegan_train::config::{limits, memory};
 use edgegan_train::data::images::grid::write_labelled_grid;
-use edgegan_train::training::{self, RunDir};
+use edgegan_train::training::RunDir;
 use rand::SeedableRng;
 
+use crate::cli::train::load_for_sampling;
 use crate::{flag_max, write_stdout};
 
 #[derive(Debug, Args)]
@@ -32,12 +33,17 @@ pub(crate) struct SampleArgs {
     /// Image runs: write the samples as a PNG grid here (one row) instead of CSV.
     #[arg(long)]
     png: Option<PathBuf>,
+    /// Refuse when the samples are estimated to need more memory than this (bytes, or
+    /// with K, M, G, T) [default: 3/4 of the machine's memory].
+    #[arg(long, value_name = "BYTES", value_parser = memory::parse_bytes)]
+    max_memory: Option<u64>,
 }
 
 pub(crate) fn sample(args: &SampleArgs) -> anyhow::Result<()> {
     flag_max("-n", args.n, limits::MAX_SAMPLES)?;
     let (run, config) = RunDir::open(&args.run)?;
-    let gan = training::load_gan(&run, config, None)?;
+    // each value is held as f32 and printed as text (or drawn into the grid)
+    let gan = load_for_sampling(&run, config, None, args.n, 24, args.max_memory)?;
     if args.label.is_some() && !gan.conditional() {
         bail!(
             "{} is an unconditional model; --label does not apply",

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use edgegan_train::config::memory::{self, MemoryEstimate, MemoryLimit};
 use edgegan_train::config::{DatasetKind, TrainConfig};
 use edgegan_train::data::Dataset;
 use edgegan_train::evaluation::classifier::{TrainedClassifier, train_classifier};
@@ -63,6 +64,10 @@ pub(crate) struct TrainArgs {
     /// No run header, progress bar or log lines (results are still printed).
     #[arg(long, short)]
     quiet: bool,
+    /// Refuse a config whose training step is estimated to need more memory than this
+    /// (bytes, or with K, M, G, T: powers of 1024) [default: 3/4 of the machine's memory].
+    #[arg(long, value_name = "BYTES", value_parser = memory::parse_bytes)]
+    max_memory: Option<u64>,
 }
 
 impl TrainArgs {
@@ -120,8 +125,42 @@ impl TrainArgs {
     }
 }
 
+/// The memory a training step of `config` on `dataset` is estimated to need, checked
+/// against the limit before any network is built or any folder made.
+fn check_training_memory(
+    config: &TrainConfig,
+    dataset: &Dataset,
+    limit: &MemoryLimit,
+) -> anyhow::Result<Option<MemoryEstimate>> {
+    // None: the networks cannot be built for this data, and Gan::new says why
+    let estimate = memory::training_estimate(config, dataset);
+    if let Some(e) = &estimate {
+        e.check(limit)?;
+    }
+    Ok(estimate)
+}
+
+/// Loads a run's GAN to sample `n` samples of `bytes_per_value` bytes each, after
+/// checking the memory that needs against `--max-memory` (or the machine's default).
+pub(crate) fn load_for_sampling(
+    run: &RunDir,
+    config: TrainConfig,
+    checkpoint: Option<&Path>,
+    n: usize,
+    bytes_per_value: u64,
+    max_memory: Option<u64>,
+) -> anyhow::Result<Gan> {
+    let dataset = Dataset::from_config(&config.data)?;
+    if let Some(e) = memory::sampling_estimate(&config, &dataset, n, bytes_per_value) {
+        e.check(&MemoryLimit::from_flag(max_memory))?;
+    }
+    Ok(training::load_gan_with(run, config, dataset, checkpoint)?)
+}
+
 pub(crate) fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let verbose = !args.quiet;
+    let limit = MemoryLimit::from_flag(args.max_memory);
+    let estimate: Option<MemoryEstimate>;
     let (run, mut gan) = match &args.resume {
         Some(root) => {
             if args.config.is_some()
@@ -141,6 +180,8 @@ pub(crate) fn train(args: &TrainArgs) -> anyhow::Result<()> {
             }
             config.validate()?;
             let checkpoints = run.checkpoints();
+            let dataset = Dataset::from_config(&config.data)?;
+            estimate = check_training_memory(&config, &dataset, &limit)?;
             let gan = if !checkpoints.join("latest").exists()
                 && training::checkpoint::list(&checkpoints)?.is_empty()
             {
@@ -150,10 +191,9 @@ pub(crate) fn train(args: &TrainArgs) -> anyhow::Result<()> {
                      from step 0",
                     root.display()
                 );
-                let dataset = Dataset::from_config(&config.data)?;
                 Gan::new(config.clone(), dataset)?
             } else {
-                training::load_gan(&run, config.clone(), None)?
+                training::load_gan_with(&run, config.clone(), dataset, None)?
             };
             if gan.step >= config.steps {
                 bail!(
@@ -175,8 +215,10 @@ pub(crate) fn train(args: &TrainArgs) -> anyhow::Result<()> {
                 .out
                 .clone()
                 .unwrap_or_else(|| TrainArgs::default_out(&config));
-            // the config, the data and the networks are checked before the folder is made
+            // the config, the data, the memory a step needs and the networks are checked
+            // before the folder is made
             let dataset = Dataset::from_config(&config.data)?;
+            estimate = check_training_memory(&config, &dataset, &limit)?;
             let gan = Gan::new(config.clone(), dataset)?;
             let (run, restarted) = RunDir::create_reporting(&out, &config)?;
             if restarted {
@@ -210,10 +252,26 @@ pub(crate) fn train(args: &TrainArgs) -> anyhow::Result<()> {
             },
             gan.config.steps
         );
+        if let Some(e) = &estimate {
+            eprintln!(
+                "memory: a step needs about {} (limit {}, {})",
+                memory::human(e.total()),
+                memory::human(limit.bytes),
+                limit.source
+            );
+        }
     }
     let started = std::time::Instant::now();
     training::train(&run, &mut gan, TrainOptions { verbose })?;
     let secs = started.elapsed().as_secs_f64();
+    if verbose && let (Some(e), Some(peak)) = (&estimate, memory::peak_resident_bytes()) {
+        eprintln!(
+            "memory: peak resident {} ({peak} bytes), estimated {} ({} bytes)",
+            memory::human(peak),
+            memory::human(e.total()),
+            e.total()
+        );
+    }
     // the model's size is part of what a user chooses: always print it with the result
     outln!("trained to step {} in {secs:.1} s; {size}", gan.step);
     if gan.dataset.image_shape().is_some() {

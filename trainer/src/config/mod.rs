@@ -384,6 +384,7 @@ impl Default for AdamSettings {
 }
 
 pub mod limits;
+pub mod memory;
 mod validate;
 
 pub use validate::check_max;

@@ -158,7 +158,7 @@ fn export_with(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "generator.onnx".into());
     let pending = out.with_file_name(format!("{name}.unverified"));
-    std::fs::write(&pending, &bytes).map_err(TrainError::io(&pending))?;
+    crate::files::write_file(&pending, &bytes).map_err(TrainError::io(&pending))?;
 
     let parity = self_check::parity(&reference, &pending, noise_dim, kind)?;
     let max = self_check::worst(&parity);

@@ -192,6 +192,7 @@ pub fn to_contract(
 /// output size tract cannot derive with a symbolic batch. The canonical form
 /// `Resize(x, scales=[1, 1, H'/H, W'/W])` means the same to every engine and keeps the
 /// batch symbolic; the input sizes come from typing the graph with tract at batch 1.
+/// The replaced `sizes` (and any other initializer no node reads) are removed.
 pub fn resize_sizes_to_scales(model: &mut ModelProto) -> std::result::Result<(), String> {
     let graph = &model.graph;
     let targets: Vec<(usize, String, Vec<i64>)> = graph
@@ -206,6 +207,7 @@ pub fn resize_sizes_to_scales(model: &mut ModelProto) -> std::result::Result<(),
         })
         .collect();
     if targets.is_empty() {
+        drop_unused_initializers(model.graph.mut_or_insert_default());
         return Ok(());
     }
     let bytes = model
@@ -280,7 +282,32 @@ pub fn resize_sizes_to_scales(model: &mut ModelProto) -> std::result::Result<(),
             .into();
         graph.initializer.push(t);
     }
+    drop_unused_initializers(graph);
     Ok(())
+}
+
+/// Removes the initializers no node reads and no graph output names (the `sizes` the
+/// Resize rewrite replaced): ONNX Runtime warns on every load of a model that has one
+/// ("Removing initializer ... It is not used by any node"). Returns the names removed.
+fn drop_unused_initializers(graph: &mut GraphProto) -> Vec<String> {
+    let unused = unused_initializers(graph);
+    graph.initializer.retain(|t| !unused.contains(&t.name));
+    graph.input.retain(|v| !unused.contains(&v.name));
+    unused
+}
+
+/// The names of the initializers no node reads and no graph output names.
+pub(super) fn unused_initializers(graph: &GraphProto) -> Vec<String> {
+    let read = |name: &str| {
+        graph.node.iter().any(|n| n.input.iter().any(|i| i == name))
+            || graph.output.iter().any(|o| o.name == name)
+    };
+    graph
+        .initializer
+        .iter()
+        .filter(|t| !read(&t.name))
+        .map(|t| t.name.clone())
+        .collect()
 }
 
 /// A static capture bakes the batch into constant Reshape shapes: the leading entry

@@ -9,7 +9,7 @@ use edgegan_runtime::contract::{LABEL, X, Z, keys};
 
 use super::capture::Capture;
 use super::contract::{ONNX_FLOAT, RANDOM_OPS, summarize};
-use super::rewrite::{rename_value, to_contract};
+use super::rewrite::{rename_value, to_contract, unused_initializers};
 use super::*;
 use crate::config::{Activation, DatasetKind, OutputActivation};
 use crate::data::Dataset;
@@ -25,6 +25,7 @@ fn image_generators_export_to_the_contract_for_each_condition_kind() {
         let dataset = gan.dataset.clone();
         Gan::new(gan.config.clone(), dataset).unwrap()
     };
+    let mut resizes = 0;
     for (name, gan) in [
         ("conv label", tiny_image_gan("label")),
         ("conv none", tiny_image_gan("none")),
@@ -52,7 +53,62 @@ fn image_generators_export_to_the_contract_for_each_condition_kind() {
         .unwrap();
         assert!(max_abs_diff(&burn, &tract) <= TOLERANCE, "{name}");
         assert_eq!(tract.len(), 5 * 64);
+        let model = ModelProto::parse_from_bytes(&std::fs::read(&path).unwrap()).unwrap();
+        resizes += model
+            .graph
+            .node
+            .iter()
+            .filter(|n| n.op_type == "Resize")
+            .count();
+        assert_eq!(
+            unused_initializers(&model.graph),
+            Vec::<String>::new(),
+            "{name}"
+        );
+        assert_loads_cleanly(&path);
     }
+    // the Resize rewrite (which used to leave its `sizes` behind) was exercised
+    assert!(resizes > 0, "no exported model had a Resize");
+}
+
+/// `onnx.checker.check_model(full_check=True)` passes on `path` and ONNX Runtime (the
+/// project's PyPI wheel in `.deps/onnxruntime`) loads it without a warning or an error
+/// in its log (warnings as errors: e.g. "Removing initializer ... not used by any node").
+/// The checker gets the loaded model: given a path, `full_check` writes the inferred
+/// shapes back into the file.
+fn assert_loads_cleanly(path: &Path) {
+    const SCRIPT: &str = "import sys\n\
+try:\n    import onnx\nexcept ImportError:\n    sys.exit('python3-onnx is missing: run scripts/setup.sh')\n\
+try:\n    import onnxruntime as ort\nexcept ImportError:\n    sys.exit('onnxruntime is missing from .deps/onnxruntime: run scripts/setup.sh')\n\
+onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)\n\
+so = ort.SessionOptions()\nso.log_severity_level = 2\n\
+ort.InferenceSession(sys.argv[1], so, providers=['CPUExecutionProvider'])\n";
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // Debian's python3-onnx is /usr/bin/python3's (a python3 earlier on PATH may lack it)
+    let out = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(path)
+        .env("PYTHONPATH", repo.join(".deps/onnxruntime"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run /usr/bin/python3 (scripts/setup.sh installs it): {e}")
+        });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{}: onnx.checker or ONNX Runtime refused it: {stderr}",
+        path.display()
+    );
+    let complaints: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("[W:") || l.contains("[E:"))
+        .collect();
+    assert!(
+        complaints.is_empty(),
+        "{}: ONNX Runtime warned on load: {complaints:#?}",
+        path.display()
+    );
 }
 
 fn trained(mut gan: Gan) -> Gan {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::gan::{Gan, adam_for};
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
-use crate::files::{unique_suffix, write_atomic};
+use crate::files::{save_module, unique_suffix, write_atomic, write_file};
 
 const FORMAT_VERSION: u32 = 1;
 const GENERATOR: &str = "generator.bpk";
@@ -90,30 +90,22 @@ fn remove_stale_temps(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes every file of a checkpoint of `gan` into `tmp_dir`.
+/// Writes every file of a checkpoint of `gan` into `tmp_dir`; an error names the file
+/// (a full disk: "No space left on device").
 fn write_into(gan: &Gan, tmp_dir: &Path) -> Result<()> {
-    let tmp_dir = tmp_dir.to_path_buf();
-
-    let save_err =
-        |file: &str, e: &dyn std::fmt::Debug| ckpt_err(&tmp_dir.join(file), format!("{e:?}"));
-    gan.generator
-        .clone()
-        .save_file(tmp_dir.join(GENERATOR))
-        .map_err(|e| save_err(GENERATOR, &e))?;
-    gan.discriminator
-        .clone()
-        .save_file(tmp_dir.join(DISCRIMINATOR))
-        .map_err(|e| save_err(DISCRIMINATOR, &e))?;
-    gan.g_optimizer
-        .save(tmp_dir.join(G_OPTIMIZER))
-        .map_err(|e| save_err(G_OPTIMIZER, &e))?;
-    gan.d_optimizer
-        .save(tmp_dir.join(D_OPTIMIZER))
-        .map_err(|e| save_err(D_OPTIMIZER, &e))?;
+    save_module(gan.generator.clone(), &tmp_dir.join(GENERATOR))?;
+    save_module(gan.discriminator.clone(), &tmp_dir.join(DISCRIMINATOR))?;
+    let save_optimizer = |optimizer: &ModuleOptimizer, file: &str| {
+        let path = tmp_dir.join(file);
+        let bytes = optimizer
+            .into_bytes()
+            .map_err(|e| ckpt_err(&path, format!("{e:?}")))?;
+        write_file(&path, &bytes).map_err(|e| ckpt_err(&path, e))
+    };
+    save_optimizer(&gan.g_optimizer, G_OPTIMIZER)?;
+    save_optimizer(&gan.d_optimizer, D_OPTIMIZER)?;
     if let Some(ema) = &gan.generator_ema {
-        ema.clone()
-            .save_file(tmp_dir.join(GENERATOR_EMA))
-            .map_err(|e| save_err(GENERATOR_EMA, &e))?;
+        save_module(ema.clone(), &tmp_dir.join(GENERATOR_EMA))?;
     }
     let state = CheckpointState {
         format_version: FORMAT_VERSION,
@@ -121,8 +113,9 @@ fn write_into(gan: &Gan, tmp_dir: &Path) -> Result<()> {
         rng: gan.rng.clone(),
         config: gan.config.clone(),
     };
-    let json = serde_json::to_vec_pretty(&state).map_err(|e| save_err(STATE, &e))?;
-    std::fs::write(tmp_dir.join(STATE), json).map_err(TrainError::io(&tmp_dir.join(STATE)))
+    let path = tmp_dir.join(STATE);
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| ckpt_err(&path, e))?;
+    write_file(&path, &json).map_err(|e| ckpt_err(&path, e))
 }
 
 /// Completed checkpoint folders under `root`, oldest first.

@@ -22,5 +22,5 @@ pub mod train_loop;
 
 pub use self::gan::{Gan, StepStats, adam_for, standard_normal};
 pub use self::profile::{Phase, PhaseTimes};
-pub use self::run_dir::{LogRecord, RunDir, load_gan};
+pub use self::run_dir::{LogRecord, RunDir, load_gan, load_gan_with};
 pub use self::train_loop::{TrainOptions, train};

@@ -23,7 +23,6 @@
 //! files.
 
 use std::fs::{File, TryLockError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,7 +33,7 @@ use super::gan::Gan;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::error::{Result, TrainError};
-use crate::files::write_atomic;
+use crate::files::{append_file, write_atomic};
 
 /// One line of `metrics.jsonl`: means over the `log_every` steps ending at `step`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -366,7 +365,7 @@ impl RunDir {
         let mut line =
             serde_json::to_string(record).map_err(|e| TrainError::Config(e.to_string()))?;
         line.push('\n');
-        file.write_all(line.as_bytes()).map_err(|e| {
+        append_file(&mut file, line.as_bytes()).map_err(|e| {
             let _ = file.set_len(before);
             TrainError::io(&path)(e)
         })
@@ -376,6 +375,17 @@ impl RunDir {
 /// Builds a GAN for a run's config, resuming from the latest checkpoint when there is one.
 pub fn load_gan(run: &RunDir, config: TrainConfig, checkpoint_dir: Option<&Path>) -> Result<Gan> {
     let dataset = Dataset::from_config(&config.data)?;
+    load_gan_with(run, config, dataset, checkpoint_dir)
+}
+
+/// [`load_gan`] on data already read (a caller that checked the memory the run needs
+/// against the data's shape first).
+pub fn load_gan_with(
+    run: &RunDir,
+    config: TrainConfig,
+    dataset: Dataset,
+    checkpoint_dir: Option<&Path>,
+) -> Result<Gan> {
     let mut gan = Gan::new(config, dataset)?;
     let dir = match checkpoint_dir {
         Some(d) => d.to_path_buf(),

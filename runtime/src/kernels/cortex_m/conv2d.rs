@@ -592,11 +592,16 @@ pub fn conv2d_i8_band_dsp(
                     }
                 }
                 let at = m * plane + oy * p.out_w + ox0;
-                for (j, acc) in acc.into_iter().enumerate().take(t) {
-                    if let Some(o) = y.get_mut(at + j) {
-                        let acc = acc.wrapping_sub(corr).wrapping_add(b);
-                        *o = requantize(acc, mul, sh, zp, lo, hi);
-                    }
+                // (a slice iterator: at `opt-level = "z"` an array's `into_iter` stays a call
+                // per element)
+                for (o, &acc) in y
+                    .get_mut(at..at + t)
+                    .unwrap_or(&mut [])
+                    .iter_mut()
+                    .zip(&acc)
+                {
+                    let acc = acc.wrapping_sub(corr).wrapping_add(b);
+                    *o = requantize(acc, mul, sh, zp, lo, hi);
                 }
             }
         }
@@ -699,14 +704,14 @@ fn finish_i8(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::kernels::test_util::*;
     use proptest::prelude::*;
 
     /// A geometry with `(pt, pl, pb, pr)` padding and strides `(sh, sw)`.
     #[allow(clippy::too_many_arguments)]
-    fn geometry(
+    pub(crate) fn geometry(
         (c, h, w, m): (usize, usize, usize, usize),
         (kh, kw): (usize, usize),
         (sh, sw): (usize, usize),

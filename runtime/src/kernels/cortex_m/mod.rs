@@ -7,6 +7,9 @@
 //! reference — f32 variants keep each output's summation order, int8 sums are exact — so
 //! choosing one never changes a sample.
 
+pub mod add;
 pub mod conv2d;
+pub mod conv_transpose2d;
 pub mod dense;
 pub mod dsp;
+pub mod upsample;
