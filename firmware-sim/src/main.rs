@@ -257,10 +257,52 @@ enum FormatArg {
     W8a8,
 }
 
+/// Writing to stdout failed (a closed pipe, a full disk): `println!` would panic.
+#[derive(Debug)]
+struct StdoutError(std::io::Error);
+
+impl std::fmt::Display for StdoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "writing to standard output: {}", self.0)
+    }
+}
+
+impl std::error::Error for StdoutError {}
+
+/// `print!` that returns a [`StdoutError`] from the enclosing function instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        write!(stdout, $($arg)*)
+            .and_then(|()| stdout.flush())
+            .map_err(StdoutError)?
+    }};
+}
+
+/// `println!` as [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
+/// Whether `err` is a closed stdout (the reader, e.g. `head`, has all it wanted).
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<StdoutError>()
+            .is_some_and(|e| e.0.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // a closed pipe ends the command quietly, as `head`'s producers do
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("firmware-sim: {err:#}");
             ExitCode::from(2)
@@ -321,7 +363,7 @@ fn compile(
                 options.masks = masks;
             }
         }
-        println!("calibrating with the conditions in {}", path.display());
+        outln!("calibrating with the conditions in {}", path.display());
     }
     let compiled = match edgegan_compiler::compile::compile_onnx(onnx, &options) {
         Err(e @ CompileError::Calibration(_)) => {
@@ -331,16 +373,16 @@ fn compile(
         other => other.with_context(|| format!("compiling {}", onnx.display()))?,
     };
     if compiled.roles.inferred {
-        println!("inferred roles: {}", compiled.roles);
+        outln!("inferred roles: {}", compiled.roles);
     }
-    print!("{compiled}");
+    out!("{compiled}");
     // All-or-nothing: the .egm files and the card (names, units, hashes) go in together.
     let written = firmware_sim::bundle::write_compiled(onnx, &compiled, out_dir)?;
     for note in &written.notes {
         eprintln!("firmware-sim: note: {note}");
     }
     for (path, bytes) in &written.files {
-        println!("wrote {} ({bytes} bytes)", path.display());
+        outln!("wrote {} ({bytes} bytes)", path.display());
     }
     Ok(())
 }
@@ -351,8 +393,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let file = ModelFile::read_with_limits(&model, limits.limits())?;
             let m = file.model()?;
             let view = load_view(&model, &m, ViewArgs::default())?;
-            print!("{}", report::inspect(&model, &m)?);
-            print!("{}", samples::describe(&view));
+            out!("{}", report::inspect(&model, &m)?);
+            out!("{}", samples::describe(&view));
         }
         Cmd::Sample {
             model,
@@ -380,8 +422,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let view = load_view(&model, &m, view)?;
             let units = samples::write_samples(&m, &batch, None, &out, format, &view)?;
-            units.into_iter().for_each(|u| println!("{u}"));
-            println!(
+            for u in units {
+                outln!("{u}");
+            }
+            outln!(
                 "wrote {} samples of {} to {}",
                 batch.pairs.len(),
                 model.display(),
@@ -390,7 +434,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Profiles => {
             for p in PROFILES {
-                println!(
+                outln!(
                     "{:<9} {:>9} flash {:>9} RAM   {}",
                     p.name,
                     kib(u64::from(p.flash)),
@@ -432,17 +476,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 limits,
             };
             let report = if c {
-                println!("firmware:     C example (firmware-sim/c-example, edgegan C API)");
+                outln!("firmware:     C example (firmware-sim/c-example, edgegan C API)");
                 firmware_sim::c_example::run(&opts)?
             } else {
                 firmware::run(&opts)?
             };
-            print!("{}", report::run_report(&model, &m, &report));
+            out!("{}", report::run_report(&model, &m, &report));
             if let (Some(out), Some(format)) = (out, format) {
                 let view = load_view(&model, &m, view)?;
                 let samples = Some(&report.samples[..]);
                 samples::write_samples(&m, &batch, samples, &out, format, &view)?;
-                println!("wrote the firmware's samples to {}", out.display());
+                outln!("wrote the firmware's samples to {}", out.display());
             }
         }
         Cmd::Compile {
@@ -463,14 +507,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             });
             let dir = std::fs::canonicalize(&dir)
                 .with_context(|| format!("model folder {}", dir.display()))?;
-            print!(
+            out!(
                 "{}",
                 bench_peer(&dir, &profile, seed, n, Duration::from_secs(timeout))?
             );
         }
         Cmd::Lint => {
             for line in firmware_sim::lint::lint()? {
-                println!("ok  {line}");
+                outln!("ok  {line}");
             }
         }
         Cmd::DemoModel { kind, weights, out } => {
@@ -487,7 +531,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let bytes = demo::model(kind, format)?;
             firmware_sim::output::write_file(&out, &bytes)?;
-            println!("wrote {} ({} bytes)", out.display(), bytes.len());
+            outln!("wrote {} ({} bytes)", out.display(), bytes.len());
         }
     }
     Ok(ExitCode::SUCCESS)

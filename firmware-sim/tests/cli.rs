@@ -1267,3 +1267,38 @@ fn bad_calibration_files_exit_2_naming_the_file() {
     );
     assert!(!d.join("out").join("model.w8a8.egm").exists());
 }
+
+#[test]
+fn closed_or_full_stdout_is_not_a_panic() {
+    // `println!` panics (exit 101) when stdout is gone; a closed pipe (`… | head -1`) ends
+    // quietly with exit 0, a full one (`> /dev/full`) is exit 2 saying what failed.
+    let dir = tempfile::tempdir().unwrap();
+    let mlp = demo(dir.path(), "mlp", "f32");
+    let csv = dir.path().join("points.csv");
+    let args = ["sample", "--model", s(&mlp), "--n", "5", "--out", s(&csv)];
+
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full is needed for this test");
+    let out = Command::new(env!("CARGO_BIN_EXE_firmware-sim"))
+        .args(args)
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_fails_with(&out, "writing to standard output");
+
+    // the read end closed before the first line is written
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firmware-sim"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(csv.exists(), "the samples were written before the pipe closed");
+}
