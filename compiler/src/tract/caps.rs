@@ -96,6 +96,15 @@ pub enum OnnxLimitError {
         /// Its name.
         name: String,
     },
+    /// A string tensor: no generator has one, and tract panics on string data stored raw
+    /// (found by the fuzzer).
+    #[error("{what} `{name}` is a string tensor (a generator has none)")]
+    StringTensor {
+        /// What it is.
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
     /// The bytes are not an ONNX protobuf.
     #[error("not an ONNX model: {0}")]
     Decode(String),
@@ -136,6 +145,12 @@ pub fn check(bytes: &[u8], limits: &OnnxLimits) -> Result<pb::ModelProto, OnnxLi
     let proto = tract_onnx::onnx()
         .proto_model_for_read(&mut &*bytes)
         .map_err(|e| OnnxLimitError::Decode(format!("{e:#}")))?;
+    check_proto(&proto, limits)?;
+    Ok(proto)
+}
+
+/// [`check`]'s caps on a decoded model.
+fn check_proto(proto: &pb::ModelProto, limits: &OnnxLimits) -> Result<(), OnnxLimitError> {
     if let Some(main) = &proto.graph {
         check_inputs(main, limits)?;
     }
@@ -149,12 +164,12 @@ pub fn check(bytes: &[u8], limits: &OnnxLimits) -> Result<pb::ModelProto, OnnxLi
             });
         }
         for t in &g.initializer {
-            check_tensor("initializer", &t.name, &t.dims, limits)?;
+            check_tensor("initializer", &t.name, t, limits)?;
         }
         for n in &g.node {
             for a in &n.attribute {
                 for t in a.t.iter().chain(&a.tensors) {
-                    check_tensor("Constant node", &n.name, &t.dims, limits)?;
+                    check_tensor("Constant node", &n.name, t, limits)?;
                 }
                 graphs.extend(a.g.iter().chain(&a.graphs));
             }
@@ -163,7 +178,7 @@ pub fn check(bytes: &[u8], limits: &OnnxLimits) -> Result<pb::ModelProto, OnnxLi
             }
         }
     }
-    Ok(proto)
+    Ok(())
 }
 
 /// tract's model of a checked `proto`; `path` (the file it came from) lets tract find
@@ -209,7 +224,24 @@ fn elements(what: &'static str, name: &str, dims: &[i64]) -> Result<u64, OnnxLim
     })
 }
 
+/// A constant's size against the cap, and its type against what tract can load.
 fn check_tensor(
+    what: &'static str,
+    name: &str,
+    t: &pb::TensorProto,
+    limits: &OnnxLimits,
+) -> Result<(), OnnxLimitError> {
+    if t.data_type == pb::tensor_proto::DataType::String as i32 {
+        return Err(OnnxLimitError::StringTensor {
+            what,
+            name: name.to_string(),
+        });
+    }
+    check_elements(what, name, &t.dims, limits)
+}
+
+/// `dims`' element count against the cap.
+fn check_elements(
     what: &'static str,
     name: &str,
     dims: &[i64],
@@ -293,7 +325,7 @@ fn check_constant_of_shape(
     } else {
         t.int64_data.clone()
     };
-    check_tensor("ConstantOfShape node", &n.name, &dims, limits)
+    check_elements("ConstantOfShape node", &n.name, &dims, limits)
 }
 
 #[cfg(test)]
@@ -328,5 +360,29 @@ mod tests {
                 limit: 10
             })
         ));
+    }
+
+    #[test]
+    fn string_tensors_are_refused_before_tract_sees_them() {
+        // tract-onnx panics ("FIXME, raw tensor loading") on a string tensor stored raw
+        let t = pb::TensorProto {
+            name: "s".into(),
+            data_type: pb::tensor_proto::DataType::String as i32,
+            dims: vec![1],
+            raw_data: b"abcd".to_vec(),
+            ..Default::default()
+        };
+        let proto = pb::ModelProto {
+            graph: Some(pb::GraphProto {
+                initializer: vec![t],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let err = check_proto(&proto, &OnnxLimits::default()).unwrap_err();
+        assert!(
+            matches!(&err, OnnxLimitError::StringTensor { what: "initializer", name } if name == "s"),
+            "{err}"
+        );
     }
 }
