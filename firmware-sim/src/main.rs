@@ -422,7 +422,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let view = load_view(&model, &m, view)?;
             let units = samples::write_samples(&m, &batch, None, &out, format, &view)?;
-            for u in units {
+            if let Some(u) = units {
                 outln!("{u}");
             }
             outln!(
