@@ -77,6 +77,36 @@ pub struct ForeignModel {
     pub stored: Output,
     /// The condition the compiled models take.
     pub kind: ConditionKind,
+    /// The noise input's batch size when the graph fixes it (torch.onnx.export without
+    /// `dynamic_axes`): the engines that run the ONNX take no other.
+    pub fixed_batch: Option<usize>,
+}
+
+/// The batch size `onnx` fixes for its input `input` (its first dimension, when a number).
+fn fixed_batch(onnx: &Path, input: &str) -> Result<Option<usize>, String> {
+    use tract_onnx::prelude::Framework;
+    let proto = tract_onnx::onnx()
+        .proto_model_for_path(onnx)
+        .map_err(|e| format!("{}: {e:#}", onnx.display()))?;
+    let dim = proto
+        .graph
+        .iter()
+        .flat_map(|g| &g.input)
+        .find(|i| i.name == input)
+        .and_then(|i| i.r#type.as_ref())
+        .and_then(|t| t.value.as_ref())
+        .and_then(|v| {
+            let tract_onnx::pb::type_proto::Value::TensorType(t) = v;
+            t.shape.as_ref()
+        })
+        .and_then(|shape| shape.dim.first())
+        .and_then(|d| match d.value {
+            Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) => {
+                usize::try_from(v).ok()
+            }
+            _ => None,
+        });
+    Ok(dim)
 }
 
 /// `bytes` copied into 16-byte aligned words, as [`DeviceModel::from_bytes`] needs.
@@ -114,8 +144,10 @@ impl ForeignModel {
         let kind = DeviceModel::from_bytes(&bytemuck::cast_slice(&words)[..compiled.f32.len()])
             .map_err(|e| format!("{name}: the f32 model: {e}"))?
             .condition();
+        let fixed_batch = fixed_batch(&onnx, &compiled.roles.noise)?;
         Ok(ForeignModel {
             kind,
+            fixed_batch,
             case: CaseInputs {
                 name: format!("{name}/stored"),
                 z,

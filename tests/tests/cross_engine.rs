@@ -504,8 +504,8 @@ fn parallel_sampler_rows_equal_one_samplers_bit_for_bit() {
 }
 
 /// The corpus's cases: the stored inputs (with ONNX Runtime's stored output), and for
-/// models without masks seeded inputs at batch 1 and 64 (labels cycling over the
-/// classes) that only the live engines run.
+/// models without masks seeded inputs at batch 1 and 64 (or the batch the graph fixes;
+/// labels cycling over the classes) that only the live engines run.
 fn corpus_cases(model: &ForeignModel) -> Vec<CaseInputs> {
     use rand::SeedableRng;
     use rand_distr::{Distribution, StandardNormal};
@@ -518,7 +518,12 @@ fn corpus_cases(model: &ForeignModel) -> Vec<CaseInputs> {
     // the stored z's shape past the batch: [Z], or [Z, 1, 1] (PyTorch's DCGAN tutorial)
     let tail = model.case.z.shape()[1..].to_vec();
     let noise_dim: usize = tail.iter().product();
-    for (seed, batch) in [(1u64, 1usize), (2, 64)] {
+    // a graph with a fixed batch takes only that one
+    let batches = match model.fixed_batch {
+        Some(b) => vec![(1u64, b)],
+        None => vec![(1u64, 1usize), (2, 64)],
+    };
+    for (seed, batch) in batches {
         let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
         let z: Vec<f32> = (0..batch * noise_dim)
             .map(|_| StandardNormal.sample(&mut rng))
