@@ -1225,10 +1225,7 @@ fn bad_calibration_files_exit_2_naming_the_file() {
     );
     let matrix = d.join("matrix.npy");
     write_npy_descr(&matrix, "<i8", &[2, 1], vec![0; 16]);
-    assert_fails_with(
-        &run(&ring8, &matrix),
-        "matrix.npy: shape [2, 1] is not [N]",
-    );
+    assert_fails_with(&run(&ring8, &matrix), "matrix.npy: shape [2, 1] is not [N]");
     let floats = d.join("floats.npy");
     write_npy(&floats, &[3], &[0.0, 1.0, 2.0]);
     assert_fails_with(
