@@ -1297,5 +1297,8 @@ fn closed_or_full_stdout_is_not_a_panic() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(csv.exists(), "the samples were written before the pipe closed");
+    assert!(
+        csv.exists(),
+        "the samples were written before the pipe closed"
+    );
 }
