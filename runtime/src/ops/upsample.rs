@@ -110,7 +110,7 @@ impl Op<'_> for Upsample {
             }
             (DType::I8, false) => upsample_nearest_rows(&self.p, x, cx.io.out),
             (DType::F32, true) => {
-                upsample_bilinear_f32(&self.p, arith_f32s(x)?, arith_f32s_mut(cx.io.out)?)
+                upsample_bilinear_f32(&self.p, arith_f32s(x)?, arith_f32s_mut(cx.io.out)?);
             }
             (DType::I8, true) => upsample_bilinear_i8(&self.p, i8s(x), i8s_mut(cx.io.out)),
         }
