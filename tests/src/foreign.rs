@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use edgegan_compiler::compile::{CompileOptions, CompiledModel, compile_onnx};
-use edgegan_compiler::tract::{OnnxInput, OnnxRunner};
+use edgegan_compiler::tract::{OnnxInput, OnnxRunner, OnnxType, TypedOnnx};
 use edgegan_runtime::{ConditionKind, DeviceModel, WeightFormat};
 use ort::session::Session;
 use ort::value::{Tensor, TensorElementType, ValueType};
@@ -226,18 +226,56 @@ impl Engine for Stored {
 /// tract on the file as it is, inputs renamed to the graph's.
 struct ForeignTract {
     model: std::sync::Arc<ForeignModel>,
-    runner: OnnxRunner,
+    /// The plan with the batch symbolic, or why tract could not make one: tf2onnx gives
+    /// each input's batch its own symbol (`unk__138`, `unk__139`), which tract cannot unify
+    /// at a Concat; such a model is planned per case at the case's shapes.
+    runner: Result<OnnxRunner, String>,
+    /// The file's bytes, for the per-case plans.
+    bytes: Vec<u8>,
+    /// The graph's inputs in its order (the per-case plan's facts follow it).
+    input_order: Vec<String>,
 }
 
 impl ForeignTract {
     fn load(model: std::sync::Arc<ForeignModel>) -> Result<Self, EngineError> {
-        let runner = OnnxRunner::from_path(&model.onnx).map_err(|e| EngineError::Load {
+        let load_err = |message: String| EngineError::Load {
             engine: "tract".into(),
             path: model.onnx.clone(),
-            message: e.to_string(),
-        })?;
-        Ok(ForeignTract { model, runner })
+            message,
+        };
+        let bytes = std::fs::read(&model.onnx).map_err(|e| load_err(e.to_string()))?;
+        let typed = TypedOnnx::from_bytes(&bytes).map_err(|e| load_err(e.to_string()));
+        let input_order = match &typed {
+            Ok(t) => t.inputs().iter().map(|f| f.name.clone()).collect(),
+            Err(_) => graph_inputs(&model.onnx).map_err(load_err)?,
+        };
+        let runner = typed
+            .and_then(|t| t.into_runner().map_err(|e| load_err(e.to_string())))
+            .map_err(|e| e.to_string());
+        Ok(ForeignTract {
+            model,
+            runner,
+            bytes,
+            input_order,
+        })
     }
+}
+
+/// The graph inputs of `onnx` that are not initializers, in the graph's order.
+fn graph_inputs(onnx: &Path) -> Result<Vec<String>, String> {
+    use tract_onnx::prelude::Framework;
+    let proto = tract_onnx::onnx()
+        .proto_model_for_path(onnx)
+        .map_err(|e| format!("{}: {e:#}", onnx.display()))?;
+    let g = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| format!("{}: no graph", onnx.display()))?;
+    Ok(g.input
+        .iter()
+        .filter(|i| !g.initializer.iter().any(|t| t.name == i.name))
+        .map(|i| i.name.clone())
+        .collect())
 }
 
 impl Engine for ForeignTract {
@@ -266,10 +304,32 @@ impl Engine for ForeignTract {
                 },
             })
             .collect();
-        let x = self
-            .runner
-            .run(&inputs)
-            .map_err(|e| err.run(e.to_string()))?;
+        let x = match &self.runner {
+            Ok(runner) => runner.run(&inputs),
+            Err(symbolic) => {
+                // planned at this case's shapes, in the graph's input order
+                let mut facts = Vec::new();
+                for name in &self.input_order {
+                    let input = inputs
+                        .iter()
+                        .find(|i| i.name() == name)
+                        .ok_or_else(|| err.input(format!("no input `{name}`")))?;
+                    facts.push(match input {
+                        OnnxInput::F32 { shape, .. } => (OnnxType::F32, *shape),
+                        OnnxInput::I64 { shape, .. } => (OnnxType::I64, *shape),
+                    });
+                }
+                TypedOnnx::from_bytes_at(&self.bytes, &facts)
+                    .and_then(TypedOnnx::into_runner)
+                    .and_then(|r| r.run(&inputs))
+                    .map_err(|e| {
+                        edgegan_compiler::tract::TractError::Run(format!(
+                            "{e} (with the batch symbolic: {symbolic})"
+                        ))
+                    })
+            }
+        }
+        .map_err(|e| err.run(e.to_string()))?;
         err.output(x.shape, x.data)
     }
 }
