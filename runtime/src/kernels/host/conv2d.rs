@@ -354,7 +354,7 @@ fn tile_avx2<const N: usize>(t: &Tile, stage: &[i16], packed: &[i32], m0: usize)
 mod tests {
     use super::*;
     use crate::kernels::conv2d::conv2d_i8;
-    use crate::kernels::cortex_m::conv2d::tests::geometry;
+    use crate::kernels::cortex_m::conv2d::tests::{fashion_i8_cases, geometry};
     use crate::kernels::test_util::i8_vec;
     use proptest::prelude::*;
 
@@ -381,19 +381,7 @@ mod tests {
     fn fashion_shapes_match_reference() {
         for (c, hw, m) in [(64, 14, 32), (32, 28, 16), (16, 28, 1), (3, 64, 5)] {
             let p = geometry((c, hw, hw, m), (3, 3), (1, 1), (1, 1, 1, 1), m > 1);
-            let nx = c * hw * hw;
-            let nw = m * c * 9;
-            let x: Vec<i8> = (0..nx).map(|i| ((i * 37) % 256) as u8 as i8).collect();
-            let w: Vec<i8> = (0..nw).map(|i| ((i * 91) % 255) as u8 as i8).collect();
-            for zp in [-128, -3, 0, 127] {
-                let q = Conv2dI8Quant {
-                    input_zero_point: zp,
-                    output_zero_point: 5,
-                    act_min: if m > 1 { 5 } else { -128 },
-                    act_max: 127,
-                };
-                run(&p, &q, &x, &w, zp);
-            }
+            fashion_i8_cases(&p, &mut |q, x, w, zp| run(&p, q, x, w, zp));
         }
     }
 
