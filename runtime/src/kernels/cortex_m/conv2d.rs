@@ -810,16 +810,16 @@ pub(crate) mod tests {
                 .collect();
             let b: Vec<f32> = (0..m).map(|i| i as f32 * 0.1 - 0.2).collect();
             check_f32(&p, &x, &w, Some(&b));
-            fashion_i8_cases(&p, &mut |q, xq, wq, zp| check_i8(&p, q, xq, wq, zp));
+            fashion_i8_cases(&p, |q, xq, wq, zp| check_i8(&p, q, xq, wq, zp));
         }
     }
 
     /// The int8 inputs and quantisations every fashion shape `p` is checked with (the
     /// Cortex-M and the host kernels' tests share them): `check(q, x, w, zero point)`.
-    pub(crate) fn fashion_i8_cases(
-        p: &Conv2dParams,
-        check: &mut dyn FnMut(&Conv2dI8Quant, &[i8], &[i8], i32),
-    ) {
+    pub(crate) fn fashion_i8_cases<F>(p: &Conv2dParams, mut check: F)
+    where
+        F: FnMut(&Conv2dI8Quant, &[i8], &[i8], i32),
+    {
         let (nx, nw, _) = sizes(p);
         let xq: Vec<i8> = (0..nx).map(|i| ((i * 37) % 256) as u8 as i8).collect();
         let wq: Vec<i8> = (0..nw).map(|i| ((i * 91) % 255) as u8 as i8).collect();

@@ -381,7 +381,7 @@ mod tests {
     fn fashion_shapes_match_reference() {
         for (c, hw, m) in [(64, 14, 32), (32, 28, 16), (16, 28, 1), (3, 64, 5)] {
             let p = geometry((c, hw, hw, m), (3, 3), (1, 1), (1, 1, 1, 1), m > 1);
-            fashion_i8_cases(&p, &mut |q, x, w, zp| run(&p, q, x, w, zp));
+            fashion_i8_cases(&p, |q, x, w, zp| run(&p, q, x, w, zp));
         }
     }
 
