@@ -111,9 +111,7 @@ def export(out, name, make, seed):
 def main():
     out = sys.argv[1]
     export(out, "keras-dcgan", keras_dcgan, 11)
-    if "--pending" in sys.argv:
-        # not yet compiled end to end (ELU's pattern after tract drops alpha = 1)
-        export(out, "keras-upsample", keras_upsample, 12)
+    export(out, "keras-upsample", keras_upsample, 12)
 
 
 if __name__ == "__main__":

@@ -485,6 +485,61 @@ fn qemu_w8a8_torch_dcgan_is_bit_identical_to_host() {
     assert!(report.contains("w8a8"), "{report}");
 }
 
+/// Every foreign generator folder (one with a `generator.onnx`) of the corpus
+/// (`tests/corpus/*` without `bad/`) and of `models/foreign/*`, listed at run time; a
+/// folder without `generator.onnx` is an error, not a skip.
+fn corpus_generators() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut found = Vec::new();
+    for dir in [root.join("tests/corpus"), models_dir().join("foreign")] {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if !path.is_dir() || path.file_name().is_some_and(|n| n == "bad") {
+                continue;
+            }
+            let onnx = path.join("generator.onnx");
+            assert!(onnx.is_file(), "{}: no generator.onnx", path.display());
+            found.push(onnx);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// (seed, condition) pairs per corpus model in QEMU: the firmware is built once per
+/// model (its own op features), which is most of the time; a few samples cover every op.
+const CORPUS_PAIRS: usize = 4;
+
+/// Every corpus generator (PyTorch, Keras through tf2onnx, the trained Fashion DCGAN),
+/// compiled to w8a8 with its roles inferred, runs in QEMU on the smallest Cortex-M4
+/// profile it fits (m4-small, else a larger one) bit for bit with the host runtime.
+#[test]
+fn qemu_w8a8_every_corpus_model_is_bit_identical_to_host() {
+    let start = Instant::now();
+    let generators = corpus_generators();
+    assert!(generators.len() >= 10, "corpus incomplete: {generators:?}");
+    for onnx in &generators {
+        let dir = tempfile::tempdir().unwrap();
+        let out = firmware_sim(&["compile", s(onnx), "--out-dir", s(dir.path())]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            onnx.display(),
+            text(&out.stderr)
+        );
+        let model = dir.path().join("model.w8a8.egm");
+        println!("{}", onnx.display());
+        let report = qemu_firmware_matches_host(&model, None, 300, CORPUS_PAIRS, &[]);
+        assert!(report.contains("w8a8"), "{}: {report}", onnx.display());
+    }
+    println!(
+        "{} corpus models in QEMU: {:.1} s",
+        generators.len(),
+        start.elapsed().as_secs_f64()
+    );
+}
+
 /// The trained PyTorch DCGAN for Fashion-MNIST (models/foreign/torch-dcgan-fashion, from
 /// scripts/train-torch-dcgan.py) runs on the Cortex-M4 (m4-small) bit for bit, its
 /// ConvTranspose2d layers through the DSP kernel.

@@ -618,6 +618,19 @@ fn every_engine_agrees_on_every_corpus_model() {
         // golden~tract, golden~ort, ort~tract, and egm-f32 against each, plus the two
         // quantised pairs: 8 pairs on the stored case at least
         assert!(compared >= 8, "{}: only {compared} comparisons", model.name);
+        // the f32 device model against ONNX Runtime's stored output, within F32_TOLERANCE
+        // (1e-5 max abs), was compared on this model (the criterion, by name)
+        let f32_vs_ort = pair_key("golden", "egm-f32");
+        assert_eq!(
+            tolerances.get(&f32_vs_ort),
+            Some(&F32_TOLERANCE),
+            "{f32_vs_ort}"
+        );
+        assert!(
+            worst.contains_key(&f32_vs_ort),
+            "{}: {f32_vs_ort} not compared",
+            model.name
+        );
         println!("{}: {worst:?}", model.name);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

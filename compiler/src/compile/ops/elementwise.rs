@@ -79,8 +79,9 @@ fn elu_args(cx: &Lowerer<'_>, node: &TypedNode) -> Result<(OutletId, Vec<f32>), 
         ("GT" | "GTE", &[a, b]) => a == x && uniform(cx.model, b) == Some(0.0),
         _ => false,
     };
-    // the negative branch: alpha·(exp(x) − 1), written as a Sub of 1 or an Add of −1
-    let (m, alpha) = with_constant(cx.model, cx.model.node(neg.node), "Mul").ok_or_else(not)?;
+    // the negative branch: alpha·(exp(x) − 1), written as a Sub of 1 or an Add of −1; with
+    // alpha = 1 (PyTorch's and Keras' default) tract drops the product by one
+    let (m, alpha) = with_constant(cx.model, cx.model.node(neg.node), "Mul").unwrap_or((neg, 1.0));
     let minus_one = with_constant(cx.model, cx.model.node(m.node), "Sub")
         .filter(|&(e, c)| c == 1.0 && cx.model.node(m.node).inputs[0] == e)
         .or_else(|| {
