@@ -48,7 +48,10 @@ impl Rescale {
     /// Equal to `requantize(x, multiplier, shift, zero_point, lo, hi)`.
     #[inline(always)]
     pub(crate) fn to_i8(self, x: i32, zero_point: i32, lo: i32, hi: i32) -> i8 {
-        self.apply(x).saturating_add(zero_point).clamp(lo, hi) as i8
+        // (`max` then `min` is `clamp` for `lo ≤ hi`, which every op's bounds are: -128..127
+        // or `activation_range_i8`'s; `clamp`, which checks it, stayed a call per output at
+        // `opt-level = "z"`)
+        self.apply(x).saturating_add(zero_point).max(lo).min(hi) as i8
     }
 }
 

@@ -353,12 +353,26 @@ pub const Q15_ROW_WORDS: usize = 4;
 /// The window row [`conv3_q15_rows`] reads for the inputs `b0..b5`.
 #[inline(always)]
 pub fn q15_row(b: &[u8; 6]) -> [u32; Q15_ROW_WORDS] {
+    q15_words(row_words(b), [!0; 2], [0; 2])
+}
+
+/// The words `b0 b1 b2 b3` and `b2 b3 b4 b5` of `b`.
+#[inline(always)]
+pub fn row_words(b: &[u8; 6]) -> [u32; 2] {
     // (unaligned word reads: one `LDR` each on the Cortex-M4, where LLVM builds the word
     // from byte loads for `from_le_bytes`)
-    let (lo, hi) = (
+    [
         u32::from_le(bytemuck::pod_read_unaligned(&b[..4])),
         u32::from_le(bytemuck::pod_read_unaligned(&b[2..])),
-    );
+    ]
+}
+
+/// The window row [`conv3_q15_rows`] reads for the words `[lo, hi]` of [`row_words`],
+/// each first taking the bytes of `keep` from itself and the others from `pads`
+/// (`pads & !keep`).
+#[inline(always)]
+pub fn q15_words([lo, hi]: [u32; 2], keep: [u32; 2], pads: [u32; 2]) -> [u32; Q15_ROW_WORDS] {
+    let (lo, hi) = ((lo & keep[0]) | pads[0], (hi & keep[1]) | pads[1]);
     [sxtb16(lo), sxtb16_ror8(lo), sxtb16(hi), sxtb16_ror8(hi)]
 }
 
@@ -371,8 +385,15 @@ pub fn q15_row(b: &[u8; 6]) -> [u32; Q15_ROW_WORDS] {
 /// rows left are taken one at a time.
 #[inline(always)]
 pub fn conv3_q15_rows(win: &[u32], w: &[u8], acc: [i32; 4]) -> [i32; 4] {
-    let rows = (win.len() / Q15_ROW_WORDS).min(w.len() / 3);
-    let quads = rows.min(w.len().saturating_sub(1) / 3) / 4;
+    let rows = win.len() / Q15_ROW_WORDS;
+    // (no division by 3 while `w` holds a byte past the rows, as it does but for the last
+    // channel's last part)
+    let (rows, quads) = if w.len() > 3 * rows {
+        (rows, rows / 4)
+    } else {
+        let rows = w.len() / 3;
+        (rows, rows.min(w.len().saturating_sub(1) / 3) / 4)
+    };
     let acc = if quads == 0 {
         acc
     } else {
