@@ -68,11 +68,18 @@ pub fn add_i8_prepared(p: &AddI8Params, side: Side, y: &mut [i8], other: &[i8], 
     let out = Rescale::new(p.output_multiplier, p.output_shift);
     let (zy, zo) = (py.zero_point, po.zero_point);
     let (zp, lo, hi) = (p.output_zero_point, p.act_min, p.act_max);
-    zip_broadcast(y, other, b, |v, o| {
-        let sy = ry.apply((i32::from(*v) - zy).wrapping_shl(ADD_LEFT_SHIFT as u32));
-        let so = ro.apply((i32::from(o) - zo).wrapping_shl(ADD_LEFT_SHIFT as u32));
-        *v = out.to_i8(sy.wrapping_add(so), zp, lo, hi);
-    });
+    // (inlined into each broadcast loop: a call per element otherwise)
+    zip_broadcast(
+        y,
+        other,
+        b,
+        #[inline(always)]
+        |v, o| {
+            let sy = ry.apply((i32::from(*v) - zy).wrapping_shl(ADD_LEFT_SHIFT as u32));
+            let so = ro.apply((i32::from(o) - zo).wrapping_shl(ADD_LEFT_SHIFT as u32));
+            *v = out.to_i8(sy.wrapping_add(so), zp, lo, hi);
+        },
+    );
 }
 
 /// [`crate::kernels::mul::mul_i8`], equal to it.
@@ -83,10 +90,17 @@ pub fn mul_i8_prepared(p: &MulI8Params, side: Side, y: &mut [i8], other: &[i8], 
     };
     let out = Rescale::new(p.output_multiplier, p.output_shift);
     let (zp, lo, hi) = (p.output_zero_point, p.act_min, p.act_max);
-    zip_broadcast(y, other, b, |v, o| {
-        let raw = (i32::from(*v) - zy) * (i32::from(o) - zo);
-        *v = out.to_i8(raw, zp, lo, hi);
-    });
+    // (inlined into each broadcast loop: a call per element otherwise)
+    zip_broadcast(
+        y,
+        other,
+        b,
+        #[inline(always)]
+        |v, o| {
+            let raw = (i32::from(*v) - zy) * (i32::from(o) - zo);
+            *v = out.to_i8(raw, zp, lo, hi);
+        },
+    );
 }
 
 #[cfg(test)]

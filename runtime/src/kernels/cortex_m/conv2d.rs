@@ -357,7 +357,7 @@ pub fn conv2d_i8_m4(
 ) {
     let n = p.out_channels;
     let rows = p.in_channels * p.kernel_h;
-    let Some(zp8) = band_zero_point(p, q, [bias, multiplier, shift], M4_BAND / M4_SPAN) else {
+    let Some(zp8) = band_zero_point(p, q, [bias, multiplier, shift], (M4_BAND / M4_SPAN, 1)) else {
         return conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
     };
     let zp = i32::from(zp8);
@@ -423,7 +423,7 @@ pub fn conv2d_i8_dsp(
     let requant = [bias, multiplier, shift];
     let kernel = if p.out_channels > DSP_CHANNELS {
         conv2d_i8_m4
-    } else if band_zero_point(p, q, requant, M4_BAND / M4_SPAN).is_some() {
+    } else if band_zero_point(p, q, requant, (usize::MAX, 2)).is_some() {
         conv2d_i8_band_dsp
     } else if patch_zero_point(p, q, requant).is_some() {
         conv2d_i8_patch_dsp
@@ -528,9 +528,10 @@ const Q15_ROWS: usize = 96;
 const Q15_GROUP: usize = 32;
 
 /// int8 conv2d for cores with the DSP extension, for 3-wide kernels at horizontal stride 1
-/// (others run [`conv2d_i8_m4`]). Equal to [`conv2d_i8`].
+/// or 2 (others run [`conv2d_i8_m4`]). Equal to [`conv2d_i8`].
 ///
-/// Like [`conv2d_i8_m4`], the `KH` input rows under a tile of four output columns are
+/// Like [`conv2d_i8_m4`], the `KH` input rows under a tile of four output columns (two at
+/// stride 2) are
 /// staged for every channel into a window on the stack, padded with the input zero point,
 /// and shared by all output channels. Here each window row's six inputs `b0..b5` are
 /// staged already sign-extended into 16-bit lanes, as the four words `(b0, b2)`,
@@ -539,7 +540,8 @@ const Q15_GROUP: usize = 32;
 /// two `LDRD`. Each row's three weights are one word `w0 w1 w2 ·`, sign-extended into the
 /// lanes `(w0, w2)` and `(w1, ·)`. Then output column `j` takes `b0·w0 + b2·w2` in one
 /// `SMLAD` and `b1·w1` in one `SMLABB`, and column `j + 1` takes `b1·w0 + b3·w2` and
-/// `b2·w1` (`SMLATB`): twelve multiply-accumulates in thirteen instructions. The window is
+/// `b2·w1` (`SMLATB`): twelve multiply-accumulates in thirteen instructions (at stride 2,
+/// columns `j` and `j + 1` take `(b0, b2)`, `b1` and `(b2, b4)`, `b3`). The window is
 /// staged [`Q15_ROWS`] rows at a time (the stack of a 64 KB part is tight), the four sums
 /// of each of up to [`Q15_GROUP`] channels carried from one part to the next. `zp·Σw` of
 /// each channel is computed once per call and subtracted at the end, since padding reads
@@ -557,7 +559,7 @@ pub fn conv2d_i8_band_dsp(
     y: &mut [i8],
 ) {
     let rows = p.in_channels * p.kernel_h;
-    let Some(zp8) = band_zero_point(p, q, [bias, multiplier, shift], usize::MAX) else {
+    let Some(zp8) = band_zero_point(p, q, [bias, multiplier, shift], (usize::MAX, 2)) else {
         return conv2d_i8_m4(p, q, x, w, bias, multiplier, shift, y);
     };
     let per_m = rows * 3;
@@ -568,6 +570,8 @@ pub fn conv2d_i8_band_dsp(
     let mut sums = [[0i32; DSP_T]; Q15_GROUP];
     let mut corr = [0i32; Q15_GROUP];
     let (zp, lo, hi) = (q.output_zero_point, q.act_min, q.act_max);
+    // output columns per tile: the window's six input columns cover two at stride 2
+    let tile = if p.stride_w == 1 { DSP_T } else { 2 };
     let groups = w
         .chunks(Q15_GROUP * per_m)
         .zip(y.chunks_mut(Q15_GROUP * plane));
@@ -577,21 +581,24 @@ pub fn conv2d_i8_band_dsp(
             *c = i32::from(zp8).wrapping_mul(weight_sum(bytemuck::cast_slice(wm)));
         }
         for oy in 0..p.out_h {
-            for ox0 in (0..p.out_w).step_by(DSP_T) {
+            for ox0 in (0..p.out_w).step_by(tile) {
                 let sums = sums.get_mut(..n).unwrap_or(&mut []);
                 sums.fill([0; DSP_T]);
-                let cols = window_cols(p, ox0);
+                let cols = window_cols(p, ox0 * p.stride_w);
                 for r0 in (0..rows).step_by(Q15_ROWS) {
                     let part = Q15_ROWS.min(rows - r0);
                     let win = win.get_mut(..part * dsp::Q15_ROW_WORDS).unwrap_or(&mut []);
                     stage_q15(p, x, win, (cols, oy), r0, zp8 as u8);
                     let mut wm = wg.get(3 * r0..).unwrap_or(&[]);
                     for acc in sums.iter_mut() {
-                        *acc = dsp::conv3_q15_rows(win, wm, *acc);
+                        *acc = match p.stride_w {
+                            1 => dsp::conv3_q15_rows::<1>(win, wm, *acc),
+                            _ => dsp::conv3_q15_rows::<2>(win, wm, *acc),
+                        };
                         wm = wm.get(per_m..).unwrap_or(&[]);
                     }
                 }
-                let t = DSP_T.min(p.out_w - ox0);
+                let t = tile.min(p.out_w - ox0);
                 for (m, (acc, &corr)) in sums.iter().zip(&corr).enumerate() {
                     let mg = g * Q15_GROUP + m;
                     let at = m * plane + oy * p.out_w + ox0;
@@ -667,20 +674,21 @@ fn stage_q15(
     }
 }
 
-/// The window columns of the tile from output column `ox0` that lie in the image, `lo..hi`,
-/// and the input column of `lo` (see [`window_row`]).
-fn window_cols(p: &Conv2dParams, ox0: usize) -> (usize, usize, usize) {
-    let lo = p.pad_left.saturating_sub(ox0);
+/// The columns of the window from input column `ix0 − pl` (`ix0 = ox0·sw` for the tile
+/// from output column `ox0`) that lie in the image, `lo..hi`, and the input column of `lo`
+/// (see [`window_row`]).
+fn window_cols(p: &Conv2dParams, ix0: usize) -> (usize, usize, usize) {
+    let lo = p.pad_left.saturating_sub(ix0);
     let hi = (p.in_w + p.pad_left)
-        .saturating_sub(ox0)
+        .saturating_sub(ix0)
         .min(M4_SPAN)
         .max(lo);
-    (lo, hi, ox0 + lo - p.pad_left)
+    (lo, hi, ix0 + lo - p.pad_left)
 }
 
 /// Row `c·KH + ky` of the band kernels' window ([`conv2d_i8_m4`], [`conv2d_i8_band_dsp`])
 /// for the tile of output row `oy` whose columns are `cols` ([`window_cols`]): the
-/// [`M4_SPAN`] columns from `ox0 − pl` of input row `oy·sh + ky − pt` of channel `c`, and
+/// [`M4_SPAN`] columns from `ix0 − pl` of input row `oy·sh + ky − pt` of channel `c`, and
 /// `pad` where that lies outside the image. A row inside the image is one copy.
 #[inline(always)]
 fn window_row<T: Copy>(
@@ -738,10 +746,10 @@ fn band_zero_point(
     p: &Conv2dParams,
     q: &Conv2dI8Quant,
     requant: [&[i32]; 3],
-    max_rows: usize,
+    (max_rows, max_stride): (usize, usize),
 ) -> Option<i8> {
     let rows = p.in_channels * p.kernel_h;
-    let covered = p.stride_w == 1
+    let covered = (1..=max_stride).contains(&p.stride_w)
         && p.kernel_w == 3
         && (1..=max_rows).contains(&rows)
         && p.out_w > 0

@@ -121,6 +121,24 @@ mod native {
         };
     }
 
+    /// One window row of `conv3_q15_quads`' loop at horizontal stride 2: the row's weight
+    /// word, then two pairs of sign-extended input words, each feeding one output.
+    macro_rules! q15_row_s2 {
+        () => {
+            concat!(
+                "ldr {we}, [{wp}], #3\n",
+                "sxtb16 {wo}, {we}, ror #8\n",
+                "sxtb16 {we}, {we}\n",
+                "ldrd {x}, {xo}, [{xp}], #8\n",
+                "smlad {a0}, {x}, {we}, {a0}\n",
+                "smlabb {a0}, {xo}, {wo}, {a0}\n",
+                "ldrd {x}, {xo}, [{xp}], #8\n",
+                "smlad {a1}, {x}, {we}, {a1}\n",
+                "smlabb {a1}, {xo}, {wo}, {a1}\n",
+            )
+        };
+    }
+
     /// Two neighbouring outputs from the extended input words in `{x}`, `{xo}` (see
     /// `column_pair`).
     macro_rules! q15_pair {
@@ -188,8 +206,38 @@ mod native {
     /// [`super::conv3_q15_rows`]' loop, four rows per pass, with `q ≥ 1` passes checked
     /// against both slices.
     #[inline(always)]
-    pub fn conv3_q15_quads(win: &[u32], w: &[u8], q: usize, acc: [i32; 4]) -> [i32; 4] {
+    pub fn conv3_q15_quads<const S: usize>(
+        win: &[u32],
+        w: &[u8],
+        q: usize,
+        acc: [i32; 4],
+    ) -> [i32; 4] {
         let [mut a0, mut a1, mut a2, mut a3] = acc;
+        if S == 2 {
+            // SAFETY: as below; the loop reads the same words and bytes.
+            unsafe {
+                asm!(
+                    "2:",
+                    q15_row_s2!(),
+                    q15_row_s2!(),
+                    q15_row_s2!(),
+                    q15_row_s2!(),
+                    "subs {n}, #1",
+                    "bne 2b",
+                    x = out(reg) _,
+                    xo = out(reg) _,
+                    we = out(reg) _,
+                    wo = out(reg) _,
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    xp = inout(reg) win.as_ptr() => _,
+                    wp = inout(reg) w.as_ptr() => _,
+                    n = inout(reg) q => _,
+                    options(nostack, readonly),
+                );
+            }
+            return [a0, a1, a2, a3];
+        }
         // SAFETY: `q ≥ 1`, `win` holds `16·q` words and `w` at least `12·q + 1` bytes (the
         // caller cut `q`): pass `i` reads words `16i..16i + 16` (word-aligned, as `LDRD`
         // needs: `win` is a `u32` slice) and weight bytes `12i..12i + 13`.
@@ -275,10 +323,15 @@ mod native {
     }
 
     /// [`super::conv3_q15_rows`]' loop in plain Rust.
-    pub fn conv3_q15_quads(win: &[u32], w: &[u8], q: usize, acc: [i32; 4]) -> [i32; 4] {
+    pub fn conv3_q15_quads<const S: usize>(
+        win: &[u32],
+        w: &[u8],
+        q: usize,
+        acc: [i32; 4],
+    ) -> [i32; 4] {
         let rows = win.chunks_exact(super::Q15_ROW_WORDS).take(4 * q);
         rows.enumerate().fold(acc, |acc, (r, x)| {
-            super::conv3_q15_row(x, super::word(w.get(3 * r..).unwrap_or(&[])), acc)
+            super::conv3_q15_row::<S>(x, super::word(w.get(3 * r..).unwrap_or(&[])), acc)
         })
     }
 }
@@ -376,15 +429,17 @@ pub fn q15_words([lo, hi]: [u32; 2], keep: [u32; 2], pads: [u32; 2]) -> [u32; Q1
     [sxtb16(lo), sxtb16_ror8(lo), sxtb16(hi), sxtb16_ror8(hi)]
 }
 
-/// Four neighbouring outputs of a 3-wide kernel over the rows of `win` (fewer when `w` is
-/// shorter): row `r` is `win[4r..4r + 4]` (a [`q15_row`]) and its weights `w[3r..3r + 3]`;
-/// adds `Σ_kx b[j + kx]·w[kx]` to `acc[j]`. Four rows per pass of the loop, the inputs
-/// already extended, so that each row takes one weight load and two extends, two `LDRD`
-/// and eight multiply-accumulate instructions for its twelve products. The loop reads each
-/// row's weights as the word `w0 w1 w2 ·`, so it stops where that would read past `w`; the
-/// rows left are taken one at a time.
+/// Neighbouring outputs of a 3-wide kernel at horizontal stride `S` over the rows of `win`
+/// (fewer when `w` is shorter): row `r` is `win[4r..4r + 4]` (a [`q15_row`]) and its
+/// weights `w[3r..3r + 3]`; adds `Σ_kx b[S·j + kx]·w[kx]` to `acc[j]`, for the four outputs
+/// `j` the six inputs cover at stride 1 and the two at stride 2 (`acc[2..]` unchanged).
+/// Four rows per pass of the loop, the inputs already extended, so that each row takes one
+/// weight load and two extends, two `LDRD` and eight multiply-accumulate instructions for
+/// its twelve products at stride 1 (four for six at stride 2). The loop reads each row's
+/// weights as the word `w0 w1 w2 ·`, so it stops where that would read past `w`; the rows
+/// left are taken one at a time.
 #[inline(always)]
-pub fn conv3_q15_rows(win: &[u32], w: &[u8], acc: [i32; 4]) -> [i32; 4] {
+pub fn conv3_q15_rows<const S: usize>(win: &[u32], w: &[u8], acc: [i32; 4]) -> [i32; 4] {
     let rows = win.len() / Q15_ROW_WORDS;
     // (no division by 3 while `w` holds a byte past the rows, as it does but for the last
     // channel's last part)
@@ -397,12 +452,12 @@ pub fn conv3_q15_rows(win: &[u32], w: &[u8], acc: [i32; 4]) -> [i32; 4] {
     let acc = if quads == 0 {
         acc
     } else {
-        native::conv3_q15_quads(win, w, quads, acc)
+        native::conv3_q15_quads::<S>(win, w, quads, acc)
     };
     (4 * quads..rows).fold(acc, |acc, r| {
         match (win.get(4 * r..), w.get(3 * r..3 * r + 3)) {
             (Some(x), Some(&[w0, w1, w2])) => {
-                conv3_q15_row(x, u32::from_le_bytes([w0, w1, w2, 0]), acc)
+                conv3_q15_row::<S>(x, u32::from_le_bytes([w0, w1, w2, 0]), acc)
             }
             _ => acc,
         }
@@ -421,11 +476,17 @@ pub fn column_pair(xe: u32, xo: u32, we: u32, wo: u32, (ae, ao): (i32, i32)) -> 
 
 /// One row of [`conv3_q15_rows`]: window words `x[0..4]`, weight word `wv` (`w0 w1 w2 ·`).
 #[inline(always)]
-pub fn conv3_q15_row(x: &[u32], wv: u32, [a0, a1, a2, a3]: [i32; 4]) -> [i32; 4] {
+pub fn conv3_q15_row<const S: usize>(x: &[u32], wv: u32, [a0, a1, a2, a3]: [i32; 4]) -> [i32; 4] {
     let (we, wo) = (sxtb16(wv), sxtb16_ror8(wv));
     let Some(&[e0, o0, e1, o1]) = x.get(..Q15_ROW_WORDS) else {
         return [a0, a1, a2, a3];
     };
+    if S == 2 {
+        // inputs `b0 b1 b2` and `b2 b3 b4`
+        let a0 = smlabb(o0, wo, smlad(e0, we, a0));
+        let a1 = smlabb(o1, wo, smlad(e1, we, a1));
+        return [a0, a1, a2, a3];
+    }
     let (a0, a1) = column_pair(e0, o0, we, wo, (a0, a1));
     let (a2, a3) = column_pair(e1, o1, we, wo, (a2, a3));
     [a0, a1, a2, a3]
