@@ -406,9 +406,10 @@ pub fn conv2d_i8_m4(
 }
 
 /// int8 conv2d for cores with the DSP extension: the band kernel
-/// ([`conv2d_i8_band_dsp`]) for 3-wide kernels at horizontal stride 1, the patch kernel
-/// ([`conv2d_i8_patch_dsp`]) for other geometries, [`conv2d_i8_m4`] past their limits.
-/// Equal to [`conv2d_i8`]. It holds no buffer itself, so only one kernel's is on the stack.
+/// ([`conv2d_i8_band_dsp`]) for 3-wide kernels at horizontal stride 1 or 2, the patch
+/// kernel ([`conv2d_i8_patch_dsp`]) for other geometries, [`conv2d_i8_tiled`] past their
+/// limits ([`conv2d_i8_m4`], which the band kernel covers, is not linked). Equal to
+/// [`conv2d_i8`]. It holds no buffer itself, so only one kernel's is on the stack.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_i8_dsp(
     p: &Conv2dParams,
@@ -421,14 +422,12 @@ pub fn conv2d_i8_dsp(
     y: &mut [i8],
 ) {
     let requant = [bias, multiplier, shift];
-    let kernel = if p.out_channels > DSP_CHANNELS {
-        conv2d_i8_m4
-    } else if band_zero_point(p, q, requant, (usize::MAX, 2)).is_some() {
+    let kernel = if band_zero_point(p, q, requant, (usize::MAX, 2)).is_some() {
         conv2d_i8_band_dsp
     } else if patch_zero_point(p, q, requant).is_some() {
         conv2d_i8_patch_dsp
     } else {
-        conv2d_i8_m4
+        conv2d_i8_tiled
     };
     kernel(p, q, x, w, bias, multiplier, shift, y);
 }
@@ -528,7 +527,7 @@ const Q15_ROWS: usize = 96;
 const Q15_GROUP: usize = 32;
 
 /// int8 conv2d for cores with the DSP extension, for 3-wide kernels at horizontal stride 1
-/// or 2 (others run [`conv2d_i8_m4`]). Equal to [`conv2d_i8`].
+/// or 2 (others run [`conv2d_i8_tiled`]). Equal to [`conv2d_i8`].
 ///
 /// Like [`conv2d_i8_m4`], the `KH` input rows under a tile of four output columns (two at
 /// stride 2) are
@@ -560,7 +559,7 @@ pub fn conv2d_i8_band_dsp(
 ) {
     let rows = p.in_channels * p.kernel_h;
     let Some(zp8) = band_zero_point(p, q, [bias, multiplier, shift], (usize::MAX, 2)) else {
-        return conv2d_i8_m4(p, q, x, w, bias, multiplier, shift, y);
+        return conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
     };
     let per_m = rows * 3;
     let plane = p.out_h * p.out_w;
@@ -886,7 +885,7 @@ pub(crate) mod tests {
         // The conv layers of the label-conditioned fashion generator, the inpainting one's
         // decoder (window rows not a multiple of the DSP kernel's part), more channels than
         // the DSP kernel's group, and a 64-wide image.
-        let inpaint = [(56, 14, 24), (48, 28, 12), (8, 12, 40)];
+        let inpaint = [(56, 14, 24), (48, 28, 12), (8, 12, 40), (4, 6, 70)];
         for (c, hw, m) in [(64, 14, 32), (32, 28, 16), (16, 28, 1), (3, 64, 5)]
             .into_iter()
             .chain(inpaint)
