@@ -407,9 +407,11 @@ pub fn conv2d_i8_m4(
 
 /// int8 conv2d for cores with the DSP extension: the band kernel
 /// ([`conv2d_i8_band_dsp`]) for 3-wide kernels at horizontal stride 1 or 2, the patch
-/// kernel ([`conv2d_i8_patch_dsp`]) for other geometries, [`conv2d_i8_tiled`] past their
-/// limits ([`conv2d_i8_m4`], which the band kernel covers, is not linked). Equal to
-/// [`conv2d_i8`]. It holds no buffer itself, so only one kernel's is on the stack.
+/// kernel ([`conv2d_i8_patch_dsp`]) for other geometries, the reference past their limits
+/// (a patch of more than [`PATCH_MAX`] values, or more than [`DSP_CHANNELS`] channels of a
+/// kernel that is not 3 wide). Neither [`conv2d_i8_m4`], which the band kernel covers, nor
+/// [`conv2d_i8_tiled`] is linked then (3.5 KB of code). Equal to [`conv2d_i8`]. It holds no
+/// buffer itself, so only one kernel's is on the stack.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_i8_dsp(
     p: &Conv2dParams,
@@ -427,7 +429,7 @@ pub fn conv2d_i8_dsp(
     } else if patch_zero_point(p, q, requant).is_some() {
         conv2d_i8_patch_dsp
     } else {
-        conv2d_i8_tiled
+        conv2d_i8
     };
     kernel(p, q, x, w, bias, multiplier, shift, y);
 }
@@ -448,7 +450,7 @@ fn patch_zero_point(p: &Conv2dParams, q: &Conv2dI8Quant, requant: [&[i32]; 3]) -
 }
 
 /// int8 conv2d for cores with the DSP extension, any geometry with a patch of at most
-/// [`PATCH_MAX`] values (strided and wide kernels; others run [`conv2d_i8_tiled`]). Equal
+/// [`PATCH_MAX`] values (strided and wide kernels; others run the reference). Equal
 /// to [`conv2d_i8`].
 ///
 /// For each output pixel its patch `x[c, oy·sh + ky − pt, ox·sw + kx − pl]` is staged in
@@ -469,7 +471,7 @@ pub fn conv2d_i8_patch_dsp(
     y: &mut [i8],
 ) {
     let Some(zp8) = patch_zero_point(p, q, [bias, multiplier, shift]) else {
-        return conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
+        return conv2d_i8(p, q, x, w, bias, multiplier, shift, y);
     };
     let (n, k) = (p.out_channels, p.in_channels * p.kernel_h * p.kernel_w);
     let mut corr = [0i32; DSP_CHANNELS];
@@ -527,7 +529,7 @@ const Q15_ROWS: usize = 96;
 const Q15_GROUP: usize = 32;
 
 /// int8 conv2d for cores with the DSP extension, for 3-wide kernels at horizontal stride 1
-/// or 2 (others run [`conv2d_i8_tiled`]). Equal to [`conv2d_i8`].
+/// or 2 (others run the reference). Equal to [`conv2d_i8`].
 ///
 /// Like [`conv2d_i8_m4`], the `KH` input rows under a tile of four output columns (two at
 /// stride 2) are
@@ -543,8 +545,8 @@ const Q15_GROUP: usize = 32;
 /// columns `j` and `j + 1` take `(b0, b2)`, `b1` and `(b2, b4)`, `b3`). The window is
 /// staged [`Q15_ROWS`] rows at a time (the stack of a 64 KB part is tight), the four sums
 /// of each of up to [`Q15_GROUP`] channels carried from one part to the next. `zp·Σw` of
-/// each channel is computed once per call and subtracted at the end, since padding reads
-/// as the zero point.
+/// each channel is computed once per call and subtracted from its bias, since padding
+/// reads as the zero point.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn conv2d_i8_band_dsp(
@@ -559,7 +561,7 @@ pub fn conv2d_i8_band_dsp(
 ) {
     let rows = p.in_channels * p.kernel_h;
     let Some(zp8) = band_zero_point(p, q, [bias, multiplier, shift], (usize::MAX, 2)) else {
-        return conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
+        return conv2d_i8(p, q, x, w, bias, multiplier, shift, y);
     };
     let per_m = rows * 3;
     let plane = p.out_h * p.out_w;
@@ -576,8 +578,11 @@ pub fn conv2d_i8_band_dsp(
         .zip(y.chunks_mut(Q15_GROUP * plane));
     for (g, (wg, yg)) in groups.enumerate() {
         let n = wg.len() / per_m.max(1);
-        for (c, wm) in corr.iter_mut().zip(wg.chunks_exact(per_m)) {
-            *c = i32::from(zp8).wrapping_mul(weight_sum(bytemuck::cast_slice(wm)));
+        // each channel's bias less `zp·Σw`
+        let biases = bias.get(g * Q15_GROUP..).unwrap_or(&[]);
+        for ((c, wm), &b) in corr.iter_mut().zip(wg.chunks_exact(per_m)).zip(biases) {
+            let zw = i32::from(zp8).wrapping_mul(weight_sum(bytemuck::cast_slice(wm)));
+            *c = b.wrapping_sub(zw);
         }
         for oy in 0..p.out_h {
             for ox0 in (0..p.out_w).step_by(tile) {
@@ -585,9 +590,14 @@ pub fn conv2d_i8_band_dsp(
                 sums.fill([0; DSP_T]);
                 let cols = window_cols(p, ox0 * p.stride_w);
                 for r0 in (0..rows).step_by(Q15_ROWS) {
+                    // The part's rows, then zero rows up to a multiple of four, which add
+                    // nothing but let the loop take them all.
                     let part = Q15_ROWS.min(rows - r0);
-                    let win = win.get_mut(..part * dsp::Q15_ROW_WORDS).unwrap_or(&mut []);
-                    stage_q15(p, x, win, (cols, oy), r0, zp8 as u8);
+                    let words = part.next_multiple_of(4) * dsp::Q15_ROW_WORDS;
+                    let win = win.get_mut(..words).unwrap_or(&mut []);
+                    let (staged, zeros) = win.split_at_mut(part * dsp::Q15_ROW_WORDS);
+                    stage_q15(p, x, staged, (cols, oy), r0, zp8 as u8);
+                    zeros.fill(0);
                     let mut wm = wg.get(3 * r0..).unwrap_or(&[]);
                     for acc in sums.iter_mut() {
                         *acc = match p.stride_w {
@@ -601,9 +611,8 @@ pub fn conv2d_i8_band_dsp(
                 for (m, (acc, &corr)) in sums.iter().zip(&corr).enumerate() {
                     let mg = g * Q15_GROUP + m;
                     let at = m * plane + oy * p.out_w + ox0;
-                    let requant = (bias.get(mg), multiplier.get(mg), shift.get(mg));
-                    let (Some(out), (Some(&b), Some(&mul), Some(&sh))) =
-                        (yg.get_mut(at..at + t), requant)
+                    let requant = (multiplier.get(mg), shift.get(mg));
+                    let (Some(out), (Some(&mul), Some(&sh))) = (yg.get_mut(at..at + t), requant)
                     else {
                         continue;
                     };
@@ -611,7 +620,7 @@ pub fn conv2d_i8_band_dsp(
                     // call per element)
                     let rescale = Rescale::new(mul, sh);
                     for (o, &acc) in out.iter_mut().zip(acc) {
-                        *o = rescale.to_i8(acc.wrapping_sub(corr).wrapping_add(b), zp, lo, hi);
+                        *o = rescale.to_i8(acc.wrapping_add(corr), zp, lo, hi);
                     }
                 }
             }
