@@ -5,7 +5,7 @@
 use edgegan_compiler::builder::{AlignedBytes, GraphBuilder, WriteOptions, seal};
 use edgegan_runtime::format::{HEADER_LEN, OP_RECORD_LEN, TENSOR_RECORD_LEN, VERSION, header as h};
 use edgegan_runtime::ops::dense;
-use edgegan_runtime::{ConditionKind, DeviceModel, Error};
+use edgegan_runtime::{ConditionKind, DeviceModel, Error, Limits};
 
 fn u32_at(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
@@ -205,4 +205,64 @@ fn section_overlap_is_rejected() {
     put_u32(&mut b, h::OP_TABLE, t);
     seal(&mut b);
     assert!(matches!(load(&b), Err(Error::BadSection { .. })));
+}
+
+#[test]
+fn each_host_limit_refuses_a_model_over_it_and_admits_one_at_it() {
+    // z[4] -> Dense(4 -> 16) -> [1, 4, 4] -> nearest x64 -> [1, 256, 256]: a 256 KiB op
+    // output (the largest), 64 MACs
+    let mut g = GraphBuilder::new(4, ConditionKind::None);
+    let z = g.noise();
+    let h = g.dense(z, 16, &[0.1; 64], None).unwrap();
+    let h = g.reshape(h, &[1, 4, 4]).unwrap();
+    let y = g.upsample(h, 64, 64).unwrap();
+    let bytes = g
+        .finish(y, (-1.0, 1.0))
+        .unwrap()
+        .write(&WriteOptions::f32())
+        .unwrap();
+    let aligned = AlignedBytes::new(&bytes);
+    let model = DeviceModel::from_bytes(aligned.as_slice()).unwrap();
+    let (arena, macs, output) = (model.arena_bytes(), model.macs(), 256 * 256 * 4);
+    assert_eq!(macs, 64);
+    let load = |limits: &Limits| DeviceModel::from_bytes_with_limits(aligned.as_slice(), limits);
+    let at = Limits {
+        max_arena_bytes: arena,
+        max_macs: macs,
+        max_op_output_bytes: output,
+    };
+    assert!(load(&at).is_ok(), "the limits are inclusive");
+    for (over, what, value) in [
+        (
+            Limits {
+                max_arena_bytes: arena - 1,
+                ..at
+            },
+            "arena bytes",
+            arena as u64,
+        ),
+        (
+            Limits {
+                max_macs: macs - 1,
+                ..at
+            },
+            "multiply-accumulates per sample",
+            macs,
+        ),
+        (
+            Limits {
+                max_op_output_bytes: output - 1,
+                ..at
+            },
+            "bytes of one op's output",
+            output as u64,
+        ),
+    ] {
+        match load(&over) {
+            Err(Error::LimitExceeded {
+                what: w, value: v, ..
+            }) => assert_eq!((w, v), (what, value)),
+            other => panic!("{what}: {:?}", other.map(|_| ())),
+        }
+    }
 }

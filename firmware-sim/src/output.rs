@@ -350,6 +350,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_write_keeps_the_previous_file_and_names_it() {
+        // issue #12: `sample --out` left a truncated PNG or a 0-byte .npy. The write fails
+        // here before the rename (a folder stands where the temporary file goes).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samples.npy");
+        write_file(&path, b"previous").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"previous");
+        let tmp = dir
+            .path()
+            .join(format!(".samples.npy.{}.tmp", std::process::id()));
+        std::fs::create_dir(&tmp).unwrap();
+        let e = write_file(&path, b"new bytes").unwrap_err().to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"previous");
+        // and with the way clear, the new bytes replace the old ones whole
+        std::fs::remove_dir(&tmp).unwrap();
+        write_file(&path, b"new bytes").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new bytes");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "a temporary file was left: {names:?}");
+    }
+
+    #[test]
     fn npy_header_is_padded_to_64_bytes() {
         let b = npy_bytes(&[1, 2, 2], &[vec![0.0; 4], vec![1.0; 4]]);
         let header_len = u16::from_le_bytes([b[8], b[9]]) as usize;

@@ -13,19 +13,24 @@
 //! checksum recomputed 15 times out of 16 so that mutations reach the deep validation.
 //! Everything is seeded: `(target, seed, execution)` names an input.
 //!
-//! [`Lane::Full`] samples every `.egm` model that loads; [`Lane::Fast`] (the long runs')
-//! loads and validates every input the same way but samples only the models of at most
-//! [`FAST_SAMPLE_MAX_MACS`] multiply-accumulates, and seals with a table-per-byte CRC:
-//! sampling the conv models and the device's 16-entry-table CRC were most of a full-lane
-//! execution.
+//! [`Lane::Full`] samples every `.egm` model that loads and compiles every ONNX input
+//! completely; [`Lane::Fast`] (the long runs') does the expensive half only for small
+//! models. For `.egm` it loads and validates every input the same way but samples only the
+//! models of at most [`FAST_SAMPLE_MAX_MACS`] multiply-accumulates, and seals with a
+//! table-per-byte CRC: sampling the conv models and the device's 16-entry-table CRC were
+//! most of a full-lane execution. For ONNX it checks the caps, loads, declutters and
+//! lowers every input and writes it as an f32 `.egm` (the writer's own validation), and
+//! runs the rest of a compile (calibration, the quantised writes, tract's run for the
+//! error report) only for models of at most [`FAST_SAMPLE_MAX_MACS`].
 //!
-//! The short run is `cargo test --release -p edgegan-fuzz`; the long one
-//! `cargo run --release -p edgegan-fuzz -- egm --fast --execs 10000000`.
+//! The short run is `cargo test --release -p edgegan-fuzz`; the long ones
+//! `cargo run --release -p edgegan-fuzz -- egm --fast --execs 10000000` and
+//! `… -- onnx --fast`.
 
 use std::path::{Path, PathBuf};
 
-use edgegan_compiler::builder::AlignedBytes;
-use edgegan_compiler::compile::{CompileOptions, compile_onnx_bytes};
+use edgegan_compiler::builder::{AlignedBytes, WriteOptions};
+use edgegan_compiler::compile::{CompileOptions, compile_onnx_bytes, lower_onnx_bytes};
 use edgegan_runtime::noise::Pcg32;
 use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Limits};
 
@@ -38,17 +43,19 @@ pub const FUZZ_LIMITS: Limits = Limits {
     max_op_output_bytes: 8 << 20,
 };
 
-/// The `.egm` lane's sampling bound: a loaded model of more multiply-accumulates than
-/// this is validated but not sampled in [`Lane::Fast`] (the shipped point models sample,
-/// the image models do not; mutations that shrink an image model still do).
+/// The fast lane's bound: a loaded `.egm` model of more multiply-accumulates than this is
+/// validated but not sampled in [`Lane::Fast`], an ONNX model lowered and written as f32
+/// but not calibrated, quantised or run by tract (the shipped point models are sampled and
+/// compiled, the image models are not; mutations that shrink an image model still are).
 pub const FAST_SAMPLE_MAX_MACS: u64 = 100_000;
 
-/// How much of the `.egm` path each execution runs.
+/// How much of each path an execution runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lane {
-    /// Load with the limits, then sample every model that loads.
+    /// `.egm`: load with the limits, then sample every model that loads. ONNX: compile.
     Full,
-    /// Load with the limits, then sample only models of at most [`FAST_SAMPLE_MAX_MACS`].
+    /// `.egm`: load with the limits, then sample only models of at most
+    /// [`FAST_SAMPLE_MAX_MACS`]. ONNX: lower and write f32, then compile only those.
     Fast,
 }
 
@@ -221,7 +228,8 @@ pub enum Outcome {
     Rejected,
     /// The input was accepted (loaded and sampled, or compiled).
     Accepted,
-    /// The `.egm` input loaded; [`Lane::Fast`] did not sample it (too many MACs).
+    /// The input loaded (`.egm`) or lowered and was written as f32 (ONNX); [`Lane::Fast`]
+    /// went no further (too many MACs).
     Loaded,
 }
 
@@ -266,8 +274,24 @@ pub fn quick_compile_options() -> CompileOptions {
     }
 }
 
-/// Runs the ONNX target on `bytes`: compiled or refused, never a panic.
-pub fn run_onnx(bytes: &[u8], options: &CompileOptions) -> Outcome {
+/// Runs the ONNX target on `bytes` in `lane`: compiled (or, fast, lowered and written) or
+/// refused, never a panic.
+pub fn run_onnx(bytes: &[u8], options: &CompileOptions, lane: Lane) -> Outcome {
+    if lane == Lane::Fast {
+        // what every compile does first: caps, tract's load and declutter, the lowering
+        // and the f32 writer (which loads what it wrote with the runtime)
+        let Ok(graph) = lower_onnx_bytes(bytes, (-1.0, 1.0)) else {
+            return Outcome::Rejected;
+        };
+        let Ok(f32) = graph.write(&WriteOptions::f32()) else {
+            return Outcome::Rejected;
+        };
+        match DeviceModel::from_bytes(AlignedBytes::new(&f32).as_slice()) {
+            Ok(m) if m.macs() <= FAST_SAMPLE_MAX_MACS => {}
+            Ok(_) => return Outcome::Loaded,
+            Err(_) => return Outcome::Rejected,
+        }
+    }
     match compile_onnx_bytes(bytes, options) {
         Ok(_) => Outcome::Accepted,
         Err(_) => Outcome::Rejected,
@@ -281,7 +305,7 @@ pub struct Stats {
     pub execs: u64,
     /// Inputs accepted (loaded and sampled, or compiled).
     pub accepted: u64,
-    /// `.egm` inputs loaded and validated but not sampled ([`Lane::Fast`]).
+    /// Inputs loaded and validated but not sampled or compiled ([`Lane::Fast`]).
     pub loaded: u64,
     /// Inputs refused.
     pub rejected: u64,
@@ -320,7 +344,7 @@ pub fn input(target: Target, seeds: &[Seed], seed: u64, exec: u64) -> Vec<u8> {
     bytes
 }
 
-/// Runs `execs` executions from `first` on (the `.egm` ones in `lane`); stops at the
+/// Runs `execs` executions from `first` on in `lane`; stops at the
 /// first crash. `progress` is called every `every` executions with the counts so far.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
@@ -339,7 +363,7 @@ pub fn run(
         let bytes = input(target, seeds, seed, exec);
         let result = std::panic::catch_unwind(|| match target {
             Target::Egm => run_egm(&bytes, lane),
-            Target::Onnx => Ok(run_onnx(&bytes, &options)),
+            Target::Onnx => Ok(run_onnx(&bytes, &options, lane)),
         });
         let outcome = match result {
             Ok(Ok(o)) => o,

@@ -1,5 +1,6 @@
 //! The fuzzer's short run, in the test command: a few seconds of each target over the
-//! shipped models. The long run is `cargo run --release -p edgegan-fuzz -- egm --execs N`.
+//! shipped models. The long runs are
+//! `cargo run --release -p edgegan-fuzz -- egm|onnx --fast --execs N`.
 
 use edgegan_fuzz::{Lane, Stats, Target, corpus, models_dir, run};
 
@@ -40,4 +41,11 @@ fn the_fast_egm_lane_validates_every_input_and_samples_the_small_models() {
 #[test]
 fn onnx_compiler_survives_60_mutated_generators() {
     short_run(Target::Onnx, Lane::Full, 60);
+}
+
+#[test]
+fn the_fast_onnx_lane_lowers_every_input_and_compiles_the_small_models() {
+    let stats = short_run(Target::Onnx, Lane::Fast, 300);
+    // the image generators are lowered and written without being compiled completely
+    assert!(stats.loaded > 0, "{stats:?}");
 }

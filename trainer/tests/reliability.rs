@@ -501,14 +501,10 @@ fn a_config_over_the_memory_limit_exits_2_with_both_figures_before_any_folder() 
     }
 }
 
-#[test]
-fn the_memory_estimate_is_within_a_factor_of_2_of_the_measured_peak() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wide.toml"), WIDE).unwrap();
-    let out = run(
-        &["train", "--config", "wide.toml", "--out", "w"],
-        dir.path(),
-    );
+/// Trains `config` (in `dir`) and returns its "memory: peak resident" line and the peak
+/// over the estimate it states.
+fn peak_over_estimate(dir: &Path, config: &str) -> (String, f64) {
+    let out = run(&["train", "--config", config, "--out", "w"], dir);
     assert!(out.status.success(), "{}", stderr(&out));
     let e = stderr(&out);
     let line = e
@@ -524,6 +520,46 @@ fn the_memory_estimate_is_within_a_factor_of_2_of_the_measured_peak() {
     let (peak, estimate) = (numbers[0], numbers[1]);
     let ratio = peak / estimate;
     eprintln!("{line}: peak / estimate = {ratio:.2}");
+    (line.to_string(), ratio)
+}
+
+#[test]
+fn the_memory_estimate_is_within_a_factor_of_2_of_the_measured_peak() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wide.toml"), WIDE).unwrap();
+    let (line, ratio) = peak_over_estimate(dir.path(), "wide.toml");
+    assert!((0.5..=2.0).contains(&ratio), "{line}: ratio {ratio:.2}");
+}
+
+#[test]
+fn the_memory_estimate_of_a_conv_run_is_within_a_factor_of_2_of_the_measured_peak() {
+    // label-conditioned conv G and projection D on 32x32 pictures, batch 64: the
+    // activations of the conv layers are most of the estimate (measured: 1.11 times)
+    let dir = tempfile::tempdir().unwrap();
+    for class in ["a", "b"] {
+        let folder = dir.path().join("pictures").join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..40u32 {
+            let img = image::GrayImage::from_fn(32, 32, |x, y| {
+                let bright = if class == "a" { y < 16 } else { x < 16 };
+                image::Luma([if bright {
+                    200
+                } else {
+                    ((i * 37 + x * 11) % 40) as u8
+                }])
+            });
+            img.save(folder.join(format!("{i:02}.png"))).unwrap();
+        }
+    }
+    let config = "steps = 3\nbatch_size = 64\nlog_every = 1\ncheckpoint_every = 0\n\
+                  [data]\nkind = \"image_folder\"\ndir = \"pictures\"\nchannels = 1\n\
+                  image_size = [32, 32]\nconditional = true\n\
+                  [generator]\narch = \"conv\"\nnoise_dim = 32\nembedding_dim = 16\n\
+                  channels = [64, 32, 16]\n\
+                  [discriminator]\narch = \"conv\"\nembedding_dim = 4\nchannels = [32, 64]\n\
+                  projection = true\n";
+    std::fs::write(dir.path().join("conv.toml"), config).unwrap();
+    let (line, ratio) = peak_over_estimate(dir.path(), "conv.toml");
     assert!((0.5..=2.0).contains(&ratio), "{line}: ratio {ratio:.2}");
 }
 

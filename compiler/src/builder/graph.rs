@@ -261,6 +261,18 @@ pub struct Graph {
 #[derive(Clone, Debug)]
 pub struct GraphBuilder {
     graph: Graph,
+    replay: Replay,
+}
+
+/// The tensors one step of a resumable caller (the ONNX lowering's explicit-stack walk)
+/// made in its earlier attempts: while `next < made.len()` the step is re-running what it
+/// already did, so each tensor it makes again is `made[next]`, already in the graph.
+#[derive(Clone, Debug, Default)]
+struct Replay {
+    /// Whether a step is being recorded.
+    on: bool,
+    made: Vec<TensorId>,
+    next: usize,
 }
 
 impl GraphBuilder {
@@ -302,7 +314,34 @@ impl GraphBuilder {
                 output: TensorId(0),
                 value_range: (-1.0, 1.0),
             },
+            replay: Replay::default(),
         }
+    }
+
+    /// Starts an attempt at a step that made the tensors `made` in its earlier attempts
+    /// (empty for a first attempt): until the step has asked for as many tensors again,
+    /// each op or constant it adds is not added a second time; the call returns the
+    /// tensor the earlier attempt made. Then tensors are added and recorded as usual.
+    pub(crate) fn start_replay(&mut self, made: Vec<TensorId>) {
+        self.replay = Replay {
+            on: true,
+            made,
+            next: 0,
+        };
+    }
+
+    /// Ends the attempt [`start_replay`](Self::start_replay) began: the tensors the step
+    /// has made in all its attempts so far.
+    pub(crate) fn stop_replay(&mut self) -> Vec<TensorId> {
+        std::mem::take(&mut self.replay).made
+    }
+
+    /// The tensor an earlier attempt made at this point of a replayed step.
+    fn replayed(&mut self) -> Option<TensorId> {
+        let r = &mut self.replay;
+        let id = r.made.get(r.next).copied()?;
+        r.next += 1;
+        Some(id)
     }
 
     /// The noise input `z`, `[noise_dim]`.
@@ -341,12 +380,20 @@ impl GraphBuilder {
                 values.len()
             )));
         }
+        if let Some(id) = self.replayed() {
+            return Ok(id);
+        }
         Ok(self.add_tensor(shape.to_vec(), Some(values.to_vec())))
     }
 
     fn add_tensor(&mut self, shape: Vec<usize>, constant: Option<Vec<f32>>) -> TensorId {
         self.graph.tensors.push(TensorSpec { shape, constant });
-        TensorId(self.graph.tensors.len() as u32 - 1)
+        let id = TensorId(self.graph.tensors.len() as u32 - 1);
+        if self.replay.on {
+            self.replay.made.push(id);
+            self.replay.next += 1;
+        }
+        id
     }
 
     /// Adds any op (the entry point for a model lowering); returns its output tensor.
@@ -358,6 +405,9 @@ impl GraphBuilder {
     pub fn push(&mut self, op: OpSpec) -> Result<TensorId, BuildError> {
         let index = self.graph.ops.len();
         let shape = infer_shape(&self.graph, index, &op)?;
+        if let Some(id) = self.replayed() {
+            return Ok(id);
+        }
         let out = self.add_tensor(shape, None);
         self.graph.ops.push((op, out));
         Ok(out)

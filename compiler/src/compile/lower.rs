@@ -307,29 +307,154 @@ pub(crate) struct Lowerer<'m> {
     output: OutletId,
     /// The label input and the class count, for a label-conditioned generator.
     pub label: Option<(OutletId, u32)>,
+    /// The attempt of the node being lowered (see [`Lowerer::value`]).
+    attempt: Attempt,
+}
+
+/// One attempt at lowering a node on the walk's stack.
+///
+/// Lowering is demand-driven: an op reads its inputs through [`Lowerer::value`] in its own
+/// order, and what it emits between two reads lands between the ops of the nodes those
+/// reads lower, which fixes the op order of the `.egm` bytes. The walk keeps the nodes
+/// being lowered on an explicit stack instead of the call stack: a read of an outlet not
+/// yet lowered ends the attempt ([`Attempt::missing`]), the walk lowers that node, then
+/// runs the waiting node's lowering again from its start. That rerun replays the first
+/// attempts: its first reads return what they returned then ([`Journal::reads`]), its
+/// first records are not made twice ([`Journal::sets`]) and its first tensors are the ones
+/// already made (the builder's replay), so every op is emitted once, at the place a
+/// recursive walk would emit it.
+#[derive(Default)]
+struct Attempt {
+    /// Whether a node's lowering is running (a read of an outlet not lowered yet then
+    /// ends the attempt instead of lowering it).
+    active: bool,
+    /// The outlet a read found not lowered yet.
+    missing: Option<OutletId>,
+    journal: Journal,
+    /// Reads of this attempt so far.
+    reads: usize,
+    /// Records (`set`) of this attempt so far.
+    sets: usize,
+}
+
+/// What a node's earlier attempts did (see [`Attempt`]).
+#[derive(Default)]
+struct Journal {
+    /// The values its reads returned, in order.
+    reads: Vec<(OutletId, Value)>,
+    /// How many records it made.
+    sets: usize,
+    /// The tensors it made (see [`GraphBuilder::start_replay`]).
+    tensors: Vec<TensorId>,
+}
+
+/// A node on the walk's stack, lowered for `outlet`.
+struct Frame {
+    outlet: OutletId,
+    journal: Journal,
 }
 
 impl<'m> Lowerer<'m> {
     /// The value of outlet `o`, lowering its node (and, first, what it reads) on demand.
+    ///
+    /// Inside a node's lowering, a read of an outlet not lowered yet ends the attempt
+    /// with an error the walk catches (see [`Attempt`]); outside, it runs the walk.
     pub fn value(&mut self, o: OutletId) -> Result<Value, CompileError> {
-        if let Some(v) = self.values.get(&o) {
+        let a = &mut self.attempt;
+        if a.missing.is_some() {
+            return Err(self.missing_error());
+        }
+        if !a.active {
+            return match self.values.get(&o) {
+                Some(v) => Ok(v.clone()),
+                None => self.walk(o),
+            };
+        }
+        if let Some((at, v)) = a.journal.reads.get(a.reads) {
+            // a rerun: what the earlier attempt read here (the same outlet)
+            debug_assert_eq!(*at, o, "a lowering read in a different order when rerun");
+            a.reads += 1;
             return Ok(v.clone());
         }
-        // Lowering is demand-driven (an op lowers what it reads first, which fixes the order
-        // of the ops written), so it recurses as deep as the graph: each level runs where
-        // at least RED_ZONE bytes of stack are left, on a new heap segment otherwise.
-        const RED_ZONE: usize = 128 << 10;
-        const SEGMENT: usize = 4 << 20;
-        stacker::maybe_grow(RED_ZONE, SEGMENT, || self.lower_value(o))
+        match self.values.get(&o) {
+            Some(v) => {
+                a.journal.reads.push((o, v.clone()));
+                a.reads += 1;
+                Ok(v.clone())
+            }
+            None => {
+                a.missing = Some(o);
+                Err(self.missing_error())
+            }
+        }
     }
 
-    fn lower_value(&mut self, o: OutletId) -> Result<Value, CompileError> {
-        let node = self.model.node(o.node);
-        self.lower_node(node)?;
+    /// The error that ends an attempt at a read of an outlet not lowered yet (the walk
+    /// catches it; a lowering passes it on with `?`).
+    fn missing_error(&self) -> CompileError {
+        let node = self
+            .attempt
+            .missing
+            .map(|o| self.model.node(o.node).name.clone());
+        CompileError::Contract(format!("internal: {node:?} was read before it was lowered"))
+    }
+
+    /// Lowers the node of `root` and, first, every node it reads that is not lowered
+    /// yet, with an explicit stack of nodes (see [`Attempt`]); then `root`'s value.
+    fn walk(&mut self, root: OutletId) -> Result<Value, CompileError> {
+        let model = self.model;
+        let mut stack = vec![Frame {
+            outlet: root,
+            journal: Journal::default(),
+        }];
+        // the nodes on the stack
+        let mut waiting = vec![false; model.nodes.len()];
+        if let Some(w) = waiting.get_mut(root.node) {
+            *w = true;
+        }
+        while let Some(frame) = stack.last_mut() {
+            let node = model.node(frame.outlet.node);
+            self.builder
+                .start_replay(std::mem::take(&mut frame.journal.tensors));
+            self.attempt = Attempt {
+                active: true,
+                journal: std::mem::take(&mut frame.journal),
+                ..Attempt::default()
+            };
+            let result = self.lower_node(node);
+            let attempt = std::mem::take(&mut self.attempt);
+            frame.journal = attempt.journal;
+            frame.journal.sets = frame.journal.sets.max(attempt.sets);
+            frame.journal.tensors = self.builder.stop_replay();
+            match (attempt.missing, result) {
+                (Some(next), _) => {
+                    // a DAG has no cycle; a node read while it is waiting would be one
+                    match waiting.get_mut(next.node) {
+                        Some(w) if !*w => *w = true,
+                        _ => return Err(unsupported(node, "its inputs form a cycle")),
+                    }
+                    stack.push(Frame {
+                        outlet: next,
+                        journal: Journal::default(),
+                    });
+                }
+                (None, Err(e)) => return Err(e),
+                (None, Ok(())) => {
+                    if !self.values.contains_key(&frame.outlet) {
+                        return Err(unsupported(
+                            node,
+                            "lowering produced no value for this output",
+                        ));
+                    }
+                    waiting[frame.outlet.node] = false;
+                    stack.pop();
+                }
+            }
+        }
         self.values
-            .get(&o)
+            .get(&root)
             .cloned()
-            .ok_or_else(|| unsupported(node, "lowering produced no value for this output"))
+            .ok_or_else(|| unsupported(model.node(root.node), "lowering produced no value"))
     }
 
     /// Outlet `o` as a runtime tensor (emitting a pending Dense/Conv2d, or a constant).
@@ -404,29 +529,42 @@ impl<'m> Lowerer<'m> {
     /// indices, `label < 0 ? label + C : label`, as Less, Cast, Mul and Add), evaluated by
     /// tract node by node.
     pub fn of_label(&self, o: OutletId, class: i64) -> Option<Arc<Tensor>> {
-        let fact = self.model.outlet_fact(o).ok()?;
-        if let Some(k) = &fact.konst {
-            return Some(k.clone());
+        // post-order with an explicit stack: the subgraph may be as deep as the model
+        let mut done: HashMap<OutletId, Arc<Tensor>> = HashMap::new();
+        let mut stack = vec![(o, false)];
+        while let Some((at, inputs_done)) = stack.pop() {
+            if done.contains_key(&at) {
+                continue;
+            }
+            let fact = self.model.outlet_fact(at).ok()?;
+            let node = self.model.node(at.node);
+            let value = if let Some(k) = &fact.konst {
+                k.clone()
+            } else if self.label.is_some_and(|(l, _)| l == at) {
+                let shape = fact.shape.as_concrete()?;
+                let t = Tensor::from_shape(shape, &[class]).ok()?;
+                t.cast_to_dt(fact.datum_type)
+                    .ok()?
+                    .into_owned()
+                    .into_arc_tensor()
+            } else if node.inputs.is_empty() {
+                return None;
+            } else if !inputs_done {
+                stack.push((at, true));
+                stack.extend(node.inputs.iter().rev().map(|&i| (i, false)));
+                continue;
+            } else {
+                let inputs = node
+                    .inputs
+                    .iter()
+                    .map(|i| done.get(i).map(|t| t.clone().into_tvalue()))
+                    .collect::<Option<TVec<TValue>>>()?;
+                let out = node.op.eval_out_of_plan(inputs).ok()??;
+                out.into_iter().nth(at.slot)?.into_arc_tensor()
+            };
+            done.insert(at, value);
         }
-        if self.label.is_some_and(|(l, _)| l == o) {
-            let shape = fact.shape.as_concrete()?;
-            let t = Tensor::from_shape(shape, &[class]).ok()?;
-            return t
-                .cast_to_dt(fact.datum_type)
-                .ok()
-                .map(|t| t.into_owned().into_arc_tensor());
-        }
-        let node = self.model.node(o.node);
-        if node.inputs.is_empty() {
-            return None;
-        }
-        let inputs = node
-            .inputs
-            .iter()
-            .map(|&i| self.of_label(i, class).map(|t| t.into_tvalue()))
-            .collect::<Option<TVec<TValue>>>()?;
-        let out = node.op.eval_out_of_plan(inputs).ok()??;
-        out.into_iter().nth(o.slot).map(|v| v.into_arc_tensor())
+        done.remove(&o)
     }
 
     /// Whether a consumer may take over outlet `o`'s pending value (fold into it): it has
@@ -435,8 +573,16 @@ impl<'m> Lowerer<'m> {
         o != self.output && self.model.outlet_successors(o).len() == 1
     }
 
-    /// Records what outlet `o` became.
+    /// Records what outlet `o` became (once: a rerun of an attempt does not repeat the
+    /// records the earlier attempts made).
     pub fn set(&mut self, o: OutletId, v: Value) {
+        let a = &mut self.attempt;
+        if a.active {
+            a.sets += 1;
+            if a.sets <= a.journal.sets {
+                return;
+            }
+        }
         self.values.insert(o, v);
     }
 
@@ -550,6 +696,7 @@ pub(crate) fn lower(
         output: loaded.output,
         builder,
         label: loaded.label,
+        attempt: Attempt::default(),
     };
     let noise = cx.builder.noise();
     cx.set(

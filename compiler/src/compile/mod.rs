@@ -112,7 +112,7 @@ pub enum CompileError {
     #[error(transparent)]
     Build(#[from] BuildError),
     /// The ONNX file is over a cap of [`CompileOptions::limits`] (or not a protobuf).
-    #[error("{0}")]
+    #[error(transparent)]
     Limit(#[from] OnnxLimitError),
     /// The given calibration conditions do not fit the model (a label out of range,
     /// labels for a model without labels, masks of the wrong size).

@@ -105,6 +105,19 @@ pub enum OnnxLimitError {
         /// Its name.
         name: String,
     },
+    /// A convolution or pooling node whose window attributes (`kernel_shape`, `strides`,
+    /// `dilations`, `pads`, `output_padding`, `output_shape`) or constant weight disagree on
+    /// the number of spatial axes: tract indexes one by the other's length and panics
+    /// (found by the fuzzer).
+    #[error("node `{node}` ({op}): {message}")]
+    BadWindow {
+        /// The node's name.
+        node: String,
+        /// Its op type.
+        op: String,
+        /// Which attributes disagree.
+        message: String,
+    },
     /// The bytes are not an ONNX protobuf.
     #[error("not an ONNX model: {0}")]
     Decode(String),
@@ -176,6 +189,7 @@ fn check_proto(proto: &pb::ModelProto, limits: &OnnxLimits) -> Result<(), OnnxLi
             if n.op_type == "ConstantOfShape" {
                 check_constant_of_shape(g, n, limits)?;
             }
+            check_window(g, n)?;
         }
     }
     Ok(())
@@ -299,18 +313,7 @@ fn check_constant_of_shape(
     n: &pb::NodeProto,
     limits: &OnnxLimits,
 ) -> Result<(), OnnxLimitError> {
-    let Some(shape_name) = n.input.first() else {
-        return Ok(());
-    };
-    let from_init = g.initializer.iter().find(|t| &t.name == shape_name);
-    let from_const = || {
-        g.node
-            .iter()
-            .filter(|c| c.op_type == "Constant" && c.output.first() == Some(shape_name))
-            .flat_map(|c| c.attribute.iter().filter_map(|a| a.t.as_ref()))
-            .next()
-    };
-    let Some(t) = from_init.or_else(from_const) else {
+    let Some(t) = n.input.first().and_then(|name| constant(g, name)) else {
         return Ok(());
     };
     let dims: Vec<i64> = if t.int64_data.is_empty() {
@@ -326,6 +329,62 @@ fn check_constant_of_shape(
         t.int64_data.clone()
     };
     check_elements("ConstantOfShape node", &n.name, &dims, limits)
+}
+
+/// The tensor named `name` if `g` holds it as an initializer or a `Constant` node's value.
+fn constant<'g>(g: &'g pb::GraphProto, name: &str) -> Option<&'g pb::TensorProto> {
+    let from_init = g.initializer.iter().find(|t| t.name == name);
+    let from_const = || {
+        g.node
+            .iter()
+            .filter(|c| c.op_type == "Constant" && c.output.first().is_some_and(|o| o == name))
+            .flat_map(|c| c.attribute.iter().filter_map(|a| a.t.as_ref()))
+            .next()
+    };
+    from_init.or_else(from_const)
+}
+
+/// A convolution's or pooling's window attributes and constant weight: each gives the
+/// number of spatial axes (`pads` twice over), and they must agree.
+fn check_window(g: &pb::GraphProto, n: &pb::NodeProto) -> Result<(), OnnxLimitError> {
+    let weight = match n.op_type.as_str() {
+        "Conv" | "ConvInteger" | "ConvTranspose" | "DeformConv" => Some(1),
+        "QLinearConv" => Some(3),
+        "MaxPool" | "AveragePool" | "LpPool" | "MaxUnpool" | "MaxRoiPool" => None,
+        _ => return Ok(()),
+    };
+    let err = |message: String| OnnxLimitError::BadWindow {
+        node: n.name.clone(),
+        op: n.op_type.clone(),
+        message,
+    };
+    let mut axes: Vec<(String, usize)> = vec![];
+    for a in &n.attribute {
+        match a.name.as_str() {
+            "kernel_shape" | "strides" | "dilations" | "output_padding" | "output_shape" => {
+                axes.push((format!("{} has {}", a.name, a.ints.len()), a.ints.len()));
+            }
+            "pads" if a.ints.len() % 2 == 1 => {
+                return Err(err(format!("pads has an odd length, {}", a.ints.len())));
+            }
+            "pads" => axes.push((
+                format!("pads has 2 × {}", a.ints.len() / 2),
+                a.ints.len() / 2,
+            )),
+            _ => {}
+        }
+    }
+    if let Some(w) = weight
+        .and_then(|i| n.input.get(i))
+        .and_then(|name| constant(g, name))
+    {
+        let spatial = w.dims.len().saturating_sub(2);
+        axes.push((format!("the weight has {spatial} spatial axes"), spatial));
+    }
+    match axes.iter().find(|(_, k)| *k != axes[0].1) {
+        Some((other, _)) => Err(err(format!("{} but {other}", axes[0].0))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -360,6 +419,61 @@ mod tests {
                 limit: 10
             })
         ));
+    }
+
+    #[test]
+    fn window_attributes_that_disagree_are_refused_naming_the_node() {
+        // the fuzzer's input: a Conv whose `pads` cover one spatial axis of a 2-D weight
+        // made tract index past them ("the len is 1 but the index is 1")
+        let ints = |name: &str, v: &[i64]| pb::AttributeProto {
+            name: name.into(),
+            ints: v.to_vec(),
+            ..Default::default()
+        };
+        let conv = |attribute: Vec<pb::AttributeProto>| pb::ModelProto {
+            graph: Some(pb::GraphProto {
+                node: vec![pb::NodeProto {
+                    name: "c1".into(),
+                    op_type: "Conv".into(),
+                    input: vec!["x".into(), "w".into()],
+                    output: vec!["y".into()],
+                    attribute,
+                    ..Default::default()
+                }],
+                initializer: vec![pb::TensorProto {
+                    name: "w".into(),
+                    data_type: pb::tensor_proto::DataType::Float as i32,
+                    dims: vec![4, 2, 3, 3],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let limits = OnnxLimits::default();
+        let ok = conv(vec![
+            ints("kernel_shape", &[3, 3]),
+            ints("strides", &[1, 1]),
+            ints("pads", &[1, 1, 1, 1]),
+        ]);
+        check_proto(&ok, &limits).unwrap();
+        for (attrs, message) in [
+            (
+                vec![ints("pads", &[1, 1])],
+                "node `c1` (Conv): pads has 2 × 1 but the weight has 2 spatial axes",
+            ),
+            (
+                vec![ints("kernel_shape", &[3, 3]), ints("strides", &[1])],
+                "node `c1` (Conv): kernel_shape has 2 but strides has 1",
+            ),
+            (
+                vec![ints("pads", &[1, 1, 1])],
+                "node `c1` (Conv): pads has an odd length, 3",
+            ),
+        ] {
+            let e = check_proto(&conv(attrs), &limits).unwrap_err();
+            assert_eq!(e.to_string(), message);
+        }
     }
 
     #[test]

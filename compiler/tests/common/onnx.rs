@@ -179,3 +179,29 @@ pub fn weights(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         })
         .collect()
 }
+
+/// z[N, 4] -> `n` × Tanh -> x: one op per node, not merged by tract.
+pub fn tanh_chain(n: usize) -> Vec<u8> {
+    let name = |i: usize| match i {
+        0 => "z".to_string(),
+        i if i == n => "x".to_string(),
+        i => format!("h{i}"),
+    };
+    let nodes = (0..n)
+        .map(|i| {
+            node(
+                "Tanh",
+                &format!("tanh{i}"),
+                &[&name(i)],
+                &[&name(i + 1)],
+                vec![],
+            )
+        })
+        .collect();
+    model(
+        nodes,
+        vec![],
+        vec![value_info("z", FLOAT, &[4])],
+        vec![value_info("x", FLOAT, &[4])],
+    )
+}

@@ -4,7 +4,8 @@
 //! element (once per operand, once for the output) and once per Mul element, each working
 //! out its shifts, mask and threshold from the op's `shift` again (and, at
 //! `opt-level = "z"`, as a call). Here each rescaling is a [`Rescale`] made once per call,
-//! whose `apply` is the same arithmetic inlined into the element loop.
+//! whose `apply` is the same arithmetic inlined into the element loop (the DSP conv kernel
+//! requantises its outputs with it too).
 
 use crate::kernels::add::{ADD_LEFT_SHIFT, AddI8Params};
 use crate::kernels::broadcast::{Broadcast, Side, zip_broadcast};
@@ -14,7 +15,7 @@ use crate::quant::saturating_rounding_doubling_high_mul;
 /// `multiply_by_quantized_multiplier(·, multiplier, shift)` with its shift's left amount,
 /// right amount, mask and rounding threshold worked out once.
 #[derive(Clone, Copy, Debug)]
-struct Rescale {
+pub(crate) struct Rescale {
     multiplier: i32,
     left: u32,
     right: u32,
@@ -23,7 +24,7 @@ struct Rescale {
 }
 
 impl Rescale {
-    fn new(multiplier: i32, shift: i32) -> Self {
+    pub(crate) fn new(multiplier: i32, shift: i32) -> Self {
         let right = (-shift).clamp(0, 31) as u32;
         let mask = ((1i64 << right) - 1) as i32;
         Rescale {
@@ -37,11 +38,20 @@ impl Rescale {
 
     /// Equal to `multiply_by_quantized_multiplier(x, multiplier, shift)`.
     #[inline(always)]
-    fn apply(self, x: i32) -> i32 {
+    pub(crate) fn apply(self, x: i32) -> i32 {
         // `x · 2^left`, wrapping (`left` ≤ 31), then gemmlowp's rounding divide by 2^right
         let h = saturating_rounding_doubling_high_mul(x.wrapping_shl(self.left), self.multiplier);
         let threshold = self.half + i32::from(h < 0);
         (h >> self.right) + i32::from((h & self.mask) > threshold)
+    }
+
+    /// Equal to `requantize(x, multiplier, shift, zero_point, lo, hi)`.
+    #[inline(always)]
+    pub(crate) fn to_i8(self, x: i32, zero_point: i32, lo: i32, hi: i32) -> i8 {
+        // (`max` then `min` is `clamp` for `lo ≤ hi`, which every op's bounds are: -128..127
+        // or `activation_range_i8`'s; `clamp`, which checks it, stayed a call per output at
+        // `opt-level = "z"`)
+        self.apply(x).saturating_add(zero_point).max(lo).min(hi) as i8
     }
 }
 
@@ -58,14 +68,18 @@ pub fn add_i8_prepared(p: &AddI8Params, side: Side, y: &mut [i8], other: &[i8], 
     let out = Rescale::new(p.output_multiplier, p.output_shift);
     let (zy, zo) = (py.zero_point, po.zero_point);
     let (zp, lo, hi) = (p.output_zero_point, p.act_min, p.act_max);
-    zip_broadcast(y, other, b, |v, o| {
-        let sy = ry.apply((i32::from(*v) - zy).wrapping_shl(ADD_LEFT_SHIFT as u32));
-        let so = ro.apply((i32::from(o) - zo).wrapping_shl(ADD_LEFT_SHIFT as u32));
-        *v = out
-            .apply(sy.wrapping_add(so))
-            .saturating_add(zp)
-            .clamp(lo, hi) as i8;
-    });
+    // (inlined into each broadcast loop: a call per element otherwise)
+    zip_broadcast(
+        y,
+        other,
+        b,
+        #[inline(always)]
+        |v, o| {
+            let sy = ry.apply((i32::from(*v) - zy).wrapping_shl(ADD_LEFT_SHIFT as u32));
+            let so = ro.apply((i32::from(o) - zo).wrapping_shl(ADD_LEFT_SHIFT as u32));
+            *v = out.to_i8(sy.wrapping_add(so), zp, lo, hi);
+        },
+    );
 }
 
 /// [`crate::kernels::mul::mul_i8`], equal to it.
@@ -76,10 +90,17 @@ pub fn mul_i8_prepared(p: &MulI8Params, side: Side, y: &mut [i8], other: &[i8], 
     };
     let out = Rescale::new(p.output_multiplier, p.output_shift);
     let (zp, lo, hi) = (p.output_zero_point, p.act_min, p.act_max);
-    zip_broadcast(y, other, b, |v, o| {
-        let raw = (i32::from(*v) - zy) * (i32::from(o) - zo);
-        *v = out.apply(raw).saturating_add(zp).clamp(lo, hi) as i8;
-    });
+    // (inlined into each broadcast loop: a call per element otherwise)
+    zip_broadcast(
+        y,
+        other,
+        b,
+        #[inline(always)]
+        |v, o| {
+            let raw = (i32::from(*v) - zy) * (i32::from(o) - zo);
+            *v = out.to_i8(raw, zp, lo, hi);
+        },
+    );
 }
 
 #[cfg(test)]

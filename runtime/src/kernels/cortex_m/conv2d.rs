@@ -17,6 +17,7 @@
 //! fixed-length loops stay loops there. On the Cortex-M4 the int8 conv runs
 //! [`conv2d_i8_m4`] instead, whose inner step is written out by hand.
 
+use super::add::Rescale;
 use super::dense::rows_dsp;
 use super::dsp;
 use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams, conv2d_f32, conv2d_i8, conv2d_w8a32};
@@ -356,7 +357,7 @@ pub fn conv2d_i8_m4(
 ) {
     let n = p.out_channels;
     let rows = p.in_channels * p.kernel_h;
-    let Some(zp8) = band_zero_point(p, q, [bias, multiplier, shift], M4_BAND / M4_SPAN) else {
+    let Some(zp8) = band_zero_point(p, q, [bias, multiplier, shift], (M4_BAND / M4_SPAN, 1)) else {
         return conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
     };
     let zp = i32::from(zp8);
@@ -405,9 +406,12 @@ pub fn conv2d_i8_m4(
 }
 
 /// int8 conv2d for cores with the DSP extension: the band kernel
-/// ([`conv2d_i8_band_dsp`]) for 3-wide kernels at horizontal stride 1, the patch kernel
-/// ([`conv2d_i8_patch_dsp`]) for other geometries, [`conv2d_i8_m4`] past their limits.
-/// Equal to [`conv2d_i8`]. It holds no buffer itself, so only one kernel's is on the stack.
+/// ([`conv2d_i8_band_dsp`]) for 3-wide kernels at horizontal stride 1 or 2, the patch
+/// kernel ([`conv2d_i8_patch_dsp`]) for other geometries, the reference past their limits
+/// (a patch of more than [`PATCH_MAX`] values, or more than [`DSP_CHANNELS`] channels of a
+/// kernel that is not 3 wide). Neither [`conv2d_i8_m4`], which the band kernel covers, nor
+/// [`conv2d_i8_tiled`] is linked then (3.5 KB of code). Equal to [`conv2d_i8`]. It holds no
+/// buffer itself, so only one kernel's is on the stack.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_i8_dsp(
     p: &Conv2dParams,
@@ -420,14 +424,12 @@ pub fn conv2d_i8_dsp(
     y: &mut [i8],
 ) {
     let requant = [bias, multiplier, shift];
-    let kernel = if p.out_channels > DSP_CHANNELS {
-        conv2d_i8_m4
-    } else if band_zero_point(p, q, requant, M4_BAND / M4_SPAN).is_some() {
+    let kernel = if band_zero_point(p, q, requant, (usize::MAX, 2)).is_some() {
         conv2d_i8_band_dsp
     } else if patch_zero_point(p, q, requant).is_some() {
         conv2d_i8_patch_dsp
     } else {
-        conv2d_i8_m4
+        conv2d_i8
     };
     kernel(p, q, x, w, bias, multiplier, shift, y);
 }
@@ -448,7 +450,7 @@ fn patch_zero_point(p: &Conv2dParams, q: &Conv2dI8Quant, requant: [&[i32]; 3]) -
 }
 
 /// int8 conv2d for cores with the DSP extension, any geometry with a patch of at most
-/// [`PATCH_MAX`] values (strided and wide kernels; others run [`conv2d_i8_tiled`]). Equal
+/// [`PATCH_MAX`] values (strided and wide kernels; others run the reference). Equal
 /// to [`conv2d_i8`].
 ///
 /// For each output pixel its patch `x[c, oy·sh + ky − pt, ox·sw + kx − pl]` is staged in
@@ -469,7 +471,7 @@ pub fn conv2d_i8_patch_dsp(
     y: &mut [i8],
 ) {
     let Some(zp8) = patch_zero_point(p, q, [bias, multiplier, shift]) else {
-        return conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
+        return conv2d_i8(p, q, x, w, bias, multiplier, shift, y);
     };
     let (n, k) = (p.out_channels, p.in_channels * p.kernel_h * p.kernel_w);
     let mut corr = [0i32; DSP_CHANNELS];
@@ -520,21 +522,31 @@ pub fn conv2d_i8_patch_dsp(
 const DSP_T: usize = M4_T;
 /// Output channels the DSP kernels keep a zero-point correction for.
 const DSP_CHANNELS: usize = 64;
-const _: () = assert!(dsp::CONV3_SPAN == M4_SPAN);
+/// Window rows [`conv2d_i8_band_dsp`] stages at a time (1,536 bytes extended).
+const Q15_ROWS: usize = 96;
+/// Output channels [`conv2d_i8_band_dsp`] carries sums for from one staged part of the
+/// window to the next (more are taken in groups, each staging the window again).
+const Q15_GROUP: usize = 32;
 
 /// int8 conv2d for cores with the DSP extension, for 3-wide kernels at horizontal stride 1
-/// (others run [`conv2d_i8_m4`]). Equal to [`conv2d_i8`].
+/// or 2 (others run the reference). Equal to [`conv2d_i8`].
 ///
-/// Like [`conv2d_i8_m4`], the `KH` input rows under a tile of four output columns are
+/// Like [`conv2d_i8_m4`], the `KH` input rows under a tile of four output columns (two at
+/// stride 2) are
 /// staged for every channel into a window on the stack, padded with the input zero point,
-/// and the tile's outputs of one channel accumulate in registers over the window's `C·KH`
-/// rows ([`dsp::conv3_rows4`], two rows per pass). Each row's three weights are one word
-/// `w0 w1 w2 ·`, sign-extended into the lanes `(w0, w2)` and `(w1, ·)`; each word of four
-/// inputs `b0 b1 b2 b3` into `(b0, b2)` and `(b1, b3)`. Then output column `j` takes
-/// `b0·w0 + b2·w2` in one `SMLAD` and `b1·w1` in one `SMLABB`, and column `j + 1` takes
-/// `b1·w0 + b3·w2` and `b2·w1` (`SMLATB`): twelve multiply-accumulates from two input
-/// words, one weight word, six extends and eight instructions. `zp·Σw` of each channel is
-/// computed once per call and subtracted at the end, since padding reads as the zero point.
+/// and shared by all output channels. Here each window row's six inputs `b0..b5` are
+/// staged already sign-extended into 16-bit lanes, as the four words `(b0, b2)`,
+/// `(b1, b3)`, `(b2, b4)`, `(b3, b5)` ([`dsp::q15_row`]), so that the inner loop
+/// ([`dsp::conv3_q15_rows`], four rows per pass) spends no instruction on the inputs but
+/// two `LDRD`. Each row's three weights are one word `w0 w1 w2 ·`, sign-extended into the
+/// lanes `(w0, w2)` and `(w1, ·)`. Then output column `j` takes `b0·w0 + b2·w2` in one
+/// `SMLAD` and `b1·w1` in one `SMLABB`, and column `j + 1` takes `b1·w0 + b3·w2` and
+/// `b2·w1` (`SMLATB`): twelve multiply-accumulates in thirteen instructions (at stride 2,
+/// columns `j` and `j + 1` take `(b0, b2)`, `b1` and `(b2, b4)`, `b3`). The window is
+/// staged [`Q15_ROWS`] rows at a time (the stack of a 64 KB part is tight), the four sums
+/// of each of up to [`Q15_GROUP`] channels carried from one part to the next. `zp·Σw` of
+/// each channel is computed once per call and subtracted from its bias, since padding
+/// reads as the zero point.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn conv2d_i8_band_dsp(
@@ -547,71 +559,175 @@ pub fn conv2d_i8_band_dsp(
     shift: &[i32],
     y: &mut [i8],
 ) {
-    const SPAN: usize = M4_SPAN;
-    let n = p.out_channels;
     let rows = p.in_channels * p.kernel_h;
-    let zp8 = band_zero_point(p, q, [bias, multiplier, shift], M4_BAND / M4_SPAN);
-    let (true, Some(zp8)) = (n <= DSP_CHANNELS, zp8) else {
-        return conv2d_i8_m4(p, q, x, w, bias, multiplier, shift, y);
+    let Some(zp8) = band_zero_point(p, q, [bias, multiplier, shift], (usize::MAX, 2)) else {
+        return conv2d_i8(p, q, x, w, bias, multiplier, shift, y);
     };
     let per_m = rows * 3;
     let plane = p.out_h * p.out_w;
-    let mut corr = [0i32; DSP_CHANNELS];
-    for (c, wm) in corr.iter_mut().zip(w.chunks_exact(per_m)) {
-        *c = i32::from(zp8).wrapping_mul(weight_sum(wm));
-    }
     let x: &[u8] = bytemuck::cast_slice(x);
     let w: &[u8] = bytemuck::cast_slice(w);
-    let zpb = zp8 as u8;
-    let mut band = [zpb; M4_BAND];
-    // Rows the assembly loop takes, in pairs: all of them (rounded down to even) while a
-    // channel's weights are followed by another's, since the word of its last row reads
-    // one byte more; for the last channel every row but the last.
-    let (pairs, last_pairs) = (rows / 2, (rows - 1) / 2);
-    for oy in 0..p.out_h {
-        for ox0 in (0..p.out_w).step_by(DSP_T) {
-            stage_band(p, x, &mut band, (oy, ox0), zpb);
-            let t = DSP_T.min(p.out_w - ox0);
-            let (zp, lo, hi) = (q.output_zero_point, q.act_min, q.act_max);
-            let requant = bias.iter().zip(multiplier).zip(shift);
-            for (m, (&corr, ((&b, &mul), &sh))) in corr.iter().zip(requant).take(n).enumerate() {
-                let first = m * per_m;
-                // The channel's weights and the byte after them, if any.
-                let (wm, pairs) = match w.get(first..first + per_m + 1) {
-                    Some(wm) => (wm, pairs),
-                    None => (w.get(first..first + per_m).unwrap_or(&[]), last_pairs),
-                };
-                let mut acc = dsp::conv3_rows4(&band, wm, pairs, [0; DSP_T]);
-                // The rows left (none, or the last one or two), their words built from
-                // three weights.
-                for r in 2 * pairs..rows {
-                    if let (Some(xr), Some(&[w0, w1, w2])) =
-                        (band.get(r * SPAN..), wm.get(3 * r..3 * r + 3))
-                    {
-                        acc = dsp::conv3_row4(xr, u32::from_le_bytes([w0, w1, w2, 0]), acc);
+    let mut win = [0u32; Q15_ROWS * dsp::Q15_ROW_WORDS];
+    let mut sums = [[0i32; DSP_T]; Q15_GROUP];
+    let mut corr = [0i32; Q15_GROUP];
+    let (zp, lo, hi) = (q.output_zero_point, q.act_min, q.act_max);
+    // output columns per tile: the window's six input columns cover two at stride 2
+    let tile = if p.stride_w == 1 { DSP_T } else { 2 };
+    let groups = w
+        .chunks(Q15_GROUP * per_m)
+        .zip(y.chunks_mut(Q15_GROUP * plane));
+    for (g, (wg, yg)) in groups.enumerate() {
+        let n = wg.len() / per_m.max(1);
+        // each channel's bias less `zp·Σw`
+        let biases = bias.get(g * Q15_GROUP..).unwrap_or(&[]);
+        for ((c, wm), &b) in corr.iter_mut().zip(wg.chunks_exact(per_m)).zip(biases) {
+            let zw = i32::from(zp8).wrapping_mul(weight_sum(bytemuck::cast_slice(wm)));
+            *c = b.wrapping_sub(zw);
+        }
+        for oy in 0..p.out_h {
+            for ox0 in (0..p.out_w).step_by(tile) {
+                let sums = sums.get_mut(..n).unwrap_or(&mut []);
+                sums.fill([0; DSP_T]);
+                let cols = window_cols(p, ox0 * p.stride_w);
+                for r0 in (0..rows).step_by(Q15_ROWS) {
+                    // The part's rows, then zero rows up to a multiple of four, which add
+                    // nothing but let the loop take them all.
+                    let part = Q15_ROWS.min(rows - r0);
+                    let words = part.next_multiple_of(4) * dsp::Q15_ROW_WORDS;
+                    let win = win.get_mut(..words).unwrap_or(&mut []);
+                    let (staged, zeros) = win.split_at_mut(part * dsp::Q15_ROW_WORDS);
+                    stage_q15(p, x, staged, (cols, oy), r0, zp8 as u8);
+                    zeros.fill(0);
+                    let mut wm = wg.get(3 * r0..).unwrap_or(&[]);
+                    for acc in sums.iter_mut() {
+                        *acc = match p.stride_w {
+                            1 => dsp::conv3_q15_rows::<1>(win, wm, *acc),
+                            _ => dsp::conv3_q15_rows::<2>(win, wm, *acc),
+                        };
+                        wm = wm.get(per_m..).unwrap_or(&[]);
                     }
                 }
-                let at = m * plane + oy * p.out_w + ox0;
-                // (a slice iterator: at `opt-level = "z"` an array's `into_iter` stays a call
-                // per element)
-                for (o, &acc) in y
-                    .get_mut(at..at + t)
-                    .unwrap_or(&mut [])
-                    .iter_mut()
-                    .zip(&acc)
-                {
-                    let acc = acc.wrapping_sub(corr).wrapping_add(b);
-                    *o = requantize(acc, mul, sh, zp, lo, hi);
+                let t = tile.min(p.out_w - ox0);
+                for (m, (acc, &corr)) in sums.iter().zip(&corr).enumerate() {
+                    let mg = g * Q15_GROUP + m;
+                    let at = m * plane + oy * p.out_w + ox0;
+                    let requant = (multiplier.get(mg), shift.get(mg));
+                    let (Some(out), (Some(&mul), Some(&sh))) = (yg.get_mut(at..at + t), requant)
+                    else {
+                        continue;
+                    };
+                    // (a slice iterator: at `opt-level = "z"` an array's `into_iter` stays a
+                    // call per element)
+                    let rescale = Rescale::new(mul, sh);
+                    for (o, &acc) in out.iter_mut().zip(acc) {
+                        *o = rescale.to_i8(acc.wrapping_add(corr), zp, lo, hi);
+                    }
                 }
             }
         }
     }
 }
 
-/// Stages the window of the band kernels ([`conv2d_i8_m4`], [`conv2d_i8_band_dsp`]) for the
-/// tile of output row `oy` from column `ox0`: band row `c·KH + ky` holds the
-/// [`M4_SPAN`] columns from `ox0 − pl` of input row `oy·sh + ky − pt` of channel `c`, and
+/// Stages rows `r0..` of [`conv2d_i8_band_dsp`]'s window, as many as `win` holds, for the
+/// tile of output row `oy` whose columns are `cols` ([`window_cols`]): row `c·KH + ky` is
+/// [`window_row`] `(c, ky)` extended by [`dsp::q15_row`]. A row inside the image is read
+/// as two words straight from the input. (Not inlined: on its own it keeps its pointers
+/// in registers.)
+#[inline(never)]
+fn stage_q15(
+    p: &Conv2dParams,
+    x: &[u8],
+    win: &mut [u32],
+    (cols, oy): ((usize, usize, usize), usize),
+    r0: usize,
+    pad: u8,
+) {
+    let kh = p.kernel_h.max(1);
+    let (mut c, mut ky) = (r0 / kh, r0 % kh);
+    let (lo, hi, ix) = cols;
+    // The row's six bytes are read from input column `ix − lo` (`ox0 − pl`), then those
+    // outside the image (window columns outside `lo..hi`) replaced by `pad`: `keep` has
+    // the bytes in the image of the words at window columns 0 and 2.
+    let keep = (0..M4_SPAN)
+        .filter(|j| (lo..hi).contains(j))
+        .fold(0u64, |k, j| k | (0xff << (8 * j)));
+    let keep = [keep as u32, (keep >> 16) as u32];
+    let pads = u32::from_le_bytes([pad; 4]);
+    let pads = [pads & !keep[0], pads & !keep[1]];
+    let outside = dsp::q15_row(&[pad; M4_SPAN]);
+    // Row `(c, ky)` is input row `iy = iy0 + ky` (rows above the image, and columns left
+    // of it, wrap to large values), read from `at`; both step by one row per window row,
+    // and `at` to the next channel's first row after the last `ky`.
+    let iy0 = (oy * p.stride_h).wrapping_sub(p.pad_top);
+    let mut iy = iy0.wrapping_add(ky);
+    let mut at = (c * p.in_h * p.in_w)
+        .wrapping_add(iy.wrapping_mul(p.in_w))
+        .wrapping_add(ix)
+        .wrapping_sub(lo);
+    let next_channel = (p.in_h * p.in_w).wrapping_sub(kh * p.in_w);
+    for dst in win.chunks_exact_mut(dsp::Q15_ROW_WORDS) {
+        let row = x.get(at..).and_then(|b| b.get(..M4_SPAN));
+        let words = match row.map(<&[u8; M4_SPAN]>::try_from) {
+            _ if iy >= p.in_h => outside,
+            Some(Ok(b)) => dsp::q15_words(dsp::row_words(b), keep, pads),
+            // (the first and last rows of `x`, where the bytes outside the image are not
+            // all there)
+            _ => dsp::q15_row(&window_row(p, x, cols, (c, ky), oy, pad)),
+        };
+        dst.copy_from_slice(&words);
+        (ky, iy, at) = (ky + 1, iy.wrapping_add(1), at.wrapping_add(p.in_w));
+        if ky == kh {
+            (c, ky, iy, at) = (c + 1, 0, iy0, at.wrapping_add(next_channel));
+        }
+    }
+}
+
+/// The columns of the window from input column `ix0 − pl` (`ix0 = ox0·sw` for the tile
+/// from output column `ox0`) that lie in the image, `lo..hi`, and the input column of `lo`
+/// (see [`window_row`]).
+fn window_cols(p: &Conv2dParams, ix0: usize) -> (usize, usize, usize) {
+    let lo = p.pad_left.saturating_sub(ix0);
+    let hi = (p.in_w + p.pad_left)
+        .saturating_sub(ix0)
+        .min(M4_SPAN)
+        .max(lo);
+    (lo, hi, ix0 + lo - p.pad_left)
+}
+
+/// Row `c·KH + ky` of the band kernels' window ([`conv2d_i8_m4`], [`conv2d_i8_band_dsp`])
+/// for the tile of output row `oy` whose columns are `cols` ([`window_cols`]): the
+/// [`M4_SPAN`] columns from `ix0 − pl` of input row `oy·sh + ky − pt` of channel `c`, and
 /// `pad` where that lies outside the image. A row inside the image is one copy.
+#[inline(always)]
+fn window_row<T: Copy>(
+    p: &Conv2dParams,
+    x: &[T],
+    (lo, hi, ix): (usize, usize, usize),
+    (c, ky): (usize, usize),
+    oy: usize,
+    pad: T,
+) -> [T; M4_SPAN] {
+    let mut row = [pad; M4_SPAN];
+    let iy = (oy * p.stride_h + ky).checked_sub(p.pad_top);
+    let Some(iy) = iy.filter(|&iy| iy < p.in_h) else {
+        return row;
+    };
+    let at = c * p.in_h * p.in_w + iy * p.in_w + ix;
+    if hi - lo == M4_SPAN {
+        if let Some(Ok(src)) = x.get(at..at + M4_SPAN).map(<&[T; M4_SPAN]>::try_from) {
+            return *src;
+        }
+        return row;
+    }
+    let src = x.get(at..at + (hi - lo)).unwrap_or(&[]);
+    for (d, &s) in row.iter_mut().skip(lo).zip(src) {
+        *d = s;
+    }
+    row
+}
+
+/// Stages the window of [`conv2d_i8_m4`] for the tile of output row `oy` from column
+/// `ox0`: band row `c·KH + ky` is [`window_row`] `(c, ky)`.
 fn stage_band<T: Copy>(
     p: &Conv2dParams,
     x: &[T],
@@ -619,37 +735,14 @@ fn stage_band<T: Copy>(
     (oy, ox0): (usize, usize),
     pad: T,
 ) {
-    // Window columns `lo..hi` lie in the image, from input column `ox0 + lo − pl`.
-    let lo = p.pad_left.saturating_sub(ox0);
-    let hi = (p.in_w + p.pad_left)
-        .saturating_sub(ox0)
-        .min(M4_SPAN)
-        .max(lo);
-    let ix = ox0 + lo - p.pad_left;
-    let in_plane = p.in_h * p.in_w;
+    let cols = window_cols(p, ox0);
     let mut dsts = band.chunks_exact_mut(M4_SPAN);
     for c in 0..p.in_channels {
         for ky in 0..p.kernel_h {
-            let Some(Ok(dst)) = dsts.next().map(<&mut [T; M4_SPAN]>::try_from) else {
+            let Some(dst) = dsts.next() else {
                 return;
             };
-            let iy = (oy * p.stride_h + ky).checked_sub(p.pad_top);
-            let Some(iy) = iy.filter(|&iy| iy < p.in_h) else {
-                dst.fill(pad);
-                continue;
-            };
-            let at = c * in_plane + iy * p.in_w + ix;
-            if hi - lo == M4_SPAN {
-                if let Some(Ok(src)) = x.get(at..at + M4_SPAN).map(<&[T; M4_SPAN]>::try_from) {
-                    *dst = *src;
-                }
-                continue;
-            }
-            dst.fill(pad);
-            let src = x.get(at..at + (hi - lo)).unwrap_or(&[]);
-            for (d, &s) in dst.iter_mut().skip(lo).zip(src) {
-                *d = s;
-            }
+            dst.copy_from_slice(&window_row(p, x, cols, (c, ky), oy, pad));
         }
     }
 }
@@ -661,10 +754,10 @@ fn band_zero_point(
     p: &Conv2dParams,
     q: &Conv2dI8Quant,
     requant: [&[i32]; 3],
-    max_rows: usize,
+    (max_rows, max_stride): (usize, usize),
 ) -> Option<i8> {
     let rows = p.in_channels * p.kernel_h;
-    let covered = p.stride_w == 1
+    let covered = (1..=max_stride).contains(&p.stride_w)
         && p.kernel_w == 3
         && (1..=max_rows).contains(&rows)
         && p.out_w > 0
@@ -798,8 +891,14 @@ pub(crate) mod tests {
 
     #[test]
     fn fashion_shapes_match_reference() {
-        // The conv layers of the label-conditioned fashion generator, and a 64-wide image.
-        for (c, hw, m) in [(64, 14, 32), (32, 28, 16), (16, 28, 1), (3, 64, 5)] {
+        // The conv layers of the label-conditioned fashion generator, the inpainting one's
+        // decoder (window rows not a multiple of the DSP kernel's part), more channels than
+        // the DSP kernel's group, and a 64-wide image.
+        let inpaint = [(56, 14, 24), (48, 28, 12), (8, 12, 40), (4, 6, 70)];
+        for (c, hw, m) in [(64, 14, 32), (32, 28, 16), (16, 28, 1), (3, 64, 5)]
+            .into_iter()
+            .chain(inpaint)
+        {
             let p = geometry((c, hw, hw, m), (3, 3), (1, 1), (1, 1, 1, 1), m > 1);
             let (nx, nw, _) = sizes(&p);
             let x: Vec<f32> = (0..nx)

@@ -1,6 +1,6 @@
 //! The Armv7E-M DSP instructions the int8 kernels use: one function per instruction, and
 //! the two inner loops of the int8 Dense and Conv2d kernels ([`dot3_quads`],
-//! [`conv3_rows4`]).
+//! [`conv3_q15_rows`]).
 //!
 //! With the `cortex-m-dsp` feature on an Arm target these are `asm!`; everywhere else the
 //! same arithmetic in plain Rust, so that the host tests run the very kernels the device
@@ -105,32 +105,45 @@ mod native {
         };
     }
 
-    /// One window row of `conv3_rows4`' loop: the row's weight word, then the input words
-    /// at byte offsets `$x0` and `$x1` from `{xp}`, each feeding two outputs.
-    macro_rules! conv3_row {
-        ($x0:literal, $x1:literal) => {
+    /// One window row of `conv3_q15_quads`' loop: the row's weight word, then its two
+    /// pairs of sign-extended input words, each pair feeding two outputs.
+    macro_rules! q15_row {
+        () => {
             concat!(
                 "ldr {we}, [{wp}], #3\n",
                 "sxtb16 {wo}, {we}, ror #8\n",
                 "sxtb16 {we}, {we}\n",
-                "ldr {x}, [{xp}, #",
-                $x0,
-                "]\n",
-                conv3_pair!("a0", "a1"),
-                "ldr {x}, [{xp}, #",
-                $x1,
-                "]\n",
-                conv3_pair!("a2", "a3"),
+                "ldrd {x}, {xo}, [{xp}], #8\n",
+                q15_pair!("a0", "a1"),
+                "ldrd {x}, {xo}, [{xp}], #8\n",
+                q15_pair!("a2", "a3"),
             )
         };
     }
 
-    /// Two neighbouring outputs from the input word in `{x}` (see `column_pair`).
-    macro_rules! conv3_pair {
+    /// One window row of `conv3_q15_quads`' loop at horizontal stride 2: the row's weight
+    /// word, then two pairs of sign-extended input words, each feeding one output.
+    macro_rules! q15_row_s2 {
+        () => {
+            concat!(
+                "ldr {we}, [{wp}], #3\n",
+                "sxtb16 {wo}, {we}, ror #8\n",
+                "sxtb16 {we}, {we}\n",
+                "ldrd {x}, {xo}, [{xp}], #8\n",
+                "smlad {a0}, {x}, {we}, {a0}\n",
+                "smlabb {a0}, {xo}, {wo}, {a0}\n",
+                "ldrd {x}, {xo}, [{xp}], #8\n",
+                "smlad {a1}, {x}, {we}, {a1}\n",
+                "smlabb {a1}, {xo}, {wo}, {a1}\n",
+            )
+        };
+    }
+
+    /// Two neighbouring outputs from the extended input words in `{x}`, `{xo}` (see
+    /// `column_pair`).
+    macro_rules! q15_pair {
         ($even:literal, $odd:literal) => {
             concat!(
-                "sxtb16 {xo}, {x}, ror #8\n",
-                "sxtb16 {x}, {x}\n",
                 "smlad {",
                 $even,
                 "}, {x}, {we}, {",
@@ -190,19 +203,51 @@ mod native {
         [a0, a1, a2]
     }
 
-    /// [`super::conv3_rows4`] with `q ≥ 1` checked against both slices.
+    /// [`super::conv3_q15_rows`]' loop, four rows per pass, with `q ≥ 1` passes checked
+    /// against both slices.
     #[inline(always)]
-    pub fn conv3_rows4(band: &[u8], w: &[u8], q: usize, acc: [i32; 4]) -> [i32; 4] {
+    pub fn conv3_q15_quads<const S: usize>(
+        win: &[u32],
+        w: &[u8],
+        q: usize,
+        acc: [i32; 4],
+    ) -> [i32; 4] {
         let [mut a0, mut a1, mut a2, mut a3] = acc;
-        // SAFETY: `q ≥ 1`, `band` holds `12·q` bytes and `w` at least `6·q + 1` (the caller
-        // cut `q`): iteration `i` reads band bytes `12i..12i + 12` and weight bytes
-        // `6i..6i + 7`.
+        if S == 2 {
+            // SAFETY: as below; the loop reads the same words and bytes.
+            unsafe {
+                asm!(
+                    "2:",
+                    q15_row_s2!(),
+                    q15_row_s2!(),
+                    q15_row_s2!(),
+                    q15_row_s2!(),
+                    "subs {n}, #1",
+                    "bne 2b",
+                    x = out(reg) _,
+                    xo = out(reg) _,
+                    we = out(reg) _,
+                    wo = out(reg) _,
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    xp = inout(reg) win.as_ptr() => _,
+                    wp = inout(reg) w.as_ptr() => _,
+                    n = inout(reg) q => _,
+                    options(nostack, readonly),
+                );
+            }
+            return [a0, a1, a2, a3];
+        }
+        // SAFETY: `q ≥ 1`, `win` holds `16·q` words and `w` at least `12·q + 1` bytes (the
+        // caller cut `q`): pass `i` reads words `16i..16i + 16` (word-aligned, as `LDRD`
+        // needs: `win` is a `u32` slice) and weight bytes `12i..12i + 13`.
         unsafe {
             asm!(
                 "2:",
-                conv3_row!("0", "2"),
-                conv3_row!("6", "8"),
-                "adds {xp}, #12",
+                q15_row!(),
+                q15_row!(),
+                q15_row!(),
+                q15_row!(),
                 "subs {n}, #1",
                 "bne 2b",
                 x = out(reg) _,
@@ -213,7 +258,7 @@ mod native {
                 a1 = inout(reg) a1,
                 a2 = inout(reg) a2,
                 a3 = inout(reg) a3,
-                xp = inout(reg) band.as_ptr() => _,
+                xp = inout(reg) win.as_ptr() => _,
                 wp = inout(reg) w.as_ptr() => _,
                 n = inout(reg) q => _,
                 options(nostack, readonly),
@@ -277,11 +322,16 @@ mod native {
         })
     }
 
-    /// [`super::conv3_rows4`] in plain Rust.
-    pub fn conv3_rows4(band: &[u8], w: &[u8], q: usize, acc: [i32; 4]) -> [i32; 4] {
-        let rows = band.chunks_exact(super::CONV3_SPAN).take(2 * q);
+    /// [`super::conv3_q15_rows`]' loop in plain Rust.
+    pub fn conv3_q15_quads<const S: usize>(
+        win: &[u32],
+        w: &[u8],
+        q: usize,
+        acc: [i32; 4],
+    ) -> [i32; 4] {
+        let rows = win.chunks_exact(super::Q15_ROW_WORDS).take(4 * q);
         rows.enumerate().fold(acc, |acc, (r, x)| {
-            super::conv3_row4(x, super::word(w.get(3 * r..).unwrap_or(&[])), acc)
+            super::conv3_q15_row::<S>(x, super::word(w.get(3 * r..).unwrap_or(&[])), acc)
         })
     }
 }
@@ -348,43 +398,97 @@ pub fn dot3_quads(x: &[u8], [w0, w1, w2]: [&[u8]; 3], quads: usize) -> [i32; 3] 
     native::dot3_quads(x, [w0, w1, w2], q)
 }
 
-/// Columns of the staged window [`conv3_rows4`] reads per row (four outputs of a 3-wide
-/// kernel).
-pub const CONV3_SPAN: usize = 6;
+/// Words per row of the window [`conv3_q15_rows`] reads: the six int8 inputs `b0..b5`
+/// under four outputs of a 3-wide kernel, sign-extended into 16-bit lanes as
+/// `(b0, b2)`, `(b1, b3)`, `(b2, b4)`, `(b3, b5)` ([`q15_row`]).
+pub const Q15_ROW_WORDS: usize = 4;
 
-/// Four neighbouring outputs of a 3-wide kernel over `2·pairs` window rows (fewer when a
-/// slice is shorter): row `r` is `band[6r..6r + 6]` (inputs `b0..b5`) and its weights
-/// `w[3r..3r + 3]`; adds `Σ_kx b[j + kx]·w[kx]` to `acc[j]`. Each row's weight word
-/// `w0 w1 w2 ·` is read as four bytes, so `w` must hold one byte past the last row taken
-/// (it lands in a lane no product uses): `pairs` is cut to `(w.len() − 1) / 6`.
+/// The window row [`conv3_q15_rows`] reads for the inputs `b0..b5`.
 #[inline(always)]
-pub fn conv3_rows4(band: &[u8], w: &[u8], pairs: usize, acc: [i32; 4]) -> [i32; 4] {
-    let q = pairs
-        .min(band.len() / (2 * CONV3_SPAN))
-        .min(w.len().saturating_sub(1) / 6);
-    if q == 0 {
-        return acc;
-    }
-    native::conv3_rows4(band, w, q, acc)
+pub fn q15_row(b: &[u8; 6]) -> [u32; Q15_ROW_WORDS] {
+    q15_words(row_words(b), [!0; 2], [0; 2])
 }
 
-/// Two neighbouring outputs of one 3-wide kernel row: inputs `b0 b1 b2 b3` (`xv`), weights
-/// `(w0, w2)` (`we`) and `(w1, ·)` (`wo`) in 16-bit lanes; returns
-/// `(ae + b0·w0 + b1·w1 + b2·w2, ao + b1·w0 + b2·w1 + b3·w2)`.
+/// The words `b0 b1 b2 b3` and `b2 b3 b4 b5` of `b`.
 #[inline(always)]
-pub fn column_pair(xv: u32, we: u32, wo: u32, (ae, ao): (i32, i32)) -> (i32, i32) {
-    let (xe, xo) = (sxtb16(xv), sxtb16_ror8(xv));
+pub fn row_words(b: &[u8; 6]) -> [u32; 2] {
+    // (unaligned word reads: one `LDR` each on the Cortex-M4, where LLVM builds the word
+    // from byte loads for `from_le_bytes`)
+    [
+        u32::from_le(bytemuck::pod_read_unaligned(&b[..4])),
+        u32::from_le(bytemuck::pod_read_unaligned(&b[2..])),
+    ]
+}
+
+/// The window row [`conv3_q15_rows`] reads for the words `[lo, hi]` of [`row_words`],
+/// each first taking the bytes of `keep` from itself and the others from `pads`
+/// (`pads & !keep`).
+#[inline(always)]
+pub fn q15_words([lo, hi]: [u32; 2], keep: [u32; 2], pads: [u32; 2]) -> [u32; Q15_ROW_WORDS] {
+    let (lo, hi) = ((lo & keep[0]) | pads[0], (hi & keep[1]) | pads[1]);
+    [sxtb16(lo), sxtb16_ror8(lo), sxtb16(hi), sxtb16_ror8(hi)]
+}
+
+/// Neighbouring outputs of a 3-wide kernel at horizontal stride `S` over the rows of `win`
+/// (fewer when `w` is shorter): row `r` is `win[4r..4r + 4]` (a [`q15_row`]) and its
+/// weights `w[3r..3r + 3]`; adds `Σ_kx b[S·j + kx]·w[kx]` to `acc[j]`, for the four outputs
+/// `j` the six inputs cover at stride 1 and the two at stride 2 (`acc[2..]` unchanged).
+/// Four rows per pass of the loop, the inputs already extended, so that each row takes one
+/// weight load and two extends, two `LDRD` and eight multiply-accumulate instructions for
+/// its twelve products at stride 1 (four for six at stride 2). The loop reads each row's
+/// weights as the word `w0 w1 w2 ·`, so it stops where that would read past `w`; the rows
+/// left are taken one at a time.
+#[inline(always)]
+pub fn conv3_q15_rows<const S: usize>(win: &[u32], w: &[u8], acc: [i32; 4]) -> [i32; 4] {
+    let rows = win.len() / Q15_ROW_WORDS;
+    // (no division by 3 while `w` holds a byte past the rows, as it does but for the last
+    // channel's last part)
+    let (rows, quads) = if w.len() > 3 * rows {
+        (rows, rows / 4)
+    } else {
+        let rows = w.len() / 3;
+        (rows, rows.min(w.len().saturating_sub(1) / 3) / 4)
+    };
+    let acc = if quads == 0 {
+        acc
+    } else {
+        native::conv3_q15_quads::<S>(win, w, quads, acc)
+    };
+    (4 * quads..rows).fold(acc, |acc, r| {
+        match (win.get(4 * r..), w.get(3 * r..3 * r + 3)) {
+            (Some(x), Some(&[w0, w1, w2])) => {
+                conv3_q15_row::<S>(x, u32::from_le_bytes([w0, w1, w2, 0]), acc)
+            }
+            _ => acc,
+        }
+    })
+}
+
+/// Two neighbouring outputs of one 3-wide kernel row: inputs `b0 b1 b2 b3` extended as
+/// `(b0, b2)` (`xe`) and `(b1, b3)` (`xo`), weights `(w0, w2)` (`we`) and `(w1, ·)`
+/// (`wo`); returns `(ae + b0·w0 + b1·w1 + b2·w2, ao + b1·w0 + b2·w1 + b3·w2)`.
+#[inline(always)]
+pub fn column_pair(xe: u32, xo: u32, we: u32, wo: u32, (ae, ao): (i32, i32)) -> (i32, i32) {
     let ae = smlabb(xo, wo, smlad(xe, we, ae));
     let ao = smlatb(xe, wo, smlad(xo, we, ao));
     (ae, ao)
 }
 
-/// One window row of [`conv3_rows4`]: inputs `x[0..6]`, weight word `wv` (`w0 w1 w2 ·`).
+/// One row of [`conv3_q15_rows`]: window words `x[0..4]`, weight word `wv` (`w0 w1 w2 ·`).
 #[inline(always)]
-pub fn conv3_row4(x: &[u8], wv: u32, [a0, a1, a2, a3]: [i32; 4]) -> [i32; 4] {
+pub fn conv3_q15_row<const S: usize>(x: &[u32], wv: u32, [a0, a1, a2, a3]: [i32; 4]) -> [i32; 4] {
     let (we, wo) = (sxtb16(wv), sxtb16_ror8(wv));
-    let (a0, a1) = column_pair(word(x), we, wo, (a0, a1));
-    let (a2, a3) = column_pair(word(x.get(2..).unwrap_or(&[])), we, wo, (a2, a3));
+    let Some(&[e0, o0, e1, o1]) = x.get(..Q15_ROW_WORDS) else {
+        return [a0, a1, a2, a3];
+    };
+    if S == 2 {
+        // inputs `b0 b1 b2` and `b2 b3 b4`
+        let a0 = smlabb(o0, wo, smlad(e0, we, a0));
+        let a1 = smlabb(o1, wo, smlad(e1, we, a1));
+        return [a0, a1, a2, a3];
+    }
+    let (a0, a1) = column_pair(e0, o0, we, wo, (a0, a1));
+    let (a2, a3) = column_pair(e1, o1, we, wo, (a2, a3));
     [a0, a1, a2, a3]
 }
 
