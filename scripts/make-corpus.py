@@ -202,6 +202,32 @@ class UpsampleConv(nn.Module):
         return torch.tanh(self.c3(h))
 
 
+class ReflectPad(nn.Module):
+    """pix2pix/CycleGAN-style padding in front of unpadded 3x3 Conv2d layers, conditional
+    through nn.Embedding: nn.ReflectionPad2d(1), nn.ReplicationPad2d(1) (ONNX Pad `edge`)
+    and nn.ConstantPad2d(1, 0.5) (a non-zero constant, which no Conv padding can take),
+    BatchNorm2d + ReLU between, nearest Upsample, Tanh. 1x16x16."""
+
+    def __init__(self, nz=8, classes=3):
+        super().__init__()
+        self.embed = nn.Embedding(classes, 4)
+        self.fc = nn.Linear(nz + 4, 8 * 4 * 4)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.reflect = nn.ReflectionPad2d(1)
+        self.c1 = nn.Conv2d(8, 8, 3)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.edge = nn.ReplicationPad2d(1)
+        self.c2 = nn.Conv2d(8, 4, 3)
+        self.const = nn.ConstantPad2d(1, 0.5)
+        self.c3 = nn.Conv2d(4, 1, 3)
+
+    def forward(self, z, label):
+        h = F.relu(self.fc(torch.cat([z, self.embed(label)], 1))).view(-1, 8, 4, 4)
+        h = F.relu(self.bn1(self.c1(self.reflect(self.up(h)))))
+        h = F.relu(self.c2(self.edge(self.up(h))))
+        return torch.tanh(self.c3(self.const(h)))
+
+
 class UnetInpaint(nn.Module):
     """An inpainting U-Net in edgegan's contract (inputs z, mask, masked; 1 = known):
     the noise as a 16x16 plane beside the masked image and the mask, two strided Conv2d
@@ -453,16 +479,16 @@ def bad_models():
         ["N", 1, 8, 8],
         [f32c("scales", [1, 1, 2, 2])],
     )
-    # reflect Pad before a Conv: only zero padding folds into the Conv
+    # a Pad of the channel axis (the runtime pads height and width only)
     save_image(
-        "pad-reflect",
+        "pad-channels",
         [
-            helper.make_node("Pad", ["img", "pads"], ["p"], name="pad_reflect", mode="reflect"),
+            helper.make_node("Pad", ["img", "pads"], ["p"], name="pad_channels"),
             helper.make_node("Conv", ["p", "K"], ["c"], name="conv"),
             helper.make_node("Tanh", ["c"], ["y"], name="out"),
         ],
-        ["N", 1, 4, 4],
-        [i64("pads", [0, 0, 1, 1, 0, 0, 1, 1]), w("K", (1, 1, 3, 3))],
+        ["N", 1, 2, 2],
+        [i64("pads", [0, 1, 0, 0, 0, 1, 0, 0]), w("K", (1, 3, 3, 3))],
     )
     # a Transpose of a 6-D tensor (device tensors have at most 4 axes besides the batch)
     g = helper.make_graph(
@@ -481,7 +507,7 @@ def bad_models():
     onnx.checker.check_model(m, full_check=True)
     onnx.save(m, os.path.join(folder, "transpose-6d.onnx"))
     print("bad: unsupported-ops, two-floats, float-label, dynamic-mask, resize-align-corners, "
-          "pad-reflect, transpose-6d")
+          "pad-channels, transpose-6d")
 
 
 def main():
@@ -496,6 +522,7 @@ def main():
         ("torch-sigmoid-mlp", SigmoidMlp, 6, {}),
         ("torch-unet-inpaint", UnetInpaint, 8, dict(mask=(1, 16, 16))),
         ("torch-upsample-conv", UpsampleConv, 10, dict(classes=5)),
+        ("torch-reflect-pad", ReflectPad, 8, dict(classes=3)),
     ]
     for name, make, nz, kw in models:
         torch.manual_seed(sum(map(ord, name)))

@@ -95,7 +95,11 @@ fn bad_foreign_graphs_exit_2_naming_the_node_or_input_and_the_flag() {
         &[],
         &["node up_ac", "half-pixel", "align_corners"],
     );
-    refused("bad/pad-reflect.onnx", &[], &["pad_reflect", "Pad"]);
+    refused(
+        "bad/pad-channels.onnx",
+        &[],
+        &["node pad_channels (Pad)", "not the batch or channel axis"],
+    );
     refused(
         "bad/transpose-6d.onnx",
         &[],

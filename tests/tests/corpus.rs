@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use edgegan_compiler::builder::OpSpec;
 use edgegan_compiler::compile::{CompileOptions, compile_onnx};
+use edgegan_runtime::ops::pad;
 use edgegan_runtime::{Condition, DeviceModel, Sampler, WeightFormat};
 use edgegan_tests::npy;
 
@@ -153,6 +154,24 @@ fn every_corpus_model_compiles_and_matches_onnx_runtime() {
                 })
                 .collect();
             assert_eq!(gathers, [32], "{name}");
+        }
+        if name == "torch-reflect-pad" {
+            // ReflectionPad2d, ReplicationPad2d and ConstantPad2d(0.5) before unpadded
+            // convs: three runtime Pads (only a zero Pad folds into a Conv's padding)
+            let pads: Vec<(u32, f32)> = compiled
+                .graph
+                .ops
+                .iter()
+                .filter_map(|(op, _)| match op {
+                    OpSpec::Pad { mode, value, .. } => Some((*mode, *value)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                pads,
+                [(pad::REFLECT, 0.0), (pad::EDGE, 0.0), (pad::CONSTANT, 0.5)],
+                "{name}"
+            );
         }
         let mut errs = vec![];
         for (format, tol) in [

@@ -17,6 +17,7 @@ mod elementwise;
 mod gather;
 mod leaky_relu;
 mod onehot;
+mod pad;
 mod reshape;
 mod resize;
 
@@ -50,6 +51,7 @@ const TABLE: &[(&str, LowerFn)] = &[
     ("MoveAxis", reshape::reshape),
     ("IntoShape", reshape::reshape),
     ("Cast", reshape::cast),
+    ("Pad", pad::pad),
     ("Resize", resize::resize),
     ("Upsample", resize::resize),
     // tract 0.23 declutters a nearest integer-factor Resize into this core op
