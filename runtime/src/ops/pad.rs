@@ -168,24 +168,45 @@ fn source(o: usize, before: usize, n: usize, mode: u32) -> Option<usize> {
 }
 
 /// Reference kernel: `y[c, oy, ox] = x[c, sy, sx]` with `sy`, `sx` the rows and columns
-/// [`source`] maps them to, or `value` where the mode gives none (constant padding).
+/// [`source`] maps them to, or `value` where the mode gives none (constant padding). The
+/// input row's own columns are one slice copy; only the pad columns are mapped one by one.
 pub fn pad<T: Copy>(p: &PadParams, value: T, x: &[T], y: &mut [T]) {
-    let (oh, ow) = (p.out_h(), p.out_w());
-    let mut out = y.iter_mut();
+    let (oh, ow, w) = (p.out_h(), p.out_w(), p.in_w);
+    let left = p.pads[1];
+    if ow == 0 {
+        return;
+    }
+    let mut rows = y.chunks_exact_mut(ow);
     for c in 0..p.channels {
-        let plane = c * p.in_h * p.in_w;
+        let plane = c * p.in_h * w;
         for oy in 0..oh {
-            let sy = source(oy, p.pads[0], p.in_h, p.mode);
-            for ox in 0..ow {
-                let sx = source(ox, p.pads[1], p.in_w, p.mode);
-                let v = match (sy, sx) {
-                    (Some(sy), Some(sx)) => x.get(plane + sy * p.in_w + sx).copied(),
-                    _ => None,
-                };
-                if let Some(o) = out.next() {
-                    *o = v.unwrap_or(value);
-                }
-            }
+            let Some(out) = rows.next() else {
+                return;
+            };
+            let row = source(oy, p.pads[0], p.in_h, p.mode)
+                .and_then(|sy| x.get(plane + sy * w..plane + (sy + 1) * w));
+            let Some(row) = row else {
+                out.fill(value);
+                continue;
+            };
+            // prepare checked the output row is `left + w + right` long
+            let Some((head, rest)) = out.split_at_mut_checked(left) else {
+                return;
+            };
+            let Some((mid, tail)) = rest.split_at_mut_checked(w) else {
+                return;
+            };
+            mid.copy_from_slice(row);
+            let at = |ox: usize| {
+                source(ox, left, w, p.mode)
+                    .and_then(|sx| row.get(sx).copied())
+                    .unwrap_or(value)
+            };
+            head.iter_mut().enumerate().for_each(|(ox, o)| *o = at(ox));
+            let base = left + w;
+            tail.iter_mut()
+                .enumerate()
+                .for_each(|(i, o)| *o = at(base + i));
         }
     }
 }
