@@ -44,6 +44,7 @@ const TABLE: &[(&str, LowerFn)] = &[
     ("LeakyRelu", activation::leaky_relu),
     ("Gather", gather::gather),
     ("Onehot", onehot::one_hot),
+    ("Eq", onehot::equal),
     ("Concat", concat::concat),
     ("Reshape", reshape::reshape),
     ("AddAxis", reshape::reshape),
@@ -61,6 +62,8 @@ const TABLE: &[(&str, LowerFn)] = &[
     ("LT", elementwise::part_of_pattern),
     ("GT", elementwise::part_of_pattern),
 ];
+
+pub(crate) use onehot::depth as one_hot_depth;
 
 /// The lowering registered for tract op `name`.
 pub(crate) fn lookup(name: &str) -> Option<LowerFn> {
