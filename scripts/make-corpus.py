@@ -541,8 +541,26 @@ def bad_models():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     onnx.checker.check_model(m, full_check=True)
     onnx.save(m, os.path.join(folder, "transpose-6d.onnx"))
+    # the label compared with 0..2 (dynamo's F.one_hot) and with 2..0 (not a one-hot)
+    u = helper.make_node("Unsqueeze", ["c", "axis1"], ["u"], name="label_column")
+    save(
+        "equal-not-onehot",
+        [
+            u,
+            helper.make_node("Equal", ["u", "arange"], ["oh"], name="eq_onehot"),
+            helper.make_node("Cast", ["oh"], ["ohf"], name="onehot_float", to=T.FLOAT),
+            helper.make_node("Equal", ["u", "reversed"], ["r"], name="eq_reversed"),
+            helper.make_node("Cast", ["r"], ["rf"], name="reversed_float", to=T.FLOAT),
+            helper.make_node("Add", ["ohf", "rf"], ["s"], name="both"),
+            helper.make_node("MatMul", ["s", "W"], ["h"], name="fc"),
+            helper.make_node("Add", ["z", "h"], ["a"], name="sum"),
+            helper.make_node("Tanh", ["a"], ["y"], name="out"),
+        ],
+        [f("z", ["N", 4]), helper.make_tensor_value_info("c", T.INT64, ["N"])],
+        [i64("axis1", [1]), i64("arange", [0, 1, 2]), i64("reversed", [2, 1, 0]), w("W", (3, 4))],
+    )
     print("bad: unsupported-ops, two-floats, float-label, dynamic-mask, resize-align-corners, "
-          "pad-channels, transpose-6d")
+          "pad-channels, transpose-6d, equal-not-onehot")
 
 
 def export_one(name, make, nz, seed=None, **kw):

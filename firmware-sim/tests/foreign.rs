@@ -105,6 +105,12 @@ fn bad_foreign_graphs_exit_2_naming_the_node_or_input_and_the_flag() {
         &[],
         &["shuffle_6d", "more than 4 axes"],
     );
+    // dynamo's F.one_hot is Equal(label, 0..C); the label compared with 2..0 is not one
+    refused(
+        "bad/equal-not-onehot.onnx",
+        &[],
+        &["node eq_reversed", "0..classes (a one-hot)"],
+    );
     refused(
         "torch-mlp-bn/generator.onnx",
         &["--noise", "nope"],
