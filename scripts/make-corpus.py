@@ -559,8 +559,25 @@ def bad_models():
         [f("z", ["N", 4]), helper.make_tensor_value_info("c", T.INT64, ["N"])],
         [i64("axis1", [1]), i64("arange", [0, 1, 2]), i64("reversed", [2, 1, 0]), w("W", (3, 4))],
     )
+    # the weights in a file beside the model (dynamo's default; the compiler reads one file)
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["z", "W"], ["h"], name="fc"),
+            helper.make_node("Tanh", ["h"], ["y"], name="out"),
+        ],
+        "external-data",
+        [f("z", ["N", 4])],
+        [helper.make_tensor_value_info("y", T.FLOAT, ["N", 4])],
+        [w("W", (4, 4))],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(
+        m, os.path.join(folder, "external-data.onnx"), save_as_external_data=True,
+        location="external-data.onnx.data", size_threshold=0,
+    )
     print("bad: unsupported-ops, two-floats, float-label, dynamic-mask, resize-align-corners, "
-          "pad-channels, transpose-6d, equal-not-onehot")
+          "pad-channels, transpose-6d, equal-not-onehot, external-data")
 
 
 def export_one(name, make, nz, seed=None, **kw):

@@ -111,6 +111,16 @@ fn bad_foreign_graphs_exit_2_naming_the_node_or_input_and_the_flag() {
         &[],
         &["node eq_reversed", "0..classes (a one-hot)"],
     );
+    // weights beside the model (dynamo's default): a clear way out, not tract's message
+    refused(
+        "bad/external-data.onnx",
+        &[],
+        &[
+            "initializer `W`",
+            "external-data.onnx.data",
+            "external_data=False",
+        ],
+    );
     refused(
         "torch-mlp-bn/generator.onnx",
         &["--noise", "nope"],
