@@ -634,6 +634,8 @@ TORCH_MODELS = [
 DYNAMO_MODELS = [
     ("torch-dynamo-dcgan", "torch-dcgan", {}),
     ("torch-dynamo-onehot-mlp", "torch-onehot-mlp", dict(names=False)),
+    ("torch-dynamo-mlp-bn", "torch-mlp-bn", {}),
+    ("torch-dynamo-unet-inpaint", "torch-unet-inpaint", dict(names=False)),
 ]
 
 
