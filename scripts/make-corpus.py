@@ -572,6 +572,9 @@ def bad_models():
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     onnx.checker.check_model(m, full_check=True)
+    data = os.path.join(folder, "external-data.onnx.data")
+    if os.path.exists(data):
+        os.remove(data)  # onnx.save appends to an existing data file
     onnx.save(
         m, os.path.join(folder, "external-data.onnx"), save_as_external_data=True,
         location="external-data.onnx.data", size_threshold=0,
