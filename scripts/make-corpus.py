@@ -1,12 +1,20 @@
 #!/usr/bin/python3
 """Writes tests/corpus/: generators written the way PyTorch and Keras users write them,
-exported with torch.onnx.export (Debian's python3-torch 1.13, legacy exporter) and with
-tf2onnx (Keras 3 on tensorflow-cpu, in a venv this script sets up), and ONNX Runtime's
-outputs on fixed inputs beside each.
+exported with torch.onnx.export (Debian's python3-torch 1.13, legacy exporter; PyPI's
+torch 2.15 with `dynamo=True`, in a venv this script sets up) and with tf2onnx (Keras 3 on
+tensorflow-cpu, in another venv this script sets up), and ONNX Runtime's outputs on fixed
+inputs beside each.
 
     /usr/bin/python3 scripts/make-corpus.py          # needs python3-torch, python3-onnx
     PYTHONPATH=.deps/onnxruntime                      # (set by the script) for the outputs
-    /usr/bin/python3 scripts/make-corpus.py --no-keras   # the PyTorch models only
+    /usr/bin/python3 scripts/make-corpus.py --no-keras --no-dynamo   # Debian's torch only
+
+The dynamo-exported models (torch-dynamo-*: the same generator definitions as their
+legacy-exported twins, through `torch.onnx.export(..., dynamo=True)`) come from this script
+run again with .deps/torch2-venv's python and `--dynamo-only` (the venv created here on
+first use: `python3 -m venv` and pip's torch, onnxscript and onnx at the versions pinned in
+TORCH2_PACKAGES; PyPI's Linux torch wheel pulls its CUDA libraries, about 3 GB downloaded
+and 5.5 GB installed, which it loads even on a CPU-only machine).
 
 The Keras models come from scripts/make-corpus-keras.py, run with .deps/keras-venv (created
 here on first use: `python3 -m venv` and pip's tensorflow-cpu, tf2onnx and onnx at the
@@ -18,8 +26,7 @@ label.npy int64 [N] for label-conditioned models; mask.npy and masked.npy float3
 weights are random (seeded) but BatchNorm statistics are set to non-trivial values so that
 folding them is tested. Where torch cannot emit a node (it drops Dropout in eval mode),
 the script inserts it with the onnx helper API exactly as an exporter in
-training-preserving mode writes it. torch 1.13 has no dynamo exporter
-(torch.onnx.dynamo_export arrived in 2.1), so there is no dynamo-exported model here.
+training-preserving mode writes it.
 """
 import os
 import subprocess
@@ -40,6 +47,8 @@ OUT = os.path.join(ROOT, "tests", "corpus")
 BATCH = 5
 KERAS_VENV = os.path.join(ROOT, ".deps", "keras-venv")
 KERAS_PACKAGES = ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "onnx==1.23.2"]
+TORCH2_VENV = os.path.join(ROOT, ".deps", "torch2-venv")
+TORCH2_PACKAGES = ["torch==2.15.0", "onnxscript==0.7.2", "onnx==1.23.2"]
 
 
 def settle_bn(model, gen, nz, classes):
@@ -202,6 +211,32 @@ class UpsampleConv(nn.Module):
         return torch.tanh(self.c3(h))
 
 
+class ReflectPad(nn.Module):
+    """pix2pix/CycleGAN-style padding in front of unpadded 3x3 Conv2d layers, conditional
+    through nn.Embedding: nn.ReflectionPad2d(1), nn.ReplicationPad2d(1) (ONNX Pad `edge`)
+    and nn.ConstantPad2d(1, 0.5) (a non-zero constant, which no Conv padding can take),
+    BatchNorm2d + ReLU between, nearest Upsample, Tanh. 1x16x16."""
+
+    def __init__(self, nz=8, classes=3):
+        super().__init__()
+        self.embed = nn.Embedding(classes, 4)
+        self.fc = nn.Linear(nz + 4, 8 * 4 * 4)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.reflect = nn.ReflectionPad2d(1)
+        self.c1 = nn.Conv2d(8, 8, 3)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.edge = nn.ReplicationPad2d(1)
+        self.c2 = nn.Conv2d(8, 4, 3)
+        self.const = nn.ConstantPad2d(1, 0.5)
+        self.c3 = nn.Conv2d(4, 1, 3)
+
+    def forward(self, z, label):
+        h = F.relu(self.fc(torch.cat([z, self.embed(label)], 1))).view(-1, 8, 4, 4)
+        h = F.relu(self.bn1(self.c1(self.reflect(self.up(h)))))
+        h = F.relu(self.c2(self.edge(self.up(h))))
+        return torch.tanh(self.c3(self.const(h)))
+
+
 class UnetInpaint(nn.Module):
     """An inpainting U-Net in edgegan's contract (inputs z, mask, masked; 1 = known):
     the noise as a 16x16 plane beside the masked image and the mask, two strided Conv2d
@@ -268,9 +303,11 @@ def insert_dropout(path, after_op):
     onnx.save(m, path)
 
 
-def export(name, model, nz, classes=None, names=True, dropout_after=None, z_tail=(), mask=None):
-    # torch's default initialisation (seeded in main), embeddings N(0, 1)
-    gen = torch.Generator().manual_seed(sum(map(ord, name)))
+def export(
+    name, model, nz, classes=None, names=True, dropout_after=None, z_tail=(), mask=None, dynamo=False, seed=None
+):
+    # torch's default initialisation (seeded in export_all), embeddings N(0, 1)
+    gen = torch.Generator().manual_seed(sum(map(ord, seed or name)))
     if mask is None:
         settle_bn(model, gen, (nz, *z_tail), classes)
     else:
@@ -287,17 +324,27 @@ def export(name, model, nz, classes=None, names=True, dropout_after=None, z_tail
     if mask is not None:
         m, masked = test_masks(gen, BATCH, *mask)
         args = (z, m, masked)
-    kw = dict(opset_version=13, do_constant_folding=True)
-    if names:
-        input_names = ["noise", "class_id"][: len(args)]
-        if mask is not None:
-            # edgegan's inpainting contract names: the roles need no flags
-            input_names = ["z", "mask", "masked"]
-        kw.update(
-            input_names=input_names,
-            output_names=["image"],
-            dynamic_axes={n: {0: "batch"} for n in input_names + ["image"]},
-        )
+    input_names = ["noise", "class_id"][: len(args)]
+    if mask is not None:
+        # edgegan's inpainting contract names: the roles need no flags
+        input_names = ["z", "mask", "masked"]
+    if dynamo:
+        # as a torch >= 2.5 user exports: the exporter's default opset and optimisation,
+        # the batch dimension dynamic; without names, inputs are named after forward()'s
+        # parameters. The weights in the one file (dynamo's default writes them to
+        # generator.onnx.data beside it, which the compiler does not read)
+        batch = torch.export.Dim("batch")
+        kw = dict(dynamo=True, external_data=False, dynamic_shapes=tuple({0: batch} for _ in args))
+        if names:
+            kw.update(input_names=input_names, output_names=["image"])
+    else:
+        kw = dict(opset_version=13, do_constant_folding=True)
+        if names:
+            kw.update(
+                input_names=input_names,
+                output_names=["image"],
+                dynamic_axes={n: {0: "batch"} for n in input_names + ["image"]},
+            )
     torch.onnx.export(model, args, path, **kw)
     if dropout_after:
         insert_dropout(path, dropout_after)
@@ -342,14 +389,28 @@ def settle_bn_mask(model, gen, nz, shape):
             model(torch.randn(64, nz, generator=gen), mask, masked)
 
 
+def venv_python(venv, packages, modules):
+    """The python of `venv`, created and given pip's `packages` unless it already
+    imports `modules`."""
+    py = os.path.join(venv, "bin", "python")
+    check = [py, "-c", "import " + ", ".join(modules)]
+    if not os.path.exists(py) or subprocess.run(check, capture_output=True).returncode != 0:
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", *packages], check=True)
+    return py
+
+
+def dynamo_models():
+    """The dynamo-exported models: this script with --dynamo-only in the torch 2 venv (set
+    up here on first use)."""
+    py = venv_python(TORCH2_VENV, TORCH2_PACKAGES, ["torch", "onnxscript", "onnx"])
+    subprocess.run([py, os.path.abspath(__file__), "--dynamo-only"], check=True)
+
+
 def keras_models():
     """The Keras models: scripts/make-corpus-keras.py in the TensorFlow venv (set up here
     on first use), then ONNX Runtime's outputs, checked against Keras' own."""
-    py = os.path.join(KERAS_VENV, "bin", "python")
-    check = [py, "-c", "import tensorflow, tf2onnx, onnx"]
-    if not os.path.exists(py) or subprocess.run(check, capture_output=True).returncode != 0:
-        subprocess.run([sys.executable, "-m", "venv", KERAS_VENV], check=True)
-        subprocess.run([py, "-m", "pip", "install", "-q", *KERAS_PACKAGES], check=True)
+    py = venv_python(KERAS_VENV, KERAS_PACKAGES, ["tensorflow", "tf2onnx", "onnx"])
     script = os.path.join(ROOT, "scripts", "make-corpus-keras.py")
     subprocess.run([py, script, OUT], check=True)
     for name in sorted(os.listdir(OUT)):
@@ -453,16 +514,16 @@ def bad_models():
         ["N", 1, 8, 8],
         [f32c("scales", [1, 1, 2, 2])],
     )
-    # reflect Pad before a Conv: only zero padding folds into the Conv
+    # a Pad of the channel axis (the runtime pads height and width only)
     save_image(
-        "pad-reflect",
+        "pad-channels",
         [
-            helper.make_node("Pad", ["img", "pads"], ["p"], name="pad_reflect", mode="reflect"),
+            helper.make_node("Pad", ["img", "pads"], ["p"], name="pad_channels"),
             helper.make_node("Conv", ["p", "K"], ["c"], name="conv"),
             helper.make_node("Tanh", ["c"], ["y"], name="out"),
         ],
-        ["N", 1, 4, 4],
-        [i64("pads", [0, 0, 1, 1, 0, 0, 1, 1]), w("K", (1, 1, 3, 3))],
+        ["N", 1, 2, 2],
+        [i64("pads", [0, 1, 0, 0, 0, 1, 0, 0]), w("K", (1, 3, 3, 3))],
     )
     # a Transpose of a 6-D tensor (device tensors have at most 4 axes besides the batch)
     g = helper.make_graph(
@@ -480,28 +541,105 @@ def bad_models():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     onnx.checker.check_model(m, full_check=True)
     onnx.save(m, os.path.join(folder, "transpose-6d.onnx"))
+    # the label compared with 0..2 (dynamo's F.one_hot) and with 2..0 (not a one-hot)
+    u = helper.make_node("Unsqueeze", ["c", "axis1"], ["u"], name="label_column")
+    save(
+        "equal-not-onehot",
+        [
+            u,
+            helper.make_node("Equal", ["u", "arange"], ["oh"], name="eq_onehot"),
+            helper.make_node("Cast", ["oh"], ["ohf"], name="onehot_float", to=T.FLOAT),
+            helper.make_node("Equal", ["u", "reversed"], ["r"], name="eq_reversed"),
+            helper.make_node("Cast", ["r"], ["rf"], name="reversed_float", to=T.FLOAT),
+            helper.make_node("Add", ["ohf", "rf"], ["s"], name="both"),
+            helper.make_node("MatMul", ["s", "W"], ["h"], name="fc"),
+            helper.make_node("Add", ["z", "h"], ["a"], name="sum"),
+            helper.make_node("Tanh", ["a"], ["y"], name="out"),
+        ],
+        [f("z", ["N", 4]), helper.make_tensor_value_info("c", T.INT64, ["N"])],
+        [i64("axis1", [1]), i64("arange", [0, 1, 2]), i64("reversed", [2, 1, 0]), w("W", (3, 4))],
+    )
+    # the weights in a file beside the model (dynamo's default; the compiler reads one file)
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["z", "W"], ["h"], name="fc"),
+            helper.make_node("Tanh", ["h"], ["y"], name="out"),
+        ],
+        "external-data",
+        [f("z", ["N", 4])],
+        [helper.make_tensor_value_info("y", T.FLOAT, ["N", 4])],
+        [w("W", (4, 4))],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(m, full_check=True)
+    data = os.path.join(folder, "external-data.onnx.data")
+    if os.path.exists(data):
+        os.remove(data)  # onnx.save appends to an existing data file
+    onnx.save(
+        m, os.path.join(folder, "external-data.onnx"), save_as_external_data=True,
+        location="external-data.onnx.data", size_threshold=0,
+    )
     print("bad: unsupported-ops, two-floats, float-label, dynamic-mask, resize-align-corners, "
-          "pad-reflect, transpose-6d")
+          "pad-channels, transpose-6d, equal-not-onehot, external-data")
+
+
+def export_one(name, make, nz, seed=None, **kw):
+    # each model is initialised from its own seed, so adding one changes no other
+    torch.manual_seed(sum(map(ord, seed or name)))
+    export(name, make(), nz, seed=seed, **kw)
+
+
+def export_dynamo():
+    """The dynamo twins, run in the torch 2 venv: each is its legacy twin's definition
+    with its seeds (the same weights and inputs), exported with dynamo=True; ONNX
+    Runtime's output on it must match the twin's stored one."""
+    version = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2])
+    if version < (2, 5):
+        sys.exit(f"{sys.executable}: torch {torch.__version__}; dynamo=True needs >= 2.5")
+    for name, twin, extra in DYNAMO_MODELS:
+        _, make, nz, kw = next(m for m in TORCH_MODELS if m[0] == twin)
+        export_one(name, make, nz, seed=twin, dynamo=True, **{**kw, **extra})
+        ours, theirs = (np.load(os.path.join(OUT, n, "output.npy")) for n in (name, twin))
+        err = np.abs(ours - theirs).max()
+        assert err < 1e-5, f"{name}: ONNX Runtime's output {err} from {twin}'s"
+        print(f"{name}: ONNX Runtime's output within {err:.1e} of {twin}'s")
 
 
 def main():
+    if "--dynamo-only" in sys.argv:
+        # run by dynamo_models() with the torch 2 venv's python
+        export_dynamo()
+        return
     bad_models()
-    # each model is initialised from its own seed, so adding one changes no other
-    models = [
-        ("torch-dcgan", Dcgan, 16, dict(classes=10)),
-        ("torch-dcgan-tutorial", DcganTutorial, 12, dict(z_tail=(1, 1))),
-        ("torch-mlp-bn", MlpBn, 8, dict(classes=4, names=False)),
-        ("torch-onehot-mlp", OneHotMlp, 8, dict(classes=6)),
-        ("torch-uncond-deconv", Uncond, 10, dict(dropout_after="Relu")),
-        ("torch-sigmoid-mlp", SigmoidMlp, 6, {}),
-        ("torch-unet-inpaint", UnetInpaint, 8, dict(mask=(1, 16, 16))),
-        ("torch-upsample-conv", UpsampleConv, 10, dict(classes=5)),
-    ]
-    for name, make, nz, kw in models:
-        torch.manual_seed(sum(map(ord, name)))
-        export(name, make(), nz, **kw)
+    for name, make, nz, kw in TORCH_MODELS:
+        export_one(name, make, nz, **kw)
+    if "--no-dynamo" not in sys.argv:
+        dynamo_models()
     if "--no-keras" not in sys.argv:
         keras_models()
+
+
+TORCH_MODELS = [
+    ("torch-dcgan", Dcgan, 16, dict(classes=10)),
+    ("torch-dcgan-tutorial", DcganTutorial, 12, dict(z_tail=(1, 1))),
+    ("torch-mlp-bn", MlpBn, 8, dict(classes=4, names=False)),
+    ("torch-onehot-mlp", OneHotMlp, 8, dict(classes=6)),
+    ("torch-uncond-deconv", Uncond, 10, dict(dropout_after="Relu")),
+    ("torch-sigmoid-mlp", SigmoidMlp, 6, {}),
+    ("torch-unet-inpaint", UnetInpaint, 8, dict(mask=(1, 16, 16))),
+    ("torch-upsample-conv", UpsampleConv, 10, dict(classes=5)),
+    ("torch-reflect-pad", ReflectPad, 8, dict(classes=3)),
+]
+# the legacy-exported generators whose dynamo exports are in the corpus too (name, twin,
+# changed arguments): the DCGAN (ConvTranspose2d + BatchNorm2d, which dynamo folds
+# itself; Embedding label) and the OneHot MLP with the default names (dynamo names the
+# inputs after forward()'s parameters; F.one_hot becomes Equal with an arange + Cast)
+DYNAMO_MODELS = [
+    ("torch-dynamo-dcgan", "torch-dcgan", {}),
+    ("torch-dynamo-onehot-mlp", "torch-onehot-mlp", dict(names=False)),
+    ("torch-dynamo-mlp-bn", "torch-mlp-bn", {}),
+    ("torch-dynamo-unet-inpaint", "torch-unet-inpaint", dict(names=False)),
+]
 
 
 if __name__ == "__main__":

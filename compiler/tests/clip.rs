@@ -1,10 +1,13 @@
 //! The Clip op through the writer (the worked example of "Adding an op"): f32 is the
 //! clamp of its input, w8a8 is the clamp in the input's int8 domain, exactly.
 
-use edgegan_compiler::builder::{AlignedBytes, GraphBuilder, WriteOptions};
+mod common;
+
+use common::{f32_and_w8a8_noise_in_4, sample_none};
+use edgegan_compiler::builder::GraphBuilder;
 use edgegan_runtime::ops::clip;
 use edgegan_runtime::quant::{dequantize_i8, quantize_i8};
-use edgegan_runtime::{Condition, ConditionKind, DeviceModel, noise};
+use edgegan_runtime::{ConditionKind, noise};
 
 /// z[64] -> Clip(lo, hi), as f32 and as w8a8 with z's range [-4, 4].
 fn models(lo: f32, hi: f32) -> (Vec<u8>, Vec<u8>) {
@@ -12,23 +15,7 @@ fn models(lo: f32, hi: f32) -> (Vec<u8>, Vec<u8>) {
     let z = g.noise();
     let y = g.elementwise(&clip::ELEMENTWISE, z, &[lo, hi]).unwrap();
     let graph = g.finish(y, (-1.0, 1.0)).unwrap();
-    let mut cal = edgegan_compiler::builder::Calibration::new();
-    cal.set(z, -4.0, 4.0);
-    (
-        graph.write(&WriteOptions::f32()).unwrap(),
-        graph.write(&WriteOptions::w8a8(cal)).unwrap(),
-    )
-}
-
-fn sample(bytes: &[u8], seed: u64) -> Vec<f32> {
-    let bytes = AlignedBytes::new(bytes);
-    let model = DeviceModel::from_bytes(bytes.as_slice()).unwrap();
-    let mut arena = vec![0u8; model.arena_bytes()];
-    let mut x = vec![0.0; model.output_len()];
-    model
-        .sample(seed, Condition::None, &mut arena, &mut x)
-        .unwrap();
-    x
+    f32_and_w8a8_noise_in_4(&graph, z)
 }
 
 #[test]
@@ -39,7 +26,7 @@ fn f32_clip_is_the_clamp_of_the_noise() {
             let mut z = vec![0.0f32; 64];
             noise::fill(seed, &mut z);
             let want: Vec<f32> = z.iter().map(|v| v.clamp(lo, hi)).collect();
-            assert_eq!(sample(&f32_model, seed), want);
+            assert_eq!(sample_none(&f32_model, seed), want);
         }
     }
 }
@@ -62,7 +49,7 @@ fn w8a8_clip_is_exact_in_the_int8_domain() {
                     dequantize_i8(quantize_i8(clipped, scale, zero_point), scale, zero_point)
                 })
                 .collect();
-            assert_eq!(sample(&w8a8, seed), want, "[{lo}, {hi}] seed {seed}");
+            assert_eq!(sample_none(&w8a8, seed), want, "[{lo}, {hi}] seed {seed}");
         }
     }
 }

@@ -95,11 +95,31 @@ fn bad_foreign_graphs_exit_2_naming_the_node_or_input_and_the_flag() {
         &[],
         &["node up_ac", "half-pixel", "align_corners"],
     );
-    refused("bad/pad-reflect.onnx", &[], &["pad_reflect", "Pad"]);
+    refused(
+        "bad/pad-channels.onnx",
+        &[],
+        &["node pad_channels (Pad)", "not the batch or channel axis"],
+    );
     refused(
         "bad/transpose-6d.onnx",
         &[],
         &["shuffle_6d", "more than 4 axes"],
+    );
+    // dynamo's F.one_hot is Equal(label, 0..C); the label compared with 2..0 is not one
+    refused(
+        "bad/equal-not-onehot.onnx",
+        &[],
+        &["node eq_reversed", "0..classes (a one-hot)"],
+    );
+    // weights beside the model (dynamo's default): a clear way out, not tract's message
+    refused(
+        "bad/external-data.onnx",
+        &[],
+        &[
+            "initializer `W`",
+            "external-data.onnx.data",
+            "external_data=False",
+        ],
     );
     refused(
         "torch-mlp-bn/generator.onnx",

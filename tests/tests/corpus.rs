@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use edgegan_compiler::builder::OpSpec;
 use edgegan_compiler::compile::{CompileOptions, compile_onnx};
+use edgegan_runtime::ops::pad;
 use edgegan_runtime::{Condition, DeviceModel, Sampler, WeightFormat};
 use edgegan_tests::npy;
 
@@ -133,16 +134,18 @@ fn every_corpus_model_compiles_and_matches_onnx_runtime() {
             .filter(|(op, _)| matches!(op, OpSpec::Mul { .. }))
             .count();
         // keras-dcgan: the same after its Dense on concat(z, embedding); torch-unet-inpaint:
-        // the composite mask·masked + (1 − mask)·x
+        // the composite mask·masked + (1 − mask)·x (torch-dynamo-mlp-bn has none: the
+        // dynamo exporter folds BatchNorm1d into the Gemm itself)
         let want_muls = match name.as_str() {
             "torch-mlp-bn" | "keras-dcgan" => 1,
-            "torch-unet-inpaint" => 2,
+            "torch-unet-inpaint" | "torch-dynamo-unet-inpaint" => 2,
             _ => 0,
         };
         assert_eq!(muls, want_muls, "{name}: {} ops", compiled.graph.ops.len());
-        if name == "torch-onehot-mlp" {
+        if name == "torch-onehot-mlp" || name == "torch-dynamo-onehot-mlp" {
             // F.one_hot(label, 6) → Gemm: one look-up of the Gemm's 32-wide weight columns,
-            // not a [6, 6] one-hot table and a product
+            // not a [6, 6] one-hot table and a product (dynamo writes the one-hot as
+            // Equal(label, arange(6)) and two Casts)
             let gathers: Vec<usize> = compiled
                 .graph
                 .ops
@@ -153,6 +156,24 @@ fn every_corpus_model_compiles_and_matches_onnx_runtime() {
                 })
                 .collect();
             assert_eq!(gathers, [32], "{name}");
+        }
+        if name == "torch-reflect-pad" {
+            // ReflectionPad2d, ReplicationPad2d and ConstantPad2d(0.5) before unpadded
+            // convs: three runtime Pads (only a zero Pad folds into a Conv's padding)
+            let pads: Vec<(u32, f32)> = compiled
+                .graph
+                .ops
+                .iter()
+                .filter_map(|(op, _)| match op {
+                    OpSpec::Pad { mode, value, .. } => Some((*mode, *value)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                pads,
+                [(pad::REFLECT, 0.0), (pad::EDGE, 0.0), (pad::CONSTANT, 0.5)],
+                "{name}"
+            );
         }
         let mut errs = vec![];
         for (format, tol) in [

@@ -168,6 +168,17 @@ pub enum OpSpec {
         /// A permutation of the input's axes.
         perm: Vec<usize>,
     },
+    /// A `[C, H, W]` tensor padded on H and W (a copy).
+    Pad {
+        /// Input.
+        input: TensorId,
+        /// Rows above, columns left, rows below, columns right.
+        pads: [usize; 4],
+        /// `edgegan_runtime::ops::pad::{CONSTANT, REFLECT, EDGE}`.
+        mode: u32,
+        /// The constant of [`CONSTANT`](edgegan_runtime::ops::pad::CONSTANT) padding.
+        value: f32,
+    },
 }
 
 impl OpSpec {
@@ -193,6 +204,7 @@ impl OpSpec {
             OpSpec::Mul { .. } => OpKind::Mul,
             OpSpec::Reshape { .. } => OpKind::Reshape,
             OpSpec::Transpose { .. } => OpKind::Transpose,
+            OpSpec::Pad { .. } => OpKind::Pad,
             OpSpec::Elementwise { op, .. } => op.kind,
         }
     }
@@ -210,6 +222,7 @@ impl OpSpec {
             | OpSpec::Sigmoid { input }
             | OpSpec::Reshape { input, .. }
             | OpSpec::Transpose { input, .. }
+            | OpSpec::Pad { input, .. }
             | OpSpec::Elementwise { input, .. } => vec![*input],
             OpSpec::Concat { inputs } => inputs.clone(),
             OpSpec::Gather { .. } => vec![],
@@ -641,6 +654,28 @@ impl GraphBuilder {
         self.push(OpSpec::Transpose {
             input: x,
             perm: perm.to_vec(),
+        })
+    }
+
+    /// Pad of a `[C, H, W]` tensor: `pads` rows above, columns left, rows below, columns
+    /// right, in `mode` (`edgegan_runtime::ops::pad::{CONSTANT, REFLECT, EDGE}`; `value` is
+    /// the constant's).
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    pub fn pad(
+        &mut self,
+        x: TensorId,
+        pads: [usize; 4],
+        mode: u32,
+        value: f32,
+    ) -> Result<TensorId, BuildError> {
+        self.push(OpSpec::Pad {
+            input: x,
+            pads,
+            mode,
+            value,
         })
     }
 

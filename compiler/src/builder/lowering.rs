@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use edgegan_runtime::format::{DType, OpFormat, OpKind, PARAM_WORDS};
 use edgegan_runtime::kernels::FusedActivation;
 use edgegan_runtime::ops::{
-    add, binary, conv_transpose2d, conv2d, dense, gather, leaky_relu, mul, transpose, unary,
+    add, binary, conv_transpose2d, conv2d, dense, gather, leaky_relu, mul, pad, transpose, unary,
     upsample,
 };
 use edgegan_runtime::quant::quantize_i8;
@@ -456,6 +456,28 @@ impl Lowering<'_> {
                 }
             }
             OpSpec::Concat { .. } | OpSpec::Reshape { .. } => [0; PARAM_WORDS],
+            OpSpec::Pad {
+                input,
+                pads,
+                mode,
+                value,
+            } => {
+                // int8: a copy, the constant quantised in the shared quantisation
+                let q_value = if w8a8 {
+                    let q = self.q(*input)?;
+                    quantize_i8(*value, q.scale, q.zero_point)
+                } else {
+                    0
+                };
+                pad::Params {
+                    // shape inference keeps sizes below 65536
+                    pads: pads.map(|v| v as u32),
+                    mode: *mode,
+                    value: value.to_bits(),
+                    q_value,
+                }
+                .encode()
+            }
             OpSpec::Transpose { perm, .. } => {
                 // shape inference checked the permutation (rank at most 4)
                 let mut p = [0, 1, 2, 3];

@@ -76,7 +76,8 @@ impl Lowering<'_> {
                 }
                 OpSpec::Reshape { input, .. }
                 | OpSpec::Upsample { input, .. }
-                | OpSpec::Transpose { input, .. } => {
+                | OpSpec::Transpose { input, .. }
+                | OpSpec::Pad { input, .. } => {
                     union(&mut parent, input.index(), out.index());
                 }
                 OpSpec::Concat { inputs } => {

@@ -2,7 +2,7 @@
 
 use edgegan_runtime::ConditionKind;
 use edgegan_runtime::format;
-use edgegan_runtime::ops::conv_transpose2d;
+use edgegan_runtime::ops::{conv_transpose2d, pad};
 
 use super::graph::{Conv2dSpec, Graph, OpSpec, check_shape};
 use super::{BuildError, TensorId, op_err};
@@ -209,6 +209,31 @@ pub(super) fn infer_shape(g: &Graph, index: usize, op: &OpSpec) -> Result<Vec<us
                 return Err(err(format!("cannot reshape {s:?} to {new:?}")));
             }
             new.clone()
+        }
+        OpSpec::Pad {
+            input,
+            pads,
+            mode,
+            value,
+        } => {
+            let s = shape(*input)?;
+            let [c, ih, iw] = s[..] else {
+                return Err(err(format!("input shape {s:?} is not [C, H, W]")));
+            };
+            let [top, left, bottom, right] = *pads;
+            let ok = match *mode {
+                pad::CONSTANT => value.is_finite(),
+                pad::REFLECT => top.max(bottom) < ih && left.max(right) < iw,
+                pad::EDGE => ih > 0 && iw > 0,
+                _ => false,
+            };
+            if !ok {
+                return Err(err(format!(
+                    "pads {pads:?} in mode {mode} of {s:?}: the constant must be finite, \
+                     reflect pads below the side they mirror"
+                )));
+            }
+            vec![c, ih + top + bottom, iw + left + right]
         }
         OpSpec::Transpose { input, perm } => {
             let s = shape(*input)?;

@@ -168,9 +168,9 @@ fn label_classes(model: &TypedModel, label: OutletId) -> Result<u32, CompileErro
                     return u32::try_from(classes)
                         .map_err(|_| CompileError::Contract("too many classes".into()));
                 }
-            } else if let Some(h) = node.op_as::<tract_onnx::tract_core::ops::array::OneHot>() {
-                // F.one_hot(label, C): C classes
-                return u32::try_from(h.dim)
+            } else if let Some(depth) = ops::one_hot_depth(model, node) {
+                // F.one_hot(label, C), or dynamo's Equal(label, 0..C): C classes
+                return u32::try_from(depth)
                     .map_err(|_| CompileError::Contract("too many classes".into()));
             } else if ops::is_label_passthrough(node) || of_label(model, &seen, node) {
                 // casts and axis changes, or a computation on the label alone (a Keras

@@ -253,7 +253,10 @@ pub fn compile_onnx_bytes(
     bytes: &[u8],
     options: &CompileOptions,
 ) -> Result<CompiledModel, CompileError> {
-    let loaded = lower::load(bytes, &options.roles, &options.limits)?;
+    let loaded = lower::load(bytes, &options.roles, &options.limits).map_err(|e| match e {
+        CompileError::Onnx(_) => external_data_error(bytes).unwrap_or(e),
+        e => e,
+    })?;
     let graph = lower::lower(&loaded, options.value_range)?;
     check_calibration(graph.condition, options)?;
     let f32 = graph.write(&WriteOptions::f32())?;
@@ -280,6 +283,18 @@ pub fn compile_onnx_bytes(
         report,
         roles: loaded.roles,
     })
+}
+
+/// The error for a model whose weights are in a file beside it, which tract refuses
+/// naming neither the tensor nor the way out: the compiler reads one self-contained file.
+fn external_data_error(bytes: &[u8]) -> Option<CompileError> {
+    let (name, location) = crate::tract::caps::external_data(bytes)?;
+    Some(CompileError::Onnx(format!(
+        "initializer `{name}` keeps its data in `{location}` beside the model (ONNX external \
+         data, the default of torch.onnx.export(..., dynamo=True)); the compiler reads one \
+         self-contained .onnx file: export with external_data=False, or rewrite it with \
+         onnx.save(onnx.load(PATH), NEW_PATH)"
+    )))
 }
 
 /// Lowers the ONNX generator in `bytes` to an f32 [`Graph`] without writing or

@@ -162,6 +162,24 @@ pub fn check(bytes: &[u8], limits: &OnnxLimits) -> Result<pb::ModelProto, OnnxLi
     Ok(proto)
 }
 
+/// The first initializer of the ONNX model in `bytes` whose data is outside the file (ONNX
+/// external data, as `torch.onnx.export(..., dynamo=True)` writes by default): its name and
+/// the file it names. `None` for bytes that do not decode or hold every weight.
+pub fn external_data(bytes: &[u8]) -> Option<(String, String)> {
+    let proto = tract_onnx::onnx().proto_model_for_read(&mut &*bytes).ok()?;
+    let external = Some(pb::tensor_proto::DataLocation::External as i32);
+    let t = proto
+        .graph?
+        .initializer
+        .into_iter()
+        .find(|t| t.data_location == external)?;
+    let location = t.external_data.iter().find(|e| e.key == "location");
+    Some((
+        t.name,
+        location.map(|e| e.value.clone()).unwrap_or_default(),
+    ))
+}
+
 /// [`check`]'s caps on a decoded model.
 fn check_proto(proto: &pb::ModelProto, limits: &OnnxLimits) -> Result<(), OnnxLimitError> {
     if let Some(main) = &proto.graph {

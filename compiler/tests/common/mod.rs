@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 use edgegan_compiler::builder::{
-    AlignedBytes, Calibration, Conv2dSpec, Graph, GraphBuilder, WriteOptions,
+    AlignedBytes, Calibration, Conv2dSpec, Graph, GraphBuilder, TensorId, WriteOptions,
 };
 use edgegan_runtime::noise::Gaussian;
-use edgegan_runtime::{Condition, ConditionKind, WeightFormat};
+use edgegan_runtime::{Condition, ConditionKind, DeviceModel, WeightFormat};
 
 /// `n` normals times `scale`, from `seed` (weights, deterministic).
 pub fn rand_vec(seed: u64, n: usize, scale: f32) -> Vec<f32> {
@@ -155,3 +155,27 @@ pub fn write(graph: &Graph, format: WeightFormat) -> AlignedBytes {
 }
 
 pub const FORMATS: [WeightFormat; 3] = [WeightFormat::F32, WeightFormat::W8A32, WeightFormat::W8A8];
+
+/// `graph` written as f32 and as w8a8 with the noise `z`'s range set to [-4, 4] (the
+/// other tensors' ranges follow from it: the tests of data-moving and clamping ops, whose
+/// int8 output shares its input's quantisation).
+pub fn f32_and_w8a8_noise_in_4(graph: &Graph, z: TensorId) -> (Vec<u8>, Vec<u8>) {
+    let mut cal = Calibration::new();
+    cal.set(z, -4.0, 4.0);
+    (
+        graph.write(&WriteOptions::f32()).unwrap(),
+        graph.write(&WriteOptions::w8a8(cal)).unwrap(),
+    )
+}
+
+/// One unconditional sample of `bytes` from `seed`.
+pub fn sample_none(bytes: &[u8], seed: u64) -> Vec<f32> {
+    let bytes = AlignedBytes::new(bytes);
+    let model = DeviceModel::from_bytes(bytes.as_slice()).unwrap();
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut x = vec![0.0; model.output_len()];
+    model
+        .sample(seed, Condition::None, &mut arena, &mut x)
+        .unwrap();
+    x
+}

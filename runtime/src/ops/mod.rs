@@ -64,6 +64,7 @@ pub mod elu;
 pub mod gather;
 pub mod leaky_relu;
 pub mod mul;
+pub mod pad;
 pub mod quantize;
 pub mod relu;
 pub mod reshape;
@@ -278,6 +279,8 @@ registry! {
     19 => Softplus(softplus::Softplus<'a>) if "op-softplus",
     /// Transpose: axes permuted, a copy (code 20).
     20 => Transpose(transpose::Transpose) if "op-transpose",
+    /// Pad: `[C, H, W]` padded on H and W, constant, reflect or edge (code 21).
+    21 => Pad(pad::Pad) if "op-pad",
 }
 
 /// What `prepare` sees: the model (for weights and the condition), the record, and the
@@ -310,6 +313,15 @@ impl<'a> Ctx<'_, 'a> {
         self.ins
             .iter()
             .all(|t| t.storage == Storage::Const || !overlaps(&t.range(), &self.output.range()))
+    }
+
+    /// Ops that move data (Upsample, Transpose, Pad): input `x` and the output have `x`'s
+    /// dtype and one quantisation, lie apart, and are int8 exactly in a w8a8 record.
+    pub fn moves_data(&self, x: &TensorInfo) -> bool {
+        self.all(x.dtype)
+            && same_quant(x, &self.output)
+            && self.disjoint()
+            && (self.rec.format == OpFormat::W8A8) == (x.dtype == DType::I8)
     }
 
     /// Unary ops and reshape: the output is the input's bytes (in place) or apart from

@@ -3,9 +3,9 @@
 //! are channels-last: a `Transpose` NHWC → NCHW that the compiler cannot fold away (after
 //! a Reshape of a Dense's output, or an NCHW → NHWC one at the output) runs here.
 
-use super::{Ctx, Eval, Op, f32s, f32s_mut, same_quant};
+use super::{Ctx, Eval, Op, f32s, f32s_mut};
 use crate::Error;
-use crate::format::{DType, OpFormat, PARAM_WORDS};
+use crate::format::{DType, PARAM_WORDS};
 
 /// The record parameters of a Transpose op: output axis `i` is input axis `perm[i]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,11 +75,7 @@ impl Op<'_> for Transpose {
         if (0..4).any(|i| output.dims[i] != x.dims[perm[i] as usize]) {
             return Err("transpose output shape is not the permuted input shape");
         }
-        if !cx.all(x.dtype)
-            || !same_quant(x, output)
-            || !cx.disjoint()
-            || (cx.rec.format == OpFormat::W8A8) != (x.dtype == DType::I8)
-        {
+        if !cx.moves_data(x) {
             return Err("transpose tensors differ in dtype or quantisation, or overlap");
         }
         Ok(Transpose {

@@ -1,9 +1,9 @@
 //! Upsampling of `[C, H, W]` by integer factors: nearest-neighbour (any dtype: it copies)
 //! or bilinear with half-pixel centres (f32, or int8 codes of the shared quantisation).
 
-use super::{Ctx, Eval, Op, arith_f32s, arith_f32s_mut, i8s, i8s_mut, same_quant};
+use super::{Ctx, Eval, Op, arith_f32s, arith_f32s_mut, i8s, i8s_mut};
 use crate::Error;
-use crate::format::{DType, OpFormat, PARAM_WORDS};
+use crate::format::{DType, PARAM_WORDS};
 use crate::kernels::cortex_m::upsample::upsample_nearest_rows;
 use crate::kernels::upsample::{UpsampleParams, upsample_bilinear_f32, upsample_bilinear_i8};
 
@@ -81,11 +81,7 @@ impl Op<'_> for Upsample {
         {
             return Err("upsample output shape is not the input's times the factors");
         }
-        if !cx.all(x.dtype)
-            || !same_quant(x, output)
-            || !cx.disjoint()
-            || (cx.rec.format == OpFormat::W8A8) != (x.dtype == DType::I8)
-        {
+        if !cx.moves_data(x) {
             return Err("upsample tensors differ in dtype or quantisation, or overlap");
         }
         Ok(Upsample {

@@ -17,6 +17,7 @@ mod elementwise;
 mod gather;
 mod leaky_relu;
 mod onehot;
+mod pad;
 mod reshape;
 mod resize;
 
@@ -43,6 +44,7 @@ const TABLE: &[(&str, LowerFn)] = &[
     ("LeakyRelu", activation::leaky_relu),
     ("Gather", gather::gather),
     ("Onehot", onehot::one_hot),
+    ("Eq", onehot::equal),
     ("Concat", concat::concat),
     ("Reshape", reshape::reshape),
     ("AddAxis", reshape::reshape),
@@ -50,6 +52,7 @@ const TABLE: &[(&str, LowerFn)] = &[
     ("MoveAxis", reshape::reshape),
     ("IntoShape", reshape::reshape),
     ("Cast", reshape::cast),
+    ("Pad", pad::pad),
     ("Resize", resize::resize),
     ("Upsample", resize::resize),
     // tract 0.23 declutters a nearest integer-factor Resize into this core op
@@ -59,6 +62,8 @@ const TABLE: &[(&str, LowerFn)] = &[
     ("LT", elementwise::part_of_pattern),
     ("GT", elementwise::part_of_pattern),
 ];
+
+pub(crate) use onehot::depth as one_hot_depth;
 
 /// The lowering registered for tract op `name`.
 pub(crate) fn lookup(name: &str) -> Option<LowerFn> {

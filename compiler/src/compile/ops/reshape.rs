@@ -77,6 +77,18 @@ pub(crate) fn cast<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), 
     let out = OutletId::new(node.id, 0);
     match cx.value(i)? {
         Value::Label => cx.set(out, Value::Label),
+        // integral off/on values (dynamo's Equal: false/true) survive a cast to a number
+        // (tract types dynamo's cast to int64 as TDim, its integers)
+        Value::OneHot(h)
+            if h.off.fract() == 0.0
+                && h.on.fract() == 0.0
+                && cx
+                    .model
+                    .outlet_fact(out)
+                    .is_ok_and(|f| f.datum_type.is_number() || f.datum_type.is_tdim()) =>
+        {
+            cx.set(out, Value::OneHot(h));
+        }
         v => {
             let to = cx
                 .model
