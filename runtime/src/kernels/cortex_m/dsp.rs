@@ -509,6 +509,51 @@ mod tests {
         assert_eq!(smlad(x, y, i32::MAX), i32::MAX.wrapping_add(128));
     }
 
+    /// `acc[j] + Σ_r Σ_kx b_r[S·j + kx]·w[3r + kx]` over the rows `w` holds in full.
+    fn conv3_direct<const S: usize>(rows: &[[u8; 6]], w: &[u8], outputs: usize) -> [i32; 4] {
+        let mut acc = [7, -3, 11, 0];
+        for (b, wr) in rows.iter().zip(w.chunks_exact(3)) {
+            for (j, a) in acc.iter_mut().enumerate().take(outputs) {
+                for (kx, &wv) in wr.iter().enumerate() {
+                    *a += i32::from(b[S * j + kx] as i8) * i32::from(wv as i8);
+                }
+            }
+        }
+        acc
+    }
+
+    #[test]
+    fn conv3_q15_rows_match_the_direct_sums_at_strides_1_and_2() {
+        // every row count around the loop's four-row passes, with and without the byte past
+        // the last row's weights (the loop reads each row's weights as a word), and
+        // weights for fewer rows than the window holds
+        let mut seed = 12345u32;
+        let mut byte = || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (seed >> 16) as u8
+        };
+        for rows in 0usize..14 {
+            let window: Vec<[u8; 6]> = (0..rows)
+                .map(|_| core::array::from_fn(|_| byte()))
+                .collect();
+            let win: Vec<u32> = window.iter().flat_map(q15_row).collect();
+            let weights: Vec<u8> = (0..3 * rows + 1).map(|_| byte()).collect();
+            for w_len in [3 * rows + 1, 3 * rows, (3 * rows).saturating_sub(4)] {
+                let w = &weights[..w_len];
+                assert_eq!(
+                    conv3_q15_rows::<1>(&win, w, [7, -3, 11, 0]),
+                    conv3_direct::<1>(&window, w, 4),
+                    "stride 1, {rows} rows, {w_len} weight bytes"
+                );
+                assert_eq!(
+                    conv3_q15_rows::<2>(&win, w, [7, -3, 11, 0]),
+                    conv3_direct::<2>(&window, w, 2),
+                    "stride 2, {rows} rows, {w_len} weight bytes"
+                );
+            }
+        }
+    }
+
     #[test]
     fn word_is_little_endian_and_zero_past_the_end() {
         assert_eq!(word(&[1, 2, 3, 4, 5]), 0x0403_0201);
