@@ -448,6 +448,7 @@ pub struct OpRecord {
 
 impl OpRecord {
     /// Decodes a record; `Err` names the bad field.
+    #[inline(always)]
     pub(crate) fn decode(r: &[u8]) -> Result<Self, &'static str> {
         let kind = OpKind::from_code(u8_at(r, 0)).ok_or("unknown op kind")?;
         if !kind.built() {
