@@ -707,10 +707,10 @@ impl<'a> DeviceModel<'a> {
             if (t as usize) >= count {
                 return Err("tensor index out of range");
             }
+            // (validated when the model loaded)
             let r = tensors.get(t as usize * TENSOR_RECORD_LEN..);
-            *slot = r
-                .and_then(|r| TensorInfo::decode(r).ok())
-                .ok_or("bad tensor record")?;
+            let r = r.and_then(<[u8]>::first_chunk).ok_or("bad tensor record")?;
+            *slot = TensorInfo::read(r);
             Ok(())
         }
         let mut all = [TensorInfo {
