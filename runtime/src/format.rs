@@ -166,27 +166,27 @@ impl TensorInfo {
 
     /// Decodes a record; `Err` names the bad field.
     pub(crate) fn decode(r: &[u8]) -> Result<Self, &'static str> {
-        let dtype = match u8_at(r, 0) {
-            0 => DType::F32,
-            1 => DType::I8,
-            _ => return Err("unknown dtype"),
-        };
-        let rank = u8_at(r, 1);
-        if !(1..=4).contains(&rank) {
+        if u8_at(r, 0) > 1 {
+            return Err("unknown dtype");
+        }
+        // (a short record reads as zeros past its end)
+        let mut rec = [0u8; TENSOR_RECORD_LEN];
+        for (d, &b) in rec.iter_mut().zip(r) {
+            *d = b;
+        }
+        let t = Self::read(&rec);
+        if !(1..=4).contains(&t.rank) {
             return Err("rank must be 1 to 4");
         }
-        let storage = match u8_at(r, 2) {
-            0 => Storage::Arena,
-            1 => Storage::Const,
-            _ => return Err("unknown storage"),
-        };
+        if u8_at(r, 2) > 1 {
+            return Err("unknown storage");
+        }
         if u8_at(r, 3) != 0 || u32_at(r, 36) != 0 {
             return Err("reserved bytes must be zero");
         }
-        let dims = [u32_at(r, 4), u32_at(r, 8), u32_at(r, 12), u32_at(r, 16)];
         let mut numel: u32 = 1;
-        for (i, &d) in dims.iter().enumerate() {
-            if i < usize::from(rank) {
+        for (i, &d) in t.dims.iter().enumerate() {
+            if i < usize::from(t.rank) {
                 if d == 0 {
                     return Err("zero dimension");
                 }
@@ -195,41 +195,53 @@ impl TensorInfo {
                 return Err("dims past rank must be 1");
             }
         }
-        if u32_at(r, 24) != numel {
+        if t.numel != numel {
             return Err("numel is not the product of dims");
         }
-        let offset = u32_at(r, 20);
         numel
-            .checked_mul(dtype.size() as u32)
-            .and_then(|b| b.checked_add(offset))
+            .checked_mul(t.dtype.size() as u32)
+            .and_then(|b| b.checked_add(t.offset))
             .ok_or("byte range overflows")?;
-        if !(offset as usize).is_multiple_of(DATA_ALIGN) {
+        if !(t.offset as usize).is_multiple_of(DATA_ALIGN) {
             return Err("offset not 4-byte aligned");
         }
-        let scale = f32::from_bits(u32_at(r, 28));
-        let zero_point = u32_at(r, 32) as i32;
-        match dtype {
-            DType::F32 if scale != 0.0 || zero_point != 0 => {
+        match t.dtype {
+            DType::F32 if t.scale != 0.0 || t.zero_point != 0 => {
                 return Err("f32 tensor with quantisation");
             }
-            DType::I8 if !(scale.is_finite() && scale > 0.0) => {
+            DType::I8 if !(t.scale.is_finite() && t.scale > 0.0) => {
                 return Err("int8 scale must be finite and > 0");
             }
-            DType::I8 if !(-128..=127).contains(&zero_point) => {
+            DType::I8 if !(-128..=127).contains(&t.zero_point) => {
                 return Err("int8 zero point out of range");
             }
             _ => {}
         }
-        Ok(TensorInfo {
-            dtype,
-            storage,
-            rank,
-            dims,
-            offset,
-            numel,
-            scale,
-            zero_point,
-        })
+        Ok(t)
+    }
+
+    /// A record's fields as they are, unchecked: for a record that [`decode`](Self::decode)
+    /// accepted (a validated model's, read again for each op on every sample).
+    #[inline(always)]
+    pub(crate) fn read(r: &[u8; TENSOR_RECORD_LEN]) -> Self {
+        TensorInfo {
+            dtype: if u8_at(r, 0) == 1 {
+                DType::I8
+            } else {
+                DType::F32
+            },
+            storage: if u8_at(r, 2) == 1 {
+                Storage::Const
+            } else {
+                Storage::Arena
+            },
+            rank: u8_at(r, 1),
+            dims: [u32_at(r, 4), u32_at(r, 8), u32_at(r, 12), u32_at(r, 16)],
+            offset: u32_at(r, 20),
+            numel: u32_at(r, 24),
+            scale: f32::from_bits(u32_at(r, 28)),
+            zero_point: u32_at(r, 32) as i32,
+        }
     }
 
     /// Encodes the record (writer side).
@@ -448,6 +460,7 @@ pub struct OpRecord {
 
 impl OpRecord {
     /// Decodes a record; `Err` names the bad field.
+    #[inline(always)]
     pub(crate) fn decode(r: &[u8]) -> Result<Self, &'static str> {
         let kind = OpKind::from_code(u8_at(r, 0)).ok_or("unknown op kind")?;
         if !kind.built() {
@@ -511,5 +524,46 @@ impl OpRecord {
             r[24 + 4 * i..28 + 4 * i].copy_from_slice(&p.to_le_bytes());
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sampler's unchecked `read` gives what the validating `decode` gives for every
+    /// record `decode` accepts.
+    #[test]
+    fn read_equals_decode_on_valid_records() {
+        let tensor = |dtype, storage, shape: &[u32], (scale, zero_point)| {
+            let mut dims = [1; 4];
+            dims[..shape.len()].copy_from_slice(shape);
+            TensorInfo {
+                dtype,
+                storage,
+                rank: shape.len() as u8,
+                dims,
+                offset: 64,
+                numel: shape.iter().product(),
+                scale,
+                zero_point,
+            }
+        };
+        let int8 = tensor(DType::I8, Storage::Arena, &[16, 28, 28], (0.0123, -7));
+        let weights = tensor(DType::F32, Storage::Const, &[128, 16], (0.0, 0));
+        let noise = tensor(DType::F32, Storage::Arena, &[16], (0.0, 0));
+        for t in [int8, weights, noise] {
+            let r = t.encode();
+            assert_eq!(TensorInfo::decode(&r), Ok(t));
+            assert_eq!(TensorInfo::read(&r), t);
+        }
+        let mut bad = int8.encode();
+        bad[1] = 5;
+        assert_eq!(TensorInfo::decode(&bad), Err("rank must be 1 to 4"));
+        // a short record reads as zeros past its end
+        assert_eq!(
+            TensorInfo::decode(&int8.encode()[..2]),
+            Err("zero dimension")
+        );
     }
 }

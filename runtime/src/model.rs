@@ -123,24 +123,19 @@ pub struct DeviceModel<'a> {
 }
 
 /// An op decoded and checked against its tensors: its tensors and its prepared op module
-/// state (kernel parameters and weight slices).
+/// state (kernel parameters and weight slices), lent by [`DeviceModel::with_prepared`].
 ///
 /// Preparing is cheap (no loop over weights), so the sampler prepares each op again on
 /// every sample instead of storing per-op state: the model needs no per-op memory, and what
-/// runs is exactly what [`DeviceModel::from_bytes`] validated.
+/// runs is exactly what [`DeviceModel::from_bytes`] validated. The parts are borrowed from
+/// where they were prepared, never moved: at the firmware's `opt-level = "z"` each move of
+/// the few hundred bytes was a `memcpy` (about 16 k instructions per ring8-cgan sample).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct PreparedOp<'a> {
-    pub inputs: [TensorInfo; 4],
-    pub n_inputs: usize,
-    pub output: TensorInfo,
-    pub op: Prepared<'a>,
-}
-
-impl PreparedOp<'_> {
+pub(crate) struct PreparedOp<'p, 'a> {
     /// The used inputs.
-    pub fn inputs(&self) -> &[TensorInfo] {
-        &self.inputs[..self.n_inputs.min(self.inputs.len())]
-    }
+    pub inputs: &'p [TensorInfo],
+    pub output: &'p TensorInfo,
+    pub op: &'p Prepared<'a>,
 }
 
 impl<'a> DeviceModel<'a> {
@@ -435,21 +430,21 @@ impl<'a> DeviceModel<'a> {
     /// Multiply-accumulates per sample in Dense and Conv2d (for cost reports).
     pub fn macs(&self) -> u64 {
         (0..self.op_count())
-            .filter_map(|i| self.prepare(i).ok())
-            .map(|op| op.op.macs())
+            .filter_map(|i| self.with_prepared(i, |op| op.op.macs()).ok())
             .sum()
     }
 
     /// Multiply-accumulates per sample of op `index` (Dense, Conv2d, ConvTranspose2d; 0 for
     /// other ops or a bad index).
     pub fn op_macs(&self, index: usize) -> u64 {
-        self.prepare(index).map_or(0, |op| op.op.macs())
+        self.with_prepared(index, |op| op.op.macs()).unwrap_or(0)
     }
 
     /// Learned parameters of op `index`: the elements of its weights, biases and tables
     /// (Dense, Conv2d, Gather; 0 for other ops or a bad index).
     pub fn op_learned_params(&self, index: usize) -> u64 {
-        self.prepare(index).map_or(0, |op| op.op.learned_params())
+        self.with_prepared(index, |op| op.op.learned_params())
+            .unwrap_or(0)
     }
 
     pub(crate) const fn blob(&self) -> &'a [u8] {
@@ -474,8 +469,7 @@ impl<'a> DeviceModel<'a> {
         }
         let mut macs: u64 = 0;
         for i in 0..self.op_count() {
-            let op = self.prepare(i)?;
-            let out = op.output.bytes();
+            let (out, op_macs) = self.with_prepared(i, |op| (op.output.bytes(), op.op.macs()))?;
             if out > limits.max_op_output_bytes {
                 return Err(Error::LimitExceeded {
                     what: "bytes of one op's output",
@@ -483,7 +477,7 @@ impl<'a> DeviceModel<'a> {
                     limit: limits.max_op_output_bytes as u64,
                 });
             }
-            macs = macs.saturating_add(op.op.macs());
+            macs = macs.saturating_add(op_macs);
         }
         if macs > limits.max_macs {
             return Err(Error::LimitExceeded {
@@ -565,8 +559,9 @@ impl<'a> DeviceModel<'a> {
                 index: i as u32,
                 reason,
             };
-            let op = self.prepare(i)?;
-            op.op.validate_weights().map_err(bad)?;
+            let storage =
+                self.with_prepared(i, |op| op.op.validate_weights().map(|()| op.output.storage))?;
+            let storage = storage.map_err(bad)?;
             let rec = self.record(i)?;
             let allowed = matches!(
                 (self.weight_format, rec.format),
@@ -579,7 +574,7 @@ impl<'a> DeviceModel<'a> {
                     "op format does not belong in this model's weight format",
                 ));
             }
-            if op.output.storage != Storage::Arena || self.is_input_role(rec.output) {
+            if storage != Storage::Arena || self.is_input_role(rec.output) {
                 return Err(bad(
                     "output must be an arena tensor that is not a model input",
                 ));
@@ -675,40 +670,79 @@ impl<'a> DeviceModel<'a> {
         }
     }
 
-    /// Decodes op `i` and checks it against its tensors (see [`PreparedOp`]).
-    pub(crate) fn prepare(&self, i: usize) -> Result<PreparedOp<'a>, Error> {
-        let rec = self.record(i)?;
-        self.prepare_record(&rec).map_err(|reason| Error::BadOp {
-            index: i as u32,
-            reason,
-        })
+    /// Decodes op `i`, checks it against its tensors and returns what `f` makes of it (see
+    /// [`PreparedOp`]).
+    pub(crate) fn with_prepared<R>(
+        &self,
+        i: usize,
+        f: impl FnOnce(PreparedOp<'_, 'a>) -> R,
+    ) -> Result<R, Error> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.prepare(i, &mut |op| out = f.take().map(|f| f(op)))?;
+        out.ok_or(Error::Internal)
     }
 
-    fn prepare_record(&self, rec: &OpRecord) -> Result<PreparedOp<'a>, &'static str> {
+    /// [`with_prepared`](Self::with_prepared)'s one body (not generic, so linked once).
+    #[inline(never)]
+    pub(crate) fn prepare(
+        &self,
+        i: usize,
+        f: &mut dyn FnMut(PreparedOp<'_, 'a>),
+    ) -> Result<(), Error> {
+        let bad = |reason| Error::BadOp {
+            index: i as u32,
+            reason,
+        };
+        let rec = self.record(i)?;
         let n_inputs = rec.inputs().len();
-        let get = |t: u32| -> Result<TensorInfo, &'static str> {
-            if (t as usize) >= self.tensor_count() {
+        // Each record decoded straight into its slot (no `TensorInfo` moved).
+        let (tensors, count) = (self.tensors, self.tensor_count());
+        #[inline(always)]
+        fn decode_into(
+            (tensors, count): (&[u8], usize),
+            t: u32,
+            slot: &mut TensorInfo,
+        ) -> Result<(), &'static str> {
+            if (t as usize) >= count {
                 return Err("tensor index out of range");
             }
-            self.tensor(t as usize).ok_or("bad tensor record")
-        };
-        let output = get(rec.output)?;
-        let mut inputs = [output; 4];
-        for (slot, &t) in inputs.iter_mut().zip(rec.inputs()) {
-            *slot = get(t)?;
+            // (validated when the model loaded)
+            let r = tensors.get(t as usize * TENSOR_RECORD_LEN..);
+            let r = r.and_then(<[u8]>::first_chunk).ok_or("bad tensor record")?;
+            *slot = TensorInfo::read(r);
+            Ok(())
         }
+        let mut all = [TensorInfo {
+            dtype: DType::F32,
+            storage: Storage::Arena,
+            rank: 1,
+            dims: [1; 4],
+            offset: 0,
+            numel: 1,
+            scale: 0.0,
+            zero_point: 0,
+        }; 5];
+        let [inputs @ .., output] = &mut all;
+        decode_into((tensors, count), rec.output, output).map_err(bad)?;
+        for (slot, &t) in inputs.iter_mut().zip(rec.inputs()) {
+            decode_into((tensors, count), t, slot).map_err(bad)?;
+        }
+        let output = *output;
+        let ins = inputs.get(..n_inputs).unwrap_or(&[]);
         let cx = Ctx {
             model: self,
-            rec,
-            ins: &inputs[..n_inputs],
+            rec: &rec,
+            ins,
             output,
         };
-        let op = Prepared::prepare(&cx)?;
-        Ok(PreparedOp {
-            inputs,
-            n_inputs,
-            output,
+        let prepared = Prepared::prepare(&cx);
+        let op = prepared.as_ref().map_err(|&reason| bad(reason))?;
+        f(PreparedOp {
+            inputs: ins,
+            output: &output,
             op,
-        })
+        });
+        Ok(())
     }
 }

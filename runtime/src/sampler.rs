@@ -289,8 +289,11 @@ impl<'m, 'r> Sampler<'m, 'r> {
         }
         for i in 0..self.model.op_count() {
             at_op(i);
-            let op = self.model.prepare(i)?;
-            exec(&op, self.arena, self.model.blob(), label)?;
+            let (arena, blob) = (&mut *self.arena, self.model.blob());
+            let mut done = Ok(());
+            self.model
+                .prepare(i, &mut |op| done = exec(op, arena, blob, label))?;
+            done?;
         }
         at_op(self.model.op_count());
         Ok(())
@@ -298,11 +301,11 @@ impl<'m, 'r> Sampler<'m, 'r> {
 }
 
 /// Runs one prepared op through its op module.
-fn exec(op: &PreparedOp<'_>, arena: &mut [u8], blob: &[u8], label: usize) -> Result<(), Error> {
+fn exec(op: PreparedOp<'_, '_>, arena: &mut [u8], blob: &[u8], label: usize) -> Result<(), Error> {
     let mut cx = Eval {
-        io: Io::split(arena, &op.output, blob)?,
-        inputs: op.inputs(),
-        output: &op.output,
+        io: Io::split(arena, op.output, blob)?,
+        inputs: op.inputs,
+        output: op.output,
         label,
     };
     op.op.eval(&mut cx)

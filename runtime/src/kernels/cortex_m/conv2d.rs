@@ -573,6 +573,13 @@ pub fn conv2d_i8_band_dsp(
     let (zp, lo, hi) = (q.output_zero_point, q.act_min, q.act_max);
     // output columns per tile: the window's six input columns cover two at stride 2
     let tile = if p.stride_w == 1 { DSP_T } else { 2 };
+    // The rows split evenly into as few parts as the window takes, each a whole number of
+    // 4-row passes but the last.
+    let parts = rows.div_ceil(Q15_ROWS);
+    let per_part = rows
+        .div_ceil(parts.max(1))
+        .next_multiple_of(4)
+        .min(Q15_ROWS);
     let groups = w
         .chunks(Q15_GROUP * per_m)
         .zip(y.chunks_mut(Q15_GROUP * plane));
@@ -589,10 +596,10 @@ pub fn conv2d_i8_band_dsp(
                 let sums = sums.get_mut(..n).unwrap_or(&mut []);
                 sums.fill([0; DSP_T]);
                 let cols = window_cols(p, ox0 * p.stride_w);
-                for r0 in (0..rows).step_by(Q15_ROWS) {
+                for r0 in (0..rows).step_by(per_part) {
                     // The part's rows, then zero rows up to a multiple of four, which add
                     // nothing but let the loop take them all.
-                    let part = Q15_ROWS.min(rows - r0);
+                    let part = per_part.min(rows - r0);
                     let words = part.next_multiple_of(4) * dsp::Q15_ROW_WORDS;
                     let win = win.get_mut(..words).unwrap_or(&mut []);
                     let (staged, zeros) = win.split_at_mut(part * dsp::Q15_ROW_WORDS);

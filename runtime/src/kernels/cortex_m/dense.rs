@@ -163,7 +163,11 @@ pub(crate) fn rows_dsp(x: &[u8], w: &[u8], k: usize, n: usize, mut store: impl F
     let quads = k / 4;
     let x_tail = x.get(4 * quads..k).unwrap_or(&[]);
     // Row `i`'s products past its last whole word added to `acc`.
+    // (nothing to add, and no row to slice, when `k` is a multiple of four)
     let mut finish = |i: usize, acc: i32| {
+        if x_tail.is_empty() {
+            return store(i, acc);
+        }
         let row = w.get(i * k + 4 * quads..(i + 1) * k).unwrap_or(&[]);
         let acc = x_tail.iter().zip(row).fold(acc, |a, (&xv, &wv)| {
             a.wrapping_add(i32::from(xv as i8) * i32::from(wv as i8))

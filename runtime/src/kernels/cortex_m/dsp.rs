@@ -109,15 +109,7 @@ mod native {
     /// pairs of sign-extended input words, each pair feeding two outputs.
     macro_rules! q15_row {
         () => {
-            concat!(
-                "ldr {we}, [{wp}], #3\n",
-                "sxtb16 {wo}, {we}, ror #8\n",
-                "sxtb16 {we}, {we}\n",
-                "ldrd {x}, {xo}, [{xp}], #8\n",
-                q15_pair!("a0", "a1"),
-                "ldrd {x}, {xo}, [{xp}], #8\n",
-                q15_pair!("a2", "a3"),
-            )
+            q15_row_with!(q15_pair!("a0", "a1"), q15_pair!("a2", "a3"))
         };
     }
 
@@ -125,16 +117,41 @@ mod native {
     /// word, then two pairs of sign-extended input words, each feeding one output.
     macro_rules! q15_row_s2 {
         () => {
+            q15_row_with!(q15_even!("a0"), q15_even!("a1"))
+        };
+    }
+
+    /// A window row: the weight word extended into `{we}`, `{wo}`, then `$first` and
+    /// `$second` on the row's two pairs of input words in `{x}`, `{xo}`.
+    macro_rules! q15_row_with {
+        ($first:expr, $second:expr) => {
             concat!(
                 "ldr {we}, [{wp}], #3\n",
                 "sxtb16 {wo}, {we}, ror #8\n",
                 "sxtb16 {we}, {we}\n",
                 "ldrd {x}, {xo}, [{xp}], #8\n",
-                "smlad {a0}, {x}, {we}, {a0}\n",
-                "smlabb {a0}, {xo}, {wo}, {a0}\n",
+                $first,
                 "ldrd {x}, {xo}, [{xp}], #8\n",
-                "smlad {a1}, {x}, {we}, {a1}\n",
-                "smlabb {a1}, {xo}, {wo}, {a1}\n",
+                $second,
+            )
+        };
+    }
+
+    /// The output whose inputs `b0 b1 b2` start the words in `{x}` (`(b0, b2)`) and `{xo}`
+    /// (`(b1, ·)`), into `$acc`.
+    macro_rules! q15_even {
+        ($acc:literal) => {
+            concat!(
+                "smlad {",
+                $acc,
+                "}, {x}, {we}, {",
+                $acc,
+                "}\n",
+                "smlabb {",
+                $acc,
+                "}, {xo}, {wo}, {",
+                $acc,
+                "}\n",
             )
         };
     }
@@ -144,16 +161,7 @@ mod native {
     macro_rules! q15_pair {
         ($even:literal, $odd:literal) => {
             concat!(
-                "smlad {",
-                $even,
-                "}, {x}, {we}, {",
-                $even,
-                "}\n",
-                "smlabb {",
-                $even,
-                "}, {xo}, {wo}, {",
-                $even,
-                "}\n",
+                q15_even!($even),
                 "smlad {",
                 $odd,
                 "}, {xo}, {we}, {",
@@ -203,6 +211,31 @@ mod native {
         [a0, a1, a2]
     }
 
+    /// The four-row loop of `conv3_q15_quads` with window rows `$row` (`q15_row` or
+    /// `q15_row_s2`) into the accumulators `$a`.
+    macro_rules! q15_quads_loop {
+        ($row:ident, $win:expr, $w:expr, $q:expr, $($a:ident),*) => {
+            asm!(
+                "2:",
+                $row!(),
+                $row!(),
+                $row!(),
+                $row!(),
+                "subs {n}, #1",
+                "bne 2b",
+                x = out(reg) _,
+                xo = out(reg) _,
+                we = out(reg) _,
+                wo = out(reg) _,
+                $($a = inout(reg) $a,)*
+                xp = inout(reg) $win.as_ptr() => _,
+                wp = inout(reg) $w.as_ptr() => _,
+                n = inout(reg) $q => _,
+                options(nostack, readonly),
+            )
+        };
+    }
+
     /// [`super::conv3_q15_rows`]' loop, four rows per pass, with `q ≥ 1` passes checked
     /// against both slices.
     #[inline(always)]
@@ -213,56 +246,16 @@ mod native {
         acc: [i32; 4],
     ) -> [i32; 4] {
         let [mut a0, mut a1, mut a2, mut a3] = acc;
-        if S == 2 {
-            // SAFETY: as below; the loop reads the same words and bytes.
-            unsafe {
-                asm!(
-                    "2:",
-                    q15_row_s2!(),
-                    q15_row_s2!(),
-                    q15_row_s2!(),
-                    q15_row_s2!(),
-                    "subs {n}, #1",
-                    "bne 2b",
-                    x = out(reg) _,
-                    xo = out(reg) _,
-                    we = out(reg) _,
-                    wo = out(reg) _,
-                    a0 = inout(reg) a0,
-                    a1 = inout(reg) a1,
-                    xp = inout(reg) win.as_ptr() => _,
-                    wp = inout(reg) w.as_ptr() => _,
-                    n = inout(reg) q => _,
-                    options(nostack, readonly),
-                );
-            }
-            return [a0, a1, a2, a3];
-        }
         // SAFETY: `q ≥ 1`, `win` holds `16·q` words and `w` at least `12·q + 1` bytes (the
         // caller cut `q`): pass `i` reads words `16i..16i + 16` (word-aligned, as `LDRD`
-        // needs: `win` is a `u32` slice) and weight bytes `12i..12i + 13`.
+        // needs: `win` is a `u32` slice) and weight bytes `12i..12i + 13`, at either
+        // stride.
         unsafe {
-            asm!(
-                "2:",
-                q15_row!(),
-                q15_row!(),
-                q15_row!(),
-                q15_row!(),
-                "subs {n}, #1",
-                "bne 2b",
-                x = out(reg) _,
-                xo = out(reg) _,
-                we = out(reg) _,
-                wo = out(reg) _,
-                a0 = inout(reg) a0,
-                a1 = inout(reg) a1,
-                a2 = inout(reg) a2,
-                a3 = inout(reg) a3,
-                xp = inout(reg) win.as_ptr() => _,
-                wp = inout(reg) w.as_ptr() => _,
-                n = inout(reg) q => _,
-                options(nostack, readonly),
-            );
+            if S == 2 {
+                q15_quads_loop!(q15_row_s2, win, w, q, a0, a1);
+            } else {
+                q15_quads_loop!(q15_row, win, w, q, a0, a1, a2, a3);
+            }
         }
         [a0, a1, a2, a3]
     }
@@ -514,6 +507,51 @@ mod tests {
         assert_eq!(smlabb(x, y, 5), 5 + 16384);
         assert_eq!(smlatb(x, y, 5), 5 - 16256);
         assert_eq!(smlad(x, y, i32::MAX), i32::MAX.wrapping_add(128));
+    }
+
+    /// `acc[j] + Σ_r Σ_kx b_r[S·j + kx]·w[3r + kx]` over the rows `w` holds in full.
+    fn conv3_direct<const S: usize>(rows: &[[u8; 6]], w: &[u8], outputs: usize) -> [i32; 4] {
+        let mut acc = [7, -3, 11, 0];
+        for (b, wr) in rows.iter().zip(w.chunks_exact(3)) {
+            for (j, a) in acc.iter_mut().enumerate().take(outputs) {
+                for (kx, &wv) in wr.iter().enumerate() {
+                    *a += i32::from(b[S * j + kx] as i8) * i32::from(wv as i8);
+                }
+            }
+        }
+        acc
+    }
+
+    #[test]
+    fn conv3_q15_rows_match_the_direct_sums_at_strides_1_and_2() {
+        // every row count around the loop's four-row passes, with and without the byte past
+        // the last row's weights (the loop reads each row's weights as a word), and
+        // weights for fewer rows than the window holds
+        let mut seed = 12345u32;
+        let mut byte = || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (seed >> 16) as u8
+        };
+        for rows in 0usize..14 {
+            let window: Vec<[u8; 6]> = (0..rows)
+                .map(|_| core::array::from_fn(|_| byte()))
+                .collect();
+            let win: Vec<u32> = window.iter().flat_map(q15_row).collect();
+            let weights: Vec<u8> = (0..3 * rows + 1).map(|_| byte()).collect();
+            for w_len in [3 * rows + 1, 3 * rows, (3 * rows).saturating_sub(4)] {
+                let w = &weights[..w_len];
+                assert_eq!(
+                    conv3_q15_rows::<1>(&win, w, [7, -3, 11, 0]),
+                    conv3_direct::<1>(&window, w, 4),
+                    "stride 1, {rows} rows, {w_len} weight bytes"
+                );
+                assert_eq!(
+                    conv3_q15_rows::<2>(&win, w, [7, -3, 11, 0]),
+                    conv3_direct::<2>(&window, w, 2),
+                    "stride 2, {rows} rows, {w_len} weight bytes"
+                );
+            }
+        }
     }
 
     #[test]
