@@ -444,6 +444,52 @@ fn a_full_disk_at_any_write_of_a_run_keeps_the_previous_checkpoint() {
     assert!(failed >= 10, "only {failed} writes were tried");
 }
 
+#[test]
+fn a_full_disk_at_any_write_of_a_new_run_leaves_a_folder_that_finishes_the_run() {
+    // where the tiny run ends undisturbed
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tiny_run(d, "ref");
+    let want = samples_of(d, "ref");
+    // the same run with its k-th write failing as on a full disk, for every k: the
+    // configs, run.json, the metrics lines, both checkpoints' files, `latest`, eval.json
+    let mut failed = 0;
+    for k in 1.. {
+        let name = format!("n{k}");
+        let out = bin()
+            .args(["train", "--config", "tiny.toml", "--out", &name, "-q"])
+            .env("EDGEGAN_TRAIN_FAIL_WRITE", k.to_string())
+            .current_dir(d)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            // k is past the run's last write
+            assert_eq!(samples_of(d, &name), want);
+            break;
+        }
+        failed += 1;
+        assert!(k < 100, "every write failed");
+        assert_refused(&out, &["No space left on device", &name]);
+        // what is left is resumed (or, before the config was written, started again)
+        // and ends where the undisturbed run did
+        let again = if d.join(&name).join("config.toml").is_file() {
+            run(&["train", "--resume", &name, "-q"], d)
+        } else {
+            run(&["train", "--config", "tiny.toml", "--out", &name, "-q"], d)
+        };
+        if !again.status.success() {
+            assert_refused(&again, &["already at step 20"]);
+        }
+        assert_eq!(samples_of(d, &name), want, "write {k}: ended elsewhere");
+        assert_eq!(
+            logged_steps(&d.join(&name).join("metrics.jsonl")),
+            [5, 10, 15, 20],
+            "write {k}"
+        );
+    }
+    assert!(failed >= 10, "only {failed} writes were tried");
+}
+
 const WIDE: &str = "steps = 3\nbatch_size = 256\nlog_every = 1\ncheckpoint_every = 0\n\
                     [generator]\nhidden = [1024, 1024]\n[discriminator]\nhidden = [1024, 1024]\n";
 
