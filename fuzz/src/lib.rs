@@ -325,11 +325,25 @@ pub struct Stats {
     pub rejected: u64,
 }
 
+impl Stats {
+    /// The counts of `self` and `other` together.
+    pub fn plus(&self, other: &Stats) -> Stats {
+        Stats {
+            execs: self.execs + other.execs,
+            accepted: self.accepted + other.accepted,
+            loaded: self.loaded + other.loaded,
+            rejected: self.rejected + other.rejected,
+        }
+    }
+}
+
 /// A crash: the input and what happened.
 #[derive(Clone, Debug)]
 pub struct Crash {
     /// The execution that found it.
     pub exec: u64,
+    /// The counts of the executions before it.
+    pub before: Stats,
     /// The input.
     pub input: Vec<u8>,
     /// The panic message or the broken promise.
@@ -384,6 +398,7 @@ pub fn run(
             Ok(Err(message)) => {
                 return Err(Box::new(Crash {
                     exec,
+                    before: stats,
                     input: bytes,
                     message,
                 }));
@@ -396,6 +411,7 @@ pub fn run(
                     .unwrap_or_else(|| "a panic".into());
                 return Err(Box::new(Crash {
                     exec,
+                    before: stats,
                     input: bytes,
                     message: format!("panicked: {message}"),
                 }));
