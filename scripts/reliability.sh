@@ -76,7 +76,7 @@ run_and_maybe_kill() {
     delay=$((delay % (took_ms + 1)))
     sleep "$(awk -v ms="$delay" 'BEGIN { printf "%.3f", ms / 1000 }')"
     kill -9 "$pid" 2> /dev/null || true
-    wait "$pid" || status=$?
+    wait "$pid" 2> /dev/null || status=$? # no "Killed" line per kill
     if ((status == 137)); then
         landed=$((landed + 1))
     fi

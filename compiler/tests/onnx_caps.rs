@@ -147,3 +147,21 @@ fn a_10000_node_chain_does_not_overflow_the_stack() {
         Err(e) => assert!(e.to_string().contains("op"), "{e}"),
     }
 }
+
+#[test]
+fn a_panic_inside_tract_is_an_error_not_a_crash() {
+    // the fuzzer's input (the corpus, seed 5, execution 2517), reduced: an Unsqueeze axis
+    // past the output's rank makes tract's shape inference insert out of bounds
+    let bytes = model(
+        vec![node("Unsqueeze", "u", &["z", "axes"], &["x"], vec![])],
+        vec![tensor_i64("axes", &[1], &[5])],
+        vec![value_info("z", FLOAT, &[4])],
+        vec![value_info("x", FLOAT, &[4])],
+    );
+    let e = compile_err(&bytes, &CompileOptions::default());
+    assert!(
+        matches!(&e, CompileError::Panic(m) if m.contains("index exceeds length")),
+        "{e}"
+    );
+    assert!(e.to_string().contains("malformed"), "{e}");
+}

@@ -30,7 +30,9 @@
 use std::path::{Path, PathBuf};
 
 use edgegan_compiler::builder::{AlignedBytes, WriteOptions};
-use edgegan_compiler::compile::{CompileOptions, compile_onnx_bytes, lower_onnx_bytes};
+use edgegan_compiler::compile::{
+    CompileError, CompileOptions, compile_onnx_bytes, lower_onnx_bytes,
+};
 use edgegan_runtime::noise::Pcg32;
 use edgegan_runtime::{Condition, ConditionKind, DeviceModel, Limits};
 
@@ -276,25 +278,37 @@ pub fn quick_compile_options() -> CompileOptions {
 
 /// Runs the ONNX target on `bytes` in `lane`: compiled (or, fast, lowered and written) or
 /// refused, never a panic.
-pub fn run_onnx(bytes: &[u8], options: &CompileOptions, lane: Lane) -> Outcome {
+///
+/// # Errors
+///
+/// A message when the compiler caught a panic ([`CompileError::Panic`]): it keeps the
+/// process alive, but the panic is still a bug this fuzzer reports.
+pub fn run_onnx(bytes: &[u8], options: &CompileOptions, lane: Lane) -> Result<Outcome, String> {
+    let refused = |e: CompileError| match e {
+        CompileError::Panic(message) => {
+            Err(format!("panicked (caught by the compiler): {message}"))
+        }
+        _ => Ok(Outcome::Rejected),
+    };
     if lane == Lane::Fast {
         // what every compile does first: caps, tract's load and declutter, the lowering
         // and the f32 writer (which loads what it wrote with the runtime)
-        let Ok(graph) = lower_onnx_bytes(bytes, (-1.0, 1.0)) else {
-            return Outcome::Rejected;
+        let graph = match lower_onnx_bytes(bytes, (-1.0, 1.0)) {
+            Ok(graph) => graph,
+            Err(e) => return refused(e),
         };
         let Ok(f32) = graph.write(&WriteOptions::f32()) else {
-            return Outcome::Rejected;
+            return Ok(Outcome::Rejected);
         };
         match DeviceModel::from_bytes(AlignedBytes::new(&f32).as_slice()) {
             Ok(m) if m.macs() <= FAST_SAMPLE_MAX_MACS => {}
-            Ok(_) => return Outcome::Loaded,
-            Err(_) => return Outcome::Rejected,
+            Ok(_) => return Ok(Outcome::Loaded),
+            Err(_) => return Ok(Outcome::Rejected),
         }
     }
     match compile_onnx_bytes(bytes, options) {
-        Ok(_) => Outcome::Accepted,
-        Err(_) => Outcome::Rejected,
+        Ok(_) => Ok(Outcome::Accepted),
+        Err(e) => refused(e),
     }
 }
 
@@ -311,11 +325,25 @@ pub struct Stats {
     pub rejected: u64,
 }
 
+impl Stats {
+    /// The counts of `self` and `other` together.
+    pub fn plus(&self, other: &Stats) -> Stats {
+        Stats {
+            execs: self.execs + other.execs,
+            accepted: self.accepted + other.accepted,
+            loaded: self.loaded + other.loaded,
+            rejected: self.rejected + other.rejected,
+        }
+    }
+}
+
 /// A crash: the input and what happened.
 #[derive(Clone, Debug)]
 pub struct Crash {
     /// The execution that found it.
     pub exec: u64,
+    /// The counts of the executions before it.
+    pub before: Stats,
     /// The input.
     pub input: Vec<u8>,
     /// The panic message or the broken promise.
@@ -363,13 +391,14 @@ pub fn run(
         let bytes = input(target, seeds, seed, exec);
         let result = std::panic::catch_unwind(|| match target {
             Target::Egm => run_egm(&bytes, lane),
-            Target::Onnx => Ok(run_onnx(&bytes, &options, lane)),
+            Target::Onnx => run_onnx(&bytes, &options, lane),
         });
         let outcome = match result {
             Ok(Ok(o)) => o,
             Ok(Err(message)) => {
                 return Err(Box::new(Crash {
                     exec,
+                    before: stats,
                     input: bytes,
                     message,
                 }));
@@ -382,6 +411,7 @@ pub fn run(
                     .unwrap_or_else(|| "a panic".into());
                 return Err(Box::new(Crash {
                     exec,
+                    before: stats,
                     input: bytes,
                     message: format!("panicked: {message}"),
                 }));

@@ -29,6 +29,9 @@ struct Cli {
     /// Where a crashing input is written.
     #[arg(long, default_value = ".")]
     crash_dir: PathBuf,
+    /// Go on after a crash (its input is written all the same) and count them.
+    #[arg(long)]
+    keep_going: bool,
     /// The fast lane (the long runs): load and validate every `.egm` input, sample only
     /// the models of at most 100,000 multiply-accumulates; lower every ONNX input and
     /// write it as f32, compile only those models completely.
@@ -98,43 +101,60 @@ fn main_inner() -> anyhow::Result<ExitCode> {
         Target::Egm => 100_000,
         Target::Onnx => 1_000,
     };
-    match run(
-        target,
-        lane,
-        &seeds,
-        cli.seed,
-        cli.first,
-        cli.execs,
-        every,
-        |s| {
-            println!("{}", line(s));
-        },
-    ) {
-        Ok(stats) => {
-            println!("done: {}; no crash", line(&stats));
-            Ok(ExitCode::SUCCESS)
+    let end = cli.first.saturating_add(cli.execs);
+    let (mut next, mut total, mut crashes) = (cli.first, Stats::default(), 0u64);
+    loop {
+        let result = run(
+            target,
+            lane,
+            &seeds,
+            cli.seed,
+            next,
+            end - next,
+            every,
+            |s| println!("{}", line(&total.plus(s))),
+        );
+        let crash = match result {
+            Ok(stats) => {
+                total = total.plus(&stats);
+                break;
+            }
+            Err(crash) => crash,
+        };
+        let path = cli.crash_dir.join(format!(
+            "crash-{}-seed{}-exec{}.bin",
+            match target {
+                Target::Egm => "egm",
+                Target::Onnx => "onnx",
+            },
+            cli.seed,
+            crash.exec
+        ));
+        std::fs::write(&path, &crash.input)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "CRASH at execution {}: {}\ninput written to {} (replay: --seed {} --first {} --execs 1)",
+            crash.exec,
+            crash.message,
+            path.display(),
+            cli.seed,
+            crash.exec
+        );
+        crashes += 1;
+        total = total.plus(&crash.before).plus(&Stats {
+            execs: 1,
+            ..Stats::default()
+        });
+        next = crash.exec + 1;
+        if !cli.keep_going || next >= end {
+            break;
         }
-        Err(crash) => {
-            let path = cli.crash_dir.join(format!(
-                "crash-{}-seed{}-exec{}.bin",
-                match target {
-                    Target::Egm => "egm",
-                    Target::Onnx => "onnx",
-                },
-                cli.seed,
-                crash.exec
-            ));
-            std::fs::write(&path, &crash.input)
-                .with_context(|| format!("writing {}", path.display()))?;
-            println!(
-                "CRASH at execution {}: {}\ninput written to {} (replay: --seed {} --first {} --execs 1)",
-                crash.exec,
-                crash.message,
-                path.display(),
-                cli.seed,
-                crash.exec
-            );
-            Ok(ExitCode::FAILURE)
-        }
+    }
+    if crashes == 0 {
+        println!("done: {}; no crash", line(&total));
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("done: {}; {crashes} crash(es)", line(&total));
+        Ok(ExitCode::FAILURE)
     }
 }

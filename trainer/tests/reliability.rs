@@ -444,6 +444,83 @@ fn a_full_disk_at_any_write_of_a_run_keeps_the_previous_checkpoint() {
     assert!(failed >= 10, "only {failed} writes were tried");
 }
 
+#[test]
+fn a_full_disk_at_any_write_of_a_new_run_leaves_a_folder_that_finishes_the_run() {
+    // where the tiny run ends undisturbed
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tiny_run(d, "ref");
+    let want = samples_of(d, "ref");
+    // the same run with its k-th write failing as on a full disk, for every k: the
+    // configs, run.json, the metrics lines, both checkpoints' files, `latest`, eval.json
+    let mut failed = 0;
+    for k in 1.. {
+        let name = format!("n{k}");
+        let out = bin()
+            .args(["train", "--config", "tiny.toml", "--out", &name, "-q"])
+            .env("EDGEGAN_TRAIN_FAIL_WRITE", k.to_string())
+            .current_dir(d)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            // k is past the run's last write
+            assert_eq!(samples_of(d, &name), want);
+            break;
+        }
+        failed += 1;
+        assert!(k < 100, "every write failed");
+        assert_refused(&out, &["No space left on device", &name]);
+        // what is left is resumed (or, before the config was written, started again)
+        // and ends where the undisturbed run did
+        let again = if d.join(&name).join("config.toml").is_file() {
+            run(&["train", "--resume", &name, "-q"], d)
+        } else {
+            run(&["train", "--config", "tiny.toml", "--out", &name, "-q"], d)
+        };
+        if !again.status.success() {
+            assert_refused(&again, &["already at step 20"]);
+        }
+        assert_eq!(samples_of(d, &name), want, "write {k}: ended elsewhere");
+        assert_eq!(
+            logged_steps(&d.join(&name).join("metrics.jsonl")),
+            [5, 10, 15, 20],
+            "write {k}"
+        );
+    }
+    assert!(failed >= 10, "only {failed} writes were tried");
+}
+
+#[test]
+fn a_full_disk_while_writing_a_sample_grid_keeps_the_previous_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    pictures(d, 8, 10);
+    let config = "steps = 2\nbatch_size = 8\nlog_every = 1\n\
+                  [data]\nkind = \"image_folder\"\ndir = \"pictures\"\nchannels = 1\n\
+                  image_size = [8, 8]\nconditional = true\n\
+                  [generator]\narch = \"conv\"\nnoise_dim = 4\nembedding_dim = 2\n\
+                  channels = [4, 2]\n\
+                  [discriminator]\narch = \"conv\"\nembedding_dim = 2\nchannels = [2, 4]\n";
+    std::fs::write(d.join("img.toml"), config).unwrap();
+    let out = run(&["train", "--config", "img.toml", "--out", "img", "-q"], d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(d.join("grid.png"), b"previous").unwrap();
+    let sample = ["sample", "--run", "img", "-n", "4", "--png", "grid.png"];
+    let out = bin()
+        .args(sample)
+        .env("EDGEGAN_TRAIN_FAIL_WRITE", "1")
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert_refused(&out, &["No space left on device", "grid.png"]);
+    assert_eq!(std::fs::read(d.join("grid.png")).unwrap(), b"previous");
+    // undisturbed, the grid replaces it whole
+    let out = run(&sample, d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let png = std::fs::read(d.join("grid.png")).unwrap();
+    image::load_from_memory(&png).expect("a complete PNG");
+}
+
 const WIDE: &str = "steps = 3\nbatch_size = 256\nlog_every = 1\ncheckpoint_every = 0\n\
                     [generator]\nhidden = [1024, 1024]\n[discriminator]\nhidden = [1024, 1024]\n";
 
@@ -531,17 +608,19 @@ fn the_memory_estimate_is_within_a_factor_of_2_of_the_measured_peak() {
     assert!((0.5..=2.0).contains(&ratio), "{line}: ratio {ratio:.2}");
 }
 
-#[test]
-fn the_memory_estimate_of_a_conv_run_is_within_a_factor_of_2_of_the_measured_peak() {
-    // label-conditioned conv G and projection D on 32x32 pictures, batch 64: the
-    // activations of the conv layers are most of the estimate (measured: 1.11 times)
-    let dir = tempfile::tempdir().unwrap();
+/// `dir/pictures/{a,b}/NN.png`: `per_class` grey `size`×`size` pictures of two classes
+/// (a bright top half or left half, with per-picture noise).
+fn pictures(dir: &Path, size: u32, per_class: u32) {
     for class in ["a", "b"] {
-        let folder = dir.path().join("pictures").join(class);
+        let folder = dir.join("pictures").join(class);
         std::fs::create_dir_all(&folder).unwrap();
-        for i in 0..40u32 {
-            let img = image::GrayImage::from_fn(32, 32, |x, y| {
-                let bright = if class == "a" { y < 16 } else { x < 16 };
+        for i in 0..per_class {
+            let img = image::GrayImage::from_fn(size, size, |x, y| {
+                let bright = if class == "a" {
+                    y < size / 2
+                } else {
+                    x < size / 2
+                };
                 image::Luma([if bright {
                     200
                 } else {
@@ -551,6 +630,14 @@ fn the_memory_estimate_of_a_conv_run_is_within_a_factor_of_2_of_the_measured_pea
             img.save(folder.join(format!("{i:02}.png"))).unwrap();
         }
     }
+}
+
+#[test]
+fn the_memory_estimate_of_a_conv_run_is_within_a_factor_of_2_of_the_measured_peak() {
+    // label-conditioned conv G and projection D on 32x32 pictures, batch 64: the
+    // activations of the conv layers are most of the estimate (measured: 1.11 times)
+    let dir = tempfile::tempdir().unwrap();
+    pictures(dir.path(), 32, 40);
     let config = "steps = 3\nbatch_size = 64\nlog_every = 1\ncheckpoint_every = 0\n\
                   [data]\nkind = \"image_folder\"\ndir = \"pictures\"\nchannels = 1\n\
                   image_size = [32, 32]\nconditional = true\n\

@@ -121,6 +121,27 @@ pub enum CompileError {
     /// The runtime failed while measuring the quantised models.
     #[error("runtime: {0}")]
     Runtime(#[from] edgegan_runtime::Error),
+    /// The compile panicked on this model, almost always inside tract, whose shape
+    /// inference indexes by attribute values it does not check (the caps refuse the cases
+    /// found so far before tract sees them). The model is malformed; the panic is a bug
+    /// to report with it.
+    #[error(
+        "the compiler panicked on this model ({0}); it is malformed in a way the caps do not check yet"
+    )]
+    Panic(String),
+}
+
+/// Runs `compile` on an untrusted model, a panic inside it becoming [`CompileError::Panic`]
+/// (tract is a dependency; a malformed model must not take the process down).
+fn guarded<T>(compile: impl FnOnce() -> Result<T, CompileError>) -> Result<T, CompileError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(compile)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+            .unwrap_or_else(|| "no message".into());
+        Err(CompileError::Panic(message))
+    })
 }
 
 /// How [`compile_onnx`] compiles.
@@ -248,11 +269,16 @@ pub fn compile_onnx(path: &Path, options: &CompileOptions) -> Result<CompiledMod
 /// parse or type (a truncated or corrupt file), [`CompileError::Contract`] for inputs/outputs that are not a generator's,
 /// [`CompileError::UnsupportedOps`] naming every node whose op has no lowering,
 /// [`CompileError::Unsupported`] naming a node whose form of a known op cannot be lowered,
-/// [`CompileError::Lowering`]/[`CompileError::Build`] if the writer rejects the result.
+/// [`CompileError::Lowering`]/[`CompileError::Build`] if the writer rejects the result,
+/// [`CompileError::Panic`] if the compile panicked (inside tract: a malformed model).
 pub fn compile_onnx_bytes(
     bytes: &[u8],
     options: &CompileOptions,
 ) -> Result<CompiledModel, CompileError> {
+    guarded(|| compile_checked(bytes, options))
+}
+
+fn compile_checked(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModel, CompileError> {
     let loaded = lower::load(bytes, &options.roles, &options.limits).map_err(|e| match e {
         CompileError::Onnx(_) => external_data_error(bytes).unwrap_or(e),
         e => e,
@@ -304,8 +330,10 @@ fn external_data_error(bytes: &[u8]) -> Option<CompileError> {
 ///
 /// As [`compile_onnx_bytes`].
 pub fn lower_onnx_bytes(bytes: &[u8], value_range: (f32, f32)) -> Result<Graph, CompileError> {
-    let loaded = lower::load(bytes, &Roles::default(), &OnnxLimits::default())?;
-    lower::lower(&loaded, Some(value_range))
+    guarded(|| {
+        let loaded = lower::load(bytes, &Roles::default(), &OnnxLimits::default())?;
+        lower::lower(&loaded, Some(value_range))
+    })
 }
 
 /// One representative input: a seed and its condition (owned masks).

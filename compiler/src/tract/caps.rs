@@ -118,6 +118,13 @@ pub enum OnnxLimitError {
         /// Which attributes disagree.
         message: String,
     },
+    /// A graph output that nothing in its graph defines: tract looks it up unchecked and
+    /// panics (found by the fuzzer).
+    #[error("graph output `{name}` is not an input, an initializer or a node's output")]
+    UndefinedOutput {
+        /// The output's name.
+        name: String,
+    },
     /// The bytes are not an ONNX protobuf.
     #[error("not an ONNX model: {0}")]
     Decode(String),
@@ -197,6 +204,7 @@ fn check_proto(proto: &pb::ModelProto, limits: &OnnxLimits) -> Result<(), OnnxLi
         for t in &g.initializer {
             check_tensor("initializer", &t.name, t, limits)?;
         }
+        check_outputs_defined(g)?;
         for n in &g.node {
             for a in &n.attribute {
                 for t in a.t.iter().chain(&a.tensors) {
@@ -349,6 +357,21 @@ fn check_constant_of_shape(
     check_elements("ConstantOfShape node", &n.name, &dims, limits)
 }
 
+/// Every output of `g` is one of its inputs, initializers or node outputs.
+fn check_outputs_defined(g: &pb::GraphProto) -> Result<(), OnnxLimitError> {
+    let inputs = g.input.iter().map(|i| &i.name);
+    let initializers = g.initializer.iter().map(|t| &t.name);
+    let produced = g.node.iter().flat_map(|n| &n.output);
+    let defined: std::collections::HashSet<&String> =
+        inputs.chain(initializers).chain(produced).collect();
+    match g.output.iter().find(|o| !defined.contains(&o.name)) {
+        Some(o) => Err(OnnxLimitError::UndefinedOutput {
+            name: o.name.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The tensor named `name` if `g` holds it as an initializer or a `Constant` node's value.
 fn constant<'g>(g: &'g pb::GraphProto, name: &str) -> Option<&'g pb::TensorProto> {
     let from_init = g.initializer.iter().find(|t| t.name == name);
@@ -492,6 +515,39 @@ mod tests {
             let e = check_proto(&conv(attrs), &limits).unwrap_err();
             assert_eq!(e.to_string(), message);
         }
+    }
+
+    #[test]
+    fn an_output_nothing_defines_is_refused_naming_it() {
+        // the fuzzer's input: a mutated output name made tract's parser panic ("no entry
+        // found for key")
+        let value = |name: &str| pb::ValueInfoProto {
+            name: name.into(),
+            ..Default::default()
+        };
+        let graph = |output: &str| pb::ModelProto {
+            graph: Some(pb::GraphProto {
+                node: vec![pb::NodeProto {
+                    op_type: "Tanh".into(),
+                    input: vec!["z".into()],
+                    output: vec!["x".into()],
+                    ..Default::default()
+                }],
+                input: vec![value("z")],
+                output: vec![value(output)],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let limits = OnnxLimits::default();
+        for defined in ["x", "z"] {
+            check_proto(&graph(defined), &limits).unwrap();
+        }
+        let e = check_proto(&graph("y"), &limits).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "graph output `y` is not an input, an initializer or a node's output"
+        );
     }
 
     #[test]

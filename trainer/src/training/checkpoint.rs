@@ -144,11 +144,25 @@ fn prune(root: &Path, keep: usize) -> Result<()> {
     Ok(())
 }
 
-/// The checkpoint `root/latest` names.
+/// The checkpoint `root/latest` names or, when that pointer was never written (a full disk
+/// or a kill between a checkpoint's rename and its pointer), the newest checkpoint folder:
+/// a `step-*` folder is only ever renamed into place complete.
 pub fn latest(root: &Path) -> Result<PathBuf> {
     let pointer = root.join(LATEST);
-    let name = std::fs::read_to_string(&pointer)
-        .map_err(|e| ckpt_err(&pointer, format!("no checkpoint to resume from ({e})")))?;
+    let name = match std::fs::read_to_string(&pointer) {
+        Ok(name) => name,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return list(root)?
+                .pop()
+                .ok_or_else(|| ckpt_err(&pointer, format!("no checkpoint to resume from ({e})")));
+        }
+        Err(e) => {
+            return Err(ckpt_err(
+                &pointer,
+                format!("no checkpoint to resume from ({e})"),
+            ));
+        }
+    };
     let name = name.trim();
     if !name.starts_with("step-") || name.contains(['/', '\\']) {
         return Err(ckpt_err(
