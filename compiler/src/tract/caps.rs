@@ -118,6 +118,24 @@ pub enum OnnxLimitError {
         /// Which attributes disagree.
         message: String,
     },
+    /// An `axis`/`axes` attribute past any rank a generator's tensors have: tract's shape
+    /// inference adds one rule per axis up to it (a OneHot `axis` of 2^28 grew past 20 GB;
+    /// found by the fuzzer).
+    #[error(
+        "node `{node}` ({op}): attribute {attribute} = {value} is past the largest rank, {limit}"
+    )]
+    BadAxis {
+        /// The node's name.
+        node: String,
+        /// Its op type.
+        op: String,
+        /// `axis` or `axes`.
+        attribute: String,
+        /// The value.
+        value: i64,
+        /// The bound on |value|.
+        limit: i64,
+    },
     /// A graph output that nothing in its graph defines: tract looks it up unchecked and
     /// panics (found by the fuzzer).
     #[error("graph output `{name}` is not an input, an initializer or a node's output")]
@@ -216,6 +234,7 @@ fn check_proto(proto: &pb::ModelProto, limits: &OnnxLimits) -> Result<(), OnnxLi
                 check_constant_of_shape(g, n, limits)?;
             }
             check_window(g, n)?;
+            check_axes(n)?;
         }
     }
     Ok(())
@@ -385,6 +404,37 @@ fn constant<'g>(g: &'g pb::GraphProto, name: &str) -> Option<&'g pb::TensorProto
     from_init.or_else(from_const)
 }
 
+/// The largest tensor rank an `axis`/`axes` attribute may point into: far past a
+/// generator's (rank 4, 5 for tf2onnx's reshapes) and small enough that tract's per-axis
+/// inference rules stay cheap.
+const MAX_RANK: i64 = 32;
+
+/// A node's `axis` and `axes` attributes within [`MAX_RANK`] (negative ones count from the
+/// end).
+fn check_axes(n: &pb::NodeProto) -> Result<(), OnnxLimitError> {
+    for a in n
+        .attribute
+        .iter()
+        .filter(|a| a.name == "axis" || a.name == "axes")
+    {
+        let values = if a.name == "axis" {
+            std::slice::from_ref(&a.i)
+        } else {
+            &a.ints[..]
+        };
+        if let Some(&value) = values.iter().find(|v| !(-MAX_RANK..=MAX_RANK).contains(*v)) {
+            return Err(OnnxLimitError::BadAxis {
+                node: n.name.clone(),
+                op: n.op_type.clone(),
+                attribute: a.name.clone(),
+                value,
+                limit: MAX_RANK,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A convolution's or pooling's window attributes and constant weight: each gives the
 /// number of spatial axes (`pads` twice over), and they must agree.
 fn check_window(g: &pb::GraphProto, n: &pb::NodeProto) -> Result<(), OnnxLimitError> {
@@ -515,6 +565,60 @@ mod tests {
             let e = check_proto(&conv(attrs), &limits).unwrap_err();
             assert_eq!(e.to_string(), message);
         }
+    }
+
+    #[test]
+    fn an_axis_past_any_rank_is_refused_naming_the_node() {
+        // the fuzzer's input (corpus, seed 5, execution 12,599): a OneHot whose `axis` was
+        // mutated to a huge value made tract's shape inference grow past 20 GB
+        let one_hot = |axis: i64| pb::ModelProto {
+            graph: Some(pb::GraphProto {
+                node: vec![pb::NodeProto {
+                    name: "oh".into(),
+                    op_type: "OneHot".into(),
+                    input: vec!["label".into(), "depth".into(), "values".into()],
+                    output: vec!["y".into()],
+                    attribute: vec![pb::AttributeProto {
+                        name: "axis".into(),
+                        i: axis,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let limits = OnnxLimits::default();
+        check_proto(&one_hot(-1), &limits).unwrap();
+        check_proto(&one_hot(32), &limits).unwrap();
+        for axis in [33, -33, 1 << 28, i64::MIN] {
+            let e = check_proto(&one_hot(axis), &limits).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("node `oh` (OneHot): attribute axis = {axis} is past the largest rank, 32")
+            );
+        }
+        let axes = pb::ModelProto {
+            graph: Some(pb::GraphProto {
+                node: vec![pb::NodeProto {
+                    name: "sq".into(),
+                    op_type: "Squeeze".into(),
+                    attribute: vec![pb::AttributeProto {
+                        name: "axes".into(),
+                        ints: vec![0, 1 << 40],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_proto(&axes, &limits),
+            Err(OnnxLimitError::BadAxis { value, .. }) if value == 1 << 40
+        ));
     }
 
     #[test]
