@@ -165,3 +165,27 @@ fn a_panic_inside_tract_is_an_error_not_a_crash() {
     );
     assert!(e.to_string().contains("malformed"), "{e}");
 }
+
+#[test]
+fn a_node_whose_typed_output_is_huge_is_refused_naming_it_before_declutter() {
+    // the fuzzer's input (the corpus, seed 6, execution 10,656), reduced: a reflect Pad's
+    // computed amount mutated to 2^30 + 1 rows; tract's declutter of the Resize after it
+    // asked for 32 GiB. The caps on the protobuf cannot see a computed shape; the typed
+    // shapes are checked before declutter.
+    let bytes = model(
+        vec![
+            node("Pad", "pad", &["z", "pads"], &["p"], vec![]),
+            node("Tanh", "tanh", &["p"], &["x"], vec![]),
+        ],
+        vec![tensor_i64("pads", &[4], &[0, 0, 0, 1 << 30])],
+        vec![value_info("z", FLOAT, &[4])],
+        vec![value_info("x", FLOAT, &[(1 << 30) + 4])],
+    );
+    let e = compile_err(&bytes, &CompileOptions::default()).to_string();
+    assert_eq!(
+        e,
+        "the output of node `pad` has 1073741828 elements, the limit is 268435456"
+    );
+    let e = TypedOnnx::from_bytes(&bytes).unwrap_err().to_string();
+    assert!(e.contains("the output of node `pad`"), "{e}");
+}

@@ -81,10 +81,11 @@ pub(crate) fn load(
         };
         model.select_output_outlets(&[*o]).map_err(onnx_err)?;
     }
-    let model = model
-        .into_typed()
-        .and_then(|m| m.into_decluttered())
-        .map_err(onnx_err)?;
+    let model = model.into_typed().map_err(onnx_err)?;
+    // tract's declutter allocates for the shapes it was given (a Resize after a Pad of 2^30
+    // rows asked for 32 GiB; found by the fuzzer): the typed shapes are checked first
+    caps::check_typed(&model, limits).map_err(CompileError::Limit)?;
+    let model = model.into_decluttered().map_err(onnx_err)?;
     let input = |name: &str| -> Result<OutletId, CompileError> {
         model
             .input_outlets()

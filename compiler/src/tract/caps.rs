@@ -136,6 +136,16 @@ pub enum OnnxLimitError {
         /// The bound on |value|.
         limit: i64,
     },
+    /// A `Resize`/`Upsample` whose constant scales or sizes are past any generator's.
+    #[error("node `{node}` ({op}): {message}")]
+    BadResize {
+        /// The node's name.
+        node: String,
+        /// Its op type.
+        op: String,
+        /// What is out of range.
+        message: String,
+    },
     /// A graph output that nothing in its graph defines: tract looks it up unchecked and
     /// panics (found by the fuzzer).
     #[error("graph output `{name}` is not an input, an initializer or a node's output")]
@@ -235,6 +245,7 @@ fn check_proto(proto: &pb::ModelProto, limits: &OnnxLimits) -> Result<(), OnnxLi
             }
             check_window(g, n)?;
             check_axes(n)?;
+            check_resize(g, n, limits)?;
         }
     }
     Ok(())
@@ -361,19 +372,109 @@ fn check_constant_of_shape(
     let Some(t) = n.input.first().and_then(|name| constant(g, name)) else {
         return Ok(());
     };
-    let dims: Vec<i64> = if t.int64_data.is_empty() {
-        t.raw_data
-            .chunks_exact(8)
-            .map(|c| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(c);
-                i64::from_le_bytes(b)
-            })
-            .collect()
+    check_elements("ConstantOfShape node", &n.name, &int64s(t), limits)
+}
+
+/// A constant int64 tensor's values (stored typed or raw, little-endian).
+fn int64s(t: &pb::TensorProto) -> Vec<i64> {
+    if t.int64_data.is_empty() {
+        let word = |c: &[u8]| i64::from_le_bytes(std::array::from_fn(|i| c[i]));
+        t.raw_data.chunks_exact(8).map(word).collect()
     } else {
         t.int64_data.clone()
+    }
+}
+
+/// A constant float tensor's values (stored typed or raw, little-endian).
+fn float32s(t: &pb::TensorProto) -> Vec<f32> {
+    if t.float_data.is_empty() {
+        let word = |c: &[u8]| f32::from_le_bytes(std::array::from_fn(|i| c[i]));
+        t.raw_data.chunks_exact(4).map(word).collect()
+    } else {
+        t.float_data.clone()
+    }
+}
+
+/// Every node output of a typed (not yet decluttered) model within
+/// [`OnnxLimits::max_tensor_elements`] per sample: the shapes tract inferred from the
+/// capped inputs and constants can still be huge when an op's constant parameters are
+/// (a Pad of 2^30 rows), and declutter allocates for them. Symbolic dimensions (the batch)
+/// count as one.
+///
+/// # Errors
+///
+/// [`OnnxLimitError::TensorTooLarge`] naming the node.
+pub fn check_typed(model: &TypedModel, limits: &OnnxLimits) -> Result<(), OnnxLimitError> {
+    for node in model.nodes() {
+        for out in &node.outputs {
+            let elements = out
+                .fact
+                .shape
+                .iter()
+                .map(|d| d.to_i64().map_or(1, |d| u64::try_from(d).unwrap_or(0)))
+                .fold(1u64, u64::saturating_mul);
+            if elements > limits.max_tensor_elements {
+                return Err(OnnxLimitError::TensorTooLarge {
+                    what: "the output of node",
+                    name: node.name.clone(),
+                    elements,
+                    limit: limits.max_tensor_elements,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The largest factor a `Resize`/`Upsample` may scale one axis by, and all axes together:
+/// far past a generator's (×2, ×7 from a 1×1 seed) and small enough that tract's
+/// resampling tables stay small.
+const MAX_SCALE: f32 = 64.0;
+/// See [`MAX_SCALE`].
+const MAX_SCALE_PRODUCT: f32 = 4096.0;
+
+/// A `Resize`'s or `Upsample`'s constant scales (input or opset-7 attribute) and sizes:
+/// tract plans a resampling table per output axis while it declutters, before any of our
+/// per-op output checks (a mutated scale asked it for 32 GiB; found by the fuzzer).
+fn check_resize(
+    g: &pb::GraphProto,
+    n: &pb::NodeProto,
+    limits: &OnnxLimits,
+) -> Result<(), OnnxLimitError> {
+    let scales_input = match n.op_type.as_str() {
+        "Upsample" => 1,
+        "Resize" if n.input.len() >= 3 => 2,
+        "Resize" => 1,
+        _ => return Ok(()),
     };
-    check_elements("ConstantOfShape node", &n.name, &dims, limits)
+    let err = |message: String| OnnxLimitError::BadResize {
+        node: n.name.clone(),
+        op: n.op_type.clone(),
+        message,
+    };
+    let from_input = n.input.get(scales_input).and_then(|name| constant(g, name));
+    let from_attribute = n.attribute.iter().find(|a| a.name == "scales");
+    let scales = match (from_input, from_attribute) {
+        (Some(t), _) => float32s(t),
+        (None, Some(a)) => a.floats.clone(),
+        (None, None) => vec![],
+    };
+    if let Some(s) = scales
+        .iter()
+        .find(|s| !(s.is_finite() && **s > 0.0 && **s <= MAX_SCALE))
+    {
+        return Err(err(format!("scale {s} is not in (0, {MAX_SCALE}]")));
+    }
+    let product: f32 = scales.iter().product();
+    if product > MAX_SCALE_PRODUCT {
+        return Err(err(format!(
+            "the scales multiply the size by {product}, the limit is {MAX_SCALE_PRODUCT}"
+        )));
+    }
+    if let Some(t) = n.input.get(3).and_then(|name| constant(g, name)) {
+        check_elements("Resize sizes of node", &n.name, &int64s(t), limits)?;
+    }
+    Ok(())
 }
 
 /// Every output of `g` is one of its inputs, initializers or node outputs.
@@ -619,6 +720,64 @@ mod tests {
             check_proto(&axes, &limits),
             Err(OnnxLimitError::BadAxis { value, .. }) if value == 1 << 40
         ));
+    }
+
+    #[test]
+    fn resize_scales_and_sizes_past_any_generator_are_refused_naming_the_node() {
+        // the fuzzer's input (corpus, seed 6, execution 10,656): a mutated Resize made
+        // tract's declutter ask for a 32 GiB resampling table
+        let resize = |scales: Vec<f32>, sizes: Vec<i64>| pb::ModelProto {
+            graph: Some(pb::GraphProto {
+                node: vec![pb::NodeProto {
+                    name: "up".into(),
+                    op_type: "Resize".into(),
+                    input: vec!["x".into(), "".into(), "scales".into(), "sizes".into()],
+                    output: vec!["y".into()],
+                    ..Default::default()
+                }],
+                initializer: vec![
+                    pb::TensorProto {
+                        name: "scales".into(),
+                        data_type: pb::tensor_proto::DataType::Float as i32,
+                        dims: vec![scales.len() as i64],
+                        raw_data: scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
+                        ..Default::default()
+                    },
+                    pb::TensorProto {
+                        name: "sizes".into(),
+                        data_type: pb::tensor_proto::DataType::Int64 as i32,
+                        dims: vec![sizes.len() as i64],
+                        int64_data: sizes,
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let limits = OnnxLimits::default();
+        check_proto(&resize(vec![1.0, 1.0, 2.0, 2.0], vec![]), &limits).unwrap();
+        check_proto(&resize(vec![], vec![1, 8, 56, 56]), &limits).unwrap();
+        for (scales, message) in [
+            (
+                vec![1.0, 1.0, 2.0, 1.5e9],
+                "scale 1500000000 is not in (0, 64]",
+            ),
+            (vec![1.0, 1.0, f32::NAN, 2.0], "scale NaN is not in (0, 64]"),
+            (vec![1.0, -2.0], "scale -2 is not in (0, 64]"),
+            (
+                vec![1.0, 64.0, 64.0, 64.0],
+                "the scales multiply the size by 262144, the limit is 4096",
+            ),
+        ] {
+            let e = check_proto(&resize(scales, vec![]), &limits).unwrap_err();
+            assert_eq!(e.to_string(), format!("node `up` (Resize): {message}"));
+        }
+        let e = check_proto(&resize(vec![], vec![1, 8, 1 << 20, 1 << 20]), &limits).unwrap_err();
+        assert!(
+            matches!(e, OnnxLimitError::TensorTooLarge { ref name, .. } if name == "up"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -300,6 +300,7 @@ fn build(path: &Path) -> Result<TractSampler, String> {
         }
     }
     let typed = model.into_typed().map_err(err)?;
+    caps::check_typed(&typed, &OnnxLimits::default()).map_err(|e| e.to_string())?;
     let [output] = typed.output_outlets().map_err(err)?[..] else {
         return Err("a generator has exactly one output".into());
     };

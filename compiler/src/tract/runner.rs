@@ -194,6 +194,7 @@ impl TypedOnnx {
             })
             .collect();
         let model = model.into_typed().map_err(|e| load_err(path, e))?;
+        caps::check_typed(&model, &OnnxLimits::default()).map_err(|e| load_err(path, e))?;
         let facts = |outlets: &[OutletId], inputs: bool| -> TractResult<Vec<OnnxFact>> {
             outlets
                 .iter()
