@@ -121,9 +121,7 @@ pub enum OnnxLimitError {
     /// An `axis`/`axes` attribute past any rank a generator's tensors have: tract's shape
     /// inference adds one rule per axis up to it (a OneHot `axis` of 2^28 grew past 20 GB;
     /// found by the fuzzer).
-    #[error(
-        "node `{node}` ({op}): attribute {attribute} = {value} is past the largest rank, {limit}"
-    )]
+    #[error("node `{node}` ({op}): attribute {attribute} = {value} is outside {min}..={max}")]
     BadAxis {
         /// The node's name.
         node: String,
@@ -133,8 +131,10 @@ pub enum OnnxLimitError {
         attribute: String,
         /// The value.
         value: i64,
-        /// The bound on |value|.
-        limit: i64,
+        /// The smallest value allowed.
+        min: i64,
+        /// The largest value allowed.
+        max: i64,
     },
     /// A `Resize`/`Upsample` whose constant scales or sizes are past any generator's.
     #[error("node `{node}` ({op}): {message}")]
@@ -511,8 +511,11 @@ fn constant<'g>(g: &'g pb::GraphProto, name: &str) -> Option<&'g pb::TensorProto
 const MAX_RANK: i64 = 32;
 
 /// A node's `axis` and `axes` attributes within [`MAX_RANK`] (negative ones count from the
-/// end).
+/// end). A OneHot's negative `axis` counts from the end of its output, one rank above a
+/// label's (rank 1, or 2): tract casts `axis + rank + 1` to an unsigned loop bound unchecked,
+/// so below -2 a rank-1 label turned it into a near-endless loop (found by the fuzzer).
 fn check_axes(n: &pb::NodeProto) -> Result<(), OnnxLimitError> {
+    let min = if n.op_type == "OneHot" { -2 } else { -MAX_RANK };
     for a in n
         .attribute
         .iter()
@@ -523,13 +526,14 @@ fn check_axes(n: &pb::NodeProto) -> Result<(), OnnxLimitError> {
         } else {
             &a.ints[..]
         };
-        if let Some(&value) = values.iter().find(|v| !(-MAX_RANK..=MAX_RANK).contains(*v)) {
+        if let Some(&value) = values.iter().find(|v| !(min..=MAX_RANK).contains(*v)) {
             return Err(OnnxLimitError::BadAxis {
                 node: n.name.clone(),
                 op: n.op_type.clone(),
                 attribute: a.name.clone(),
                 value,
-                limit: MAX_RANK,
+                min,
+                max: MAX_RANK,
             });
         }
     }
@@ -692,12 +696,14 @@ mod tests {
         };
         let limits = OnnxLimits::default();
         check_proto(&one_hot(-1), &limits).unwrap();
+        check_proto(&one_hot(-2), &limits).unwrap();
         check_proto(&one_hot(32), &limits).unwrap();
-        for axis in [33, -33, 1 << 28, i64::MIN] {
+        // -3: the fuzzer's corpus seed 6, execution 121,047 (tract looped towards 2^64 rules)
+        for axis in [33, -3, -33, 1 << 28, i64::MIN] {
             let e = check_proto(&one_hot(axis), &limits).unwrap_err();
             assert_eq!(
                 e.to_string(),
-                format!("node `oh` (OneHot): attribute axis = {axis} is past the largest rank, 32")
+                format!("node `oh` (OneHot): attribute axis = {axis} is outside -2..=32")
             );
         }
         let axes = pb::ModelProto {
