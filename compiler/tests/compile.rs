@@ -264,6 +264,39 @@ fn label_conditioned_with_leaky_relu_pattern_matches_tract() {
 }
 
 #[test]
+fn label_embedding_is_folded_into_the_first_dense_as_a_label_bias() {
+    // tract splits Gemm(concat(z, Gather(table, label))) into a product with z plus a
+    // product with the embedding: the second is a function of the label alone, so it
+    // becomes the Dense's label-indexed bias (no Gather, no Add, one Dense over z)
+    let compiled = compile_onnx_bytes(&cgan(), &CompileOptions::default()).unwrap();
+    let kinds: Vec<&str> = compiled.graph.ops.iter().map(|(op, _)| op.name()).collect();
+    assert_eq!(kinds, ["Dense", "LeakyRelu", "Dense", "Tanh"], "not folded");
+    let Some((
+        edgegan_compiler::builder::OpSpec::Dense {
+            weight, label_bias, ..
+        },
+        _,
+    )) = compiled.graph.ops.first()
+    else {
+        panic!("first op is not a Dense: {kinds:?}");
+    };
+    assert_eq!(weight.len(), 24 * 8, "the Dense reads z only");
+    assert_eq!(label_bias.as_ref().map(Vec::len), Some(5 * 24));
+    for b in [&compiled.f32, &compiled.w8a32, &compiled.w8a8] {
+        let flags = u32::from_le_bytes(b[16..20].try_into().unwrap());
+        assert_eq!(flags, edgegan_runtime::format::flags::LABEL_BIAS);
+    }
+    // an older reader's rule (flags must be 0) refuses it; this one runs it (the outputs
+    // against tract: `label_conditioned_with_leaky_relu_pattern_matches_tract`)
+    let mut patched = compiled.w8a8.to_vec();
+    patched[16..20].copy_from_slice(&0u32.to_le_bytes());
+    edgegan_runtime::format::seal(&mut patched);
+    let aligned = AlignedBytes::new(&patched);
+    let err = DeviceModel::from_bytes(aligned.as_slice()).unwrap_err();
+    assert!(err.to_string().contains("label"), "{err}");
+}
+
+#[test]
 fn batchnorm_after_gemm_is_folded_and_matches_tract() {
     let bytes = batchnorm();
     check("batchnorm", &bytes, 8, 0);

@@ -37,6 +37,17 @@ pub const PARAM_WORDS: usize = 10;
 /// `Σ (x − zp)·w` stays within ±2^30 and an int32 never overflows.
 pub const MAX_ACC_TERMS: usize = 32_896;
 
+/// Header `flags` bits (see `docs/egm.md`). A runtime rejects a file with a bit it does not
+/// know, so an older runtime refuses a model it would run wrongly instead of running it.
+pub mod flags {
+    /// Some Dense reads its bias from a label-indexed table (`[classes, N]`, its record's
+    /// word 6 = the class count): the compiler folded `concat(z, embedding(label))` into
+    /// it. Only in label-conditioned models.
+    pub const LABEL_BIAS: u32 = 1;
+    /// Every bit this runtime knows.
+    pub const KNOWN: u32 = LABEL_BIAS;
+}
+
 /// Header field offsets (see `docs/egm.md`).
 pub mod header {
     #![allow(missing_docs)] // one offset per field, named as in docs/egm.md

@@ -6,7 +6,7 @@ use crate::crc::crc32;
 use crate::format::{
     DATA_ALIGN, DType, HEADER_LEN, Header, MAGIC, MAX_OPS, MAX_TENSORS, NONE, OP_RECORD_LEN,
     OpFormat, OpKind, OpRecord, PREAMBLE_LEN, SECTION_ALIGN, Storage, TENSOR_RECORD_LEN,
-    TensorInfo, VERSION,
+    TensorInfo, VERSION, flags,
 };
 use crate::ops::{Ctx, Prepared, overlaps};
 
@@ -109,6 +109,8 @@ pub struct DeviceModel<'a> {
     blob: &'a [u8],
     weight_format: WeightFormat,
     condition: ConditionKind,
+    /// The header's `flags` (only [`flags::KNOWN`] bits).
+    flags: u32,
     noise_dim: u32,
     output_rank: u8,
     output_dims: [u32; 4],
@@ -240,7 +242,7 @@ impl<'a> DeviceModel<'a> {
 
     fn parse_header(b: &'a [u8], hd: &Header) -> Result<Self, Error> {
         let bad = |field| Error::BadHeader { field };
-        if hd.flags != 0 {
+        if hd.flags & !flags::KNOWN != 0 {
             return Err(bad("flags"));
         }
         if !hd.reserved_zero {
@@ -269,6 +271,10 @@ impl<'a> DeviceModel<'a> {
                 }
             }
             _ => {}
+        }
+        // a label-indexed bias needs a label to index it
+        if hd.flags & flags::LABEL_BIAS != 0 && !matches!(condition, ConditionKind::Label { .. }) {
+            return Err(bad("flags"));
         }
         let noise_dim = hd.noise_dim;
         if noise_dim == 0 {
@@ -343,6 +349,7 @@ impl<'a> DeviceModel<'a> {
             blob,
             weight_format,
             condition,
+            flags: hd.flags,
             noise_dim,
             output_rank,
             output_dims,
@@ -382,6 +389,17 @@ impl<'a> DeviceModel<'a> {
     /// What the model is conditioned on.
     pub const fn condition(&self) -> ConditionKind {
         self.condition
+    }
+
+    /// The class count a label-indexed Dense bias ([`flags::LABEL_BIAS`]) has rows for:
+    /// the model's classes when the flag is set, otherwise `None`.
+    pub(crate) const fn label_bias_rows(&self) -> Option<u32> {
+        match self.condition {
+            ConditionKind::Label { classes } if self.flags & flags::LABEL_BIAS != 0 => {
+                Some(classes)
+            }
+            _ => None,
+        }
     }
 
     /// How the model stores weights and computes.

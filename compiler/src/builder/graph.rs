@@ -48,6 +48,9 @@ pub enum OpSpec {
         weight: Vec<f32>,
         /// `[out_features]`.
         bias: Option<Vec<f32>>,
+        /// `[classes, out_features]`: a bias per label, added to `bias` (label-conditioned
+        /// graphs; the compiler's fold of `concat(z, embedding(label))` into the Dense).
+        label_bias: Option<Vec<f32>>,
         /// Fused activation.
         activation: FusedActivation,
     },
@@ -443,6 +446,33 @@ impl GraphBuilder {
             out_features,
             weight: weight.to_vec(),
             bias: bias.map(<[f32]>::to_vec),
+            label_bias: None,
+            activation: FusedActivation::None,
+        })
+    }
+
+    /// Dense `y = x·Wᵀ + b + t[label]` with `weight` as `[out_features, in]` and a bias
+    /// table `t` of `[classes, out_features]` (label-conditioned graphs): what
+    /// `concat(x, embedding(label))·Wᵀ + b` is, with the embedding's part of the product
+    /// computed for every class ahead of time.
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    pub fn dense_label_bias(
+        &mut self,
+        x: TensorId,
+        out_features: usize,
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        label_bias: &[f32],
+    ) -> Result<TensorId, BuildError> {
+        self.push(OpSpec::Dense {
+            input: x,
+            out_features,
+            weight: weight.to_vec(),
+            bias: bias.map(<[f32]>::to_vec),
+            label_bias: Some(label_bias.to_vec()),
             activation: FusedActivation::None,
         })
     }

@@ -342,6 +342,7 @@ impl Lowering<'_> {
                 out_features,
                 weight,
                 bias,
+                label_bias,
                 ..
             } => {
                 let n = *out_features;
@@ -353,9 +354,24 @@ impl Lowering<'_> {
                     dense::Params::SHIFTS,
                 ];
                 let q = (*input, out);
-                let (b, dense) = (bias.as_deref(), LinearKind::Dense);
+                let mut params = dense::Params::new(k as u32, n as u32);
+                // a label-indexed bias is stored as one table: row c = bias + label_bias[c]
+                let table: Option<Vec<f32>> = label_bias.as_ref().map(|t| {
+                    t.chunks_exact(n)
+                        .flat_map(|row| {
+                            row.iter()
+                                .enumerate()
+                                .map(|(j, &v)| v + bias.as_ref().map_or(0.0, |b| b[j]))
+                        })
+                        .collect()
+                });
+                if let Some(t) = &table {
+                    params.label_rows = (t.len() / n) as u32;
+                }
+                let b = table.as_deref().or(bias.as_deref());
+                let dense = LinearKind::Dense;
                 self.lower_linear(&mut lop, q, weight, b, n, dense, slots, &qerr)?;
-                dense::Params::new(k as u32, n as u32).encode()
+                params.encode()
             }
             OpSpec::Conv2d {
                 input,

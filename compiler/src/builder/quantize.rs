@@ -196,32 +196,42 @@ pub(super) fn quantize_linear_i8(
     let (q, s) = quantize_rows(weight, channels);
     let mut out = LinearI8 {
         weights: vec![],
-        bias: Vec::with_capacity(channels),
+        bias: Vec::with_capacity(bias.map_or(channels, <[f32]>::len)),
         mult: Vec::with_capacity(channels),
         shift: Vec::with_capacity(channels),
     };
-    for (row, (qrow, &sw)) in q.chunks(per.max(1)).zip(&s).enumerate() {
-        let acc_scale = f64::from(qx.scale) * f64::from(sw);
-        let b = bias.map_or(0.0, |b| f64::from(b[row]));
-        let bq = (b / acc_scale).round();
-        let folded = match kind {
-            LinearKind::Dense => bq as i64 - i64::from(qx.zero_point) * row_sum(qrow),
-            LinearKind::Conv2d => bq as i64,
-        };
-        if bq.abs() > f64::from(1u32 << 30) || folded.unsigned_abs() > 1 << 30 {
-            let unit = match kind {
-                LinearKind::Dense => "output",
-                LinearKind::Conv2d => "channel",
-            };
-            return Err(format!(
-                "bias of {unit} {row} does not fit int32 at scale {acc_scale:e}"
-            ));
-        }
-        out.bias.push(folded as i32);
+    let acc_scales: Vec<f64> = s
+        .iter()
+        .map(|&sw| f64::from(qx.scale) * f64::from(sw))
+        .collect();
+    for &acc_scale in &acc_scales {
         let (m, sh) = quantize_multiplier(acc_scale / f64::from(qy.scale))
             .ok_or_else(|| "bad multiplier".to_string())?;
         out.mult.push(m);
         out.shift.push(sh);
+    }
+    // one bias row, or a label-indexed table of rows (a Dense's `[classes, N]`)
+    let zeros = vec![0.0; channels];
+    let bias = bias.unwrap_or(&zeros);
+    for bias_row in bias.chunks(channels.max(1)) {
+        let rows = q.chunks(per.max(1)).zip(&acc_scales).zip(bias_row);
+        for (row, ((qrow, &acc_scale), &b)) in rows.enumerate() {
+            let bq = (f64::from(b) / acc_scale).round();
+            let folded = match kind {
+                LinearKind::Dense => bq as i64 - i64::from(qx.zero_point) * row_sum(qrow),
+                LinearKind::Conv2d => bq as i64,
+            };
+            if bq.abs() > f64::from(1u32 << 30) || folded.unsigned_abs() > 1 << 30 {
+                let unit = match kind {
+                    LinearKind::Dense => "output",
+                    LinearKind::Conv2d => "channel",
+                };
+                return Err(format!(
+                    "bias of {unit} {row} does not fit int32 at scale {acc_scale:e}"
+                ));
+            }
+            out.bias.push(folded as i32);
+        }
     }
     out.weights = q;
     Ok(out)

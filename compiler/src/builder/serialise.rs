@@ -6,6 +6,8 @@ use edgegan_runtime::format::{
     Storage, TENSOR_RECORD_LEN, TensorInfo, VERSION, seal,
 };
 
+use edgegan_runtime::ops::dense;
+
 use super::BuildError;
 use super::lowering::Lowering;
 use super::quantize::QParams;
@@ -135,13 +137,22 @@ impl Lowering<'_> {
             *d = s as u32;
         }
         let (classes, mask_shape) = g.condition.header_fields();
+        // an older runtime must refuse a label-indexed bias rather than read its first row
+        let label_bias = self
+            .ops
+            .iter()
+            .any(|op| op.kind == OpKind::Dense && op.params[dense::Params::LABEL_ROWS] != 0);
         let header = Header {
             magic: MAGIC,
             version: VERSION,
             header_len: HEADER_LEN as u16,
             file_len: file_len32,
             crc32: 0, // sealed last
-            flags: 0,
+            flags: if label_bias {
+                format::flags::LABEL_BIAS
+            } else {
+                0
+            },
             weight_format: self.opts.format.code(),
             condition_kind: g.condition.code(),
             output_rank: out_shape.len() as u8,

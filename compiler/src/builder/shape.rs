@@ -27,6 +27,7 @@ pub(super) fn infer_shape(g: &Graph, index: usize, op: &OpSpec) -> Result<Vec<us
             out_features,
             weight,
             bias,
+            label_bias,
             ..
         } => {
             let k = numel(&shape(*input)?);
@@ -45,6 +46,19 @@ pub(super) fn infer_shape(g: &Graph, index: usize, op: &OpSpec) -> Result<Vec<us
                     "bias has {} values, expected {out_features}",
                     b.len()
                 )));
+            }
+            if let Some(t) = label_bias {
+                let ConditionKind::Label { classes } = g.condition else {
+                    return Err(err(
+                        "a label-indexed bias needs a label-conditioned graph".into()
+                    ));
+                };
+                if t.len() != classes as usize * out_features {
+                    return Err(err(format!(
+                        "label bias has {} values, expected {classes}x{out_features}",
+                        t.len()
+                    )));
+                }
             }
             vec![*out_features]
         }

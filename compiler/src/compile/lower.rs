@@ -208,6 +208,35 @@ pub(crate) enum Value {
     Linear(Box<Linear>),
     /// The label one-hot encoded, not yet emitted: a product with it is a class table.
     OneHot(OneHotLabel),
+    /// A function of the label alone, not yet emitted (a class embedding, and products and
+    /// affines of it): added to a pending Dense it becomes that Dense's label-indexed bias.
+    LabelTable(Box<LabelTable>),
+}
+
+/// A value computed from the label alone: row `c` of `rows` is its value for class `c`.
+#[derive(Clone, Debug)]
+pub(crate) struct LabelTable {
+    /// `[classes, dim]`.
+    pub rows: Vec<f32>,
+    /// Elements of one row.
+    pub dim: usize,
+    /// tract's shape of the value (with batch; `dim` elements).
+    pub shape: Vec<usize>,
+}
+
+impl LabelTable {
+    /// Each row combined elementwise with `v` (`dim` values) by `f(row value, v)`.
+    pub fn map_rows(&self, v: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<f32> {
+        self.rows
+            .chunks_exact(self.dim)
+            .flat_map(|row| {
+                row.iter()
+                    .zip(v)
+                    .map(|(&r, &x)| f(r, x))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
 }
 
 /// `OneHot(label, classes)` with its off and on values: row `c` of `off + (on − off)·I`.
@@ -253,6 +282,9 @@ pub(crate) struct Linear {
     pub out_channels: usize,
     pub weight: Vec<f32>,
     pub bias: Vec<f32>,
+    /// Dense only: `[classes, N]`, a bias per label added to `bias` (a class embedding's
+    /// part of the product, folded; see `ops::binary`).
+    pub label_bias: Option<Vec<f32>>,
     /// tract's shape of the output (with batch); follows reshapes.
     pub shape: Vec<usize>,
     /// Conv2d only: the shape it produces, `[1, M, H, W]` (an affine folds only there).
@@ -470,7 +502,12 @@ impl<'m> Lowerer<'m> {
                         self.builder.conv_transpose2d(l.input, spec, adj, w, b)
                     }
                     (Some(spec), None) => self.builder.conv2d(l.input, spec, w, b),
-                    (None, _) => self.builder.dense(l.input, l.out_channels, w, b),
+                    (None, _) => match &l.label_bias {
+                        Some(t) => self
+                            .builder
+                            .dense_label_bias(l.input, l.out_channels, w, b, t),
+                        None => self.builder.dense(l.input, l.out_channels, w, b),
+                    },
                 };
                 let id = self.build(node, r)?;
                 let a = Act { id, shape: l.shape };
@@ -501,6 +538,14 @@ impl<'m> Lowerer<'m> {
                     id,
                     shape: vec![1, h.classes],
                 };
+                self.set(o, Value::Act(a.clone()));
+                Ok(a)
+            }
+            Value::LabelTable(t) => {
+                // read other than as a bias: the class embedding op
+                let r = self.builder.label_embedding(&t.rows, t.dim);
+                let id = self.build(node, r)?;
+                let a = Act { id, shape: t.shape };
                 self.set(o, Value::Act(a.clone()));
                 Ok(a)
             }

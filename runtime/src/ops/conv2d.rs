@@ -191,6 +191,7 @@ impl<'a> Op<'a> for Conv2d<'a> {
             bias: prm.bias,
             scales: prm.scales,
             shifts: prm.shifts,
+            bias_rows: 1,
         };
         let msg = Messages {
             rank: "conv2d tensors must be [C, H, W]",

@@ -166,6 +166,7 @@ impl<'a> Op<'a> for ConvTranspose2d<'a> {
             bias: prm.bias,
             scales: prm.scales,
             shifts: prm.shifts,
+            bias_rows: 1,
         };
         // every tap of the kernel bounds the terms of one accumulator (fewer land)
         let msg = Messages {

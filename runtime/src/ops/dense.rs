@@ -24,6 +24,11 @@ pub struct Params {
     pub scales: u32,
     /// `[N]` requantisation shifts (w8a8).
     pub shifts: u32,
+    /// 0: one bias row. Otherwise the model's class count: the bias is a `[classes, N]`
+    /// table and a sample adds its label's row (the compiler's fold of
+    /// `concat(z, embedding(label))` into this Dense; needs the header's
+    /// [`LABEL_BIAS`](crate::format::flags::LABEL_BIAS) flag).
+    pub label_rows: u32,
 }
 
 impl Params {
@@ -37,6 +42,8 @@ impl Params {
     pub const SCALES: usize = 4;
     /// Word of [`shifts`](Self::shifts).
     pub const SHIFTS: usize = 5;
+    /// Word of [`label_rows`](Self::label_rows).
+    pub const LABEL_ROWS: usize = 6;
 
     /// No weight arrays yet (the writer places them).
     pub const fn new(in_features: u32, out_features: u32) -> Self {
@@ -47,6 +54,7 @@ impl Params {
             bias: NONE,
             scales: NONE,
             shifts: NONE,
+            label_rows: 0,
         }
     }
 
@@ -59,6 +67,7 @@ impl Params {
             bias: p[Self::BIAS],
             scales: p[Self::SCALES],
             shifts: p[Self::SHIFTS],
+            label_rows: p[Self::LABEL_ROWS],
         }
     }
 
@@ -71,6 +80,7 @@ impl Params {
         p[Self::BIAS] = self.bias;
         p[Self::SCALES] = self.scales;
         p[Self::SHIFTS] = self.shifts;
+        p[Self::LABEL_ROWS] = self.label_rows;
         p
     }
 }
@@ -80,6 +90,8 @@ impl Params {
 pub(crate) struct Dense<'a> {
     p: DenseParams,
     i8: DenseI8Params,
+    /// `weights`' bias is a label-indexed table: eval takes the sample's row.
+    label_bias: bool,
     weights: Weights<'a>,
 }
 
@@ -97,14 +109,22 @@ impl<'a> Op<'a> for Dense<'a> {
         }
         let kn = k.checked_mul(n).ok_or("dense too large")?;
         let activation = cx.activation();
+        let label_bias = prm.label_rows != 0;
+        if label_bias && cx.model.label_bias_rows() != Some(prm.label_rows) {
+            return Err("dense label-indexed bias without the model's label-bias flag and classes");
+        }
         let at = Offsets {
             weights: prm.weights,
             bias: prm.bias,
             scales: prm.scales,
             shifts: prm.shifts,
+            bias_rows: (prm.label_rows as usize).max(1),
         };
         let too_wide = "int8 dense too wide for an int32 accumulator";
         let weights = linear::load(cx, &at, kn, n, k, too_wide)?;
+        if label_bias && !weights.has_bias() {
+            return Err("dense label-indexed bias table is absent");
+        }
         let (act_min, act_max) = kernels::activation_range_i8(activation, output.zero_point);
         Ok(Dense {
             p: DenseParams {
@@ -119,6 +139,7 @@ impl<'a> Op<'a> for Dense<'a> {
                 act_min,
                 act_max,
             },
+            label_bias,
             weights,
         })
     }
@@ -126,7 +147,15 @@ impl<'a> Op<'a> for Dense<'a> {
     fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {
         let x = cx.io.input(cx.x0()?)?;
         let p = &self.p;
-        match self.weights {
+        let weights = if self.label_bias {
+            // the label was checked against the classes before the first op
+            self.weights
+                .with_bias_row(cx.label, p.out_features)
+                .ok_or(Error::Internal)?
+        } else {
+            self.weights
+        };
+        match weights {
             Weights::F32 { w, bias } => {
                 built(OpFormat::F32)?;
                 cortex_m::dense::dense_f32_rows4(p, f32s(x)?, w, bias, f32s_mut(cx.io.out)?);

@@ -33,6 +33,9 @@ pub(crate) struct Offsets {
     pub bias: u32,
     pub scales: u32,
     pub shifts: u32,
+    /// Bias rows of `rows` values each: 1, or a Dense's label-indexed bias table's
+    /// classes (one row per label).
+    pub bias_rows: usize,
 }
 
 /// Loads the arrays of the record's format: `len` weights, `rows` of everything else.
@@ -46,15 +49,18 @@ pub(crate) fn load<'a>(
     acc_terms: usize,
     too_wide: &'static str,
 ) -> Result<Weights<'a>, &'static str> {
+    let bias_len = rows
+        .checked_mul(at.bias_rows)
+        .ok_or("bias table too large")?;
     Ok(match cx.rec.format {
         OpFormat::F32 => Weights::F32 {
             w: cx.weights(at.weights, len)?,
-            bias: cx.optional_weights(at.bias, rows)?,
+            bias: cx.optional_weights(at.bias, bias_len)?,
         },
         OpFormat::W8A32 => Weights::W8A32 {
             w: cx.weights(at.weights, len)?,
             scale: cx.weights(at.scales, rows)?,
-            bias: cx.optional_weights(at.bias, rows)?,
+            bias: cx.optional_weights(at.bias, bias_len)?,
         },
         OpFormat::W8A8 => {
             if acc_terms > crate::format::MAX_ACC_TERMS {
@@ -62,7 +68,7 @@ pub(crate) fn load<'a>(
             }
             Weights::I8 {
                 w: cx.weights(at.weights, len)?,
-                bias: cx.weights(at.bias, rows)?,
+                bias: cx.weights(at.bias, bias_len)?,
                 mult: cx.weights(at.scales, rows)?,
                 shift: cx.weights(at.shifts, rows)?,
             }
@@ -95,5 +101,41 @@ impl Weights<'_> {
             return Err("int32 bias beyond ±2^30");
         }
         Ok(())
+    }
+}
+
+impl<'a> Weights<'a> {
+    /// The arrays with row `row` of a bias table of `rows`-value rows in place of the
+    /// table (a Dense's label-indexed bias); `None` if the table has no such row.
+    pub fn with_bias_row(self, row: usize, rows: usize) -> Option<Self> {
+        let pick = |b: &'a [f32]| b.get(row * rows..(row + 1) * rows);
+        Some(match self {
+            Weights::F32 { w, bias } => Weights::F32 {
+                w,
+                bias: match bias {
+                    Some(b) => Some(pick(b)?),
+                    None => None,
+                },
+            },
+            Weights::W8A32 { w, scale, bias } => Weights::W8A32 {
+                w,
+                scale,
+                bias: match bias {
+                    Some(b) => Some(pick(b)?),
+                    None => None,
+                },
+            },
+            Weights::I8 {
+                w,
+                bias,
+                mult,
+                shift,
+            } => Weights::I8 {
+                w,
+                bias: bias.get(row * rows..(row + 1) * rows)?,
+                mult,
+                shift,
+            },
+        })
     }
 }

@@ -7,7 +7,7 @@ use tract_onnx::prelude::*;
 use super::leaky_relu;
 use crate::builder::TensorId;
 use crate::compile::CompileError;
-use crate::compile::lower::{Lowerer, Value, broadcast, runtime_shape, unsupported};
+use crate::compile::lower::{LabelTable, Lowerer, Value, broadcast, runtime_shape, unsupported};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -67,8 +67,24 @@ fn binary<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode, kind: Kind) -> Result<(
                 }
             }
         }
+        // the label-indexed part of the bias scales and negates with the rest
+        if let Some(t) = &mut l.label_bias {
+            for row in t.chunks_exact_mut(l.out_channels) {
+                for (x, &s) in row.iter_mut().zip(&v) {
+                    match (kind, linear_first) {
+                        (Kind::Sub, false) => *x = -*x,
+                        (Kind::Mul, _) => *x *= s,
+                        _ => {}
+                    }
+                }
+            }
+        }
         l.shape = cx.out_shape(node, 0)?;
         cx.set(out, Value::Linear(l));
+        return Ok(());
+    }
+    if let Some(v) = fold_label_table(cx, node, kind, (ia, &a), (ib, &b))? {
+        cx.set(out, v);
         return Ok(());
     }
     let out_shape = cx.out_shape(node, 0)?;
@@ -81,6 +97,64 @@ fn binary<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode, kind: Kind) -> Result<(
     };
     let id = cx.build(node, r)?;
     cx.set_act(node, id)
+}
+
+/// A function of the label alone combined with a constant stays a class table; a class
+/// table added to a pending Dense that nothing else reads becomes that Dense's
+/// label-indexed bias (`concat(z, embedding(label))·W` arrives from tract as the product
+/// with z plus the product with the embedding). `None`: neither applies.
+fn fold_label_table(
+    cx: &mut Lowerer<'_>,
+    node: &TypedNode,
+    kind: Kind,
+    (ia, a): (OutletId, &Value),
+    (ib, b): (OutletId, &Value),
+) -> Result<Option<Value>, CompileError> {
+    let out_shape = cx.out_shape(node, 0)?;
+    let numel: usize = out_shape.iter().product();
+    match (a, b) {
+        (Value::LabelTable(t), Value::Const(c)) | (Value::Const(c), Value::LabelTable(t))
+            if numel == t.dim =>
+        {
+            let Some(v) = broadcast(c, &t.shape) else {
+                return Ok(None);
+            };
+            let table_first = matches!(a, Value::LabelTable(_));
+            let rows = match (kind, table_first) {
+                (Kind::Add, _) => t.map_rows(&v, |r, x| r + x),
+                (Kind::Sub, true) => t.map_rows(&v, |r, x| r - x),
+                (Kind::Sub, false) => t.map_rows(&v, |r, x| x - r),
+                (Kind::Mul, _) => t.map_rows(&v, |r, x| r * x),
+            };
+            let t = LabelTable {
+                rows,
+                dim: t.dim,
+                shape: out_shape,
+            };
+            Ok(Some(Value::LabelTable(Box::new(t))))
+        }
+        (Value::Linear(l), Value::LabelTable(t)) | (Value::LabelTable(t), Value::Linear(l))
+            if kind == Kind::Add
+                && l.conv.is_none()
+                && t.dim == l.out_channels
+                && numel == t.dim
+                && cx.exclusive(if matches!(a, Value::Linear(_)) {
+                    ia
+                } else {
+                    ib
+                }) =>
+        {
+            let mut l = l.clone();
+            let table = match &l.label_bias {
+                Some(old) => old.iter().zip(&t.rows).map(|(x, y)| x + y).collect(),
+                None => t.rows.clone(),
+            };
+            l.label_bias = Some(table);
+            l.shape = out_shape;
+            Ok(Some(Value::Linear(l)))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// One operand as a builder tensor broadcastable by the runtime: full size (in the

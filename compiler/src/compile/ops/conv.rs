@@ -109,6 +109,7 @@ pub(super) fn pending<'m>(
             out_channels: m,
             weight,
             bias,
+            label_bias: None,
             shape: out_shape.clone(),
             conv_shape: out_shape,
         })),

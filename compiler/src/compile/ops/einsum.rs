@@ -4,7 +4,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
 use crate::compile::CompileError;
-use crate::compile::lower::{Linear, Lowerer, Value, unsupported};
+use crate::compile::lower::{LabelTable, Linear, Lowerer, Value, unsupported};
 
 /// `x·W` in any axis order, with `x` of batch 1: contracted axes of `x` become the Dense
 /// input `K`, the constant's other axes its outputs `N`. Left pending so that a bias or
@@ -86,13 +86,32 @@ pub(crate) fn einsum<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<()
     if n == 0 || !weight.len().is_multiple_of(n) {
         return Err(unsupported(node, "empty weights"));
     }
-    // a product with the one-hot label is a look-up of its weight columns
-    if let Value::OneHot(h) = x_value
-        && weight.len() == n * h.classes
-    {
-        let r = cx.builder.label_embedding(&h.table(&weight, n), n);
-        let id = cx.build(node, r)?;
-        return cx.set_act(node, id);
+    // a product with the one-hot label is a look-up of its weight columns, and a product
+    // with a function of the label alone is one too: kept pending as a class table, so
+    // that an add to a Dense folds it into that Dense's bias
+    let table = match &x_value {
+        Value::OneHot(h) if weight.len() == n * h.classes => Some(h.table(&weight, n)),
+        Value::LabelTable(t) if weight.len() == n * t.dim => Some(
+            t.rows
+                .chunks_exact(t.dim)
+                .flat_map(|row| {
+                    weight
+                        .chunks_exact(t.dim)
+                        .map(|w| w.iter().zip(row).map(|(a, b)| a * b).sum::<f32>())
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    if let Some(rows) = table {
+        let t = LabelTable {
+            rows,
+            dim: n,
+            shape: out_shape,
+        };
+        cx.set(OutletId::new(node.id, 0), Value::LabelTable(Box::new(t)));
+        return Ok(());
     }
     let x = cx.act(node.inputs[x_slot])?;
     cx.set(
@@ -104,6 +123,7 @@ pub(crate) fn einsum<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<()
             out_channels: n,
             weight,
             bias: vec![0.0; n],
+            label_bias: None,
             shape: out_shape,
             conv_shape: vec![],
         })),

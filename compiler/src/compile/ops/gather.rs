@@ -7,7 +7,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::array::Gather;
 
 use crate::compile::CompileError;
-use crate::compile::lower::{Lowerer, Value, broadcast, unsupported};
+use crate::compile::lower::{LabelTable, Lowerer, Value, broadcast, unsupported};
 
 pub(crate) fn gather<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(), CompileError> {
     let op = node
@@ -66,7 +66,12 @@ pub(crate) fn gather<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<()
             .flat_map(|&r| values[r * dim..(r + 1) * dim].to_vec())
             .collect();
     }
-    let r = cx.builder.label_embedding(&values, dim);
-    let id = cx.build(node, r)?;
-    cx.set_act(node, id)
+    // pending: a Dense it is added to takes it as a label-indexed bias (see `binary`)
+    let t = LabelTable {
+        rows: values,
+        dim,
+        shape: cx.out_shape(node, 0)?,
+    };
+    cx.set(OutletId::new(node.id, 0), Value::LabelTable(Box::new(t)));
+    Ok(())
 }

@@ -36,6 +36,11 @@ pub(crate) fn reshape<'m>(cx: &mut Lowerer<'m>, node: &'m TypedNode) -> Result<(
             l.shape = out_shape;
             cx.set(out, Value::Linear(l));
         }
+        // the same values in the same order: still a class table
+        Value::LabelTable(mut t) => {
+            t.shape = out_shape;
+            cx.set(out, Value::LabelTable(t));
+        }
         _ => {
             let a = cx.act(i)?;
             cx.set(

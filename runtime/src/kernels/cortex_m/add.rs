@@ -24,6 +24,7 @@ pub(crate) struct Rescale {
 }
 
 impl Rescale {
+    #[inline(always)]
     pub(crate) fn new(multiplier: i32, shift: i32) -> Self {
         let right = (-shift).clamp(0, 31) as u32;
         let mask = ((1i64 << right) - 1) as i32;

@@ -1,6 +1,7 @@
 //! Dense variants: four output rows per pass; the int8 one for DSP cores three, with its
 //! products in pairs of 16-bit lanes (`SXTB16` + `SMLAD`).
 
+use super::add::Rescale;
 use super::dsp;
 use crate::kernels::dense::{DenseI8Params, DenseParams};
 use crate::kernels::{FusedActivation, relu_f32, requantize};
@@ -144,50 +145,50 @@ pub fn dense_i8_dsp(
 ) {
     let (k, n) = (p.in_features.max(1), p.out_features);
     let (x, w): (&[u8], &[u8]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(w));
+    let (zp, lo, hi) = (p.output_zero_point, p.act_min, p.act_max);
     rows_dsp(x, w, k, n, |i, acc| {
         if let (Some(out), Some(&b), Some(&m), Some(&s)) =
             (y.get_mut(i), bias.get(i), multiplier.get(i), shift.get(i))
         {
-            let (zp, lo, hi) = (p.output_zero_point, p.act_min, p.act_max);
-            *out = requantize(acc.wrapping_add(b), m, s, zp, lo, hi);
+            // inlined (`requantize`'s parts stayed calls at `opt-level = "z"`: about 100
+            // instructions per output, most of a small Dense's time)
+            *out = Rescale::new(m, s).to_i8(acc.wrapping_add(b), zp, lo, hi);
         }
     });
 }
 
 /// `store(i, Σ_k x[k]·w[i, k])` for the `n` rows of `w: [n, k]` (int8 values): three rows
-/// per pass over `x` ([`dsp::dot3_quads`]), then the last `n mod 3` rows, each with its
-/// last `k mod 4` products added one by one. Dense's loop, and the int8 conv's over each
-/// output pixel's patch ([`conv2d_i8_patch_dsp`](super::conv2d::conv2d_i8_patch_dsp)).
+/// per pass over `x` ([`dsp::dot3_quads`]; a last pass of one or two rows repeats its last
+/// row), each row's last `k mod 4` products added one by one. Dense's loop, and the int8
+/// conv's over each output pixel's patch
+/// ([`conv2d_i8_patch_dsp`](super::conv2d::conv2d_i8_patch_dsp)).
+///
+/// `store` has one call site, so it is inlined: called from four places it stayed a
+/// function at `opt-level = "z"`, about 65 instructions per output around a
+/// requantisation of 25 (ring8-cgan's Dense 8→128 took 111 per output).
 #[inline(always)]
 pub(crate) fn rows_dsp(x: &[u8], w: &[u8], k: usize, n: usize, mut store: impl FnMut(usize, i32)) {
     let quads = k / 4;
     let x_tail = x.get(4 * quads..k).unwrap_or(&[]);
-    // Row `i`'s products past its last whole word added to `acc`.
-    // (nothing to add, and no row to slice, when `k` is a multiple of four)
-    let mut finish = |i: usize, acc: i32| {
-        if x_tail.is_empty() {
-            return store(i, acc);
-        }
-        let row = w.get(i * k + 4 * quads..(i + 1) * k).unwrap_or(&[]);
-        let acc = x_tail.iter().zip(row).fold(acc, |a, (&xv, &wv)| {
-            a.wrapping_add(i32::from(xv as i8) * i32::from(wv as i8))
-        });
-        store(i, acc);
-    };
+    let row = |i: usize| w.get(i * k..).unwrap_or(&[]);
     let mut i = 0;
-    for block in w.chunks_exact(3 * k).take(n / 3) {
-        let (r0, rest) = block.split_at(k);
-        let (r1, r2) = rest.split_at(k);
-        let [a0, a1, a2] = dsp::dot3_quads(x, [r0, r1, r2], quads);
-        finish(i, a0);
-        finish(i + 1, a1);
-        finish(i + 2, a2);
-        i += 3;
-    }
-    for row in w.chunks_exact(k).skip(i).take(n - i) {
-        let [acc, _, _] = dsp::dot3_quads(x, [row, row, row], quads);
-        finish(i, acc);
-        i += 1;
+    while i < n {
+        let rows = (n - i).min(3);
+        let last = i + rows - 1;
+        let acc = dsp::dot3_quads(x, [row(i), row((i + 1).min(last)), row(last)], quads);
+        for (j, &acc) in acc.iter().enumerate().take(rows) {
+            // (nothing to add, and no row to slice, when `k` is a multiple of four)
+            let acc = if x_tail.is_empty() {
+                acc
+            } else {
+                let tail = row(i + j).get(4 * quads..k).unwrap_or(&[]);
+                x_tail.iter().zip(tail).fold(acc, |a, (&xv, &wv)| {
+                    a.wrapping_add(i32::from(xv as i8) * i32::from(wv as i8))
+                })
+            };
+            store(i + j, acc);
+        }
+        i += rows;
     }
 }
 
