@@ -3,7 +3,9 @@
 //! which now have no writer).
 
 use edgegan_compiler::builder::{AlignedBytes, GraphBuilder, WriteOptions, seal};
-use edgegan_runtime::format::{HEADER_LEN, OP_RECORD_LEN, TENSOR_RECORD_LEN, VERSION, header as h};
+use edgegan_runtime::format::{
+    self, HEADER_LEN, OP_RECORD_LEN, TENSOR_RECORD_LEN, VERSION, header as h,
+};
 use edgegan_runtime::ops::dense;
 use edgegan_runtime::{ConditionKind, DeviceModel, Error, Limits};
 
@@ -103,6 +105,47 @@ fn unknown_flags_are_rejected() {
     put_u32(&mut b, h::FLAGS, 1);
     seal(&mut b);
     assert_eq!(load(&b), Err(Error::BadHeader { field: "flags" }));
+}
+
+#[test]
+fn flag_bits_past_the_known_ones_are_rejected() {
+    let mut b = label_bias_bytes();
+    assert_eq!(load(&b), Ok(()));
+    put_u32(&mut b, h::FLAGS, format::flags::LABEL_BIAS | 2);
+    seal(&mut b);
+    assert_eq!(load(&b), Err(Error::BadHeader { field: "flags" }));
+}
+
+/// z[4] -> Dense(4 -> 3) with a 5-class label-indexed bias (header flag `LABEL_BIAS`).
+fn label_bias_bytes() -> Vec<u8> {
+    let mut g = GraphBuilder::new(4, ConditionKind::Label { classes: 5 });
+    let z = g.noise();
+    let y = g
+        .dense_label_bias(z, 3, &[0.1; 12], None, &[0.2; 15])
+        .unwrap();
+    let graph = g.finish(y, (-1.0, 1.0)).unwrap();
+    graph.write(&WriteOptions::f32()).unwrap()
+}
+
+#[test]
+fn a_label_bias_dense_needs_the_flag_and_the_models_classes() {
+    let b = label_bias_bytes();
+    assert_eq!(u32_at(&b, h::FLAGS), format::flags::LABEL_BIAS);
+    let refused = Err(Error::BadOp {
+        index: 0,
+        reason: "dense label-indexed bias without the model's label-bias flag and classes",
+    });
+    // an older writer's reader rule: no flag, so the table must not be read as one bias
+    let mut no_flag = b.clone();
+    put_u32(&mut no_flag, h::FLAGS, 0);
+    seal(&mut no_flag);
+    assert_eq!(load(&no_flag), refused);
+    // rows for another class count
+    let mut rows = b.clone();
+    let o = op_offset(&rows, 0);
+    put_u32(&mut rows, o + 24 + 4 * dense::Params::LABEL_ROWS, 4);
+    seal(&mut rows);
+    assert_eq!(load(&rows), refused);
 }
 
 #[test]

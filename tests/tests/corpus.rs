@@ -123,39 +123,55 @@ fn every_corpus_model_compiles_and_matches_onnx_runtime() {
             "{name}: roles {:?}",
             compiled.roles
         );
-        // BatchNorm folds into the ConvTranspose2d / Gemm before it: no Mul is left, except
-        // in torch-mlp-bn after the first Gemm, which reads cat(z, embedding) and which
-        // tract splits into two products summed (folding there would change the shipped
-        // ring8/fashion-cgan models, which have the same shape)
+        // BatchNorm folds into the ConvTranspose2d / Gemm before it: no Mul is left, also
+        // after a Gemm on cat(z, embedding) (torch-mlp-bn, keras-dcgan), which tract splits
+        // into two products summed and the compiler folds into one Dense over z with a
+        // label-indexed bias; torch-unet-inpaint keeps the composite
+        // mask·masked + (1 − mask)·x
         let muls = compiled
             .graph
             .ops
             .iter()
             .filter(|(op, _)| matches!(op, OpSpec::Mul { .. }))
             .count();
-        // keras-dcgan: the same after its Dense on concat(z, embedding); torch-unet-inpaint:
-        // the composite mask·masked + (1 − mask)·x (torch-dynamo-mlp-bn has none: the
-        // dynamo exporter folds BatchNorm1d into the Gemm itself)
         let want_muls = match name.as_str() {
-            "torch-mlp-bn" | "keras-dcgan" => 1,
             "torch-unet-inpaint" | "torch-dynamo-unet-inpaint" => 2,
             _ => 0,
         };
         assert_eq!(muls, want_muls, "{name}: {} ops", compiled.graph.ops.len());
-        if name == "torch-onehot-mlp" || name == "torch-dynamo-onehot-mlp" {
-            // F.one_hot(label, 6) → Gemm: one look-up of the Gemm's 32-wide weight columns,
-            // not a [6, 6] one-hot table and a product (dynamo writes the one-hot as
-            // Equal(label, arange(6)) and two Casts)
-            let gathers: Vec<usize> = compiled
-                .graph
-                .ops
-                .iter()
-                .filter_map(|(op, _)| match op {
-                    OpSpec::Gather { dim, .. } => Some(*dim),
-                    _ => None,
-                })
-                .collect();
-            assert_eq!(gathers, [32], "{name}");
+        // the label's part of the first layer: no Gather left, the class table is that
+        // Dense's bias (F.one_hot(label, 6) → Gemm: its 32-wide weight columns; dynamo
+        // writes the one-hot as Equal(label, arange(6)) and two Casts)
+        let label_bias: Vec<usize> = compiled
+            .graph
+            .ops
+            .iter()
+            .filter_map(|(op, _)| match op {
+                OpSpec::Dense {
+                    label_bias: Some(t),
+                    ..
+                } => Some(t.len()),
+                _ => None,
+            })
+            .collect();
+        let gathers = compiled
+            .graph
+            .ops
+            .iter()
+            .filter(|(op, _)| matches!(op, OpSpec::Gather { .. }))
+            .count();
+        match name.as_str() {
+            "torch-onehot-mlp" | "torch-dynamo-onehot-mlp" => {
+                assert_eq!(
+                    (label_bias.as_slice(), gathers),
+                    (&[6 * 32][..], 0),
+                    "{name}"
+                );
+            }
+            "torch-mlp-bn" | "keras-dcgan" => {
+                assert_eq!((label_bias.len(), gathers), (1, 0), "{name}");
+            }
+            _ => {}
         }
         if name == "torch-reflect-pad" {
             // ReflectionPad2d, ReplicationPad2d and ConstantPad2d(0.5) before unpadded

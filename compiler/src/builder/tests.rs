@@ -2,7 +2,7 @@
 
 use super::quantize::QParams;
 use super::*;
-use edgegan_runtime::{Condition, ConditionKind, DeviceModel};
+use edgegan_runtime::{Condition, ConditionKind, DeviceModel, WeightFormat};
 
 #[test]
 fn dense_weight_length_error_names_the_op() {
@@ -179,4 +179,73 @@ fn conv_transpose2d_shapes_write_and_load() {
         let model = DeviceModel::from_bytes(&bytes).unwrap();
         assert_eq!(model.output_len(), 32);
     }
+}
+
+/// z[3] -> Dense(3 -> 2) with a bias and a 4-class label-indexed bias table.
+fn label_bias_graph() -> Graph {
+    let mut g = GraphBuilder::new(3, ConditionKind::Label { classes: 4 });
+    let z = g.noise();
+    let w = [0.5, -0.25, 1.0, 0.75, 0.125, -0.5];
+    let table: Vec<f32> = (0..8).map(|i| i as f32 * 0.1 - 0.3).collect();
+    let y = g
+        .dense_label_bias(z, 2, &w, Some(&[0.05, -0.05]), &table)
+        .unwrap();
+    g.finish(y, (-1.0, 1.0)).unwrap()
+}
+
+#[test]
+fn a_label_bias_dense_adds_the_labels_row_in_every_format() {
+    let graph = label_bias_graph();
+    let w = [0.5f32, -0.25, 1.0, 0.75, 0.125, -0.5];
+    let samples = (0..4).map(|c| (7, Condition::Label(c)));
+    let cal = graph.calibrate(samples).unwrap();
+    for opts in [
+        WriteOptions::f32(),
+        WriteOptions::w8a32(),
+        WriteOptions::w8a8(cal),
+    ] {
+        let bytes = AlignedBytes::new(&graph.write(&opts).unwrap());
+        let model = DeviceModel::from_bytes(bytes.as_slice()).unwrap();
+        let mut arena = vec![0u8; model.arena_bytes() + 4];
+        let mut sampler = edgegan_runtime::Sampler::new(&model, &mut arena).unwrap();
+        let mut z = [0.0f32; 3];
+        edgegan_runtime::noise::fill(7, &mut z);
+        for c in 0..4u32 {
+            let mut y = [0.0f32; 2];
+            sampler.sample(7, Condition::Label(c), &mut y).unwrap();
+            for (j, &got) in y.iter().enumerate() {
+                let dot: f32 = (0..3).map(|k| z[k] * w[j * 3 + k]).sum();
+                let want = dot + [0.05, -0.05][j] + ((c as usize * 2 + j) as f32 * 0.1 - 0.3);
+                let tol = if opts.format == WeightFormat::F32 {
+                    1e-6
+                } else {
+                    0.05
+                };
+                assert!(
+                    (got - want).abs() <= tol,
+                    "{:?} class {c} output {j}: {got} vs {want}",
+                    opts.format
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_label_bias_table_of_the_wrong_size_or_without_a_label_is_an_op_error() {
+    let mut g = GraphBuilder::new(3, ConditionKind::Label { classes: 4 });
+    let z = g.noise();
+    let err = g
+        .dense_label_bias(z, 2, &[0.0; 6], None, &[0.0; 6])
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "op 0 (Dense): label bias has 6 values, expected 4x2"
+    );
+    let mut g = GraphBuilder::new(3, ConditionKind::None);
+    let z = g.noise();
+    let err = g
+        .dense_label_bias(z, 2, &[0.0; 6], None, &[0.0; 8])
+        .unwrap_err();
+    assert!(err.to_string().contains("label-conditioned"), "{err}");
 }

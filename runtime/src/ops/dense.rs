@@ -197,6 +197,13 @@ impl<'a> Op<'a> for Dense<'a> {
 
     fn learned_params(&self) -> u64 {
         let (k, n) = (self.p.in_features, self.p.out_features);
-        (k * n + if self.weights.has_bias() { n } else { 0 }) as u64
+        // a label-indexed bias has a row per class
+        let rows = match self.weights {
+            Weights::I8 { bias, .. } => bias.len() / n.max(1),
+            Weights::F32 { bias, .. } | Weights::W8A32 { bias, .. } => {
+                bias.map_or(0, |b| b.len() / n.max(1))
+            }
+        };
+        (k * n + n * rows) as u64
     }
 }
