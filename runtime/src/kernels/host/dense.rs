@@ -419,8 +419,8 @@ mod tests {
     }
 
     // the batch kernel at one sample, through the per-kernel macro
-    crate::kernels::dense::dense_i8_tests!(batch_dispatched, batch_of_one::<true>);
-    crate::kernels::dense::dense_i8_tests!(batch_portable, batch_of_one::<false>);
+    crate::kernels::dense::dense_i8_tests!(batch_dispatched, super::batch_of_one::<true>);
+    crate::kernels::dense::dense_i8_tests!(batch_portable, super::batch_of_one::<false>);
 
     fn simd(dispatched: bool) -> super::Simd {
         if dispatched {
