@@ -177,7 +177,11 @@ impl<'m> BatchSampler<'m> {
             self.run(first, b, noise, condition)?;
             let t = self.model.tensor_checked(self.model.output_tensor)?;
             for (s, dst) in out.chunks_exact_mut(n.max(1)).take(b).enumerate() {
-                dst.copy_from_slice(f32s(self.arena_bytes().get(sample(&t, b, s).range()).ok_or(Error::Internal)?)?);
+                dst.copy_from_slice(f32s(
+                    self.arena_bytes()
+                        .get(sample(&t, b, s).range())
+                        .ok_or(Error::Internal)?,
+                )?);
             }
         }
         Ok(())
@@ -200,7 +204,11 @@ impl<'m> BatchSampler<'m> {
         let z = model.tensor_checked(model.noise_tensor)?;
         let dim = model.noise_dim();
         for s in 0..b {
-            let dst = f32s_mut(arena.get_mut(sample(&z, b, s).range()).ok_or(Error::Internal)?)?;
+            let dst = f32s_mut(
+                arena
+                    .get_mut(sample(&z, b, s).range())
+                    .ok_or(Error::Internal)?,
+            )?;
             match noise {
                 Noise::Seeds(seeds) => {
                     crate::noise::fill(*seeds.get(first + s).ok_or(Error::Internal)?, dst);
@@ -218,7 +226,9 @@ impl<'m> BatchSampler<'m> {
                 Condition::Mask { mask, masked } => {
                     for (t, values) in [(model.mask_tensor, mask), (model.masked_tensor, masked)] {
                         let t = model.tensor_checked(t)?;
-                        let dst = arena.get_mut(sample(&t, b, s).range()).ok_or(Error::Internal)?;
+                        let dst = arena
+                            .get_mut(sample(&t, b, s).range())
+                            .ok_or(Error::Internal)?;
                         let dst = f32s_mut(dst)?;
                         dst.get_mut(..values.len())
                             .ok_or(Error::Internal)?
@@ -252,7 +262,8 @@ impl<'m> BatchSampler<'m> {
             }
             if !ran {
                 for (s, &label) in labels.iter().enumerate() {
-                    let inputs: [TensorInfo; 4] = core::array::from_fn(|i| sample(&st.inputs[i], b, s));
+                    let inputs: [TensorInfo; 4] =
+                        core::array::from_fn(|i| sample(&st.inputs[i], b, s));
                     let output = sample(&st.output, b, s);
                     let mut cx = Eval {
                         io: Io::split(arena, &output, blob)?,
@@ -367,7 +378,11 @@ mod tests {
                 }
             }
         }
-        assert!(found.len() >= 12, "expected the shipped .egm models, found {}", found.len());
+        assert!(
+            found.len() >= 12,
+            "expected the shipped .egm models, found {}",
+            found.len()
+        );
         found
     }
 
@@ -394,7 +409,12 @@ mod tests {
         ((0..rows as u32).map(|r| (r * 3) % classes).collect(), masks)
     }
 
-    fn condition<'c>(kind: ConditionKind, labels: &[u32], masks: &'c [Vec<f32>], r: usize) -> Condition<'c> {
+    fn condition<'c>(
+        kind: ConditionKind,
+        labels: &[u32],
+        masks: &'c [Vec<f32>],
+        r: usize,
+    ) -> Condition<'c> {
         match kind {
             ConditionKind::None => Condition::None,
             ConditionKind::Label { .. } => Condition::Label(labels[r]),
@@ -437,10 +457,18 @@ mod tests {
                 batch
                     .sample_rows(rows, Noise::Seeds(&seeds), &cond, &mut got)
                     .unwrap();
-                assert!(bits(&got) == bits(&want_seeds), "{name}: seeds, capacity {capacity}");
+                assert!(
+                    bits(&got) == bits(&want_seeds),
+                    "{name}: seeds, capacity {capacity}"
+                );
                 let mut got = vec![f32::NAN; rows * n];
-                batch.sample_rows(rows, Noise::Given(&z), &cond, &mut got).unwrap();
-                assert!(bits(&got) == bits(&want_z), "{name}: given noise, capacity {capacity}");
+                batch
+                    .sample_rows(rows, Noise::Given(&z), &cond, &mut got)
+                    .unwrap();
+                assert!(
+                    bits(&got) == bits(&want_z),
+                    "{name}: given noise, capacity {capacity}"
+                );
             }
         }
     }
@@ -480,11 +508,20 @@ mod tests {
         // a label past the classes in the last row: nothing written
         let bad = |r: usize| Condition::Label(if r == 2 { 1000 } else { 0 });
         let e = batch.sample_rows(3, Noise::Seeds(&seeds), &bad, &mut out);
-        assert!(matches!(e, Err(Error::LabelOutOfRange { .. })), "{name}: {e:?}");
+        assert!(
+            matches!(e, Err(Error::LabelOutOfRange { .. })),
+            "{name}: {e:?}"
+        );
         assert!(out.iter().all(|&v| v == 7.0));
         let ok = |_| Condition::Label(1);
         let e = batch.sample_rows(3, Noise::Seeds(&seeds[..2]), &ok, &mut out);
-        assert_eq!(e, Err(Error::ShapeMismatch { expected: 3, found: 2 }));
+        assert_eq!(
+            e,
+            Err(Error::ShapeMismatch {
+                expected: 3,
+                found: 2
+            })
+        );
         let z = vec![0.0; 3 * model.noise_dim() - 1];
         let e = batch.sample_rows(3, Noise::Given(&z), &ok, &mut out);
         assert!(matches!(e, Err(Error::ShapeMismatch { .. })));

@@ -147,7 +147,11 @@ impl<'m> ParallelSampler<'m> {
             return Ok(());
         }
         let per_worker = rows.div_ceil(self.arenas.len());
-        if self.batches.first().is_none_or(|b| b.capacity() < per_worker) {
+        if self
+            .batches
+            .first()
+            .is_none_or(|b| b.capacity() < per_worker)
+        {
             self.batches = (0..self.arenas.len())
                 .map(|_| BatchSampler::new(&self.model, per_worker))
                 .collect::<Result<_, _>>()?;
@@ -160,8 +164,13 @@ impl<'m> ParallelSampler<'m> {
                 let first = w * per_worker;
                 let count = run.len() / n.max(1);
                 let noise = match noise {
-                    Noise::Seeds(seeds) => Noise::Seeds(seeds.get(first..first + count).ok_or(Error::Internal)?),
-                    Noise::Given(z) => Noise::Given(z.get(first * dim..(first + count) * dim).ok_or(Error::Internal)?),
+                    Noise::Seeds(seeds) => {
+                        Noise::Seeds(seeds.get(first..first + count).ok_or(Error::Internal)?)
+                    }
+                    Noise::Given(z) => Noise::Given(
+                        z.get(first * dim..(first + count) * dim)
+                            .ok_or(Error::Internal)?,
+                    ),
                 };
                 batch.sample_rows(count, noise, &|s| condition(first + s), run)
             })

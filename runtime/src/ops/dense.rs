@@ -100,7 +100,9 @@ impl Dense<'_> {
             // one bias row for every sample (a label-indexed bias table passes the labels)
             let bias = (bias, None);
             let y = i8s_mut(cx.io.out);
-            crate::kernels::host::dense::dense_i8_batch_host(&self.i8, rows, x, w, bias, mult, shift, y);
+            crate::kernels::host::dense::dense_i8_batch_host(
+                &self.i8, rows, x, w, bias, mult, shift, y,
+            );
             return Ok(true);
         }
         let _ = (cx, rows);

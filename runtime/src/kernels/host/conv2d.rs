@@ -165,7 +165,15 @@ fn run<const S: usize, const W: usize>(
     let samples = x.chunks(x_len.max(1)).zip(y.chunks_mut(y_len.max(1)));
     for (x, y) in samples.take(rows) {
         stage_input(p, &s, zp, x, &mut stage);
-        run_sample(p, q, &s, (&stage, &packed), (bias, multiplier, shift), simd, y);
+        run_sample(
+            p,
+            q,
+            &s,
+            (&stage, &packed),
+            (bias, multiplier, shift),
+            simd,
+            y,
+        );
     }
 }
 
@@ -421,7 +429,16 @@ mod tests {
         assert_eq!(got, want, "{p:?} {q:?}");
         // the portable body too, where the dispatcher picked AVX2
         let mut got = vec![99i8; n];
-        conv2d_i8_with(p, q, 1, x, w, (&bias, &mult, &shift), &mut got, Simd::PORTABLE);
+        conv2d_i8_with(
+            p,
+            q,
+            1,
+            x,
+            w,
+            (&bias, &mult, &shift),
+            &mut got,
+            Simd::PORTABLE,
+        );
         assert_eq!(got, want, "portable {p:?} {q:?}");
         // a batch of three: the input, its reverse and its negation, each its own output
         let x = &x[..p.in_channels * p.in_h * p.in_w];

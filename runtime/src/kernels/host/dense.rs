@@ -5,9 +5,9 @@
 //! [`dense_i8`](crate::kernels::dense::dense_i8)'s bit for bit.
 
 use super::Simd;
-#[cfg(target_arch = "x86_64")]
-use super::requant::requantize8_avx2;
 use super::requant::requantize8_portable;
+#[cfg(target_arch = "x86_64")]
+use super::requant::{Requant8, pack8, requantize8_avx2};
 use crate::kernels::dense::DenseI8Params;
 use crate::kernels::requantize;
 
@@ -250,154 +250,260 @@ fn dense_i8_batch_with(
         .min(w.len() / k)
         .min(multiplier.len())
         .min(shift.len());
-    let out = (p.output_zero_point, p.act_min, p.act_max);
     let bias_of = |s: usize| -> Option<&[i32]> {
         let r = bias_rows.map_or(Some(0), |b| b.get(s).copied())?;
         bias.get(r.checked_mul(stride)?..)?.get(..n)
     };
-    let x_row = |s: usize| &x[s * k..(s + 1) * k];
-    // weight row r and the rows after it (see `dense_i8_with`)
-    let w_row = |r: usize| &w[r * k..];
-    let full = n - n % 8;
-    for s0 in (0..rows).step_by(2) {
-        // an odd last sample is paired with itself and written once
-        let s1 = if s0 + 1 < rows { s0 + 1 } else { s0 };
-        let (Some(b0), Some(b1)) = (bias_of(s0), bias_of(s1)) else {
-            // a missing bias row: make the samples that have one, alone
-            for s in [s0, s1] {
-                if let Some(b) = bias_of(s) {
-                    let y = &mut y[s * stride..s * stride + n];
-                    dense_i8_with(p, x_row(s), w, (b, multiplier, shift), y, simd);
-                }
-            }
-            continue;
-        };
-        let xs = [x_row(s0), x_row(s1)];
-        for r0 in (0..full).step_by(8) {
-            let ws = core::array::from_fn(|i| w_row(r0 + i));
-            let lanes = |v: &[i32]| core::array::from_fn(|i| v[r0 + i]);
-            let (m, sh) = (lanes(multiplier), lanes(shift));
-            let requant = [[lanes(b0), m, sh], [lanes(b1), m, sh]];
-            let [y0, y1] = block2x8(xs, ws, requant, out, simd);
-            y[s0 * stride + r0..][..8].copy_from_slice(&y0);
-            y[s1 * stride + r0..][..8].copy_from_slice(&y1);
-        }
-        for r in full..n {
-            for (s, b) in [(s0, b0), (s1, b1)] {
-                let acc = dot4(x_row(s), [w_row(r); 4], simd)[0];
-                y[s * stride + r] = requantize(
-                    acc.wrapping_add(b[r]),
-                    multiplier[r],
-                    shift[r],
-                    p.output_zero_point,
-                    p.act_min,
-                    p.act_max,
-                );
+    if !(0..rows).all(|s| bias_of(s).is_some()) {
+        // a missing bias row: make the samples that have one, alone
+        for s in 0..rows {
+            if let Some(b) = bias_of(s) {
+                let (x, y) = (&x[s * k..(s + 1) * k], &mut y[s * stride..s * stride + n]);
+                dense_i8_with(p, x, w, (b, multiplier, shift), y, simd);
             }
         }
+        return;
     }
-}
-
-/// The int8 outputs of eight rows for two samples (`requant`: per sample, the rows' bias,
-/// multiplier and shift).
-#[inline(always)]
-fn block2x8(
-    xs: [&[i8]; 2],
-    rows: [&[i8]; 8],
-    requant: [[[i32; 8]; 3]; 2],
-    out: (i32, i32, i32),
-    simd: Simd,
-) -> [[i8; 8]; 2] {
+    if rows == 1 {
+        // one sample: the per-sample kernel (a pair would make it twice)
+        if let Some(b) = bias_of(0) {
+            dense_i8_with(p, &x[..k], w, (b, multiplier, shift), &mut y[..n], simd);
+        }
+        return;
+    }
+    let g = Gemm {
+        k,
+        n,
+        stride,
+        rows,
+        x,
+        w,
+        bias: &|s| bias_of(s).unwrap_or(&[]),
+        multiplier,
+        shift,
+        out: (p.output_zero_point, p.act_min, p.act_max),
+    };
     #[cfg(target_arch = "x86_64")]
     if simd.avx2() {
         #[allow(unsafe_code)]
-        // SAFETY: `block2x8_avx2` is safe code that needs AVX2, and a `Simd` says AVX2
-        // only when `Simd::detect` found it on this CPU.
-        return unsafe { block2x8_avx2(xs, rows, requant, out) };
+        // SAFETY: `gemm_avx2` is safe code that needs AVX2, and a `Simd` says AVX2 only
+        // when `Simd::detect` found it on this CPU.
+        return unsafe { gemm_avx2(&g, y) };
     }
-    let acc = xs.map(|x| {
-        let [a, b] =
-            [0, 4].map(|i| dot4_portable(x, [rows[i], rows[i + 1], rows[i + 2], rows[i + 3]]));
-        core::array::from_fn(|i| if i < 4 { a[i] } else { b[i - 4] })
-    });
-    let [r0, r1] = requant;
-    [
-        requantize8_portable(acc[0], r0, out),
-        requantize8_portable(acc[1], r1, out),
-    ]
+    gemm_portable(&g, y);
 }
 
-/// AVX2 body of [`block2x8`]: the dot products four rows at a time and the
-/// requantisation in one function.
+/// One batch Dense, its sizes checked: `n ≤ stride` rows of `k` weights; sample `s` of
+/// `x` at `s·k`, of `y` at `s·stride`, its bias row `bias(s)` (`n` values).
+struct Gemm<'a> {
+    k: usize,
+    n: usize,
+    stride: usize,
+    rows: usize,
+    x: &'a [i8],
+    w: &'a [i8],
+    bias: &'a dyn Fn(usize) -> &'a [i32],
+    multiplier: &'a [i32],
+    shift: &'a [i32],
+    out: (i32, i32, i32),
+}
+
+impl Gemm<'_> {
+    fn x_row(&self, s: usize) -> &[i8] {
+        self.x.get(s * self.k..(s + 1) * self.k).unwrap_or(&[])
+    }
+
+    fn w_row(&self, r: usize) -> &[i8] {
+        self.w.get(r * self.k..(r + 1) * self.k).unwrap_or(&[])
+    }
+
+    /// Sample pairs `(s0, s1)`: an odd last sample is paired with itself (written twice).
+    fn pairs(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let rows = self.rows;
+        (0..rows)
+            .step_by(2)
+            .map(move |s| (s, (s + 1).min(rows - 1)))
+    }
+
+    /// The rows past the last block of eight, one at a time.
+    fn tail(&self, y: &mut [i8], dot: impl Fn(&[i8], &[i8]) -> i32) {
+        let (zp, min, max) = self.out;
+        for r in self.n - self.n % 8..self.n {
+            for s in 0..self.rows {
+                let acc = dot(self.x_row(s), self.w_row(r));
+                let b = (self.bias)(s).get(r).copied().unwrap_or(0);
+                let q = requantize(
+                    acc.wrapping_add(b),
+                    self.multiplier[r],
+                    self.shift[r],
+                    zp,
+                    min,
+                    max,
+                );
+                y[s * self.stride + r] = q;
+            }
+        }
+    }
+}
+
+/// Portable body of the batch Dense: eight rows, then each sample pair under them.
+fn gemm_portable(g: &Gemm<'_>, y: &mut [i8]) {
+    for r0 in (0..g.n - g.n % 8).step_by(8) {
+        let lanes = |v: &[i32]| core::array::from_fn(|i| v[r0 + i]);
+        let (m, sh) = (lanes(g.multiplier), lanes(g.shift));
+        for (s0, s1) in g.pairs() {
+            for s in [s0, s1] {
+                let x = g.x_row(s);
+                let [a, b] = [r0, r0 + 4]
+                    .map(|r| dot4_portable(x, core::array::from_fn(|i| g.w_row(r + i))));
+                let acc = core::array::from_fn(|i| if i < 4 { a[i] } else { b[i - 4] });
+                let q = requantize8_portable(acc, [lanes((g.bias)(s)), m, sh], g.out);
+                y[s * g.stride + r0..][..8].copy_from_slice(&q);
+            }
+        }
+    }
+    g.tail(y, |x, w| tail_dot(x, w, 0, 0));
+}
+
+/// Blocks of eight rows whose requantisation [`gemm_avx2`] makes at once (128 rows).
+#[cfg(target_arch = "x86_64")]
+const GROUP: usize = 16;
+
+/// AVX2 body of the batch Dense: rows in groups of [`GROUP`] blocks of eight (each block's
+/// requantisation made once); for each sample pair (its inputs' last `K % 16` values
+/// padded once per group), each block's dot products four rows at a time, each weight
+/// vector widened once for both samples, and its requantisation.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn block2x8_avx2(
-    xs: [&[i8]; 2],
-    rows: [&[i8]; 8],
-    requant: [[[i32; 8]; 3]; 2],
-    out: (i32, i32, i32),
-) -> [[i8; 8]; 2] {
-    let [a, b] = [0, 4].map(|i| dot2x4_avx2(xs, [rows[i], rows[i + 1], rows[i + 2], rows[i + 3]]));
-    let acc = |j: usize| core::array::from_fn(|i| if i < 4 { a[j][i] } else { b[j][i - 4] });
-    let [r0, r1] = requant;
-    [
-        requantize8_avx2(acc(0), r0, out),
-        requantize8_avx2(acc(1), r1, out),
-    ]
+fn gemm_avx2(g: &Gemm<'_>, y: &mut [i8]) {
+    use core::arch::x86_64::*;
+    let v = |a: [i32; 8]| bytemuck::cast::<[i32; 8], __m256i>(a);
+    let lanes = |v: &[i32], r0: usize| -> [i32; 8] {
+        v.get(r0..)
+            .and_then(<[i32]>::first_chunk::<8>)
+            .copied()
+            .unwrap_or([0; 8])
+    };
+    let from = g.k - g.k % L;
+    let blocks = g.n / 8;
+    // weight rows r.. to the end: a tail reads on into the next row's weights, which
+    // meet zero-padded inputs (padded itself only at the end of `w`)
+    let ws = |r: usize| g.w.get(r * g.k..).unwrap_or(&[]);
+    for first in (0..blocks).step_by(GROUP) {
+        let count = GROUP.min(blocks - first);
+        let rqs: [Option<Requant8>; GROUP] = core::array::from_fn(|i| {
+            let r0 = (first + i) * 8;
+            let requant = Requant8::new(lanes(g.multiplier, r0), lanes(g.shift, r0), g.out);
+            if i < count { requant } else { None }
+        });
+        for (s0, s1) in g.pairs() {
+            let xs = [g.x_row(s0), g.x_row(s1)];
+            let tails = xs.map(|x| padded16(x.get(from..).unwrap_or(&[])));
+            let biases = [(g.bias)(s0), (g.bias)(s1)];
+            for (i, rq) in rqs.iter().enumerate().take(count) {
+                let r0 = (first + i) * 8;
+                let a = dot2x4_avx2(xs, tails, [ws(r0), ws(r0 + 1), ws(r0 + 2), ws(r0 + 3)]);
+                let b = dot2x4_avx2(xs, tails, [ws(r0 + 4), ws(r0 + 5), ws(r0 + 6), ws(r0 + 7)]);
+                for (j, s) in [(0, s0), (1, s1)] {
+                    let acc = _mm256_set_m128i(b[j], a[j]);
+                    let bias = lanes(biases[j], r0);
+                    let q = match rq {
+                        Some(rq) => pack8(rq.apply(acc, v(bias))),
+                        None => {
+                            let (m, sh) = (lanes(g.multiplier, r0), lanes(g.shift, r0));
+                            requantize8_portable(bytemuck::cast(acc), [bias, m, sh], g.out)
+                        }
+                    };
+                    if let Some(dst) = y
+                        .get_mut(s * g.stride + r0..)
+                        .and_then(<[i8]>::first_chunk_mut::<8>)
+                    {
+                        *dst = q;
+                    }
+                }
+            }
+        }
+    }
+    g.tail(y, |x, w| dot4_avx2(x, [w; 4])[0]);
 }
 
-/// AVX2: the exact dot products of two inputs (of equal length) with four rows, each
-/// weight vector widened once for both inputs; the tail as in [`dot4_avx2`].
+/// `v` (at most 16 values) zero-padded to 16.
+#[inline(always)]
+fn padded16(v: &[i8]) -> [i8; L] {
+    let mut b = [0i8; L];
+    for (d, &s) in b.iter_mut().zip(v) {
+        *d = s;
+    }
+    b
+}
+
+/// AVX2: the exact dot products of two inputs `xs` (of one length `k`, their values from
+/// `k − k % 16` on given zero-padded in `tails`) with four rows (each at least `k` long),
+/// each weight vector widened once for both inputs; per input the four sums.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-fn dot2x4_avx2(xs: [&[i8]; 2], rows: [&[i8]; 4]) -> [[i32; 4]; 2] {
+fn dot2x4_avx2(
+    xs: [&[i8]; 2],
+    tails: [[i8; L]; 2],
+    rows: [&[i8]; 4],
+) -> [core::arch::x86_64::__m128i; 2] {
     use core::arch::x86_64::*;
     let widen = |v: &[i8; L]| _mm256_cvtepi8_epi16(bytemuck::cast::<[i8; L], __m128i>(*v));
-    let mut acc = [[_mm256_setzero_si256(); 4]; 2];
+    let zero = _mm256_setzero_si256();
+    // the eight accumulators as locals, kept in registers
+    let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
+    let (mut b0, mut b1, mut b2, mut b3) = (zero, zero, zero, zero);
+    macro_rules! step {
+        ($x0:expr, $x1:expr, $w0:expr, $w1:expr, $w2:expr, $w3:expr) => {{
+            let (x0, x1) = ($x0, $x1);
+            let w = $w0;
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x0, w));
+            b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(x1, w));
+            let w = $w1;
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x0, w));
+            b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(x1, w));
+            let w = $w2;
+            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x0, w));
+            b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(x1, w));
+            let w = $w3;
+            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x0, w));
+            b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(x1, w));
+        }};
+    }
     let len = xs[0].len().min(xs[1].len());
-    let steps = len / L;
-    for s in 0..steps {
-        let (Some(x0), Some(x1)) = (
-            xs[0].get(s * L..).and_then(<[i8]>::first_chunk::<L>),
-            xs[1].get(s * L..).and_then(<[i8]>::first_chunk::<L>),
-        ) else {
-            break;
-        };
-        let (x0, x1) = (widen(x0), widen(x1));
-        for (r, row) in rows.iter().enumerate() {
-            let Some(wv) = row.get(s * L..).and_then(<[i8]>::first_chunk::<L>) else {
-                break;
-            };
-            let wv = widen(wv);
-            acc[0][r] = _mm256_add_epi32(acc[0][r], _mm256_madd_epi16(x0, wv));
-            acc[1][r] = _mm256_add_epi32(acc[1][r], _mm256_madd_epi16(x1, wv));
-        }
+    let from = len - len % L;
+    fn full(v: &[i8], from: usize) -> core::slice::ChunksExact<'_, i8> {
+        v.get(..from).unwrap_or(&[]).chunks_exact(L)
     }
-    let from = steps * L;
+    let [x0, x1] = xs.map(|v| full(v, from));
+    let [w0, w1, w2, w3] = rows.map(|v| full(v, from));
+    let chunk = |v: &[i8]| -> [i8; L] { v.try_into().unwrap_or([0; L]) };
+    for ((x0, x1), ((w0, w1), (w2, w3))) in x0.zip(x1).zip(w0.zip(w1).zip(w2.zip(w3))) {
+        step!(
+            widen(&chunk(x0)),
+            widen(&chunk(x1)),
+            widen(&chunk(w0)),
+            widen(&chunk(w1)),
+            widen(&chunk(w2)),
+            widen(&chunk(w3))
+        );
+    }
     if from < len {
-        let padded = |v: &[i8]| {
-            let mut b = [0i8; L];
-            for (d, &s) in b.iter_mut().zip(v.get(from..len).unwrap_or(&[])) {
-                *d = s;
-            }
-            widen(&b)
+        // the weights straight from the row where 16 bytes remain (running into the next
+        // row, against zero inputs), else zero-padded
+        let w = |r: &[i8]| match r.get(from..).and_then(<[i8]>::first_chunk::<L>) {
+            Some(c) => widen(c),
+            None => widen(&padded16(r.get(from..len).unwrap_or(&[]))),
         };
-        let (x0, x1) = (padded(xs[0]), padded(xs[1]));
-        for (r, row) in rows.iter().enumerate() {
-            let wv = match row.get(from..).and_then(<[i8]>::first_chunk::<L>) {
-                Some(wv) => widen(wv),
-                None => padded(row),
-            };
-            acc[0][r] = _mm256_add_epi32(acc[0][r], _mm256_madd_epi16(x0, wv));
-            acc[1][r] = _mm256_add_epi32(acc[1][r], _mm256_madd_epi16(x1, wv));
-        }
+        let (p0, p1, p2, p3) = (w(rows[0]), w(rows[1]), w(rows[2]), w(rows[3]));
+        step!(widen(&tails[0]), widen(&tails[1]), p0, p1, p2, p3);
     }
-    acc.map(|a| {
-        let h = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
-        let sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
-        bytemuck::cast(sums)
-    })
+    let sums = |a0, a1, a2, a3| {
+        let h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+        _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h))
+    };
+    [sums(a0, a1, a2, a3), sums(b0, b1, b2, b3)]
 }
 
 #[cfg(test)]
@@ -471,7 +577,14 @@ mod tests {
         }
 
         fn batch() -> impl Strategy<Value = Batch> {
-            (1usize..7, 1usize..70, 1usize..21, 1usize..4, -128i32..128, any::<bool>())
+            (
+                1usize..7,
+                1usize..70,
+                1usize..21,
+                1usize..4,
+                -128i32..128,
+                any::<bool>(),
+            )
                 .prop_flat_map(|(rows, k, n, classes, zp, relu)| {
                     (
                         i8_vec(rows * k),
@@ -481,21 +594,23 @@ mod tests {
                         proptest::collection::vec((1i32 << 30)..i32::MAX, n),
                         proptest::collection::vec(-20i32..2, n),
                     )
-                        .prop_map(move |(x, w, bias, labels, mult, shift)| Batch {
-                            p: DenseI8Params {
-                                in_features: k,
-                                out_features: n,
-                                output_zero_point: zp,
-                                act_min: if relu { zp } else { -128 },
-                                act_max: 127,
-                            },
-                            rows,
-                            x,
-                            w,
-                            bias,
-                            labels,
-                            mult,
-                            shift,
+                        .prop_map(move |(x, w, bias, labels, mult, shift)| {
+                            Batch {
+                                p: DenseI8Params {
+                                    in_features: k,
+                                    out_features: n,
+                                    output_zero_point: zp,
+                                    act_min: if relu { zp } else { -128 },
+                                    act_max: 127,
+                                },
+                                rows,
+                                x,
+                                w,
+                                bias,
+                                labels,
+                                mult,
+                                shift,
+                            }
                         })
                 })
         }
@@ -538,8 +653,12 @@ mod tests {
                         act_max: 127,
                     },
                     rows,
-                    x: (0..rows * k).map(|i| (i as i32 * 37 % 256 - 128) as i8).collect(),
-                    w: (0..k * n).map(|i| (i as i32 * 91 % 255 - 127) as i8).collect(),
+                    x: (0..rows * k)
+                        .map(|i| (i as i32 * 37 % 256 - 128) as i8)
+                        .collect(),
+                    w: (0..k * n)
+                        .map(|i| (i as i32 * 91 % 255 - 127) as i8)
+                        .collect(),
                     bias: (0..2 * n as i32).map(|i| i * 1000 - 50_000).collect(),
                     labels: Some((0..rows).map(|s| s % 2).collect()),
                     mult: vec![1 << 30; n],
