@@ -187,6 +187,7 @@ impl Conv2d<'_> {
     /// The batch executor's Conv2d (`crate::batch`): `rows` samples at once, the input and
     /// output given as whole blocks, the weights packed once for all of them. `false` where
     /// there is no batched kernel (f32, w8a32, MCU targets): the caller runs each sample.
+    #[cfg(any(test, feature = "std"))]
     pub(crate) fn eval_rows(&self, cx: &mut Eval<'_>, rows: usize) -> Result<bool, Error> {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         if let Weights::I8 {

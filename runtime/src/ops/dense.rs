@@ -87,6 +87,7 @@ impl Dense<'_> {
     /// The batch executor's Dense (`crate::batch`): `rows` samples at once, the input and
     /// output given as whole `[rows, K]` and `[rows, N]` blocks. `false` where there is no
     /// batched kernel (f32, w8a32, MCU targets): the caller then runs each sample.
+    #[cfg(any(test, feature = "std"))]
     pub(crate) fn eval_rows(&self, cx: &mut Eval<'_>, rows: usize) -> Result<bool, Error> {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         if let Weights::I8 {
