@@ -325,22 +325,31 @@ impl Gemm<'_> {
             .map(move |s| (s, (s + 1).min(rows - 1)))
     }
 
-    /// The rows past the last block of eight, one at a time.
-    fn tail(&self, y: &mut [i8], dot: impl Fn(&[i8], &[i8]) -> i32) {
+    /// The rows past the last block of eight, up to four at a time (`dot4`: the dot
+    /// products of an input with four rows).
+    fn tail(&self, y: &mut [i8], dot4: impl Fn(&[i8], [&[i8]; 4]) -> [i32; 4]) {
         let (zp, min, max) = self.out;
-        for r in self.n - self.n % 8..self.n {
+        let first = self.n - self.n % 8;
+        for r0 in (first..self.n).step_by(4) {
+            let count = 4.min(self.n - r0);
+            // past the last row: the first again (computed, not written)
+            let rows = core::array::from_fn(|i| self.w_row(if i < count { r0 + i } else { r0 }));
             for s in 0..self.rows {
-                let acc = dot(self.x_row(s), self.w_row(r));
-                let b = (self.bias)(s).get(r).copied().unwrap_or(0);
-                let q = requantize(
-                    acc.wrapping_add(b),
-                    self.multiplier[r],
-                    self.shift[r],
-                    zp,
-                    min,
-                    max,
-                );
-                y[s * self.stride + r] = q;
+                let acc = dot4(self.x_row(s), rows);
+                let bias = (self.bias)(s);
+                for (i, &acc) in acc.iter().enumerate().take(count) {
+                    let r = r0 + i;
+                    let b = bias.get(r).copied().unwrap_or(0);
+                    let q = requantize(
+                        acc.wrapping_add(b),
+                        self.multiplier[r],
+                        self.shift[r],
+                        zp,
+                        min,
+                        max,
+                    );
+                    y[s * self.stride + r] = q;
+                }
             }
         }
     }
@@ -362,7 +371,7 @@ fn gemm_portable(g: &Gemm<'_>, y: &mut [i8]) {
             }
         }
     }
-    g.tail(y, |x, w| tail_dot(x, w, 0, 0));
+    g.tail(y, |x, rows| rows.map(|w| tail_dot(x, w, 0, 0)));
 }
 
 /// Blocks of eight rows whose requantisation [`gemm_avx2`] makes at once (128 rows).
@@ -396,14 +405,16 @@ fn gemm_avx2(g: &Gemm<'_>, y: &mut [i8]) {
             let requant = Requant8::new(lanes(g.multiplier, r0), lanes(g.shift, r0), g.out);
             if i < count { requant } else { None }
         });
+        let rows: [[&[i8]; 4]; 2 * GROUP] =
+            core::array::from_fn(|h| core::array::from_fn(|i| ws(first * 8 + 4 * h + i)));
         for (s0, s1) in g.pairs() {
             let xs = [g.x_row(s0), g.x_row(s1)];
             let tails = xs.map(|x| padded16(x.get(from..).unwrap_or(&[])));
             let biases = [(g.bias)(s0), (g.bias)(s1)];
-            for (i, rq) in rqs.iter().enumerate().take(count) {
+            for (i, (rq, rows)) in rqs.iter().zip(rows.chunks_exact(2)).enumerate().take(count) {
                 let r0 = (first + i) * 8;
-                let a = dot2x4_avx2(xs, tails, [ws(r0), ws(r0 + 1), ws(r0 + 2), ws(r0 + 3)]);
-                let b = dot2x4_avx2(xs, tails, [ws(r0 + 4), ws(r0 + 5), ws(r0 + 6), ws(r0 + 7)]);
+                let a = dot2x4_avx2(xs, tails, rows[0]);
+                let b = dot2x4_avx2(xs, tails, rows[1]);
                 for (j, s) in [(0, s0), (1, s1)] {
                     let acc = _mm256_set_m128i(b[j], a[j]);
                     let bias = lanes(biases[j], r0);
@@ -424,7 +435,7 @@ fn gemm_avx2(g: &Gemm<'_>, y: &mut [i8]) {
             }
         }
     }
-    g.tail(y, |x, w| dot4_avx2(x, [w; 4])[0]);
+    g.tail(y, |x, rows| dot4_avx2(x, rows));
 }
 
 /// `v` (at most 16 values) zero-padded to 16.
