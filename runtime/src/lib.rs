@@ -20,7 +20,8 @@
 //! Nothing here needs `std` or a feature: the host-only writer, memory plan, ONNX compiler
 //! and tract sampler live in the `edgegan-compiler` crate, which depends on this one. Two
 //! host-only features exist: `std` (run-time AVX2 detection for the int8 kernels of
-//! [`kernels::host`]) and `parallel` (`ParallelSampler`: batches over rayon's threads).
+//! [`kernels::host`], and `BatchSampler`: a batch run op by op, the int8 Dense as one
+//! GEMM) and `parallel` (`ParallelSampler`: batches over rayon's threads).
 //!
 //! # Examples
 //!
@@ -61,6 +62,8 @@
 #![deny(missing_docs)]
 #![warn(clippy::cast_lossless, clippy::semicolon_if_nothing_returned)]
 
+#[cfg(any(test, feature = "std"))]
+mod batch;
 pub mod contract;
 mod crc;
 mod error;
@@ -75,6 +78,8 @@ mod parallel;
 pub mod quant;
 mod sampler;
 
+#[cfg(any(test, feature = "std"))]
+pub use batch::{BatchSampler, Noise};
 pub use contract::{Condition, ConditionKind};
 pub use crc::crc32;
 pub use error::Error;

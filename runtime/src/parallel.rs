@@ -3,15 +3,17 @@
 //! own arena, allocated once when the sampler is made and reused by every batch.
 //!
 //! Each row is made by an ordinary [`Sampler`] call, so row `i` of a parallel batch is bit
-//! for bit what one sampler makes for the same inputs (tested in `tests/`). Not for
-//! devices: it needs `std` and threads.
+//! for bit what one sampler makes for the same inputs (tested in `tests/`). With
+//! [`sample_rows`](ParallelSampler::sample_rows) each worker runs its run of rows as one
+//! batch of a [`BatchSampler`] instead, with the same bits. Not for devices: it needs
+//! `std` and threads.
 
 use rayon::prelude::*;
 use std::vec;
 use std::vec::Vec;
 
 use crate::sampler::output_prefix;
-use crate::{Condition, DeviceModel, Error, Sampler};
+use crate::{BatchSampler, Condition, DeviceModel, Error, Noise, Sampler};
 
 /// A model and one arena per worker thread, for batches sampled in parallel.
 ///
@@ -27,6 +29,8 @@ use crate::{Condition, DeviceModel, Error, Sampler};
 pub struct ParallelSampler<'m> {
     model: DeviceModel<'m>,
     arenas: Vec<Vec<u8>>,
+    /// one batch sampler per worker, made by the first `sample_rows` that needs them
+    batches: Vec<BatchSampler<'m>>,
 }
 
 impl<'m> ParallelSampler<'m> {
@@ -44,6 +48,7 @@ impl<'m> ParallelSampler<'m> {
         ParallelSampler {
             model: *model,
             arenas,
+            batches: Vec::new(),
         }
     }
 
@@ -109,5 +114,65 @@ impl<'m> ParallelSampler<'m> {
             let seed = seeds.get(i).copied().ok_or(Error::Internal)?;
             sampler.sample(seed, condition, dst)
         })
+    }
+
+    /// `rows` samples split into one contiguous run per worker, each run made as one batch
+    /// by the worker's [`BatchSampler`]: what [`BatchSampler::sample_rows`] writes, in
+    /// parallel. The workers' batch samplers are made on the first call (and again when a
+    /// later call needs more rows per worker), and reused after that.
+    ///
+    /// # Errors
+    ///
+    /// As [`BatchSampler::sample_rows`] (every input is checked before any sample is made).
+    pub fn sample_rows<'c>(
+        &mut self,
+        rows: usize,
+        noise: Noise<'_>,
+        condition: &(dyn Fn(usize) -> Condition<'c> + Sync),
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        let n = self.model.output_len();
+        let out = output_prefix(out, rows.saturating_mul(n))?;
+        let (expected, found) = match noise {
+            Noise::Seeds(seeds) => (rows, seeds.len()),
+            Noise::Given(z) => (rows.saturating_mul(self.model.noise_dim()), z.len()),
+        };
+        if expected != found {
+            return Err(Error::ShapeMismatch { expected, found });
+        }
+        for s in 0..rows {
+            self.model.condition().check(&condition(s))?;
+        }
+        if rows == 0 {
+            return Ok(());
+        }
+        let per_worker = rows.div_ceil(self.arenas.len());
+        if self
+            .batches
+            .first()
+            .is_none_or(|b| b.capacity() < per_worker)
+        {
+            self.batches = (0..self.arenas.len())
+                .map(|_| BatchSampler::new(&self.model, per_worker))
+                .collect::<Result<_, _>>()?;
+        }
+        let dim = self.model.noise_dim();
+        out.par_chunks_mut(per_worker * n.max(1))
+            .zip(self.batches.par_iter_mut())
+            .enumerate()
+            .try_for_each(|(w, (run, batch))| {
+                let first = w * per_worker;
+                let count = run.len() / n.max(1);
+                let noise = match noise {
+                    Noise::Seeds(seeds) => {
+                        Noise::Seeds(seeds.get(first..first + count).ok_or(Error::Internal)?)
+                    }
+                    Noise::Given(z) => Noise::Given(
+                        z.get(first * dim..(first + count) * dim)
+                            .ok_or(Error::Internal)?,
+                    ),
+                };
+                batch.sample_rows(count, noise, &|s| condition(first + s), run)
+            })
     }
 }

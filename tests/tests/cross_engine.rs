@@ -439,9 +439,10 @@ fn device_runtime_outputs_match_their_golden_files() {
 #[test]
 fn parallel_sampler_rows_equal_one_samplers_bit_for_bit() {
     // `ParallelSampler` splits a batch into one run of rows per worker, each with its own
-    // arena: every row must be what a single sampler makes, for every format and condition,
-    // however the rows fall (7 rows over 1-4 workers: runs of 7, 4+3, 3+3+1, 2+2+2+1).
-    use edgegan_runtime::{DeviceModel, ParallelSampler, Sampler};
+    // arena (or `BatchSampler`, `sample_rows`): every row must be what a single sampler
+    // makes, for every format and condition, however the rows fall (7 rows over 1-4
+    // workers: runs of 7, 4+3, 3+3+1, 2+2+2+1).
+    use edgegan_runtime::{DeviceModel, Noise, ParallelSampler, Sampler};
     use edgegan_tests::engines::egm::row_condition;
     for model in shipped_models() {
         let spec = case_specs(&model.info)
@@ -489,6 +490,17 @@ fn parallel_sampler_rows_equal_one_samplers_bit_for_bit() {
                 assert!(
                     bits(&got) == bits(&want_seeds),
                     "{} {}: sample_seeds, {workers} workers",
+                    model.name,
+                    format.name()
+                );
+                // one sub-batch per worker through a `BatchSampler` each: the same rows
+                let mut got = vec![f32::NAN; 7 * n];
+                let cond = |i: usize| row_condition(&case.condition, i, per_mask);
+                par.sample_rows(7, Noise::Given(case.z.data()), &cond, &mut got)
+                    .unwrap();
+                assert!(
+                    bits(&got) == bits(&want),
+                    "{} {}: sample_rows, {workers} workers",
                     model.name,
                     format.name()
                 );

@@ -183,6 +183,31 @@ pub(super) fn prepare_conv<'a>(
     })
 }
 
+impl Conv2d<'_> {
+    /// The batch executor's Conv2d (`crate::batch`): `rows` samples at once, the input and
+    /// output given as whole blocks, the weights packed once for all of them. `false` where
+    /// there is no batched kernel (f32, w8a32, MCU targets): the caller runs each sample.
+    #[cfg(any(test, feature = "std"))]
+    pub(crate) fn eval_rows(&self, cx: &mut Eval<'_>, rows: usize) -> Result<bool, Error> {
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        if let Weights::I8 {
+            w,
+            bias,
+            mult,
+            shift,
+        } = self.weights
+        {
+            let x = i8s(cx.io.input(cx.x0()?)?);
+            let y = i8s_mut(cx.io.out);
+            let conv = crate::kernels::host::conv2d::conv2d_i8_batch_host;
+            conv(&self.p, &self.q, rows, x, w, bias, mult, shift, y);
+            return Ok(true);
+        }
+        let _ = (cx, rows);
+        Ok(false)
+    }
+}
+
 impl<'a> Op<'a> for Conv2d<'a> {
     fn prepare(cx: &Ctx<'_, 'a>) -> Result<Self, &'static str> {
         let prm = Params::decode(cx.params());

@@ -95,6 +95,34 @@ pub(crate) struct Dense<'a> {
     weights: Weights<'a>,
 }
 
+impl Dense<'_> {
+    /// The batch executor's Dense (`crate::batch`): `rows` samples at once, the input and
+    /// output given as whole `[rows, K]` and `[rows, N]` blocks. `false` where there is no
+    /// batched kernel (f32, w8a32, MCU targets): the caller then runs each sample.
+    #[cfg(any(test, feature = "std"))]
+    pub(crate) fn eval_rows(&self, cx: &mut Eval<'_>, rows: usize) -> Result<bool, Error> {
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        if let Weights::I8 {
+            w,
+            bias,
+            mult,
+            shift,
+        } = self.weights
+        {
+            let x = i8s(cx.io.input(cx.x0()?)?);
+            // one bias row for every sample (a label-indexed bias table passes the labels)
+            let bias = (bias, None);
+            let y = i8s_mut(cx.io.out);
+            crate::kernels::host::dense::dense_i8_batch_host(
+                &self.i8, rows, x, w, bias, mult, shift, y,
+            );
+            return Ok(true);
+        }
+        let _ = (cx, rows);
+        Ok(false)
+    }
+}
+
 impl<'a> Op<'a> for Dense<'a> {
     fn prepare(cx: &Ctx<'_, 'a>) -> Result<Self, &'static str> {
         let prm = Params::decode(cx.params());

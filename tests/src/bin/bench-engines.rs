@@ -13,13 +13,15 @@
 //! (`scripts/compile-models.sh`); no model card or checkpoint is needed.
 //!
 //! Engines: the device runtime (`Sampler::sample_with_noise`, one sample at a time, one
-//! arena allocated once), tract through the compiler crate's `TractSampler` (plan fixed at batch
+//! arena allocated once; and `BatchSampler::sample_rows`, the whole batch op by op in one
+//! arena of batch × arena bytes, the ops prepared once), tract through the compiler crate's `TractSampler` (plan fixed at batch
 //! 1, state and input tensors reused, one sample at a time), tract with the symbolic-batch
 //! plan of the test suite (whole batch per run), and ONNX Runtime 1.32 (`intra_threads =
 //! 1`, whole batch per run; its C++ allocations bypass Rust's global allocator, so its
-//! counts are the Rust side only). At batch 64 two more rows: the runtime's
-//! `ParallelSampler` (the batch split over rayon's threads, one arena each) and ONNX Runtime
-//! with one intra-op thread per core. ONNX Runtime int8 is not measured: making an int8 ONNX model
+//! counts are the Rust side only). At batch 64 three more rows: the runtime's
+//! `ParallelSampler` (the batch split over rayon's threads, one arena each: per sample, or
+//! one sub-batch per thread through a `BatchSampler` each) and ONNX Runtime with one
+//! intra-op thread per core. ONNX Runtime int8 is not measured: making an int8 ONNX model
 //! needs onnxruntime's Python `quantize_dynamic`/`quantize_static`, which is not
 //! available at run time, and there is no Rust quantiser for ONNX graphs.
 
@@ -28,7 +30,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use edgegan_compiler::TractSampler;
-use edgegan_runtime::{DeviceModel, ParallelSampler, Sampler};
+use edgegan_runtime::{BatchSampler, DeviceModel, Noise, ParallelSampler, Sampler};
 use edgegan_tests::alloc::{Counting, allocations, live_bytes, peak_bytes, reset_peak};
 use edgegan_tests::case::{CaseInputs, CaseSpec, ConditionSpec};
 use edgegan_tests::engine::Engine;
@@ -157,6 +159,24 @@ fn bench_model(dir: &Path, rows: &mut Vec<Row>) -> Result<(), String> {
                 format!("{} B arena", model.arena_bytes()),
                 engine.bytes().len() as u64,
             );
+            // the whole batch as one run of the batch executor (ops prepared once)
+            let mut batched = BatchSampler::new(&model, batch).map_err(|e| e.to_string())?;
+            let mut outs = vec![0.0f32; batch * per_sample];
+            let conditions = |i: usize| row(&case, i, per_mask);
+            let m = measure(
+                batch,
+                Box::new(|| {
+                    batched
+                        .sample_rows(batch, Noise::Given(case.z.data()), &conditions, &mut outs)
+                        .map_err(|e| e.to_string())
+                }),
+            )?;
+            push(
+                format!("runtime {} (BatchSampler)", engine_name(engine.format())),
+                m,
+                format!("{} B arena", batch * model.arena_bytes()),
+                engine.bytes().len() as u64,
+            );
             if batch > 1 {
                 // the same rows split over rayon's threads, one arena per thread
                 let mut par = ParallelSampler::new(&model, 0);
@@ -183,6 +203,24 @@ fn bench_model(dir: &Path, rows: &mut Vec<Row>) -> Result<(), String> {
                     ),
                     m,
                     format!("{threads} × {} B arena", model.arena_bytes()),
+                    engine.bytes().len() as u64,
+                );
+                // one sub-batch per thread, each run by a `BatchSampler`
+                let m = measure(
+                    batch,
+                    Box::new(|| {
+                        par.sample_rows(batch, Noise::Given(case.z.data()), &conditions, &mut outs)
+                            .map_err(|e| e.to_string())
+                    }),
+                )?;
+                let rows = batch.div_ceil(threads);
+                push(
+                    format!(
+                        "runtime {} (ParallelSampler + BatchSampler, {threads} threads)",
+                        engine_name(engine.format())
+                    ),
+                    m,
+                    format!("{threads} × {} B arena", rows * model.arena_bytes()),
                     engine.bytes().len() as u64,
                 );
             }

@@ -71,13 +71,36 @@ pub fn conv2d_i8_host(
     y: &mut [i8],
 ) {
     let simd = Simd::detect();
-    conv2d_i8_with(p, q, x, w, (bias, multiplier, shift), y, simd);
+    conv2d_i8_with(p, q, 1, x, w, (bias, multiplier, shift), y, simd);
 }
 
-/// [`conv2d_i8_host`] with the bodies `simd` allows.
+/// int8 conv2d for hosts over a batch: `x` holds `rows` input samples and `y` `rows`
+/// outputs, one after another; each output equals
+/// [`conv2d_i8`](crate::kernels::conv2d::conv2d_i8) of its input. The weights are packed
+/// and the buffers zeroed once for the whole batch instead of once per sample.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn conv2d_i8_batch_host(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    rows: usize,
+    x: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) {
+    let simd = Simd::detect();
+    conv2d_i8_with(p, q, rows, x, w, (bias, multiplier, shift), y, simd);
+}
+
+/// [`conv2d_i8_batch_host`] with the bodies `simd` allows.
+#[allow(clippy::too_many_arguments)]
 fn conv2d_i8_with(
     p: &Conv2dParams,
     q: &Conv2dI8Quant,
+    rows: usize,
     x: &[i8],
     w: &[i8],
     (bias, multiplier, shift): (&[i32], &[i32], &[i32]),
@@ -86,22 +109,27 @@ fn conv2d_i8_with(
 ) {
     let m = p.out_channels;
     let taps = p.kernel_h * p.kernel_w;
+    let (x_len, y_len) = (p.in_channels * p.in_h * p.in_w, m * p.out_h * p.out_w);
     let contract = p.stride_w == 1
         && p.stride_h >= 1
         && bias.len() >= m
         && multiplier.len() >= m
         && shift.len() >= m
-        && x.len() >= p.in_channels * p.in_h * p.in_w
+        && x.len() >= rows * x_len
         && w.len() >= m * p.in_channels * taps
-        && y.len() >= m * p.out_h * p.out_w;
+        && y.len() >= rows * y_len;
     let zp = i8::try_from(q.input_zero_point).map(i16::from);
     let (Some(s), Ok(zp), true) = (Shape::of(p), zp, contract) else {
-        return conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
+        let samples = x.chunks(x_len.max(1)).zip(y.chunks_mut(y_len.max(1)));
+        for (x, y) in samples.take(rows) {
+            conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
+        }
+        return;
     };
     // the buffers live on the stack, zeroed on every call: the smallest size that fits
     let small_stage = s.pairs * s.rows * s.row_len <= SMALL;
     let small_pack = s.per_m * m <= SMALL;
-    let args = (p, q, s, zp, x, w, (bias, multiplier, shift), simd);
+    let args = (p, q, s, zp, (rows, x), w, (bias, multiplier, shift), simd);
     match (small_stage, small_pack) {
         (true, true) => run::<SMALL, SMALL>(args, y),
         (true, false) => run::<SMALL, MAX_WEIGHT_PAIRS>(args, y),
@@ -116,7 +144,7 @@ type RunArgs<'a> = (
     &'a Conv2dI8Quant,
     Shape,
     i16,
-    &'a [i8],
+    (usize, &'a [i8]),
     &'a [i8],
     (&'a [i32], &'a [i32], &'a [i32]),
     Simd,
@@ -125,14 +153,42 @@ type RunArgs<'a> = (
 /// The convolution with a stage of `S` values and `W` weight pairs (enough for `s`).
 #[inline(never)]
 fn run<const S: usize, const W: usize>(
-    (p, q, s, zp, x, w, (bias, multiplier, shift), simd): RunArgs<'_>,
+    (p, q, s, zp, (rows, x), w, (bias, multiplier, shift), simd): RunArgs<'_>,
     y: &mut [i8],
 ) {
-    let m = p.out_channels;
-    let mut stage = [0i16; S];
-    stage_input(p, &s, zp, x, &mut stage);
     let mut packed = [0i32; W];
     pack_weights(p, &s, w, &mut packed);
+    // every sample is staged at the same places: the padding stays zero
+    let mut stage = [0i16; S];
+    let x_len = p.in_channels * p.in_h * p.in_w;
+    let y_len = p.out_channels * p.out_h * p.out_w;
+    let samples = x.chunks(x_len.max(1)).zip(y.chunks_mut(y_len.max(1)));
+    for (x, y) in samples.take(rows) {
+        stage_input(p, &s, zp, x, &mut stage);
+        run_sample(
+            p,
+            q,
+            &s,
+            (&stage, &packed),
+            (bias, multiplier, shift),
+            simd,
+            y,
+        );
+    }
+}
+
+/// One sample's output from its staged input and the packed weights.
+fn run_sample(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    s: &Shape,
+    (stage, packed): (&[i16], &[i32]),
+    (bias, multiplier, shift): (&[i32], &[i32], &[i32]),
+    simd: Simd,
+    y: &mut [i8],
+) {
+    let s = *s;
+    let m = p.out_channels;
     let plane = p.out_h * p.out_w;
     let out = (q.output_zero_point, q.act_min, q.act_max);
     let full = m - m % MB;
@@ -150,13 +206,13 @@ fn run<const S: usize, const W: usize>(
             let at = oy * p.out_w + x0;
             for m0 in (0..full).step_by(MB) {
                 let r = core::array::from_fn(|j| requant(m0 + j));
-                let q = block::<MB>(&t, &stage, &packed, m0, r, out, simd);
+                let q = block::<MB>(&t, stage, packed, m0, r, out, simd);
                 for (j, q) in q.iter().enumerate() {
                     y[(m0 + j) * plane + at..][..cols].copy_from_slice(&q[..cols]);
                 }
             }
             for m0 in full..m {
-                let [q] = block::<1>(&t, &stage, &packed, m0, [requant(m0)], out, simd);
+                let [q] = block::<1>(&t, stage, packed, m0, [requant(m0)], out, simd);
                 y[m0 * plane + at..][..cols].copy_from_slice(&q[..cols]);
             }
         }
@@ -373,8 +429,31 @@ mod tests {
         assert_eq!(got, want, "{p:?} {q:?}");
         // the portable body too, where the dispatcher picked AVX2
         let mut got = vec![99i8; n];
-        conv2d_i8_with(p, q, x, w, (&bias, &mult, &shift), &mut got, Simd::PORTABLE);
+        conv2d_i8_with(
+            p,
+            q,
+            1,
+            x,
+            w,
+            (&bias, &mult, &shift),
+            &mut got,
+            Simd::PORTABLE,
+        );
         assert_eq!(got, want, "portable {p:?} {q:?}");
+        // a batch of three: the input, its reverse and its negation, each its own output
+        let x = &x[..p.in_channels * p.in_h * p.in_w];
+        let reversed = x.iter().rev().copied().collect();
+        let negated = x.iter().map(|v| v.wrapping_neg()).collect();
+        let xs: Vec<i8> = [x.to_vec(), reversed, negated].concat();
+        let mut want3 = vec![0i8; 3 * n];
+        for (xi, yi) in xs.chunks(x.len()).zip(want3.chunks_mut(n)) {
+            conv2d_i8(p, q, xi, w, &bias, &mult, &shift, yi);
+        }
+        for simd in [Simd::detect(), Simd::PORTABLE] {
+            let mut got = vec![99i8; 3 * n];
+            conv2d_i8_with(p, q, 3, &xs, w, (&bias, &mult, &shift), &mut got, simd);
+            assert_eq!(got, want3, "batch of 3, {simd:?} {p:?} {q:?}");
+        }
     }
 
     #[test]

@@ -66,24 +66,87 @@ pub(crate) fn requantize8_avx2(
     [bias, multiplier, shift]: [[i32; 8]; 3],
     (zero_point, min, max): (i32, i32, i32),
 ) -> [i8; 8] {
-    use core::arch::x86_64::*;
-    if zero_point.abs() > MAX_ZP || min > max || multiplier.contains(&i32::MIN) {
-        return requantize8_portable(acc, [bias, multiplier, shift], (zero_point, min, max));
+    match Requant8::new(multiplier, shift, (zero_point, min, max)) {
+        Some(rq) => {
+            let v = |a: [i32; 8]| bytemuck::cast::<[i32; 8], core::arch::x86_64::__m256i>(a);
+            pack8(rq.apply(v(acc), v(bias)))
+        }
+        None => requantize8_portable(acc, [bias, multiplier, shift], (zero_point, min, max)),
     }
-    let v = |a: [i32; 8]| bytemuck::cast::<[i32; 8], __m256i>(a);
-    let x = _mm256_add_epi32(v(acc), v(bias));
-    let r = mbqm8_avx2(x, multiplier, shift);
-    // + zero point (saturating, as clamped to int8 next), clamp
-    let r = _mm256_min_epi32(
-        _mm256_max_epi32(r, _mm256_set1_epi32(-(1 << 24))),
-        _mm256_set1_epi32(1 << 24),
-    );
-    let r = _mm256_add_epi32(r, _mm256_set1_epi32(zero_point));
-    let r = _mm256_min_epi32(
-        _mm256_max_epi32(r, _mm256_set1_epi32(min)),
-        _mm256_set1_epi32(max),
-    );
-    bytemuck::cast::<__m256i, [i32; 8]>(r).map(|q| q as i8)
+}
+
+/// Eight lanes' requantisation with its vectors made once (a kernel that requantises the
+/// same eight channels many times makes it once): `clamp(M_i(x_i) + zp, min, max)`.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(crate) struct Requant8 {
+    multiplier: core::arch::x86_64::__m256i,
+    left: core::arch::x86_64::__m256i,
+    right: core::arch::x86_64::__m256i,
+    zero_point: core::arch::x86_64::__m256i,
+    min: core::arch::x86_64::__m256i,
+    max: core::arch::x86_64::__m256i,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Requant8 {
+    /// The vectors, or `None` where the vector path does not equal the reference (see the
+    /// module doc): the caller then runs [`requantize8_portable`].
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) fn new(
+        multiplier: [i32; 8],
+        shift: [i32; 8],
+        (zero_point, min, max): (i32, i32, i32),
+    ) -> Option<Self> {
+        use core::arch::x86_64::*;
+        if zero_point.abs() > MAX_ZP || min > max || multiplier.contains(&i32::MIN) {
+            return None;
+        }
+        let v = |a: [i32; 8]| bytemuck::cast::<[i32; 8], __m256i>(a);
+        Some(Requant8 {
+            multiplier: v(multiplier),
+            left: v(shift.map(|s| s.clamp(0, 31))),
+            right: v(shift.map(|s| (-s).clamp(0, 31))),
+            zero_point: _mm256_set1_epi32(zero_point),
+            min: _mm256_set1_epi32(min),
+            max: _mm256_set1_epi32(max),
+        })
+    }
+
+    /// The requantised lanes of `acc + bias` (each within `[min, max]`).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) fn apply(
+        &self,
+        acc: core::arch::x86_64::__m256i,
+        bias: core::arch::x86_64::__m256i,
+    ) -> core::arch::x86_64::__m256i {
+        use core::arch::x86_64::*;
+        let x = _mm256_add_epi32(acc, bias);
+        let r = mbqm8_vectors(x, self.multiplier, self.left, self.right);
+        // + zero point (saturating, as clamped to int8 next), clamp
+        let r = _mm256_min_epi32(
+            _mm256_max_epi32(r, _mm256_set1_epi32(-(1 << 24))),
+            _mm256_set1_epi32(1 << 24),
+        );
+        let r = _mm256_add_epi32(r, self.zero_point);
+        _mm256_min_epi32(_mm256_max_epi32(r, self.min), self.max)
+    }
+}
+
+/// Eight lanes already within int8 as bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) fn pack8(r: core::arch::x86_64::__m256i) -> [i8; 8] {
+    use core::arch::x86_64::*;
+    // saturating packs, exact on values within int8: lane i's byte lands at byte i of
+    // the low half (0..4) or of the high half (4..8)
+    let p = _mm256_packs_epi16(_mm256_packs_epi32(r, r), _mm256_setzero_si256());
+    let lo = _mm_cvtsi128_si32(_mm256_castsi256_si128(p)) as u32;
+    let hi = _mm_cvtsi128_si32(_mm256_extracti128_si256::<1>(p)) as u32;
+    bytemuck::cast((u64::from(lo) | (u64::from(hi) << 32)).to_le_bytes())
 }
 
 /// `multiply_by_quantized_multiplier` of eight lanes (no multiplier may be `i32::MIN`).
@@ -95,13 +158,26 @@ pub(crate) fn mbqm8_avx2(
     multiplier: [i32; 8],
     shift: [i32; 8],
 ) -> core::arch::x86_64::__m256i {
-    use core::arch::x86_64::*;
-    let v = |a: [i32; 8]| bytemuck::cast::<[i32; 8], __m256i>(a);
+    let v = |a: [i32; 8]| bytemuck::cast::<[i32; 8], core::arch::x86_64::__m256i>(a);
     let left = shift.map(|s| s.clamp(0, 31));
     let right = shift.map(|s| (-s).clamp(0, 31));
-    let x = _mm256_sllv_epi32(x, v(left));
+    mbqm8_vectors(x, v(multiplier), v(left), v(right))
+}
+
+/// [`mbqm8_avx2`] with the multiplier and the shifts (`left`: `shift` clamped to `0..=31`,
+/// `right`: `−shift` clamped) as vectors.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn mbqm8_vectors(
+    x: core::arch::x86_64::__m256i,
+    m: core::arch::x86_64::__m256i,
+    left: core::arch::x86_64::__m256i,
+    right: core::arch::x86_64::__m256i,
+) -> core::arch::x86_64::__m256i {
+    use core::arch::x86_64::*;
+    let x = _mm256_sllv_epi32(x, left);
     // SaturatingRoundingDoublingHighMul: even and odd lanes as 64-bit products
-    let m = v(multiplier);
     let round = _mm256_set1_epi64x(1 << 30);
     let even = _mm256_srli_epi64::<31>(_mm256_add_epi64(_mm256_mul_epi32(x, m), round));
     let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(m));
@@ -110,7 +186,7 @@ pub(crate) fn mbqm8_avx2(
     let high = _mm256_blend_epi32::<0b1010_1010>(even, odd);
     // RoundingDivideByPOT
     let one = _mm256_set1_epi32(1);
-    let e = v(right);
+    let e = right;
     let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, e), one);
     let remainder = _mm256_and_si256(high, mask);
     let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), high);
