@@ -252,7 +252,7 @@ impl<'m> BatchSampler<'m> {
                     label: 0,
                 };
                 ran = match (&st.op, st.mode) {
-                    (Prepared::Dense(op), Mode::Rows) => op.eval_rows(&mut cx, b)?,
+                    (Prepared::Dense(op), Mode::Rows) => op.eval_rows(&mut cx, b, labels)?,
                     (Prepared::Conv2d(op), Mode::Rows) => op.eval_rows(&mut cx, b)?,
                     _ => {
                         st.op.eval(&mut cx)?;

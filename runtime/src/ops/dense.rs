@@ -100,7 +100,12 @@ impl Dense<'_> {
     /// output given as whole `[rows, K]` and `[rows, N]` blocks. `false` where there is no
     /// batched kernel (f32, w8a32, MCU targets): the caller then runs each sample.
     #[cfg(any(test, feature = "std"))]
-    pub(crate) fn eval_rows(&self, cx: &mut Eval<'_>, rows: usize) -> Result<bool, Error> {
+    pub(crate) fn eval_rows(
+        &self,
+        cx: &mut Eval<'_>,
+        rows: usize,
+        labels: &[usize],
+    ) -> Result<bool, Error> {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         if let Weights::I8 {
             w,
@@ -110,15 +115,16 @@ impl Dense<'_> {
         } = self.weights
         {
             let x = i8s(cx.io.input(cx.x0()?)?);
-            // one bias row for every sample (a label-indexed bias table passes the labels)
-            let bias = (bias, None);
+            // one bias row for every sample, or each sample's label's row of the table
+            // (the labels were checked against the classes before the first op)
+            let bias = (bias, self.label_bias.then_some(labels));
             let y = i8s_mut(cx.io.out);
             crate::kernels::host::dense::dense_i8_batch_host(
                 &self.i8, rows, x, w, bias, mult, shift, y,
             );
             return Ok(true);
         }
-        let _ = (cx, rows);
+        let _ = (cx, rows, labels);
         Ok(false)
     }
 }
