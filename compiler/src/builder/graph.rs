@@ -441,14 +441,7 @@ impl GraphBuilder {
         weight: &[f32],
         bias: Option<&[f32]>,
     ) -> Result<TensorId, BuildError> {
-        self.push(OpSpec::Dense {
-            input: x,
-            out_features,
-            weight: weight.to_vec(),
-            bias: bias.map(<[f32]>::to_vec),
-            label_bias: None,
-            activation: FusedActivation::None,
-        })
+        self.push_dense(x, out_features, weight, bias, None)
     }
 
     /// Dense `y = x·Wᵀ + b + t[label]` with `weight` as `[out_features, in]` and a bias
@@ -467,12 +460,24 @@ impl GraphBuilder {
         bias: Option<&[f32]>,
         label_bias: &[f32],
     ) -> Result<TensorId, BuildError> {
+        self.push_dense(x, out_features, weight, bias, Some(label_bias))
+    }
+
+    /// The Dense op of [`dense`](Self::dense) and [`dense_label_bias`](Self::dense_label_bias).
+    fn push_dense(
+        &mut self,
+        x: TensorId,
+        out_features: usize,
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        label_bias: Option<&[f32]>,
+    ) -> Result<TensorId, BuildError> {
         self.push(OpSpec::Dense {
             input: x,
             out_features,
             weight: weight.to_vec(),
             bias: bias.map(<[f32]>::to_vec),
-            label_bias: Some(label_bias.to_vec()),
+            label_bias: label_bias.map(<[f32]>::to_vec),
             activation: FusedActivation::None,
         })
     }
