@@ -160,17 +160,7 @@ impl<'m> BatchSampler<'m> {
         out: &mut [f32],
     ) -> Result<(), Error> {
         let n = self.model.output_len();
-        let out = output_prefix(out, rows.saturating_mul(n))?;
-        let (expected, found) = match noise {
-            Noise::Seeds(seeds) => (rows, seeds.len()),
-            Noise::Given(z) => (rows.saturating_mul(self.model.noise_dim()), z.len()),
-        };
-        if expected != found {
-            return Err(Error::ShapeMismatch { expected, found });
-        }
-        for s in 0..rows {
-            self.model.condition().check(&condition(s))?;
-        }
+        let out = check_rows(&self.model, rows, noise, condition, out)?;
         for (part, out) in out.chunks_mut(self.capacity * n.max(1)).enumerate() {
             let first = part * self.capacity;
             let b = (rows - first).min(self.capacity);
@@ -347,6 +337,31 @@ fn sample(t: &TensorInfo, b: usize, s: usize) -> TensorInfo {
             ..*t
         },
     }
+}
+
+/// The checks every batch call makes before it samples anything: `out` holds `rows`
+/// outputs (its prefix is returned), the noise is `rows` seeds or `rows × noise_dim`
+/// values, and each row's condition fits the model. Shared by [`BatchSampler`] and
+/// [`ParallelSampler`](crate::ParallelSampler).
+pub(crate) fn check_rows<'o, 'c>(
+    model: &DeviceModel<'_>,
+    rows: usize,
+    noise: Noise<'_>,
+    condition: &dyn Fn(usize) -> Condition<'c>,
+    out: &'o mut [f32],
+) -> Result<&'o mut [f32], Error> {
+    let out = output_prefix(out, rows.saturating_mul(model.output_len()))?;
+    let (expected, found) = match noise {
+        Noise::Seeds(seeds) => (rows, seeds.len()),
+        Noise::Given(z) => (rows.saturating_mul(model.noise_dim()), z.len()),
+    };
+    if expected != found {
+        return Err(Error::ShapeMismatch { expected, found });
+    }
+    for s in 0..rows {
+        model.condition().check(&condition(s))?;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

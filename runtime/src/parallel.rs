@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use std::vec;
 use std::vec::Vec;
 
+use crate::batch::check_rows;
 use crate::sampler::output_prefix;
 use crate::{BatchSampler, Condition, DeviceModel, Error, Noise, Sampler};
 
@@ -132,17 +133,7 @@ impl<'m> ParallelSampler<'m> {
         out: &mut [f32],
     ) -> Result<(), Error> {
         let n = self.model.output_len();
-        let out = output_prefix(out, rows.saturating_mul(n))?;
-        let (expected, found) = match noise {
-            Noise::Seeds(seeds) => (rows, seeds.len()),
-            Noise::Given(z) => (rows.saturating_mul(self.model.noise_dim()), z.len()),
-        };
-        if expected != found {
-            return Err(Error::ShapeMismatch { expected, found });
-        }
-        for s in 0..rows {
-            self.model.condition().check(&condition(s))?;
-        }
+        let out = check_rows(&self.model, rows, noise, condition, out)?;
         if rows == 0 {
             return Ok(());
         }
