@@ -1,7 +1,9 @@
 //! Capture: burn-onnx 0.22 traces the generator's contract forward pass (`z`, plus
 //! `label` or `mask` and `masked`, to `x`; images as `[N, C, H, W]`) into ONNX bytes, with
 //! a symbolic batch when it can and statically otherwise. Its errors and panics become
-//! sentences that name the unsupported op and what to write instead.
+//! sentences that name the unsupported op and what to write instead. Up-blocks are
+//! captured in their Resize + Conv form ([`UpsampleForm::Resize`]), which the device
+//! compiler lowers.
 
 use std::panic::AssertUnwindSafe;
 
@@ -11,6 +13,7 @@ use serde::Serialize;
 
 use super::contract::{BATCH_SYMBOL, ConditionKind};
 use crate::error::panic_message;
+use crate::networks::conv::UpsampleForm;
 use crate::networks::{Condition, ConvGenerator, Generator, InpaintGenerator};
 
 /// Batch of the static fallback capture (odd and unusual, so it is not mistaken for
@@ -146,7 +149,7 @@ fn capture_with(
                 &[z_spec, image_spec(), image_spec()],
                 dynamic,
                 |g: &InpaintGenerator, (z, mask, masked): (Tensor<2>, Tensor<4>, Tensor<4>)| {
-                    g.forward(z, mask, masked)
+                    g.forward_as(z, mask, masked, UpsampleForm::Resize)
                 },
             )
         }
@@ -156,11 +159,11 @@ fn capture_with(
             &[z_spec, label_spec],
             dynamic,
             |g: &ConvGenerator, (z, labels): (Tensor<2>, Tensor<1, Int>)| {
-                g.forward(z, Some(labels))
+                g.forward_as(z, Some(labels), UpsampleForm::Resize)
             },
         ),
         (Generator::Conv(g), _) => capture_one(g, z, &[z_spec], dynamic, |g: &ConvGenerator, z| {
-            g.forward(z, None)
+            g.forward_as(z, None, UpsampleForm::Resize)
         }),
         // an MLP drawing images: the flat output becomes [N, C, H, W]
         (g, ConditionKind::Label { .. }) if image.is_some() => {

@@ -18,6 +18,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use super::layers::{embedding_table, with_embedding};
+use super::upconv::upsample2_conv3x3;
 use crate::config::{DiscriminatorConfig, GeneratorConfig};
 
 fn conv3x3(input: usize, output: usize, device: &Device) -> Conv2d {
@@ -58,9 +59,25 @@ impl UpBlock {
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.norm.forward(self.conv.forward(upsample2(x))))
+    fn forward(&self, x: Tensor<4>, form: UpsampleForm) -> Tensor<4> {
+        let y = match form {
+            UpsampleForm::Phases => upsample2_conv3x3(x, &self.conv),
+            UpsampleForm::Resize => self.conv.forward(upsample2(x)),
+        };
+        relu(self.norm.forward(y))
     }
+}
+
+/// How an up-block computes `conv3x3(upsample_nearest_x2(x))`: the same function, two
+/// graphs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsampleForm {
+    /// at the input resolution, 4/9 of the multiply-adds ([`upsample2_conv3x3`]): training
+    /// and sampling in Burn
+    Phases,
+    /// Resize then Conv: the graph the ONNX export captures, which the device compiler
+    /// lowers
+    Resize,
 }
 
 /// Number of x2 steps between the coarsest and the full resolution, if the image sides
@@ -124,6 +141,17 @@ impl ConvGenerator {
     /// - `z`: `[batch, noise_dim]`, `labels`: `[batch]` (conditional models)
     /// - output: `[batch, c, h, w]` in [-1, 1]
     pub fn forward(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
+        self.forward_as(z, labels, UpsampleForm::Phases)
+    }
+
+    /// [`ConvGenerator::forward`] with the up-blocks computed in `form` (the export
+    /// captures [`UpsampleForm::Resize`]).
+    pub fn forward_as(
+        &self,
+        z: Tensor<2>,
+        labels: Option<Tensor<1, Int>>,
+        form: UpsampleForm,
+    ) -> Tensor<4> {
         let x = with_embedding(z, self.embedding.as_ref(), labels);
         let [c0, bh, bw] = self.base;
         let h = self
@@ -132,7 +160,7 @@ impl ConvGenerator {
             .reshape([-1, c0 as i32, bh as i32, bw as i32]);
         let mut h = relu(self.project_norm.forward(h));
         for block in &self.blocks {
-            h = block.forward(h);
+            h = block.forward(h, form);
         }
         tanh(self.output.forward(h))
     }
@@ -230,6 +258,18 @@ impl InpaintGenerator {
     /// - `z`: `[batch, noise_dim]`; `mask`, `masked`: `[batch, c, h, w]` (1 = known)
     /// - output: `[batch, c, h, w]` in [-1, 1]; known pixels are `masked` exactly
     pub fn forward(&self, z: Tensor<2>, mask: Tensor<4>, masked: Tensor<4>) -> Tensor<4> {
+        self.forward_as(z, mask, masked, UpsampleForm::Phases)
+    }
+
+    /// [`InpaintGenerator::forward`] with the up-blocks computed in `form` (the export
+    /// captures [`UpsampleForm::Resize`]).
+    pub fn forward_as(
+        &self,
+        z: Tensor<2>,
+        mask: Tensor<4>,
+        masked: Tensor<4>,
+        form: UpsampleForm,
+    ) -> Tensor<4> {
         let mut skips = Vec::with_capacity(self.down.len());
         let mut h = Tensor::cat(vec![mask.clone(), masked.clone()], 1);
         for block in &self.down {
@@ -245,7 +285,7 @@ impl InpaintGenerator {
         skips.pop();
         h = Tensor::cat(vec![h, relu(noise)], 1);
         for block in &self.up {
-            h = block.forward(h);
+            h = block.forward(h, form);
             if let Some(skip) = skips.pop() {
                 h = Tensor::cat(vec![h, skip], 1);
             }

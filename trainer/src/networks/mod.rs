@@ -4,6 +4,8 @@
 //!
 //! - [`mlp`]: the fully connected generator and discriminator
 //! - [`conv`]: DCGAN-style and inpainting generators, the strided-convolution discriminator
+//! - [`upconv`]: nearest x2 upsampling + 3x3 conv computed at the input resolution (the
+//!   conv generators' up-blocks)
 //! - [`layers`]: export-friendly activation and the class-embedding table they share
 //!
 //! The generator is written so burn-onnx 0.22 can export it: the class embedding is a
@@ -14,6 +16,7 @@
 pub mod conv;
 pub mod layers;
 pub mod mlp;
+pub mod upconv;
 
 use burn::prelude::*;
 
