@@ -61,7 +61,7 @@ impl UpBlock {
 
     fn forward(&self, x: Tensor<4>, form: UpsampleForm) -> Tensor<4> {
         let y = match form {
-            UpsampleForm::Phases => upsample2_conv3x3(x, &self.conv),
+            UpsampleForm::Transposed => upsample2_conv3x3(x, &self.conv),
             UpsampleForm::Resize => self.conv.forward(upsample2(x)),
         };
         relu(self.norm.forward(y))
@@ -72,9 +72,9 @@ impl UpBlock {
 /// graphs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpsampleForm {
-    /// at the input resolution, 4/9 of the multiply-adds ([`upsample2_conv3x3`]): training
-    /// and sampling in Burn
-    Phases,
+    /// one stride-2 transposed convolution from the input resolution, 4/9 of the
+    /// multiply-adds ([`upsample2_conv3x3`]): training and sampling in Burn
+    Transposed,
     /// Resize then Conv: the graph the ONNX export captures, which the device compiler
     /// lowers
     Resize,
@@ -141,7 +141,7 @@ impl ConvGenerator {
     /// - `z`: `[batch, noise_dim]`, `labels`: `[batch]` (conditional models)
     /// - output: `[batch, c, h, w]` in [-1, 1]
     pub fn forward(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
-        self.forward_as(z, labels, UpsampleForm::Phases)
+        self.forward_as(z, labels, UpsampleForm::Transposed)
     }
 
     /// [`ConvGenerator::forward`] with the up-blocks computed in `form` (the export
@@ -258,7 +258,7 @@ impl InpaintGenerator {
     /// - `z`: `[batch, noise_dim]`; `mask`, `masked`: `[batch, c, h, w]` (1 = known)
     /// - output: `[batch, c, h, w]` in [-1, 1]; known pixels are `masked` exactly
     pub fn forward(&self, z: Tensor<2>, mask: Tensor<4>, masked: Tensor<4>) -> Tensor<4> {
-        self.forward_as(z, mask, masked, UpsampleForm::Phases)
+        self.forward_as(z, mask, masked, UpsampleForm::Transposed)
     }
 
     /// [`InpaintGenerator::forward`] with the up-blocks computed in `form` (the export

@@ -1,43 +1,41 @@
 //! Nearest x2 upsampling followed by a 3x3 convolution (stride 1, padding 1), computed
-//! at the input resolution: the generators' up-blocks spend almost all of a training
-//! step here, and this form does 4/9 of the multiply-adds of the upsampled one.
+//! from the input resolution: the generators' up-blocks spend most of a training step
+//! here, and this form does 4/9 of the multiply-adds of the upsampled one and never
+//! builds the upsampled tensor.
 //!
-//! After nearest upsampling, output pixel `(2i + a, 2j + b)` sees only input rows
-//! `i - 1 + a ..= i + a` and columns `j - 1 + b ..= j + b`: each of the four phases
-//! `(a, b)` is a 2x2 convolution of the input whose taps are sums of the 3x3 taps
-//! (row taps `[w0, w1 + w2]` for `a = 0`, `[w0 + w1, w2]` for `a = 1`; the same for
-//! columns). All four are one 2x2 convolution with `4 * out` channels over the input
-//! padded by 1, whose `(H + 1) x (W + 1)` outputs hold phase `(a, b)` at offset `(a, b)`;
-//! interleaving the phases gives the `2H x 2W` result. The phase kernels are computed
-//! from the 3x3 weight inside the graph, so gradients reach the same parameters; only
-//! the summation order differs from the upsampled form (float rounding). The exported
-//! ONNX keeps the upsampled form (Resize + Conv), which the device compiler lowers.
+//! After nearest upsampling, output row `2i + a` sees only input rows `i - 1 + a` and
+//! `i + a`, with row taps that are sums of the 3x3 taps: `w0` and `w1 + w2` for `a = 0`,
+//! `w0 + w1` and `w2` for `a = 1` (the same for columns). That is exactly a transposed
+//! convolution with stride 2, padding 1 and the 4-tap kernel `[w2, w1 + w2, w0 + w1, w0]`
+//! per axis, which one `conv_transpose2d` computes straight into the `2H x 2W` output.
+//! The 4x4 kernel is computed from the 3x3 weight inside the graph, so gradients reach
+//! the same parameters; only the summation order differs from the upsampled form (float
+//! rounding). The exported ONNX keeps the upsampled form (Resize + Conv), which the
+//! device compiler lowers.
 
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::conv_transpose2d;
+use burn::tensor::ops::ConvTransposeOptions;
 
-/// Taps of the 2x2 phase kernels as sums of 3x3 taps: `[9, 16]`, row `dy * 3 + dx` of
-/// the 3x3 kernel, column `((a * 2 + b) * 2 + r) * 2 + s` for phase `(a, b)`, tap `(r, s)`.
-fn phase_taps() -> Vec<f32> {
-    // which 3x3 rows (columns) feed tap r (s) of phase a (b)
-    const FEEDS: [[[bool; 3]; 2]; 2] = [
-        [[true, false, false], [false, true, true]],
-        [[true, true, false], [false, false, true]],
-    ];
+/// Which 3x3 taps (index 0..3 along one axis) sum into each of the 4 transposed-kernel
+/// taps along that axis: `[w2, w1 + w2, w0 + w1, w0]`.
+const FEEDS: [[bool; 3]; 4] = [
+    [false, false, true],
+    [false, true, true],
+    [true, true, false],
+    [true, false, false],
+];
+
+/// The linear map from a 3x3 kernel to the 4x4 transposed kernel: `[9, 16]`, row
+/// `dy * 3 + dx`, column `ky * 4 + kx`.
+fn transposed_taps() -> Vec<f32> {
     let mut taps = vec![0.0; 9 * 16];
-    for dy in 0..3 {
-        for dx in 0..3 {
-            for (a, rows) in FEEDS.iter().enumerate() {
-                for (b, cols) in FEEDS.iter().enumerate() {
-                    for r in 0..2 {
-                        for s in 0..2 {
-                            if rows[r][dy] && cols[s][dx] {
-                                taps[(dy * 3 + dx) * 16 + ((a * 2 + b) * 2 + r) * 2 + s] = 1.0;
-                            }
-                        }
-                    }
+    for (dy, dx) in (0..3).flat_map(|dy| (0..3).map(move |dx| (dy, dx))) {
+        for (ky, rows) in FEEDS.iter().enumerate() {
+            for (kx, cols) in FEEDS.iter().enumerate() {
+                if rows[dy] && cols[dx] {
+                    taps[(dy * 3 + dx) * 16 + ky * 4 + kx] = 1.0;
                 }
             }
         }
@@ -45,46 +43,29 @@ fn phase_taps() -> Vec<f32> {
     taps
 }
 
-/// `conv(upsample_nearest_x2(x))` for a 3x3, stride-1, padding-1 `conv`, computed at the
-/// input's resolution (module docs).
+/// `conv(upsample_nearest_x2(x))` for a 3x3, stride-1, padding-1 `conv`, as one
+/// stride-2 transposed convolution (module docs).
 ///
 /// # Shapes
 /// - `x`: `[batch, in, h, w]`; output `[batch, out, 2h, 2w]`
 pub fn upsample2_conv3x3(x: Tensor<4>, conv: &Conv2d) -> Tensor<4> {
-    let [batch, _, h, w] = x.dims();
     let weight = conv.weight.val();
     let [out, input, _, _] = weight.dims();
     let device = weight.device();
-    let taps = Tensor::<2>::from_data(TensorData::new(phase_taps(), [9, 16]), &device);
-    // [out, in, (a, b, r, s)] -> [(a, b, out), in, r, s]
-    let kernels = weight
+    let taps = Tensor::<2>::from_data(TensorData::new(transposed_taps(), [9, 16]), &device);
+    // [out, in, 3, 3] -> [in, out, 4, 4], the transposed convolution's layout
+    let kernel = weight
         .reshape([out * input, 9])
         .matmul(taps)
-        .reshape([out, input, 2, 2, 2, 2])
-        .permute([2, 3, 0, 1, 4, 5])
-        .reshape([4 * out, input, 2, 2]);
-    let bias = conv.bias.as_ref().map(|b| {
-        b.val()
-            .reshape([1, out])
-            .repeat_dim(0, 4)
-            .reshape([4 * out])
-    });
-    // [batch, (a, b, out), h + 1, w + 1]
-    let y = conv2d(
+        .reshape([out, input, 4, 4])
+        .swap_dims(0, 1);
+    let bias = conv.bias.as_ref().map(|b| b.val());
+    conv_transpose2d(
         x,
-        kernels,
+        kernel,
         bias,
-        ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
-    );
-    let phase = |a: usize, b: usize| {
-        y.clone()
-            .narrow(1, (a * 2 + b) * out, out)
-            .narrow(2, a, h)
-            .narrow(3, b, w)
-    };
-    // [batch, out, h, w, b] per a, then [batch, out, h, a, w, b]
-    let row = |a: usize| Tensor::stack::<5>(vec![phase(a, 0), phase(a, 1)], 4);
-    Tensor::stack::<6>(vec![row(0), row(1)], 3).reshape([batch, out, 2 * h, 2 * w])
+        ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1),
+    )
 }
 
 #[cfg(test)]
