@@ -5,7 +5,8 @@
 #     qemu-system-arm + qemu-system-misc (firmware emulation: Arm, RISC-V),
 #     dataset-fashion-mnist (image datasets), python3-onnx (the export test's onnx.checker),
 #     gcc + libc6-dev (the C API test), gcc-arm-none-eabi + libnewlib-arm-none-eabi +
-#     make (the C example firmware)
+#     make (the C example firmware), libvulkan1 + mesa-vulkan-drivers (the Vulkan loader and
+#     Mesa's software Vulkan, lavapipe, that the trainer's GPU tests run on)
 #   - Rust: the stable toolchain's rustfmt/clippy and the thumbv7em-none-eabihf,
 #     thumbv8m.main-none-eabihf, thumbv6m-none-eabi and riscv32imac-unknown-none-elf targets
 #   - ONNX Runtime 1.32.0's shared library (PyPI wheel) under .deps/ for the tests
@@ -18,7 +19,8 @@ sudo_if_needed() {
 }
 
 apt_packages=(pkg-config libfontconfig1-dev libfreetype-dev fonts-dejavu-core qemu-system-arm dataset-fashion-mnist python3-onnx
-    qemu-system-misc gcc libc6-dev make gcc-arm-none-eabi libnewlib-arm-none-eabi)
+    qemu-system-misc gcc libc6-dev make gcc-arm-none-eabi libnewlib-arm-none-eabi
+    libvulkan1 mesa-vulkan-drivers)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

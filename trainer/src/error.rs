@@ -17,6 +17,9 @@ pub enum TrainError {
     /// A config value is invalid.
     #[error("invalid config: {0}")]
     Config(String),
+    /// The training device asked for is not there.
+    #[error("device: {0}")]
+    Device(String),
     /// What a command would need is above the memory limit (`--max-memory`).
     #[error("not enough memory: {0}")]
     Memory(String),

@@ -11,6 +11,7 @@
 //!   training loop and progress plots
 //! - [`networks`]: the generator/discriminator interface, MLP and convolutional networks
 //! - [`data`]: built-in synthetic datasets, CSV, image datasets, inpainting masks
+//! - [`device`]: where training runs (CPU, or a GPU through Burn's Vulkan backend)
 //! - [`plots`]: PNG charts (pure drawing)
 //! - [`config`]: the run's TOML configuration (defaults = the seed's algorithm)
 //! - [`error`], [`files`], [`tensors`]: the error type, atomic file writes, tensor
@@ -18,6 +19,7 @@
 
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod evaluation;
 pub mod export;

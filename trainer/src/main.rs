@@ -468,7 +468,24 @@ fn one_line(err: &anyhow::Error) -> String {
     line
 }
 
+/// Burn's implicit default device: the CPU, unless `BURN_DEVICE` says otherwise.
+///
+/// Burn materialises a loaded optimizer state on its *default* device, which with the
+/// `gpu` feature is wgpu's: loading a CPU run's checkpoint (`--resume`, `sample`, `eval`)
+/// would open a GPU, or fail where there is none. The trainer names every device it
+/// computes on itself (`--device`); Adam moves the loaded state to its parameters' device
+/// on the next step, so staging it on the CPU is always right.
+#[allow(unsafe_code)] // std::env::set_var, once, before any thread exists
+fn default_burn_device_to_the_cpu() {
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: called first thing in `main`, while this is the only thread, so nothing
+        // can read the environment concurrently.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
+}
+
 fn main() -> ExitCode {
+    default_burn_device_to_the_cpu();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,7 @@ use std::path::Path;
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 
-use crate::config::{Arch, DatasetKind, TrainConfig};
+use crate::config::{Arch, DatasetKind, DeviceChoice, TrainConfig};
 use crate::data::Dataset;
 use crate::data::images::masks::MaskKind;
 use crate::data::images::{ImageSet, Images};
@@ -32,9 +32,40 @@ pub fn tiny_config(kind: DatasetKind, conditional: bool) -> TrainConfig {
 }
 
 pub fn tiny_gan(conditional: bool) -> Gan {
-    let config = tiny_config(DatasetKind::Ring8, conditional);
+    tiny_gan_on(conditional, DeviceChoice::Cpu)
+}
+
+/// [`tiny_gan`] training on `device`.
+pub fn tiny_gan_on(conditional: bool, device: DeviceChoice) -> Gan {
+    let mut config = tiny_config(DatasetKind::Ring8, conditional);
+    config.device = device;
     let dataset = Dataset::from_config(&config.data).unwrap();
-    Gan::new(config, dataset).unwrap()
+    new_gan(config, dataset)
+}
+
+/// Every device this build trains on: the CPU, and with the `gpu` feature a wgpu
+/// device (Mesa's lavapipe, through Vulkan, in CI; a missing one fails the test that asks for it).
+pub fn devices() -> Vec<DeviceChoice> {
+    let mut all = vec![DeviceChoice::Cpu];
+    if cfg!(feature = "gpu") {
+        all.push(DeviceChoice::Gpu);
+    }
+    all
+}
+
+/// `Gan::new`, failing the test with the reason (a missing GPU driver names the
+/// package to install).
+pub fn new_gan(config: TrainConfig, dataset: Dataset) -> Gan {
+    let device = config.device;
+    let gan = Gan::new(config, dataset).unwrap_or_else(|e| panic!("GAN on {device:?}: {e}"));
+    // a GPU test that quietly trained on the CPU would prove nothing
+    assert_eq!(
+        gan.device.is_cpu,
+        device == DeviceChoice::Cpu,
+        "asked for {device:?}, got {}",
+        gan.device.description
+    );
+    gan
 }
 
 /// A tiny image set: 8x8 pictures of two classes (left or right half bright).
@@ -65,7 +96,13 @@ pub fn tiny_images() -> ImageSet {
 
 /// A tiny conv GAN on [`tiny_images`]: condition `none`, `label` or `mask`.
 pub fn tiny_image_gan(condition: &str) -> Gan {
+    tiny_image_gan_on(condition, DeviceChoice::Cpu)
+}
+
+/// [`tiny_image_gan`] training on `device`.
+pub fn tiny_image_gan_on(condition: &str, device: DeviceChoice) -> Gan {
     let mut c = tiny_config(DatasetKind::Idx, condition == "label");
+    c.device = device;
     c.batch_size = 16;
     c.grid_every = 0;
     if condition == "mask" {
@@ -81,7 +118,7 @@ pub fn tiny_image_gan(condition: &str) -> Gan {
     c.discriminator.channels = vec![4, 8];
     c.discriminator.embedding_dim = 2;
     c.g_optimizer.lr = 2e-3;
-    Gan::new(c, Dataset::Images(tiny_images())).unwrap()
+    new_gan(c, Dataset::Images(tiny_images()))
 }
 
 /// Every float parameter of a module as raw bits, in visiting order.
@@ -101,6 +138,6 @@ pub fn param_bits<M: Module>(module: &M) -> Vec<Vec<u32>> {
 /// A fresh run folder at `root` and a fresh GAN for `config`.
 pub fn new_run(root: &Path, config: &TrainConfig) -> (RunDir, Gan) {
     let run = RunDir::create(root, config).unwrap();
-    let gan = Gan::new(config.clone(), Dataset::from_config(&config.data).unwrap()).unwrap();
+    let gan = new_gan(config.clone(), Dataset::from_config(&config.data).unwrap());
     (run, gan)
 }

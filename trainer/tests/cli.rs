@@ -75,6 +75,57 @@ fn train_resume_eval_and_sample_work_from_the_command_line() {
     }
 }
 
+/// `--device gpu` trains through wgpu (Mesa's lavapipe in CI), the run resumes on the
+/// CPU from the GPU's checkpoint, and samples; an unknown device is refused.
+#[test]
+fn train_on_the_gpu_then_resume_on_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path());
+    let out = run(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            "r",
+            "--device",
+            "gpu",
+        ],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("on software GPU") || err.contains("on GPU"),
+        "{err}"
+    );
+    let config = std::fs::read_to_string(dir.path().join("r/config.toml")).unwrap();
+    assert!(config.contains("device = \"gpu\""), "{config}");
+
+    let out = run(
+        &["train", "--resume", "r", "--steps", "30", "--device", "cpu"],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("resuming") && err.contains("on CPU (flex)"),
+        "{err}"
+    );
+    assert!(dir.path().join("r/checkpoints/step-0000030").is_dir());
+    let out = run(&["sample", "--run", "r", "-n", "2"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+
+    let out = run(&["train", "--device", "tpu", "--out", "x"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown device `tpu`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn bad_inputs_exit_with_code_2_and_say_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();

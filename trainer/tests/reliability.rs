@@ -318,7 +318,7 @@ fn data_flags_that_would_be_ignored_are_refused() {
         let mut args = vec!["train", "--resume", "t", "--steps", "30", "-q"];
         args.extend_from_slice(flag);
         let out = run(&args, dir.path());
-        assert_refused(&out, &["only --steps may change"]);
+        assert_refused(&out, &["only --steps and --device may change"]);
     }
 }
 

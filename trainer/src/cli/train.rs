@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use edgegan_train::config::memory::{self, MemoryEstimate, MemoryLimit};
-use edgegan_train::config::{DatasetKind, TrainConfig};
+use edgegan_train::config::{DatasetKind, DeviceChoice, TrainConfig};
 use edgegan_train::data::Dataset;
 use edgegan_train::evaluation::classifier::{TrainedClassifier, train_classifier};
 use edgegan_train::evaluation::{
@@ -53,6 +53,11 @@ pub(crate) struct TrainArgs {
     /// Seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Where the training steps run: cpu, gpu (wgpu: Vulkan, Metal or DX12; a software
+    /// device too) or auto (a hardware GPU if there is one, else the CPU) [config: device;
+    /// default cpu]. With --resume it may change: checkpoints load on either.
+    #[arg(long)]
+    device: Option<DeviceChoice>,
     /// Run folder (default: runs/<dataset>-<gan|cgan>). Must not exist, be empty, or hold
     /// only an unfinished run with no checkpoint (which starts over).
     #[arg(long, conflicts_with = "resume")]
@@ -100,6 +105,9 @@ impl TrainArgs {
         }
         if let Some(seed) = self.seed {
             config.seed = seed;
+        }
+        if let Some(device) = self.device {
+            config.device = device;
         }
         if self.csv.is_some() && config.data.kind != DatasetKind::Csv {
             bail!(
@@ -172,11 +180,14 @@ pub(crate) fn train(args: &TrainArgs) -> anyhow::Result<()> {
                 || args.data_dir.is_some()
                 || args.label_column.is_some()
             {
-                bail!("--resume takes the run's own config; only --steps may change");
+                bail!("--resume takes the run's own config; only --steps and --device may change");
             }
             let (run, mut config) = RunDir::open_locked(root)?;
             if let Some(steps) = args.steps {
                 config.steps = steps;
+            }
+            if let Some(device) = args.device {
+                config.device = device;
             }
             config.validate()?;
             let checkpoints = run.checkpoints();
@@ -240,7 +251,7 @@ pub(crate) fn train(args: &TrainArgs) -> anyhow::Result<()> {
     );
     if verbose {
         eprintln!(
-            "run {}: {:?}{}, {size}, {} steps",
+            "run {}: {:?}{}, {size}, {} steps, on {}",
             run.root.display(),
             gan.config.data.kind,
             if gan.conditional() {
@@ -250,7 +261,8 @@ pub(crate) fn train(args: &TrainArgs) -> anyhow::Result<()> {
             } else {
                 ""
             },
-            gan.config.steps
+            gan.config.steps,
+            gan.device.description
         );
         if let Some(e) = &estimate {
             eprintln!(

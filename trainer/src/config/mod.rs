@@ -30,6 +30,11 @@ pub struct TrainConfig {
     /// Image datasets: write a sample grid (`samples/step-NNNNNNN.png`) every this many
     /// steps; 0 = only with checkpoints.
     pub grid_every: usize,
+    /// Where the training steps run: `cpu` (Burn's flex backend), `gpu` (Burn's wgpu
+    /// backend: Vulkan, Metal or DX12; a software device too) or `auto` (a hardware GPU
+    /// when there is one, else the CPU). Sampling, evaluation and export run on the CPU.
+    /// Checkpoints load on either; the same device resumes bit-identically.
+    pub device: DeviceChoice,
     /// Training data.
     pub data: DataConfig,
     /// Generator network.
@@ -55,6 +60,7 @@ impl Default for TrainConfig {
             checkpoint_every: 2000,
             keep_checkpoints: 2,
             grid_every: 500,
+            device: DeviceChoice::Cpu,
             data: DataConfig::default(),
             generator: GeneratorConfig::default(),
             discriminator: DiscriminatorConfig::default(),
@@ -130,6 +136,33 @@ impl DataConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// Where training runs (`device` in the config, `--device` on the command line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// the CPU (Burn's flex backend)
+    #[default]
+    Cpu,
+    /// a GPU through wgpu (feature `gpu`), software ones included
+    Gpu,
+    /// a hardware GPU when wgpu finds one, else the CPU
+    Auto,
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "gpu" => Ok(Self::Gpu),
+            "auto" => Ok(Self::Auto),
+            other => Err(TrainError::Config(format!(
+                "unknown device `{other}` (expected cpu, gpu or auto)"
+            ))),
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use super::profile::{Phase, PhaseTimes};
 use crate::config::{AdamSettings, DUpdate, LossKind, TrainConfig};
 use crate::data::images::masks::{apply_mask, random_masks};
 use crate::data::{Dataset, Normalizer};
+use crate::device::{TrainingDevice, on_cpu};
 use crate::error::{Result, TrainError};
 use crate::networks::{Condition, Discriminator, Generator};
 use crate::tensors::{self, read_scalar, read_scalars, read_vec};
@@ -48,8 +49,9 @@ pub struct Gan {
     pub dataset: Dataset,
     /// data <-> network units
     pub normalizer: Normalizer,
-    /// autodiff device the networks train on
-    pub device: Device,
+    /// where the networks train (`device` in the config); `device.device` is the
+    /// autodiff device batches are made on
+    pub device: TrainingDevice,
     /// the generator
     pub generator: Generator,
     /// the discriminator
@@ -82,7 +84,8 @@ impl Gan {
     /// Builds fresh networks and optimisers from the config, seeded by `config.seed`.
     pub fn new(config: TrainConfig, dataset: Dataset) -> Result<Self> {
         config.validate()?;
-        let device = Device::flex().autodiff();
+        let training_device = crate::device::resolve(config.device)?;
+        let device = training_device.device.clone();
         device.seed(config.seed);
         let classes = config.data.conditional.then(|| dataset.classes());
         if let Some(n) = classes {
@@ -115,7 +118,7 @@ impl Gan {
             phase_times: None,
             config,
             dataset,
-            device,
+            device: training_device,
             generator,
             discriminator,
             generator_ema,
@@ -173,11 +176,11 @@ impl Gan {
         self.normalizer.normalize(&mut batch.x);
         let condition = if self.inpainting() {
             let masks = self.draw_masks(n);
-            self.mask_condition(&batch.x, masks, &self.device)
+            self.mask_condition(&batch.x, masks, &self.device.device)
         } else {
-            self.label_condition(&batch.labels, &self.device)
+            self.label_condition(&batch.labels, &self.device.device)
         };
-        let x = tensors::matrix(batch.x, n, &self.device);
+        let x = tensors::matrix(batch.x, n, &self.device.device);
         (x, condition)
     }
 
@@ -188,13 +191,13 @@ impl Gan {
         if self.inpainting() {
             let (x, condition) = self.real_batch();
             let z = self.noise(n);
-            let z = tensors::matrix(z, n, &self.device);
+            let z = tensors::matrix(z, n, &self.device.device);
             return (z, condition, Some(x));
         }
         let labels = self.dataset.sample_labels(&mut self.rng, n);
         let z = self.noise(n);
-        let z = tensors::matrix(z, n, &self.device);
-        (z, self.label_condition(&labels, &self.device), None)
+        let z = tensors::matrix(z, n, &self.device.device);
+        (z, self.label_condition(&labels, &self.device.device), None)
     }
 
     /// One discriminator update with G frozen. Returns (loss, D(real), D(fake)).
@@ -345,12 +348,13 @@ impl Gan {
     }
 
     /// The generator used for sampling: the EMA copy when enabled, else G itself
-    /// (both in inference mode, off the autodiff device).
+    /// (both in inference mode, off the autodiff device), on the CPU wherever it trained.
     pub fn sampling_generator(&self) -> Generator {
-        match &self.generator_ema {
+        let g = match &self.generator_ema {
             Some(ema) => ema.clone(),
             None => self.generator.valid(),
-        }
+        };
+        on_cpu(g, &self.device)
     }
 
     /// Generates one sample per label (labels ignored by unconditional models) from
@@ -405,7 +409,7 @@ impl Gan {
     /// each sample gets the score of its pack of consecutive samples (the last pack is
     /// padded by repeating its final sample).
     pub fn discriminate(&self, x: &[f32], labels: &[i64]) -> Result<Vec<f32>> {
-        let d = self.discriminator.valid();
+        let d = on_cpu(self.discriminator.valid(), &self.device);
         let pack = d.pack();
         let device = Device::flex();
         let dim = self.dataset.dim();
@@ -469,12 +473,18 @@ pub fn standard_normal(rng: &mut Pcg64, len: usize) -> Vec<f32> {
 mod tests {
     use super::*;
     use crate::config::DatasetKind;
-    use crate::test_support::{param_bits, tiny_config, tiny_gan, tiny_image_gan, tiny_images};
+    use crate::test_support::{
+        devices, param_bits, tiny_config, tiny_gan, tiny_gan_on, tiny_image_gan, tiny_image_gan_on,
+        tiny_images,
+    };
 
     #[test]
     fn generator_steps_improve_its_loss_for_each_condition_kind() {
-        for condition in ["none", "label", "mask"] {
-            let mut gan = tiny_image_gan(condition);
+        for (device, condition) in devices()
+            .into_iter()
+            .flat_map(|d| ["none", "label", "mask"].map(|c| (d, c)))
+        {
+            let mut gan = tiny_image_gan_on(condition, device);
             let mean = |gan: &mut Gan| (0..4).map(|_| gan.g_step().unwrap()).sum::<f32>() / 4.0;
             let before = mean(&mut gan);
             for _ in 0..30 {
@@ -483,7 +493,8 @@ mod tests {
             let after = mean(&mut gan);
             assert!(
                 after < before,
-                "{condition}: G loss against a frozen D went from {before} to {after}"
+                "{condition} on {device:?}: G loss against a frozen D went from {before} to \
+                 {after}"
             );
         }
     }
@@ -517,8 +528,11 @@ mod tests {
 
     #[test]
     fn generator_step_leaves_discriminator_bit_identical() {
-        for conditional in [false, true] {
-            let mut gan = tiny_gan(conditional);
+        for (device, conditional) in devices()
+            .into_iter()
+            .flat_map(|d| [false, true].map(|c| (d, c)))
+        {
+            let mut gan = tiny_gan_on(conditional, device);
             // a few full steps first so both optimisers have state
             for _ in 0..3 {
                 gan.train_step().unwrap();
@@ -529,20 +543,23 @@ mod tests {
             assert_eq!(
                 param_bits(&gan.discriminator),
                 d_before,
-                "D changed in a G step"
+                "D changed in a G step on {device:?}"
             );
             assert_ne!(
                 param_bits(&gan.generator),
                 g_before,
-                "G did not learn in a G step"
+                "G did not learn in a G step on {device:?}"
             );
         }
     }
 
     #[test]
     fn discriminator_step_leaves_generator_bit_identical() {
-        for d_update in [DUpdate::Separate, DUpdate::Joint] {
-            let mut gan = tiny_gan(true);
+        for (device, d_update) in devices()
+            .into_iter()
+            .flat_map(|d| [DUpdate::Separate, DUpdate::Joint].map(|u| (d, u)))
+        {
+            let mut gan = tiny_gan_on(true, device);
             gan.config.algorithm.d_update = d_update;
             for _ in 0..3 {
                 gan.train_step().unwrap();
@@ -553,12 +570,12 @@ mod tests {
             assert_eq!(
                 param_bits(&gan.generator),
                 g_before,
-                "G changed in a D step"
+                "G changed in a D step on {device:?}"
             );
             assert_ne!(
                 param_bits(&gan.discriminator),
                 d_before,
-                "D did not learn in a D step"
+                "D did not learn in a D step on {device:?}"
             );
         }
     }
@@ -649,7 +666,7 @@ mod tests {
         config.discriminator.pack = 4;
         let dataset = Dataset::from_config(&config.data).unwrap();
         let mut gan = Gan::new(config, dataset).unwrap();
-        let z = Tensor::<2>::zeros([8, 2], &gan.device);
+        let z = Tensor::<2>::zeros([8, 2], &gan.device.device);
         assert_eq!(gan.discriminator.forward(z, &Condition::None).dims(), [2]);
         let s = gan.train_step().unwrap();
         assert!(s.d_loss.is_finite());

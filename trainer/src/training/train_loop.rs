@@ -119,46 +119,107 @@ pub fn train(run: &RunDir, gan: &mut Gan, options: TrainOptions) -> Result<()> {
 mod tests {
     use super::*;
     use crate::config::DatasetKind;
-    use crate::test_support::{QUIET, new_run, param_bits, tiny_config, tiny_image_gan};
+    use crate::test_support::{QUIET, devices, new_run, param_bits, tiny_config, tiny_image_gan};
     use crate::training::load_gan;
 
     #[test]
     fn resumed_run_ends_bit_identical_to_an_uninterrupted_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = tiny_config(DatasetKind::Ring8, true);
-        config.algorithm.ema_decay = Some(0.99);
-        config.steps = 40;
+        for device in devices() {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = tiny_config(DatasetKind::Ring8, true);
+            config.algorithm.ema_decay = Some(0.99);
+            config.steps = 40;
+            config.device = device;
 
-        let (run, mut straight) = new_run(&dir.path().join("straight"), &config);
-        train(&run, &mut straight, QUIET).unwrap();
+            let (run, mut straight) = new_run(&dir.path().join("straight"), &config);
+            train(&run, &mut straight, QUIET).unwrap();
 
-        let mut first_half = config.clone();
-        first_half.steps = 20;
-        let (run, mut gan) = new_run(&dir.path().join("resumed"), &first_half);
-        train(&run, &mut gan, QUIET).unwrap();
-        drop(gan);
-        let (run, mut config_on_disk) = RunDir::open(&run.root).unwrap();
-        config_on_disk.steps = 40;
-        let mut resumed = load_gan(&run, config_on_disk, None).unwrap();
-        assert_eq!(resumed.step, 20);
-        train(&run, &mut resumed, QUIET).unwrap();
+            let mut first_half = config.clone();
+            first_half.steps = 20;
+            let (run, mut gan) = new_run(&dir.path().join("resumed"), &first_half);
+            train(&run, &mut gan, QUIET).unwrap();
+            drop(gan);
+            let (run, mut config_on_disk) = RunDir::open(&run.root).unwrap();
+            config_on_disk.steps = 40;
+            let mut resumed = load_gan(&run, config_on_disk, None).unwrap();
+            assert_eq!(resumed.step, 20);
+            train(&run, &mut resumed, QUIET).unwrap();
 
-        assert_eq!(resumed.step, 40);
-        assert_eq!(
-            param_bits(&resumed.generator),
-            param_bits(&straight.generator)
-        );
-        assert_eq!(
-            param_bits(&resumed.discriminator),
-            param_bits(&straight.discriminator)
-        );
-        assert_eq!(
-            param_bits(resumed.generator_ema.as_ref().unwrap()),
-            param_bits(straight.generator_ema.as_ref().unwrap())
-        );
-        // the log was replayed, not duplicated
-        let steps: Vec<usize> = run.read_log().unwrap().iter().map(|r| r.step).collect();
-        assert_eq!(steps, (1..=8).map(|i| i * 5).collect::<Vec<_>>());
+            assert_eq!(resumed.step, 40);
+            let on = format!("on {device:?}");
+            assert_eq!(
+                param_bits(&resumed.generator),
+                param_bits(&straight.generator),
+                "G {on}"
+            );
+            assert_eq!(
+                param_bits(&resumed.discriminator),
+                param_bits(&straight.discriminator),
+                "D {on}"
+            );
+            assert_eq!(
+                param_bits(resumed.generator_ema.as_ref().unwrap()),
+                param_bits(straight.generator_ema.as_ref().unwrap()),
+                "EMA {on}"
+            );
+            // the log was replayed, not duplicated
+            let steps: Vec<usize> = run.read_log().unwrap().iter().map(|r| r.step).collect();
+            assert_eq!(steps, (1..=8).map(|i| i * 5).collect::<Vec<_>>(), "{on}");
+        }
+    }
+
+    /// A run trained on one device continues on the other: every weight and optimiser
+    /// state arrives bit for bit, and the next steps train.
+    #[cfg(feature = "gpu")]
+    #[test]
+    fn checkpoints_continue_on_the_other_device() {
+        use crate::config::DeviceChoice::{Cpu, Gpu};
+        for (from, to) in [(Cpu, Gpu), (Gpu, Cpu)] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = tiny_config(DatasetKind::Ring8, true);
+            config.algorithm.ema_decay = Some(0.99);
+            config.steps = 10;
+            config.device = from;
+            let (run, mut gan) = new_run(dir.path(), &config);
+            train(&run, &mut gan, QUIET).unwrap();
+            let (run, mut moved_config) = RunDir::open(&run.root).unwrap();
+            moved_config.device = to;
+            moved_config.steps = 12;
+            let mut moved = load_gan(&run, moved_config, None).unwrap();
+            let what = format!("{from:?} -> {to:?}");
+            assert_eq!(moved.step, 10, "{what}");
+            assert_eq!(
+                param_bits(&moved.generator),
+                param_bits(&gan.generator),
+                "G {what}"
+            );
+            assert_eq!(
+                param_bits(&moved.discriminator),
+                param_bits(&gan.discriminator),
+                "D {what}"
+            );
+            assert_eq!(
+                param_bits(moved.generator_ema.as_ref().unwrap()),
+                param_bits(gan.generator_ema.as_ref().unwrap()),
+                "EMA {what}"
+            );
+            // the same step on both devices from the same state: Adam's moments arrived
+            // too, so the updates agree to float rounding
+            let before = param_bits(&moved.generator);
+            let stats = moved.train_step().unwrap();
+            let reference = gan.train_step().unwrap();
+            assert_ne!(
+                param_bits(&moved.generator),
+                before,
+                "G did not train after {what}"
+            );
+            assert!(
+                (stats.g_loss - reference.g_loss).abs() < 1e-3,
+                "{what}: G loss {} vs {} on the device it trained on",
+                stats.g_loss,
+                reference.g_loss
+            );
+        }
     }
 
     #[test]
