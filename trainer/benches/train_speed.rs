@@ -6,14 +6,15 @@
 //! fashion-cgan steps the wall time of each phase of a step. The machine
 //! may be shared: compare CPU-ms per step (all threads of this process) rather than wall
 //! time. Run with `cargo bench -p edgegan-train --bench train_speed`; an argument picks
-//! one model (`ring8` or `fashion`). The fashion-cgan case needs Fashion-MNIST (Debian's
+//! one model (`ring8` or `fashion`), another where the steps run (`cpu`, the default,
+//! `gpu` or `auto`, as `--device`). The fashion-cgan case needs Fashion-MNIST (Debian's
 //! `dataset-fashion-mnist`, installed by `scripts/setup.sh`); without it the bench fails
 //! and says so.
 
 use std::path::Path;
 use std::time::Instant;
 
-use edgegan_train::config::TrainConfig;
+use edgegan_train::config::{DeviceChoice, TrainConfig};
 use edgegan_train::data::Dataset;
 use edgegan_train::training::{Gan, PhaseTimes};
 
@@ -55,8 +56,11 @@ fn measure(
     let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
     let config = &gan.config;
     println!(
-        "train_speed: {title}, batch {}, {} D step(s) per G step ({:?})",
-        config.batch_size, config.algorithm.d_steps, config.algorithm.d_update
+        "train_speed: {title}, batch {}, {} D step(s) per G step ({:?}), on {}",
+        config.batch_size,
+        config.algorithm.d_steps,
+        config.algorithm.d_update,
+        gan.device.description
     );
     println!("  steps measured    {measured} (after {warmup} warm-up)");
     println!("  wall              {wall:.2} s");
@@ -81,9 +85,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let wants = |name: &str| only.is_empty() || only.iter().any(|a| a == name);
+    // `cpu`, `gpu` or `auto` picks where the steps run (default: the CPU)
+    let device = only
+        .iter()
+        .find_map(|a| a.parse::<DeviceChoice>().ok())
+        .unwrap_or_default();
+    let models: Vec<&String> = only
+        .iter()
+        .filter(|a| a.parse::<DeviceChoice>().is_err())
+        .collect();
+    let wants = |name: &str| models.is_empty() || models.iter().any(|a| *a == name);
     if wants("ring8") {
-        let config = TrainConfig::default();
+        let config = TrainConfig {
+            device,
+            ..TrainConfig::default()
+        };
         let title = format!(
             "ring8 conditional MLP G/D {:?}/{:?}",
             config.generator.hidden, config.discriminator.hidden
@@ -93,8 +109,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if wants("fashion") {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/fashion-cgan.toml");
-        let config = TrainConfig::from_toml_file(&path)
+        let mut config = TrainConfig::from_toml_file(&path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        config.device = device;
         let dataset_hint = "the fashion-cgan case needs Fashion-MNIST \
              (Debian's dataset-fashion-mnist; run scripts/setup.sh)";
         let dataset =
