@@ -121,6 +121,33 @@ pub fn tiny_image_gan_on(condition: &str, device: DeviceChoice) -> Gan {
     new_gan(c, Dataset::Images(tiny_images()))
 }
 
+/// G, D and (when both have one) the EMA copy of two GANs hold the same bits.
+pub fn assert_same_networks(a: &Gan, b: &Gan, what: &str) {
+    assert_eq!(
+        param_bits(&a.generator),
+        param_bits(&b.generator),
+        "G {what}"
+    );
+    assert_eq!(
+        param_bits(&a.discriminator),
+        param_bits(&b.discriminator),
+        "D {what}"
+    );
+    if let (Some(x), Some(y)) = (&a.generator_ema, &b.generator_ema) {
+        assert_eq!(param_bits(x), param_bits(y), "EMA {what}");
+    }
+}
+
+/// The largest absolute difference between two modules' float parameters.
+pub fn max_param_diff<M: Module>(a: &M, b: &M) -> f32 {
+    param_bits(a)
+        .iter()
+        .flatten()
+        .zip(param_bits(b).iter().flatten())
+        .map(|(x, y)| (f32::from_bits(*x) - f32::from_bits(*y)).abs())
+        .fold(0.0, f32::max)
+}
+
 /// Every float parameter of a module as raw bits, in visiting order.
 pub fn param_bits<M: Module>(module: &M) -> Vec<Vec<u32>> {
     struct Bits(Vec<Vec<u32>>);
