@@ -138,3 +138,42 @@ mod gpu {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `auto` never trains on a software GPU (lavapipe is slower than flex): it is the
+    /// CPU, or a card that reports a physical device.
+    #[test]
+    fn auto_is_the_cpu_or_a_hardware_gpu() {
+        let device = resolve(DeviceChoice::Auto).unwrap();
+        assert!(
+            device.is_cpu || device.description.starts_with("GPU: "),
+            "auto chose {}",
+            device.description
+        );
+        assert!(resolve(DeviceChoice::Cpu).unwrap().is_cpu);
+    }
+
+    /// `gpu` opens a wgpu device (Mesa's lavapipe in CI) or fails with the remedy; with
+    /// the feature it must open here, since setup installs lavapipe.
+    #[test]
+    fn gpu_opens_a_device_or_names_the_remedy() {
+        match resolve(DeviceChoice::Gpu) {
+            Ok(device) => {
+                assert!(cfg!(feature = "gpu"));
+                assert!(!device.is_cpu);
+                assert!(
+                    device.description.contains("GPU: "),
+                    "{}",
+                    device.description
+                );
+            }
+            Err(e) => {
+                assert!(!cfg!(feature = "gpu"), "no GPU with the gpu feature: {e}");
+                assert!(e.to_string().contains("--device cpu"), "{e}");
+            }
+        }
+    }
+}
