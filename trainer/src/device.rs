@@ -59,6 +59,13 @@ pub fn on_cpu<M: Module>(module: M, trained_on: &TrainingDevice) -> M {
     }
 }
 
+/// An opened wgpu device and whether it is a real card.
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // only the GPU build opens one
+struct Opened {
+    device: TrainingDevice,
+    hardware: bool,
+}
+
 #[cfg(feature = "gpu")]
 mod gpu {
     use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -66,13 +73,7 @@ mod gpu {
     use burn::prelude::*;
     use burn::tensor::DeviceKind;
 
-    use super::TrainingDevice;
-
-    /// An opened wgpu device and whether it is a real card.
-    pub(super) struct Opened {
-        pub(super) device: TrainingDevice,
-        pub(super) hardware: bool,
-    }
+    use super::{Opened, TrainingDevice};
 
     /// Opens wgpu's preferred device and runs one reduction on it. wgpu and cubecl
     /// report a missing driver or adapter by panicking; that becomes the error here (the
@@ -121,15 +122,9 @@ mod gpu {
 
 #[cfg(not(feature = "gpu"))]
 mod gpu {
-    use super::TrainingDevice;
+    use super::Opened;
 
-    /// Never opened: this build has no GPU backend.
-    #[allow(dead_code)] // the GPU build's type, never built here
-    pub(super) struct Opened {
-        pub(super) device: TrainingDevice,
-        pub(super) hardware: bool,
-    }
-
+    /// Never opens: this build has no GPU backend.
     pub(super) fn open() -> Result<Opened, String> {
         Err(
             "this edgegan-train was built without the `gpu` feature (Burn's wgpu \

@@ -9,8 +9,13 @@ fn bin() -> Command {
 }
 
 fn run(args: &[&str], cwd: &Path) -> Output {
+    run_with_env(args, cwd, &[])
+}
+
+fn run_with_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     bin()
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .output()
         .expect("failed to start edgegan-train")
@@ -31,21 +36,18 @@ fn tiny_config(dir: &Path) -> std::path::PathBuf {
     path
 }
 
+/// `train` on [`tiny_config`] into `dir/out`, with `extra` flags.
+fn train_tiny(dir: &Path, out: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let cfg = tiny_config(dir);
+    let mut args = vec!["train", "--config", cfg.to_str().unwrap(), "--out", out];
+    args.extend_from_slice(extra);
+    run_with_env(&args, dir, env)
+}
+
 #[test]
 fn train_resume_eval_and_sample_work_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(dir.path());
-    let out = run(
-        &[
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            "r",
-            "-q",
-        ],
-        dir.path(),
-    );
+    let out = train_tiny(dir.path(), "r", &["-q"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("modes captured"), "{stdout}");
@@ -80,19 +82,7 @@ fn train_resume_eval_and_sample_work_from_the_command_line() {
 #[test]
 fn train_on_the_gpu_then_resume_on_the_cpu() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(dir.path());
-    let out = run(
-        &[
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            "r",
-            "--device",
-            "gpu",
-        ],
-        dir.path(),
-    );
+    let out = train_tiny(dir.path(), "r", &["--device", "gpu"], &[]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(
@@ -124,6 +114,38 @@ fn train_on_the_gpu_then_resume_on_the_cpu() {
         "{}",
         stderr(&out)
     );
+    std::fs::write(dir.path().join("tpu.toml"), "device = \"tpu\"\n").unwrap();
+    let out = run(&["train", "--config", "tpu.toml", "--out", "x"], dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("tpu.toml") && err.contains("tpu"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!dir.path().join("x").exists());
+}
+
+/// A machine without a GPU driver: `--device gpu` is one sentence naming the remedy,
+/// exit 2, no run folder; `--device auto` trains on the CPU. The Vulkan loader and EGL
+/// are pointed at nothing so wgpu finds no adapter, as on such a machine.
+#[test]
+fn without_a_gpu_driver_gpu_is_refused_and_auto_uses_the_cpu() {
+    let no_driver = [
+        ("VK_ICD_FILENAMES", "/nonexistent/icd.json"),
+        ("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent/egl.json"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let out = train_tiny(dir.path(), "g", &["--device", "gpu"], &no_driver);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no usable GPU") && err.contains("--device cpu"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!dir.path().join("g").exists());
+    let out = train_tiny(dir.path(), "a", &["--device", "auto"], &no_driver);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("on CPU (flex)"), "{err}");
 }
 
 #[test]
