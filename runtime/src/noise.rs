@@ -99,72 +99,137 @@ impl Gaussian {
 }
 
 /// `(libm::cosf(x), libm::sinf(x))` bit for bit, for `0 ≤ x ≤ 9π/4` (Box–Muller's angle
-/// `2πu2` is below `2π`). These are libm's own branches for that range (FreeBSD's
-/// `s_cosf.c`/`s_sinf.c` and their kernels, the same `f64` arithmetic), without the general
-/// argument reduction (`rem_pio2f`, 2.5 KB of device code) that only larger angles need;
-/// a test holds them to `libm` for every angle the noise can take.
-// The coefficients are written as libm's source prints them (to compare line by line); the
-// extra digits round to the same f64.
-#[allow(clippy::excessive_precision)]
+/// `2πu2` is below `2π`), in integer arithmetic.
+///
+/// libm computes these (FreeBSD's `s_cosf.c`/`s_sinf.c`) by choosing a multiple `m` of
+/// π/2, reducing `y = x − m·π/2` in `f64` and rounding an `f64` polynomial in `y` to `f32`.
+/// On a core without double-precision hardware (every Cortex-M, RISC-V `imac`) that `f64`
+/// arithmetic is software, about 2,500 instructions per angle, and 2 KB of code. Here the
+/// same polynomials (libm's `k_cosf`/`k_sinf` coefficients, exactly) are evaluated in 64-bit
+/// fixed point: `y` is exact (an `f32` minus an `f64` multiple of π/2 is a whole number of
+/// 2^-52 below 2^52), each product keeps 64 fractional bits, and the one rounding is the
+/// final one to `f32`. Fixed point is more accurate than libm's own `f64` evaluation, so the
+/// two round to the same `f32` unless a value lies within about 2^-50 of a rounding
+/// boundary; a test runs every angle the noise can take (all 2^24 + 1) and finds none.
 fn cos_sin_turn(x: f32) -> (f32, f32) {
-    use core::f64::consts::FRAC_PI_2;
-    // libm's `k_cosf` and `k_sinf`: polynomials on [-π/4, π/4], in f64.
-    let k_cos = |x: f64| -> f32 {
-        const C0: f64 = -0.499_999_997_251_031_003_120;
-        const C1: f64 = 0.041_666_623_323_739_063_189_4;
-        const C2: f64 = -0.001_388_676_377_460_992_946_92;
-        const C3: f64 = 0.000_024_390_448_796_277_409_065_4;
-        let z = x * x;
-        let w = z * z;
-        let r = C2 + z * C3;
-        (((1.0 + z * C0) + w * C1) + (w * z) * r) as f32
-    };
-    let k_sin = |x: f64| -> f32 {
-        const S1: f64 = -0.166_666_666_416_265_235_595;
-        const S2: f64 = 0.008_333_329_385_889_463_175_6;
-        const S3: f64 = -0.000_198_393_348_360_966_317_347;
-        const S4: f64 = 0.000_002_718_311_493_989_821_906_4;
-        let z = x * x;
-        let w = z * z;
-        let r = S3 + z * S4;
-        let s = z * x;
-        ((x + s * (S1 + z * S2)) + s * w * r) as f32
-    };
-    let x64 = f64::from(x);
     let ix = x.to_bits() & 0x7fff_ffff;
-    if ix <= 0x3f49_0fda {
-        // |x| ≲ π/4
-        if ix < 0x3980_0000 {
-            return (1.0, x);
-        }
-        return (k_cos(x64), k_sin(x64));
+    if ix < 0x3980_0000 {
+        // |x| < 2^-12: libm's shortcut
+        return (1.0, x);
     }
-    if ix <= 0x407b_53d1 {
-        // |x| ≲ 5π/4
-        let cos = if ix > 0x4016_cbe3 {
-            -k_cos(x64 - 2.0 * FRAC_PI_2)
-        } else {
-            k_sin(FRAC_PI_2 - x64)
-        };
-        let sin = if ix <= 0x4016_cbe3 {
-            k_cos(x64 - FRAC_PI_2)
-        } else {
-            k_sin(-(x64 - 2.0 * FRAC_PI_2))
-        };
-        return (cos, sin);
+    // libm's choice of the multiple of π/2 for each range of x (…0fda ≈ π/4, …cbe3 ≈ 3π/4,
+    // …53d1 ≈ 5π/4, …eddf ≈ 7π/4)
+    let m = match ix {
+        ..=0x3f49_0fda => 0,
+        ..=0x4016_cbe3 => 1,
+        ..=0x407b_53d1 => 2,
+        ..=0x40af_eddf => 3,
+        _ => 4,
+    };
+    // x and m·π/2 (libm's f64 constant) as whole numbers of 2^-52; x ≥ 2^-12, so the
+    // shift is at least 17, and x < 8 keeps it under 2^55
+    let exponent = (ix >> 23) as i32;
+    let x_units = i64::from((ix & 0x7f_ffff) | 0x80_0000) << (exponent - 98);
+    let y = x_units - MULTIPLES_OF_PI_2[m];
+    // |y| ≤ π/4 < 1 as a 64-bit fraction (exact: |y| < 2^52 units of 2^-52)
+    let y_q64 = y.unsigned_abs() << 12;
+    let z = mul_hi(y_q64, y_q64);
+    // k_cosf: 1 + z·(C0 + z·(C1 + z·(C2 + z·C3))), signs (− + − +) taken out
+    let t = COS_C2 - mul_hi(z, COS_C3);
+    let t = COS_C1 - mul_hi(z, t);
+    let t = COS_C0 - mul_hi(z, t);
+    let cos_y = round_to_f32(0u64.wrapping_sub(mul_hi(z, t)), -64);
+    // k_sinf: y·(1 + z·(S1 + z·(S2 + z·(S3 + z·S4)))), signs (− + − +) taken out; the
+    // product with y normalised first, so that a small y keeps 64 significant bits
+    let t = SIN_S3 - mul_hi(z, SIN_S4);
+    let t = SIN_S2 - mul_hi(z, t);
+    let t = SIN_S1 - mul_hi(z, t);
+    let factor = 0u64.wrapping_sub(mul_hi(z, t));
+    let sin_abs_y = match y_q64.leading_zeros() {
+        64 => 0.0,
+        lz => round_to_f32(mul_hi(y_q64 << lz, factor), -64 - lz as i32),
+    };
+    let sin_y = if y < 0 { -sin_abs_y } else { sin_abs_y };
+    // cos x and sin x from cos y and sin y, as libm's branches combine them
+    match m {
+        0 | 4 => (cos_y, sin_y),
+        1 => (-sin_y, cos_y),
+        2 => (-cos_y, -sin_y),
+        _ => (sin_y, -cos_y),
     }
-    // |x| ≲ 9π/4
-    let cos = if ix > 0x40af_eddf {
-        k_cos(x64 - 4.0 * FRAC_PI_2)
+}
+
+/// libm's `f64` multiples of π/2 (`m · FRAC_PI_2`, rounded as libm rounds them) as whole
+/// numbers of 2^-52.
+const MULTIPLES_OF_PI_2: [i64; 5] = {
+    use core::f64::consts::FRAC_PI_2;
+    [
+        0,
+        units_of_2_pow_minus_52(FRAC_PI_2),
+        units_of_2_pow_minus_52(2.0 * FRAC_PI_2),
+        units_of_2_pow_minus_52(3.0 * FRAC_PI_2),
+        units_of_2_pow_minus_52(4.0 * FRAC_PI_2),
+    ]
+};
+
+/// libm's `k_cosf`/`k_sinf` coefficients (magnitudes; written as libm's source prints them,
+/// the extra digits round to the same f64) as 64-bit fractions: exact except C3, S3 and S4,
+/// whose last bits lie below 2^-64.
+#[allow(clippy::excessive_precision)]
+mod coefficients {
+    use super::q64;
+    pub const COS_C0: u64 = q64(0.499_999_997_251_031_003_120);
+    pub const COS_C1: u64 = q64(0.041_666_623_323_739_063_189_4);
+    pub const COS_C2: u64 = q64(0.001_388_676_377_460_992_946_92);
+    pub const COS_C3: u64 = q64(0.000_024_390_448_796_277_409_065_4);
+    pub const SIN_S1: u64 = q64(0.166_666_666_416_265_235_595);
+    pub const SIN_S2: u64 = q64(0.008_333_329_385_889_463_175_6);
+    pub const SIN_S3: u64 = q64(0.000_198_393_348_360_966_317_347);
+    pub const SIN_S4: u64 = q64(0.000_002_718_311_493_989_821_906_4);
+}
+use coefficients::*;
+
+/// A positive `f64` of at least 1 and below 2^11 as a whole number of 2^-52 (exact).
+const fn units_of_2_pow_minus_52(c: f64) -> i64 {
+    let bits = c.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    (((bits & ((1 << 52) - 1)) | (1 << 52)) as i64) << exponent
+}
+
+/// A positive `f64` below 1 as a 64-bit fraction (`⌊c · 2^64⌋`).
+const fn q64(c: f64) -> u64 {
+    let bits = c.to_bits();
+    let shift = ((bits >> 52) & 0x7ff) as i32 - 1023 - 52 + 64;
+    let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
+    if shift >= 0 {
+        mantissa << shift
     } else {
-        k_sin(x64 - 3.0 * FRAC_PI_2)
-    };
-    let sin = if ix <= 0x40af_eddf {
-        -k_cos(x64 - 3.0 * FRAC_PI_2)
-    } else {
-        k_sin(x64 - 4.0 * FRAC_PI_2)
-    };
-    (cos, sin)
+        mantissa >> -shift
+    }
+}
+
+/// `⌊a · b / 2^64⌋`, from four 32 × 32 → 64-bit products (one `UMULL` each on Armv7-M;
+/// a `u128` product would be a library call on 32-bit cores).
+#[inline(always)]
+fn mul_hi(a: u64, b: u64) -> u64 {
+    let (a1, a0) = (a >> 32, a & 0xffff_ffff);
+    let (b1, b0) = (b >> 32, b & 0xffff_ffff);
+    let mid = a1 * b0 + ((a0 * b0) >> 32);
+    let mid2 = a0 * b1 + (mid & 0xffff_ffff);
+    a1 * b1 + (mid >> 32) + (mid2 >> 32)
+}
+
+/// `v · 2^exponent` (`v > 0`) rounded to the nearest `f32`, ties to even; the result must
+/// be a normal number (it is, for every angle: |sin y| > 2^-30).
+fn round_to_f32(v: u64, exponent: i32) -> f32 {
+    let lz = v.leading_zeros() as i32;
+    let n = v << lz;
+    let mantissa = (n >> 40) as u32; // 24 bits, the leading one included
+    let rest = n << 24;
+    let up = u32::from(rest > 1 << 63 || (rest == 1 << 63 && mantissa & 1 == 1));
+    let biased = (exponent - lz + 63 + 127) as u32;
+    // the leading one adds 1 to the exponent field, and a carry out of the mantissa too
+    f32::from_bits(((biased - 1) << 23) + mantissa + up)
 }
 
 /// Fills `out` with the generator noise `z` for `seed`: what the sampler feeds the model.
