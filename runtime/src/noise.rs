@@ -121,9 +121,9 @@ fn cos_sin_turn(x: f32) -> (f32, f32) {
     // …53d1 ≈ 5π/4, …eddf ≈ 7π/4)
     let m = match ix {
         ..=0x3f49_0fda => 0,
-        ..=0x4016_cbe3 => 1,
-        ..=0x407b_53d1 => 2,
-        ..=0x40af_eddf => 3,
+        0x3f49_0fdb..=0x4016_cbe3 => 1,
+        0x4016_cbe4..=0x407b_53d1 => 2,
+        0x407b_53d2..=0x40af_eddf => 3,
         _ => 4,
     };
     // x and m·π/2 (libm's f64 constant) as whole numbers of 2^-52; x ≥ 2^-12, so the
