@@ -210,7 +210,6 @@ const fn q64(c: f64) -> u64 {
 
 /// `⌊a · b / 2^64⌋`, from four 32 × 32 → 64-bit products (one `UMULL` each on Armv7-M;
 /// a `u128` product would be a library call on 32-bit cores).
-#[inline(always)]
 fn mul_hi(a: u64, b: u64) -> u64 {
     let (a1, a0) = (a >> 32, a & 0xffff_ffff);
     let (b1, b0) = (b >> 32, b & 0xffff_ffff);
