@@ -1,10 +1,11 @@
-//! Deterministic Gaussian noise: PCG32 plus Box–Muller on `libm`.
+//! Deterministic Gaussian noise: PCG32 plus Box–Muller.
 //!
 //! The generator's input `z` is a function of the seed only, with the same bits on every
-//! target: PCG32 is integer arithmetic, the uniform-to-float step is exact, and the
-//! transcendental functions come from `libm` (software, the same code everywhere), never
-//! from `std` or a platform maths library. Nothing here depends on Cargo features, so
-//! feature unification cannot switch the maths.
+//! target: PCG32 is integer arithmetic, the uniform-to-float step is exact, `log` and
+//! `sqrt` come from `libm` (software, the same code everywhere), never from `std` or a
+//! platform maths library, and `cos`/`sin` are libm's polynomials evaluated in integer
+//! fixed point (`cos_sin_turn`), bit for bit libm's. Nothing here depends on Cargo
+//! features, so feature unification cannot switch the maths.
 
 /// PCG32 (XSH-RR, 64-bit state, 32-bit output), as in O'Neill's reference `pcg32_random_r`.
 #[derive(Clone, Debug, PartialEq, Eq)]
