@@ -645,6 +645,8 @@ impl<'a> DeviceModel<'a> {
         }
     }
 
+    // (inlined: its `Result<OpRecord>` was copied out with a `memcpy` call per op)
+    #[inline(always)]
     fn record(&self, i: usize) -> Result<OpRecord, Error> {
         let r = self.ops.get(i * OP_RECORD_LEN..).ok_or(Error::Internal)?;
         OpRecord::decode(r).map_err(|reason| Error::BadOp {
@@ -746,7 +748,9 @@ impl<'a> DeviceModel<'a> {
         for (slot, &t) in inputs.iter_mut().zip(rec.inputs()) {
             decode_into((tensors, count), t, slot).map_err(bad)?;
         }
-        let output = *output;
+        // (references, not copies: each move of a 36-byte `TensorInfo` was a `memcpy` call
+        // at `opt-level = "z"`)
+        let (inputs, output) = (&*inputs, &*output);
         let ins = inputs.get(..n_inputs).unwrap_or(&[]);
         let cx = Ctx {
             model: self,
@@ -758,7 +762,7 @@ impl<'a> DeviceModel<'a> {
         let op = prepared.as_ref().map_err(|&reason| bad(reason))?;
         f(PreparedOp {
             inputs: ins,
-            output: &output,
+            output,
             op,
         });
         Ok(())

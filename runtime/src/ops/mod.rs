@@ -290,7 +290,7 @@ pub(crate) struct Ctx<'m, 'a> {
     pub rec: &'m OpRecord,
     /// The used inputs.
     pub ins: &'m [TensorInfo],
-    pub output: TensorInfo,
+    pub output: &'m TensorInfo,
 }
 
 impl<'a> Ctx<'_, 'a> {
@@ -305,7 +305,7 @@ impl<'a> Ctx<'_, 'a> {
 
     /// Whether every tensor of the op has dtype `dt`.
     pub fn all(&self, dt: DType) -> bool {
-        self.ins.iter().chain([&self.output]).all(|t| t.dtype == dt)
+        self.ins.iter().chain([self.output]).all(|t| t.dtype == dt)
     }
 
     /// Whether no arena input overlaps the output.

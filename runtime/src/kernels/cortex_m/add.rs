@@ -10,7 +10,6 @@
 use crate::kernels::add::{ADD_LEFT_SHIFT, AddI8Params};
 use crate::kernels::broadcast::{Broadcast, Side, zip_broadcast};
 use crate::kernels::mul::MulI8Params;
-use crate::quant::saturating_rounding_doubling_high_mul;
 
 /// `multiply_by_quantized_multiplier(·, multiplier, shift)` with its shift's left amount,
 /// right amount, mask and rounding threshold worked out once.
@@ -26,6 +25,7 @@ pub(crate) struct Rescale {
 impl Rescale {
     #[inline(always)]
     pub(crate) fn new(multiplier: i32, shift: i32) -> Self {
+        debug_assert!(multiplier >= 0, "a validated requantisation multiplier");
         let right = (-shift).clamp(0, 31) as u32;
         let mask = ((1i64 << right) - 1) as i32;
         Rescale {
@@ -37,11 +37,16 @@ impl Rescale {
         }
     }
 
-    /// Equal to `multiply_by_quantized_multiplier(x, multiplier, shift)`.
+    /// Equal to `multiply_by_quantized_multiplier(x, multiplier, shift)` for a multiplier of
+    /// at least 0, which is every multiplier a model that loaded has (`requant_ok`).
     #[inline(always)]
     pub(crate) fn apply(self, x: i32) -> i32 {
-        // `x · 2^left`, wrapping (`left` ≤ 31), then gemmlowp's rounding divide by 2^right
-        let h = saturating_rounding_doubling_high_mul(x.wrapping_shl(self.left), self.multiplier);
+        // `x · 2^left`, wrapping (`left` ≤ 31), then gemmlowp's rounding high multiply
+        // (`saturating_rounding_doubling_high_mul`, one add and a shift) without its
+        // saturation, which only `x = multiplier = i32::MIN` reaches (5 instructions per
+        // output at `opt-level = "z"`), then its rounding divide by 2^right
+        let xs = i64::from(x.wrapping_shl(self.left));
+        let h = ((xs * i64::from(self.multiplier) + (1 << 30)) >> 31) as i32;
         let threshold = self.half + i32::from(h < 0);
         (h >> self.right) + i32::from((h & self.mask) > threshold)
     }
