@@ -98,7 +98,7 @@ impl Op<'_> for Clip {
         let p = Params::decode(cx.params());
         match cx.rec.format {
             OpFormat::W8A8 => {
-                if !cx.all(DType::I8) || !same_quant(x, &cx.output) || p.q_min > p.q_max {
+                if !cx.all(DType::I8) || !same_quant(x, cx.output) || p.q_min > p.q_max {
                     return Err("int8 clip needs int8 tensors of one quantisation, min <= max");
                 }
                 Ok(Clip::I8 {

@@ -319,7 +319,7 @@ impl<'a> Ctx<'_, 'a> {
     /// dtype and one quantisation, lie apart, and are int8 exactly in a w8a8 record.
     pub fn moves_data(&self, x: &TensorInfo) -> bool {
         self.all(x.dtype)
-            && same_quant(x, &self.output)
+            && same_quant(x, self.output)
             && self.disjoint()
             && (self.rec.format == OpFormat::W8A8) == (x.dtype == DType::I8)
     }
