@@ -10,6 +10,7 @@
 use crate::kernels::add::{ADD_LEFT_SHIFT, AddI8Params};
 use crate::kernels::broadcast::{Broadcast, Side, zip_broadcast};
 use crate::kernels::mul::MulI8Params;
+use crate::quant::rounding_doubling_high_mul;
 
 /// `multiply_by_quantized_multiplier(·, multiplier, shift)` with its shift's left amount,
 /// right amount, mask and rounding threshold worked out once.
@@ -42,11 +43,9 @@ impl Rescale {
     #[inline(always)]
     pub(crate) fn apply(self, x: i32) -> i32 {
         // `x · 2^left`, wrapping (`left` ≤ 31), then gemmlowp's rounding high multiply
-        // (`saturating_rounding_doubling_high_mul`, one add and a shift) without its
-        // saturation, which only `x = multiplier = i32::MIN` reaches (5 instructions per
-        // output at `opt-level = "z"`), then its rounding divide by 2^right
-        let xs = i64::from(x.wrapping_shl(self.left));
-        let h = ((xs * i64::from(self.multiplier) + (1 << 30)) >> 31) as i32;
+        // without its saturation (the multiplier is not negative), then its rounding divide
+        // by 2^right
+        let h = rounding_doubling_high_mul(x.wrapping_shl(self.left), self.multiplier);
         let threshold = self.half + i32::from(h < 0);
         (h >> self.right) + i32::from((h & self.mask) > threshold)
     }
