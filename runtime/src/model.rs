@@ -754,6 +754,7 @@ impl<'a> DeviceModel<'a> {
         let ins = inputs.get(..n_inputs).unwrap_or(&[]);
         let cx = Ctx {
             model: self,
+            index: i,
             rec: &rec,
             ins,
             output,

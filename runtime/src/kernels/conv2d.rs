@@ -67,6 +67,19 @@ impl Conv2dParams {
     }
 }
 
+/// What is known of a convolution's input beyond its shape, which a kernel may exploit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Conv2dInput {
+    /// Any `[C, H, W]` input.
+    #[default]
+    Any,
+    /// A nearest-neighbour ×2 upsampling (each 2×2 block of the input one value). The host
+    /// kernel runs a 3×3, stride-1, padding-1 convolution of such an input as four 2×2
+    /// convolutions of the low-resolution values: 4/9 of the multiply-accumulates, the same
+    /// integers.
+    Upsampled2x,
+}
+
 /// Zero points and clamps of the int8 kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Conv2dI8Quant {

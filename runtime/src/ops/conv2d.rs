@@ -5,7 +5,7 @@ use super::linear::{self, Offsets, Weights};
 use super::{Ctx, Eval, Op, built, f32s, f32s_mut, i8s, i8s_mut};
 use crate::Error;
 use crate::format::{NONE, OpFormat, PARAM_WORDS};
-use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams};
+use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dInput, Conv2dParams};
 use crate::kernels::{self, cortex_m};
 
 /// The record parameters of a Conv2d op. Pairs of sizes share a word (low 16 bits first);
@@ -101,6 +101,8 @@ pub(crate) struct Conv2d<'a> {
     pub(super) p: Conv2dParams,
     pub(super) q: Conv2dI8Quant,
     pub(super) weights: Weights<'a>,
+    /// What the host kernel may assume of the input (set by [`upsampled_input`]).
+    pub(super) input: Conv2dInput,
 }
 
 /// The kernel geometry of `prm` on input `[c, ih, iw]`, checked against the output.
@@ -180,7 +182,28 @@ pub(super) fn prepare_conv<'a>(
             act_max,
         },
         weights,
+        input: Conv2dInput::Any,
     })
+}
+
+/// [`Conv2dInput::Upsampled2x`] when the op right before this one is a nearest ×2 Upsample
+/// that writes this op's input, else [`Conv2dInput::Any`]. Only the host kernels use it,
+/// so only hosts look (the device skips the record's decoding).
+fn upsampled_input(cx: &Ctx<'_, '_>) -> Conv2dInput {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        use super::{OpKind, upsample};
+        let before = cx.index.checked_sub(1).and_then(|i| cx.model.op(i));
+        if let (Some(before), Some(&x)) = (before, cx.rec.inputs().first()) {
+            let up = upsample::Params::decode(&before.params);
+            let nearest_2x = (up.factor_h, up.factor_w, up.mode) == (2, 2, upsample::NEAREST);
+            if before.kind == OpKind::Upsample && before.output == x && nearest_2x {
+                return Conv2dInput::Upsampled2x;
+            }
+        }
+    }
+    let _ = cx;
+    Conv2dInput::Any
 }
 
 impl Conv2d<'_> {
@@ -200,7 +223,9 @@ impl Conv2d<'_> {
             let x = i8s(cx.io.input(cx.x0()?)?);
             let y = i8s_mut(cx.io.out);
             let conv = crate::kernels::host::conv2d::conv2d_i8_batch_host;
-            conv(&self.p, &self.q, rows, x, w, bias, mult, shift, y);
+            conv(
+                &self.p, &self.q, self.input, rows, x, w, bias, mult, shift, y,
+            );
             return Ok(true);
         }
         let _ = (cx, rows);
@@ -224,7 +249,11 @@ impl<'a> Op<'a> for Conv2d<'a> {
             too_large: "conv2d too large",
             too_deep: "int8 conv2d too deep for an int32 accumulator",
         };
-        prepare_conv(cx, &at, &msg, |x, y| geometry(&prm, x, y))
+        let conv = prepare_conv(cx, &at, &msg, |x, y| geometry(&prm, x, y))?;
+        Ok(Conv2d {
+            input: upsampled_input(cx),
+            ..conv
+        })
     }
 
     fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {
@@ -251,7 +280,11 @@ impl<'a> Op<'a> for Conv2d<'a> {
                 #[cfg(all(target_arch = "arm", not(feature = "cortex-m-dsp")))]
                 let conv = cortex_m::conv2d::conv2d_i8_m4;
                 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-                let conv = crate::kernels::host::conv2d::conv2d_i8_host;
+                let conv = |p, q, x, w, b, m, s, y| {
+                    crate::kernels::host::conv2d::conv2d_i8_host(
+                        p, q, self.input, x, w, b, m, s, y,
+                    );
+                };
                 #[cfg(not(any(
                     target_arch = "arm",
                     target_arch = "x86_64",
@@ -278,5 +311,47 @@ impl<'a> Op<'a> for Conv2d<'a> {
         let m = p.out_channels;
         let bias = if self.weights.has_bias() { m } else { 0 };
         (m * p.in_channels * p.kernel_h * p.kernel_w + bias) as u64
+    }
+}
+
+#[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod tests {
+    use super::*;
+    use crate::DeviceModel;
+    use crate::ops::Prepared;
+
+    /// The input kinds of a shipped model's Conv2d ops, in op order.
+    fn conv_inputs(name: &str) -> Vec<Conv2dInput> {
+        let path = std::format!(
+            "{}/../models/{name}/model.w8a8.egm",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+        // as u32 words: the model must start 4-byte aligned
+        let mut words = vec![0u32; bytes.len().div_ceil(4)];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
+        let model = DeviceModel::from_bytes(&bytemuck::cast_slice(&words)[..bytes.len()])
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut inputs = Vec::new();
+        for i in 0..model.op_count() {
+            let input = model.with_prepared(i, |op| match op.op {
+                Prepared::Conv2d(conv) => Some(conv.input),
+                _ => None,
+            });
+            inputs.extend(input.unwrap_or_else(|e| panic!("{path} op {i}: {e}")));
+        }
+        inputs
+    }
+
+    #[test]
+    fn up_blocks_of_the_shipped_generators_take_the_upsampled_kernel() {
+        // fashion-cgan: two up-blocks (Resize then Conv) and the output conv
+        use Conv2dInput::{Any, Upsampled2x};
+        assert_eq!(conv_inputs("fashion-cgan"), [Upsampled2x, Upsampled2x, Any]);
+        let inpaint = conv_inputs("fashion-inpaint");
+        assert!(
+            inpaint.contains(&Upsampled2x),
+            "fashion-inpaint convs: {inpaint:?}"
+        );
     }
 }

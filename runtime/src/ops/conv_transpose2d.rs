@@ -180,7 +180,7 @@ impl<'a> Op<'a> for ConvTranspose2d<'a> {
 
     fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error> {
         let x = cx.io.input(cx.x0()?)?;
-        let Conv2d { p, q, weights } = &self.0;
+        let Conv2d { p, q, weights, .. } = &self.0;
         match *weights {
             Weights::F32 { w, bias } => {
                 built(OpFormat::F32)?;

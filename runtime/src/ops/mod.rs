@@ -287,6 +287,8 @@ registry! {
 /// op's tensors, already decoded.
 pub(crate) struct Ctx<'m, 'a> {
     pub model: &'m DeviceModel<'a>,
+    /// The op's index in the op table.
+    pub index: usize,
     pub rec: &'m OpRecord,
     /// The used inputs.
     pub ins: &'m [TensorInfo],

@@ -4,30 +4,49 @@
 //! The input, less its zero point, is staged once per call as 16-bit pairs of adjacent
 //! channels, `stage[(c/2, y + pt)][x + pl] = (x̃[c], x̃[c+1])` (zero outside the image),
 //! and the weights as the matching pairs `(w[m, c, ky, kx], w[m, c+1, ky, kx])`. A tile is
-//! [`PT`] output columns of one row × [`MB`] output channels; for each tap `(c/2, ky, kx)` the
-//! tile's 16 input pairs are one contiguous run of the stage, and one `vpmaddwd` per 8 columns
-//! adds both channels' products to the 32-bit accumulators. The int8 sum is exact, so the
-//! pairing (a different order than the reference's) changes no output.
+//! [`PT`] consecutive staged positions × [`MB`] output channels; for each tap `(c/2, ky, kx)`
+//! the tile's 16 input pairs are one contiguous run of the stage, and one `vpmaddwd` per 8
+//! positions adds both channels' products to the 32-bit accumulators. The int8 sum is exact,
+//! so the pairing (a different order than the reference's) changes no output.
+//!
+//! A 3×3 convolution (stride 1, padding 1) of a nearest-neighbour ×2 upsampling — a DCGAN
+//! generator's up-block, where most of its multiply-accumulates are — runs as four 2×2
+//! convolutions of the low-resolution input ([`Conv2dInput::Upsampled2x`]). Output row
+//! `2i + a` reads upsampled rows `2i + a − 1 ..= 2i + a + 1`, which are low rows
+//! `i − 1, i, i` (`a = 0`) or `i, i, i + 1` (`a = 1`); so the output phase `(a, b)` is a
+//! 2×2 kernel whose taps are sums of the 3×3 taps (per axis `[w0, w1 + w2]` or
+//! `[w0 + w1, w2]`), over the low-resolution input padded by one. Each term of the
+//! reference's sum is still there (a tap that reads one input twice now multiplies it once
+//! by the two weights' sum), so the integer result is the same: 4/9 of the
+//! multiply-accumulates, exactly. The phases' positions are laid out flat, one row after
+//! another with one zero column between rows (its left and right padding at once), so that
+//! a 7-column image fills 7 of every 8 lanes rather than 7 of 16.
 
 use super::Simd;
 #[cfg(target_arch = "x86_64")]
 use super::requant::requantize8_avx2;
 use super::requant::requantize8_portable;
-use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dParams};
+use crate::kernels::conv2d::{Conv2dI8Quant, Conv2dInput, Conv2dParams};
 use crate::kernels::cortex_m::conv2d::conv2d_i8_tiled;
 
-/// Output columns per tile: two vectors of eight 32-bit accumulators.
+/// Output positions per tile: two vectors of eight 32-bit accumulators.
 const PT: usize = 16;
 /// Output channels per pass (eight accumulator vectors).
 const MB: usize = 4;
 /// The smaller stage and weight buffers (8 and 16 KiB), for convolutions that fit.
 const SMALL: usize = 4 * 1024;
-/// Most packed weight pairs, `M · ⌈C/2⌉ · KH · KW` (64 KiB of stack).
+/// Most packed weight pairs (64 KiB of stack): `M · ⌈C/2⌉ · KH · KW`, or `4 · M · ⌈C/2⌉ · 4`
+/// for the phases of an upsampled input.
 const MAX_WEIGHT_PAIRS: usize = 16 * 1024;
-/// Most staged 16-bit inputs, `⌈C/2⌉ · HP · 2 · (⌈OW/PT⌉·PT + KW − 1)` (64 KiB of stack).
+/// Most staged 16-bit inputs (64 KiB of stack): `⌈C/2⌉ · HP · 2 · (⌈OW/PT⌉·PT + KW − 1)`, or
+/// `⌈C/2⌉ · 2 · ((H/2 + 2)·(W/2 + 1) + PT + 1)` for an upsampled input.
 const MAX_STAGE: usize = 32 * 1024;
 
-/// The sizes of one call, derived once.
+/// Most int8 outputs of the four phases of an upsampled input before they are interleaved,
+/// `4 · M · (H/2)·(W/2 + 1)` rounded up to tiles (16 KiB of stack).
+const MAX_PHASE_OUTPUTS: usize = 16 * 1024;
+
+/// The sizes of one call on the input as it is, derived once.
 #[derive(Clone, Copy)]
 struct Shape {
     /// Channel pairs `⌈C/2⌉`.
@@ -57,12 +76,87 @@ impl Shape {
     }
 }
 
-/// int8 conv2d for hosts; equal to [`conv2d_i8`](crate::kernels::conv2d::conv2d_i8).
+/// The sizes of a 3×3 convolution of a ×2 upsampling run as its four output phases.
+#[derive(Clone, Copy)]
+struct Phases {
+    /// Channel pairs `⌈C/2⌉`.
+    pairs: usize,
+    /// The low-resolution input's height and width (half the conv's input).
+    low_h: usize,
+    low_w: usize,
+    /// Staged pairs per row: `W/2 + 1` (the zero column between rows pads both sides).
+    pitch: usize,
+    /// Staged 16-bit values per channel pair: `2·((H/2 + 2)·pitch + PT + 1)`, which covers
+    /// every tap of every tile, the last tile's unused positions included.
+    pair_len: usize,
+    /// Weight pairs per output channel and phase: `⌈C/2⌉·4`.
+    per_m: usize,
+    /// Positions per phase and channel in the phase outputs: `(H/2)·pitch` rounded up to
+    /// whole tiles.
+    padded: usize,
+}
+
+impl Phases {
+    /// `Some` for a 3×3, stride-1, padding-1 convolution of an even-sized input that fits
+    /// the buffers.
+    fn of(p: &Conv2dParams) -> Option<Self> {
+        let same = p.out_h == p.in_h && p.out_w == p.in_w;
+        let geometry = (p.kernel_h, p.kernel_w, p.stride_h, p.stride_w) == (3, 3, 1, 1)
+            && (p.pad_top, p.pad_left) == (1, 1)
+            && same
+            && p.in_h.is_multiple_of(2)
+            && p.in_w.is_multiple_of(2);
+        if !geometry {
+            return None;
+        }
+        let pairs = p.in_channels.div_ceil(2);
+        let (low_h, low_w) = (p.in_h / 2, p.in_w / 2);
+        let pitch = low_w + 1;
+        let pair_len = 2 * (low_h.checked_add(2)?.checked_mul(pitch)? + PT + 1);
+        let per_m = pairs * 4;
+        let padded = (low_h * pitch).div_ceil(PT) * PT;
+        let fits = pairs.checked_mul(pair_len)? <= MAX_STAGE
+            && per_m.checked_mul(p.out_channels)?.checked_mul(4)? <= MAX_WEIGHT_PAIRS
+            && padded.checked_mul(p.out_channels)?.checked_mul(4)? <= MAX_PHASE_OUTPUTS;
+        fits.then_some(Phases {
+            pairs,
+            low_h,
+            low_w,
+            pitch,
+            pair_len,
+            per_m,
+            padded,
+        })
+    }
+}
+
+/// How a call is computed.
+#[derive(Clone, Copy)]
+enum Plan {
+    /// The kernel over the input as it is.
+    Direct(Shape),
+    /// The four output phases' 2×2 kernels over the low-resolution input.
+    Phases(Phases),
+}
+
+impl Plan {
+    /// Staged 16-bit values and packed weight pairs the plan needs for `m` output channels.
+    fn sizes(&self, m: usize) -> (usize, usize) {
+        match self {
+            Plan::Direct(s) => (s.pairs * s.rows * s.row_len, s.per_m * m),
+            Plan::Phases(f) => (f.pairs * f.pair_len, 4 * f.per_m * m),
+        }
+    }
+}
+
+/// int8 conv2d for hosts; equal to [`conv2d_i8`](crate::kernels::conv2d::conv2d_i8). `input`
+/// says what is known of `x` (an [`Conv2dInput::Upsampled2x`] input must be one).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn conv2d_i8_host(
     p: &Conv2dParams,
     q: &Conv2dI8Quant,
+    input: Conv2dInput,
     x: &[i8],
     w: &[i8],
     bias: &[i32],
@@ -71,7 +165,7 @@ pub fn conv2d_i8_host(
     y: &mut [i8],
 ) {
     let simd = Simd::detect();
-    conv2d_i8_with(p, q, 1, x, w, (bias, multiplier, shift), y, simd);
+    conv2d_i8_with(p, q, (input, 1, x), w, (bias, multiplier, shift), y, simd);
 }
 
 /// int8 conv2d for hosts over a batch: `x` holds `rows` input samples and `y` `rows`
@@ -83,6 +177,7 @@ pub fn conv2d_i8_host(
 pub fn conv2d_i8_batch_host(
     p: &Conv2dParams,
     q: &Conv2dI8Quant,
+    input: Conv2dInput,
     rows: usize,
     x: &[i8],
     w: &[i8],
@@ -92,16 +187,22 @@ pub fn conv2d_i8_batch_host(
     y: &mut [i8],
 ) {
     let simd = Simd::detect();
-    conv2d_i8_with(p, q, rows, x, w, (bias, multiplier, shift), y, simd);
+    conv2d_i8_with(
+        p,
+        q,
+        (input, rows, x),
+        w,
+        (bias, multiplier, shift),
+        y,
+        simd,
+    );
 }
 
 /// [`conv2d_i8_batch_host`] with the bodies `simd` allows.
-#[allow(clippy::too_many_arguments)]
 fn conv2d_i8_with(
     p: &Conv2dParams,
     q: &Conv2dI8Quant,
-    rows: usize,
-    x: &[i8],
+    (input, rows, x): (Conv2dInput, usize, &[i8]),
     w: &[i8],
     (bias, multiplier, shift): (&[i32], &[i32], &[i32]),
     y: &mut [i8],
@@ -119,7 +220,12 @@ fn conv2d_i8_with(
         && w.len() >= m * p.in_channels * taps
         && y.len() >= rows * y_len;
     let zp = i8::try_from(q.input_zero_point).map(i16::from);
-    let (Some(s), Ok(zp), true) = (Shape::of(p), zp, contract) else {
+    let phases = match input {
+        Conv2dInput::Upsampled2x => Phases::of(p).map(Plan::Phases),
+        Conv2dInput::Any => None,
+    };
+    let plan = phases.or_else(|| Shape::of(p).map(Plan::Direct));
+    let (Some(plan), Ok(zp), true) = (plan, zp, contract) else {
         let samples = x.chunks(x_len.max(1)).zip(y.chunks_mut(y_len.max(1)));
         for (x, y) in samples.take(rows) {
             conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
@@ -127,10 +233,18 @@ fn conv2d_i8_with(
         return;
     };
     // the buffers live on the stack, zeroed on every call: the smallest size that fits
-    let small_stage = s.pairs * s.rows * s.row_len <= SMALL;
-    let small_pack = s.per_m * m <= SMALL;
-    let args = (p, q, s, zp, (rows, x), w, (bias, multiplier, shift), simd);
-    match (small_stage, small_pack) {
+    let (stage_len, pack_len) = plan.sizes(m);
+    let args = (
+        p,
+        q,
+        plan,
+        zp,
+        (rows, x),
+        w,
+        (bias, multiplier, shift),
+        simd,
+    );
+    match (stage_len <= SMALL, pack_len <= SMALL) {
         (true, true) => run::<SMALL, SMALL>(args, y),
         (true, false) => run::<SMALL, MAX_WEIGHT_PAIRS>(args, y),
         (false, true) => run::<MAX_STAGE, SMALL>(args, y),
@@ -142,7 +256,7 @@ fn conv2d_i8_with(
 type RunArgs<'a> = (
     &'a Conv2dParams,
     &'a Conv2dI8Quant,
-    Shape,
+    Plan,
     i16,
     (usize, &'a [i8]),
     &'a [i8],
@@ -150,31 +264,60 @@ type RunArgs<'a> = (
     Simd,
 );
 
-/// The convolution with a stage of `S` values and `W` weight pairs (enough for `s`).
+/// The convolution with a stage of `S` values and `W` weight pairs (enough for the plan).
 #[inline(never)]
 fn run<const S: usize, const W: usize>(
-    (p, q, s, zp, (rows, x), w, (bias, multiplier, shift), simd): RunArgs<'_>,
+    (p, q, plan, zp, (rows, x), w, requant, simd): RunArgs<'_>,
     y: &mut [i8],
 ) {
     let mut packed = [0i32; W];
-    pack_weights(p, &s, w, &mut packed);
+    let (c, m, taps) = (p.in_channels, p.out_channels, p.kernel_h * p.kernel_w);
+    // `w[m, c, t]` (zero past the last channel)
+    let weight = |m: usize, ch: usize, t: usize| {
+        if ch < c {
+            i16::from(w[(m * c + ch) * taps + t])
+        } else {
+            0
+        }
+    };
+    match plan {
+        Plan::Direct(s) => pack_weights(m, s.pairs, taps, weight, &mut packed),
+        Plan::Phases(f) => pack_phase_weights(
+            m,
+            &f,
+            |m, ch| match w.get((m * c + ch) * 9..) {
+                Some([k0, k1, k2, k3, k4, k5, k6, k7, k8, ..]) if ch < c => {
+                    [*k0, *k1, *k2, *k3, *k4, *k5, *k6, *k7, *k8].map(i16::from)
+                }
+                _ => [0; 9],
+            },
+            &mut packed,
+        ),
+    }
     // every sample is staged at the same places: the padding stays zero
     let mut stage = [0i16; S];
+    let mut phase_outputs = [0i8; MAX_PHASE_OUTPUTS];
     let x_len = p.in_channels * p.in_h * p.in_w;
     let y_len = p.out_channels * p.out_h * p.out_w;
     let samples = x.chunks(x_len.max(1)).zip(y.chunks_mut(y_len.max(1)));
     for (x, y) in samples.take(rows) {
-        stage_input(p, &s, zp, x, &mut stage);
-        run_sample(
-            p,
-            q,
-            &s,
-            (&stage, &packed),
-            (bias, multiplier, shift),
-            simd,
-            y,
-        );
+        match plan {
+            Plan::Direct(s) => {
+                stage_input(p, &s, zp, x, &mut stage);
+                run_sample(p, q, &s, (&stage, &packed), requant, simd, y);
+            }
+            Plan::Phases(f) => {
+                stage_low_resolution(p, &f, zp, x, &mut stage);
+                let phases = &mut phase_outputs[..];
+                run_phases(p, q, &f, (&stage, &packed), requant, simd, phases, y);
+            }
+        }
     }
+}
+
+/// The requantisation parameters of channel `m`, each splat over eight lanes.
+fn channel_requant((bias, multiplier, shift): (&[i32], &[i32], &[i32]), m: usize) -> [[i32; 8]; 3] {
+    [bias[m], multiplier[m], shift[m]].map(|v| [v; 8])
 }
 
 /// One sample's output from its staged input and the packed weights.
@@ -183,37 +326,102 @@ fn run_sample(
     q: &Conv2dI8Quant,
     s: &Shape,
     (stage, packed): (&[i16], &[i32]),
-    (bias, multiplier, shift): (&[i32], &[i32], &[i32]),
+    requant: (&[i32], &[i32], &[i32]),
     simd: Simd,
     y: &mut [i8],
 ) {
-    let s = *s;
     let m = p.out_channels;
     let plane = p.out_h * p.out_w;
     let out = (q.output_zero_point, q.act_min, q.act_max);
     let full = m - m % MB;
-    let requant = |m: usize| [bias[m], multiplier[m], shift[m]].map(|v| [v; 8]);
+    let pitch = s.row_len / 2;
     for oy in 0..p.out_h {
         for x0 in (0..p.out_w).step_by(PT) {
             let t = Tile {
-                s,
+                pairs: s.pairs,
+                pair_len: s.rows * s.row_len,
+                pitch,
                 kh: p.kernel_h,
                 kw: p.kernel_w,
-                first_row: oy * p.stride_h,
-                x0,
+                base: oy * p.stride_h * pitch + x0,
+                per_m: s.per_m,
             };
             let cols = PT.min(p.out_w - x0);
             let at = oy * p.out_w + x0;
-            for m0 in (0..full).step_by(MB) {
-                let r = core::array::from_fn(|j| requant(m0 + j));
-                let q = block::<MB>(&t, stage, packed, m0, r, out, simd);
+            let mut put = |m0: usize, q: &[[i8; PT]]| {
                 for (j, q) in q.iter().enumerate() {
                     y[(m0 + j) * plane + at..][..cols].copy_from_slice(&q[..cols]);
                 }
+            };
+            for m0 in (0..full).step_by(MB) {
+                let r = core::array::from_fn(|j| channel_requant(requant, m0 + j));
+                put(m0, &block::<MB>(&t, stage, packed, m0, r, out, simd));
             }
             for m0 in full..m {
-                let [q] = block::<1>(&t, stage, packed, m0, [requant(m0)], out, simd);
-                y[m0 * plane + at..][..cols].copy_from_slice(&q[..cols]);
+                let r = [channel_requant(requant, m0)];
+                put(m0, &block::<1>(&t, stage, packed, m0, r, out, simd));
+            }
+        }
+    }
+}
+
+/// One sample's output of a 3×3 convolution of a ×2 upsampling: each phase's outputs into
+/// `phases` (`[phase][m][position]`, rows `pitch` apart), then interleaved into `y`.
+#[allow(clippy::too_many_arguments)]
+fn run_phases(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    f: &Phases,
+    (stage, packed): (&[i16], &[i32]),
+    requant: (&[i32], &[i32], &[i32]),
+    simd: Simd,
+    phases: &mut [i8],
+    y: &mut [i8],
+) {
+    let m = p.out_channels;
+    let out = (q.output_zero_point, q.act_min, q.act_max);
+    let full = m - m % MB;
+    let positions = f.low_h * f.pitch;
+    let per_phase = f.per_m * m;
+    for (phase, packed) in packed.chunks_exact(per_phase).take(4).enumerate() {
+        let (a, b) = (phase / 2, phase % 2);
+        let outputs = &mut phases[phase * m * f.padded..][..m * f.padded];
+        for f0 in (0..positions).step_by(PT) {
+            let t = Tile {
+                pairs: f.pairs,
+                pair_len: f.pair_len,
+                pitch: f.pitch,
+                kh: 2,
+                kw: 2,
+                base: f0 + a * f.pitch + b,
+                per_m: f.per_m,
+            };
+            let mut put = |m0: usize, q: &[[i8; PT]]| {
+                for (j, q) in q.iter().enumerate() {
+                    outputs[(m0 + j) * f.padded + f0..][..PT].copy_from_slice(q);
+                }
+            };
+            for m0 in (0..full).step_by(MB) {
+                let r = core::array::from_fn(|j| channel_requant(requant, m0 + j));
+                put(m0, &block::<MB>(&t, stage, packed, m0, r, out, simd));
+            }
+            for m0 in full..m {
+                let r = [channel_requant(requant, m0)];
+                put(m0, &block::<1>(&t, stage, packed, m0, r, out, simd));
+            }
+        }
+    }
+    // output row 2i + a, column 2j + b is phase (a, b)'s position i·pitch + j
+    let plane = p.out_h * p.out_w;
+    for (ch, y) in y.chunks_exact_mut(plane).take(m).enumerate() {
+        let phase = |ph: usize| &phases[(ph * m + ch) * f.padded..][..positions];
+        for (r, row) in y.chunks_exact_mut(p.out_w).enumerate() {
+            let (i, a) = (r / 2, r % 2);
+            let even = &phase(2 * a)[i * f.pitch..][..f.low_w];
+            let odd = &phase(2 * a + 1)[i * f.pitch..][..f.low_w];
+            for (o, (&e, &d)) in row.chunks_exact_mut(2).zip(even.iter().zip(odd)) {
+                o[0] = e;
+                o[1] = d;
             }
         }
     }
@@ -241,40 +449,118 @@ fn stage_input(p: &Conv2dParams, s: &Shape, zp: i16, x: &[i8], stage: &mut [i16]
     }
 }
 
-/// Packs weight pairs `(w[m, 2i, ky, kx], w[m, 2i+1, ky, kx])` as `i32`s (low half first):
-/// for output channels in blocks of [`MB`] (then one by one), tap `(i, ky, kx)` of block
-/// `m0` holds its channels' pairs at `m0·per_m + tap·n + j`.
-fn pack_weights(p: &Conv2dParams, s: &Shape, w: &[i8], packed: &mut [i32]) {
-    let taps = p.kernel_h * p.kernel_w;
-    let full = p.out_channels - p.out_channels % MB;
-    let weight = |m: usize, c: usize, t: usize| {
-        if c < p.in_channels {
-            i16::from(w[(m * p.in_channels + c) * taps + t])
-        } else {
-            0
-        }
-    };
-    for m in 0..p.out_channels {
-        let (m0, n) = if m < full { (m - m % MB, MB) } else { (m, 1) };
-        for i in 0..s.pairs {
-            for t in 0..taps {
-                let (lo, hi) = (weight(m, 2 * i, t), weight(m, 2 * i + 1, t));
-                let tap = i * taps + t;
-                packed[m0 * s.per_m + tap * n + (m - m0)] =
-                    (u32::from(lo as u16) | (u32::from(hi as u16) << 16)) as i32;
+/// Writes the low-resolution input under a ×2 upsampling `x` (its even rows' even columns),
+/// less `zp`, as channel pairs into `stage`: low pixel `(i, j)` at position
+/// `(i + 1)·pitch + j + 1` (zero elsewhere: the padding and the columns between rows).
+fn stage_low_resolution(p: &Conv2dParams, f: &Phases, zp: i16, x: &[i8], stage: &mut [i16]) {
+    for (c, plane) in x
+        .chunks_exact(p.in_h * p.in_w)
+        .take(p.in_channels)
+        .enumerate()
+    {
+        let (cp, lane) = (c / 2, c % 2);
+        let staged = &mut stage[cp * f.pair_len..][..f.pair_len];
+        for (i, src) in plane.chunks_exact(2 * p.in_w).take(f.low_h).enumerate() {
+            let row = &mut staged[2 * ((i + 1) * f.pitch + 1)..][..2 * f.low_w];
+            for (pair, v) in row.chunks_exact_mut(2).zip(src.iter().step_by(2)) {
+                pair[lane] = i16::from(*v) - zp;
             }
         }
     }
 }
 
-/// One tile's position: output row `first_row / sh`, columns `x0..x0 + PT`.
+/// Packs weight pairs `(weight(m, 2i, t), weight(m, 2i + 1, t))` of `taps` taps as `i32`s
+/// (low half first): for output channels in blocks of [`MB`] (then one by one), tap
+/// `(i, t)` of block `m0` holds its channels' pairs at `m0·per_m + (i·taps + t)·n + j`.
+fn pack_weights(
+    m_count: usize,
+    pairs: usize,
+    taps: usize,
+    weight: impl Fn(usize, usize, usize) -> i16,
+    packed: &mut [i32],
+) {
+    let full = m_count - m_count % MB;
+    let per_m = pairs * taps;
+    for m in 0..m_count {
+        let (m0, n) = if m < full { (m - m % MB, MB) } else { (m, 1) };
+        for i in 0..pairs {
+            for t in 0..taps {
+                let (lo, hi) = (weight(m, 2 * i, t), weight(m, 2 * i + 1, t));
+                let tap = i * taps + t;
+                packed[m0 * per_m + tap * n + (m - m0)] = pair(lo, hi);
+            }
+        }
+    }
+}
+
+/// The 2×2 kernels of the four output phases of the 3×3 kernel `k` (row-major):
+/// `[phase 2a + b][tap 2·dy + dx]`. Per axis, phase 0's taps are `[k0, k1 + k2]` and phase
+/// 1's `[k0 + k1, k2]` (see the module's documentation).
+fn phase_kernels(k: [i16; 9]) -> [[i16; 4]; 4] {
+    // the kernel rows each phase's two rows sum: [r0, r1 + r2] (a = 0), [r0 + r1, r2] (a = 1)
+    let row = |r: usize| [k[3 * r], k[3 * r + 1], k[3 * r + 2]];
+    let add = |u: [i16; 3], v: [i16; 3]| [u[0] + v[0], u[1] + v[1], u[2] + v[2]];
+    let (r0, r1, r2) = (row(0), row(1), row(2));
+    let rows = [[r0, add(r1, r2)], [add(r0, r1), r2]];
+    core::array::from_fn(|phase| {
+        let [top, bottom] = rows[phase / 2];
+        // the same per column: [c0, c1 + c2] (b = 0), [c0 + c1, c2] (b = 1)
+        let cols = |v: [i16; 3]| match phase % 2 {
+            0 => [v[0], v[1] + v[2]],
+            _ => [v[0] + v[1], v[2]],
+        };
+        let ([t0, t1], [b0, b1]) = (cols(top), cols(bottom));
+        [t0, t1, b0, b1]
+    })
+}
+
+/// [`pack_weights`] for the four phases, one after another (`4·per_m·M` pairs), from each
+/// `(m, c)`'s 3×3 kernel `kernel(m, c)` (zeros past the last channel).
+fn pack_phase_weights(
+    m_count: usize,
+    f: &Phases,
+    kernel: impl Fn(usize, usize) -> [i16; 9],
+    packed: &mut [i32],
+) {
+    let full = m_count - m_count % MB;
+    let per_phase = f.per_m * m_count;
+    for m in 0..m_count {
+        let (m0, n) = if m < full { (m - m % MB, MB) } else { (m, 1) };
+        for i in 0..f.pairs {
+            let (lo, hi) = (
+                phase_kernels(kernel(m, 2 * i)),
+                phase_kernels(kernel(m, 2 * i + 1)),
+            );
+            for phase in 0..4 {
+                for t in 0..4 {
+                    let at = phase * per_phase + m0 * f.per_m + (i * 4 + t) * n + (m - m0);
+                    packed[at] = pair(lo[phase][t], hi[phase][t]);
+                }
+            }
+        }
+    }
+}
+
+/// Two 16-bit values as one `i32`, `lo` in the low half (what `vpmaddwd` multiplies with
+/// the even lane).
+fn pair(lo: i16, hi: i16) -> i32 {
+    (u32::from(lo as u16) | (u32::from(hi as u16) << 16)) as i32
+}
+
+/// One tile: [`PT`] consecutive staged positions, read through a `kh × kw` kernel.
 struct Tile {
-    s: Shape,
+    /// Channel pairs.
+    pairs: usize,
+    /// Staged 16-bit values per channel pair.
+    pair_len: usize,
+    /// Staged pairs per row: tap `(ky, kx)` reads `ky·pitch + kx` pairs past [`base`](Self::base).
+    pitch: usize,
     kh: usize,
     kw: usize,
-    /// First staged row the tile reads (`oy·sh`).
-    first_row: usize,
-    x0: usize,
+    /// The staged pair tap `(0, 0)` reads for the tile's first output.
+    base: usize,
+    /// Weight pairs per output channel.
+    per_m: usize,
 }
 
 /// Requantisation parameters of a block's channels (each splat over eight lanes).
@@ -346,11 +632,11 @@ fn for_each_tap<const N: usize>(
     m0: usize,
     mut tap: impl FnMut(&[i16; 2 * PT], &[i32; N]),
 ) {
-    let weights = packed.get(m0 * t.s.per_m..).unwrap_or(&[]);
+    let weights = packed.get(m0 * t.per_m..).unwrap_or(&[]);
     let mut wi = 0;
-    for i in 0..t.s.pairs {
+    for i in 0..t.pairs {
         for ky in 0..t.kh {
-            let row = (i * t.s.rows + t.first_row + ky) * t.s.row_len + 2 * t.x0;
+            let row = i * t.pair_len + 2 * (t.base + ky * t.pitch);
             for kx in 0..t.kw {
                 let seg = stage.get(row + 2 * kx..).and_then(|v| v.first_chunk());
                 let wv = weights.get(wi..).and_then(|v| v.first_chunk());
@@ -416,6 +702,18 @@ mod tests {
 
     /// The reference's output and this kernel's, with both bodies on x86-64.
     fn run(p: &Conv2dParams, q: &Conv2dI8Quant, x: &[i8], w: &[i8], seed: i32) {
+        run_with(p, q, Conv2dInput::Any, x, w, seed);
+    }
+
+    /// [`run`] with what the kernel is told about the input.
+    fn run_with(
+        p: &Conv2dParams,
+        q: &Conv2dI8Quant,
+        input: Conv2dInput,
+        x: &[i8],
+        w: &[i8],
+        seed: i32,
+    ) {
         let m = p.out_channels;
         let bias: Vec<i32> = (0..m as i32)
             .map(|i| (i * 7919 + seed) % 20_000 - 10_000)
@@ -425,22 +723,23 @@ mod tests {
         let n = m * p.out_h * p.out_w;
         let (mut want, mut got) = (vec![0i8; n], vec![99i8; n]);
         conv2d_i8(p, q, x, w, &bias, &mult, &shift, &mut want);
-        conv2d_i8_host(p, q, x, w, &bias, &mult, &shift, &mut got);
-        assert_eq!(got, want, "{p:?} {q:?}");
+        conv2d_i8_host(p, q, input, x, w, &bias, &mult, &shift, &mut got);
+        assert_eq!(got, want, "{input:?} {p:?} {q:?}");
         // the portable body too, where the dispatcher picked AVX2
         let mut got = vec![99i8; n];
+        let one = (input, 1, x);
         conv2d_i8_with(
             p,
             q,
-            1,
-            x,
+            one,
             w,
             (&bias, &mult, &shift),
             &mut got,
             Simd::PORTABLE,
         );
-        assert_eq!(got, want, "portable {p:?} {q:?}");
+        assert_eq!(got, want, "portable {input:?} {p:?} {q:?}");
         // a batch of three: the input, its reverse and its negation, each its own output
+        // (each still an upsampling where the input is one)
         let x = &x[..p.in_channels * p.in_h * p.in_w];
         let reversed = x.iter().rev().copied().collect();
         let negated = x.iter().map(|v| v.wrapping_neg()).collect();
@@ -451,8 +750,9 @@ mod tests {
         }
         for simd in [Simd::detect(), Simd::PORTABLE] {
             let mut got = vec![99i8; 3 * n];
-            conv2d_i8_with(p, q, 3, &xs, w, (&bias, &mult, &shift), &mut got, simd);
-            assert_eq!(got, want3, "batch of 3, {simd:?} {p:?} {q:?}");
+            let three = (input, 3, &xs[..]);
+            conv2d_i8_with(p, q, three, w, (&bias, &mult, &shift), &mut got, simd);
+            assert_eq!(got, want3, "batch of 3, {simd:?} {input:?} {p:?} {q:?}");
         }
     }
 
@@ -478,7 +778,120 @@ mod tests {
         run(&p, &q, &[-128; 600], &[127; 270], 2);
     }
 
+    /// Nearest ×2 upsampling of `[c, h, w]`.
+    fn upsample2x(x: &[i8], (c, h, w): (usize, usize, usize)) -> Vec<i8> {
+        let mut y = Vec::with_capacity(4 * c * h * w);
+        for plane in x.chunks_exact(h * w).take(c) {
+            for row in plane.chunks_exact(w) {
+                let wide: Vec<i8> = row.iter().flat_map(|&v| [v, v]).collect();
+                y.extend_from_slice(&wide);
+                y.extend_from_slice(&wide);
+            }
+        }
+        y
+    }
+
+    /// A 3×3, stride-1, padding-1 conv of `c` maps upsampled from `h × w` to `m` maps.
+    fn upconv(c: usize, (h, w): (usize, usize), m: usize, relu: bool) -> Conv2dParams {
+        geometry((c, 2 * h, 2 * w, m), (3, 3), (1, 1), (1, 1, 1, 1), relu)
+    }
+
+    #[test]
+    fn upsampled_fashion_shapes_match_reference() {
+        // fashion-cgan's up-blocks (7 → 14 and 14 → 28), and one with an odd channel count
+        for (c, hw, m) in [(64, 7, 32), (32, 14, 16), (5, 4, 3)] {
+            let p = upconv(c, (hw, hw), m, m > 3);
+            fashion_i8_cases(&p, |q, x, w, zp| {
+                let low = &x[..c * hw * hw];
+                let x = upsample2x(low, (c, hw, hw));
+                assert!(Phases::of(&p).is_some(), "{p:?} takes the phases");
+                run_with(&p, q, Conv2dInput::Upsampled2x, &x, w, zp);
+            });
+        }
+    }
+
+    #[test]
+    fn upsampled_extreme_values_do_not_saturate_the_pairs() {
+        // four taps of −128 summed (−512) against x̃ = 255 in both lanes of every pair
+        let p = upconv(6, (3, 9), 5, false);
+        let q = Conv2dI8Quant {
+            input_zero_point: -128,
+            output_zero_point: 0,
+            act_min: -128,
+            act_max: 127,
+        };
+        let up = |v: i8| upsample2x(&[v; 6 * 27], (6, 3, 9));
+        run_with(&p, &q, Conv2dInput::Upsampled2x, &up(127), &[-128; 270], 1);
+        run_with(&p, &q, Conv2dInput::Upsampled2x, &up(-128), &[127; 270], 2);
+    }
+
+    #[test]
+    fn phase_kernels_sum_the_taps_each_phase_reads() {
+        // with a distinct bit per tap, each phase tap's sum says which 3×3 taps it holds
+        let k: [i16; 9] = core::array::from_fn(|i| 1 << i);
+        let taps = |sum: i16| (0..9).filter(|i| sum & (1 << i) != 0).collect::<Vec<_>>();
+        let phases = phase_kernels(k);
+        // phase (0, 0): rows [0], [1, 2] × columns [0], [1, 2]
+        assert_eq!(
+            phases[0].map(taps),
+            [vec![0], vec![1, 2], vec![3, 6], vec![4, 5, 7, 8]]
+        );
+        // phase (1, 1): rows [0, 1], [2] × columns [0, 1], [2]
+        assert_eq!(
+            phases[3].map(taps),
+            [vec![0, 1, 3, 4], vec![2, 5], vec![6, 7], vec![8]]
+        );
+        // every phase sums each 3×3 tap exactly once
+        for phase in phases {
+            assert_eq!(phase.iter().sum::<i16>(), 511);
+        }
+    }
+
+    #[test]
+    fn other_geometries_told_upsampled_take_the_direct_path() {
+        // stride 2, padding 0 and an odd input: no phases, still the reference's output
+        for p in [
+            geometry((3, 8, 8, 2), (3, 3), (2, 1), (1, 1, 1, 1), false),
+            geometry((3, 8, 8, 2), (3, 3), (1, 1), (0, 0, 0, 0), false),
+            geometry((3, 8, 8, 2), (2, 2), (1, 1), (1, 1, 1, 1), false),
+        ] {
+            assert!(Phases::of(&p).is_none(), "{p:?}");
+            let q = Conv2dI8Quant {
+                input_zero_point: 3,
+                output_zero_point: -2,
+                act_min: -128,
+                act_max: 127,
+            };
+            let x = upsample2x(
+                &(0..48)
+                    .map(|i| (i * 37 % 255 - 127) as i8)
+                    .collect::<Vec<_>>(),
+                (3, 4, 4),
+            );
+            let w: Vec<i8> = (0..54).map(|i| (i * 53 % 255 - 127) as i8).collect();
+            run_with(&p, &q, Conv2dInput::Upsampled2x, &x, &w, 7);
+        }
+    }
+
     proptest! {
+        #[test]
+        fn upsampled_matches_reference_exactly(
+            (c, h, w, m) in (1usize..9, 1usize..8, 1usize..21, 1usize..10),
+            relu in any::<bool>(),
+            xq in i8_vec(2000),
+            wq in i8_vec(1000),
+            zp in prop_oneof![Just(-128i32), Just(127), -128i32..128],
+            out_zp in -128i32..128,
+            seed in 0i32..1000,
+        ) {
+            let p = upconv(c, (h, w), m, relu);
+            let low: Vec<i8> = xq.iter().cycle().take(c * h * w).copied().collect();
+            let wt: Vec<i8> = wq.iter().cycle().take(m * c * 9).copied().collect();
+            let act_min = if relu { out_zp } else { -128 };
+            let q = Conv2dI8Quant { input_zero_point: zp, output_zero_point: out_zp, act_min, act_max: 127 };
+            run_with(&p, &q, Conv2dInput::Upsampled2x, &upsample2x(&low, (c, h, w)), &wt, seed);
+        }
+
         #[test]
         fn matches_reference_exactly(
             (dims, k, s, pad, relu) in (
