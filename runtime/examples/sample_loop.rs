@@ -4,11 +4,12 @@
 //!
 //! ```text
 //! cargo build --release -p edgegan-runtime --features std --example sample_loop
-//! valgrind --tool=callgrind target/release/examples/sample_loop MODEL.egm sampler|batch N
+//! valgrind --tool=callgrind target/release/examples/sample_loop MODEL.egm sampler|batch N [TIMES]
 //! ```
 //!
 //! `sampler` makes the samples one at a time with `Sampler`, `batch` as one `BatchSampler`
-//! batch of `N`. Label models get label `i % classes`; mask models an all-unknown mask.
+//! batch of `N`; all of it `TIMES` times (default 1; with `perf`, a long run of one path).
+//! Label models get label `i % classes`; mask models an all-unknown mask.
 
 use std::process::ExitCode;
 
@@ -26,12 +27,17 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [path, mode, n] = args.as_slice() else {
-        return Err("usage: sample_loop MODEL.egm sampler|batch N".into());
+    let (path, mode, n, times) = match args.as_slice() {
+        [path, mode, n] => (path, mode, n, "1"),
+        [path, mode, n, times] => (path, mode, n, times.as_str()),
+        _ => return Err("usage: sample_loop MODEL.egm sampler|batch N [TIMES]".into()),
     };
     let n: usize = n
         .parse()
         .map_err(|_| format!("N must be a count, not {n:?}"))?;
+    let times: usize = times
+        .parse()
+        .map_err(|_| format!("TIMES must be a count, not {times:?}"))?;
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
     let model = DeviceModel::from_bytes(&bytes).map_err(|e| format!("{path}: {e}"))?;
     let mask_len = match model.condition() {
@@ -54,17 +60,21 @@ fn run() -> Result<(), String> {
         "sampler" => {
             let mut arena = vec![0u8; model.arena_bytes()];
             let mut sampler = Sampler::new(&model, &mut arena).map_err(|e| e.to_string())?;
-            for (i, out) in out.chunks_mut(len.max(1)).enumerate() {
-                sampler
-                    .sample(seeds[i], condition(i), out)
-                    .map_err(|e| e.to_string())?;
+            for _ in 0..times {
+                for (i, out) in out.chunks_mut(len.max(1)).enumerate() {
+                    sampler
+                        .sample(seeds[i], condition(i), out)
+                        .map_err(|e| e.to_string())?;
+                }
             }
         }
         "batch" => {
             let mut batch = BatchSampler::new(&model, n).map_err(|e| e.to_string())?;
-            batch
-                .sample_rows(n, Noise::Seeds(&seeds), &condition, &mut out)
-                .map_err(|e| e.to_string())?;
+            for _ in 0..times {
+                batch
+                    .sample_rows(n, Noise::Seeds(&seeds), &condition, &mut out)
+                    .map_err(|e| e.to_string())?;
+            }
         }
         other => return Err(format!("mode must be sampler or batch, not {other:?}")),
     }
