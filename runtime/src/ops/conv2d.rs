@@ -101,7 +101,12 @@ pub(crate) struct Conv2d<'a> {
     pub(super) p: Conv2dParams,
     pub(super) q: Conv2dI8Quant,
     pub(super) weights: Weights<'a>,
-    /// What the host kernel may assume of the input (set by [`upsampled_input`]).
+    /// What the host kernel may assume of the input (set by [`upsampled_input`]; the
+    /// device kernels do not read it).
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
     pub(super) input: Conv2dInput,
 }
 

@@ -287,7 +287,11 @@ registry! {
 /// op's tensors, already decoded.
 pub(crate) struct Ctx<'m, 'a> {
     pub model: &'m DeviceModel<'a>,
-    /// The op's index in the op table.
+    /// The op's index in the op table (read only by the host kernels' preparation).
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
     pub index: usize,
     pub rec: &'m OpRecord,
     /// The used inputs.

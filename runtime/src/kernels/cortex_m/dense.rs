@@ -152,7 +152,15 @@ pub fn dense_i8_dsp(
     // the output and the bounds live beside the pass's pointers), `opt-level = "z"` spilled
     // both: about 45 instructions per output and 60 per pass beside the sums.
     let quads = k / 4;
+    if quads > DENSE_QUADS {
+        // (wider than any generator's Dense here: the reference)
+        let (x, w) = (bytemuck::cast_slice(x), bytemuck::cast_slice(w));
+        return crate::kernels::dense::dense_i8(p, x, w, bias, multiplier, shift, y);
+    }
     let x_tail = x.get(4 * quads..k).unwrap_or(&[]);
+    // the input extended once for every row ([`dsp::q15_quads`])
+    let mut xe = [0u32; 2 * DENSE_QUADS];
+    dsp::q15_quads(x, quads, &mut xe);
     let mut sums = [0i32; DENSE_BLOCK];
     let blocks = w
         .chunks(DENSE_BLOCK * k)
@@ -171,13 +179,13 @@ pub fn dense_i8_dsp(
         for (group, sums) in (&mut groups).take(passes).zip(sums.chunks_exact_mut(3)) {
             let (r0, rest) = group.split_at(k);
             let (r1, r2) = rest.split_at(k);
-            sums.copy_from_slice(&dsp::dot3_quads(x, [r0, r1, r2], quads));
+            sums.copy_from_slice(&dsp::dot3_q15(&xe, [r0, r1, r2], quads));
         }
         // the last one or two rows: a pass that repeats its last row
         if passes * 3 < rows {
             let row = |r: usize| w.get(r * k..).unwrap_or(&[]);
             let (i, last) = (passes * 3, rows - 1);
-            let acc = dsp::dot3_quads(x, [row(i), row((i + 1).min(last)), row(last)], quads);
+            let acc = dsp::dot3_q15(&xe, [row(i), row((i + 1).min(last)), row(last)], quads);
             for (s, a) in sums.iter_mut().skip(i).zip(acc).take(rows - i) {
                 *s = a;
             }
@@ -201,6 +209,9 @@ pub fn dense_i8_dsp(
 /// Output rows [`dense_i8_dsp`] sums before it requantises them (a multiple of three;
 /// 192 bytes of stack).
 const DENSE_BLOCK: usize = 48;
+/// Most input quads [`dense_i8_dsp`] extends (inputs up to 256; 512 bytes of stack); wider
+/// Dense ops run the reference.
+const DENSE_QUADS: usize = 64;
 
 /// `store(i, Σ_k x[k]·w[i, k])` for the `n` rows of `w: [n, k]` (int8 values): three rows
 /// per pass over `x` ([`dsp::dot3_quads`]; a last pass of one or two rows repeats its last
@@ -257,10 +268,14 @@ mod tests {
 
     proptest! {
         /// Past the shared tests' 12 rows: several blocks of sums, a last block and a last
-        /// pass of any length, and rows that are not whole words.
+        /// pass of any length, and rows that are not whole words; inputs that the kernel
+        /// extends (up to 256) and wider ones (the reference).
         #[test]
         fn dsp_dense_over_several_blocks_equals_the_reference(
-            (k, n, x, w, bias) in (1usize..20, 1usize..(3 * DENSE_BLOCK + 5)).prop_flat_map(|(k, n)| (
+            (k, n, x, w, bias) in (
+                prop_oneof![1usize..20, 120usize..140, 250usize..270],
+                1usize..(3 * DENSE_BLOCK + 5),
+            ).prop_flat_map(|(k, n)| (
                 Just(k), Just(n), i8_vec(k), i8_vec(k * n),
                 proptest::collection::vec(-100_000i32..100_000, n),
             )),
