@@ -1,5 +1,5 @@
 //! The Armv7E-M DSP instructions the int8 kernels use: one function per instruction, and
-//! the two inner loops of the int8 Dense and Conv2d kernels ([`dot3_quads`],
+//! the inner loops of the int8 Dense and Conv2d kernels ([`dot3_q15`], [`dot3_quads`],
 //! [`conv3_q15_rows`]).
 //!
 //! With the `cortex-m-dsp` feature on an Arm target these are `asm!`; everywhere else the
@@ -9,12 +9,12 @@
 //! 16-bit loads; int8 operands need `SXTB16` first), and with the instruction functions
 //! alone the size-optimised firmware (`opt-level = "z"`) spilled the accumulators of the
 //! inner loops to the stack, two loads and stores per multiply-accumulate pair (checked
-//! with `arm-none-eabi-objdump -d` on the firmware). So the two inner loops are written out
+//! with `arm-none-eabi-objdump -d` on the firmware). So the inner loops are written out
 //! in assembly too, with every accumulator and pointer in a register.
 //!
 //! This is the crate's one module with `unsafe` code. The single-instruction `asm!` blocks
 //! are register to register, with no memory access, no stack use and no flags read
-//! (`SMLAD`/`SMLAxy` may set the sticky Q flag, which nothing reads). The two loops read
+//! (`SMLAD`/`SMLAxy` may set the sticky Q flag, which nothing reads). The loops read
 //! memory only through pointers into slices whose lengths are checked first (the number
 //! of iterations is cut to what the slices hold), and write only their register outputs.
 //!
