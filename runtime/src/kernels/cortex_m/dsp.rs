@@ -177,13 +177,41 @@ mod native {
     }
 
     /// [`super::dot3_quads`] with `q ≥ 1` checked against every slice.
+    /// A three-row loop over the input at `$x` and the rows `$w0..$w2` (`$n` its count
+    /// operand), the template lines `$line`: the operands both Dense loops share, each
+    /// accumulator and pointer in a register.
+    macro_rules! dot3_loop {
+        ($x:expr, [$w0:expr, $w1:expr, $w2:expr], $n:expr, $($line:expr),* $(,)?) => {{
+            let (mut a0, mut a1, mut a2) = (0i32, 0i32, 0i32);
+            asm!(
+                $($line,)*
+                x = out(reg) _,
+                xo = out(reg) _,
+                w = out(reg) _,
+                wo = out(reg) _,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                xp = inout(reg) $x.as_ptr() => _,
+                p0 = inout(reg) $w0.as_ptr() => _,
+                p1 = inout(reg) $w1.as_ptr() => _,
+                p2 = inout(reg) $w2.as_ptr() => _,
+                n = inout(reg) $n => _,
+                options(nostack, readonly),
+            );
+            [a0, a1, a2]
+        }};
+    }
+
     #[inline(always)]
     pub fn dot3_quads(x: &[u8], [w0, w1, w2]: [&[u8]; 3], q: usize) -> [i32; 3] {
-        let (mut a0, mut a1, mut a2) = (0i32, 0i32, 0i32);
         // SAFETY: `q ≥ 1` and each slice holds at least `4·q` bytes (the caller cut `q`), so
         // the `q` iterations read within them; unaligned `LDR` is allowed on Armv7-M.
         unsafe {
-            asm!(
+            dot3_loop!(
+                x,
+                [w0, w1, w2],
+                q,
                 "2:",
                 "ldr {x}, [{xp}], #4",
                 "sxtb16 {xo}, {x}, ror #8",
@@ -193,22 +221,8 @@ mod native {
                 dot_row!("p2", "a2"),
                 "subs {n}, #1",
                 "bne 2b",
-                x = out(reg) _,
-                xo = out(reg) _,
-                w = out(reg) _,
-                wo = out(reg) _,
-                a0 = inout(reg) a0,
-                a1 = inout(reg) a1,
-                a2 = inout(reg) a2,
-                xp = inout(reg) x.as_ptr() => _,
-                p0 = inout(reg) w0.as_ptr() => _,
-                p1 = inout(reg) w1.as_ptr() => _,
-                p2 = inout(reg) w2.as_ptr() => _,
-                n = inout(reg) q => _,
-                options(nostack, readonly),
-            );
+            )
         }
-        [a0, a1, a2]
     }
 
     /// One quad of `dot3_q15`'s loop: the input's two extended words, then the three rows.
@@ -226,12 +240,14 @@ mod native {
     /// [`super::dot3_q15`] with `q ≥ 1` checked against every slice.
     #[inline(always)]
     pub fn dot3_q15(xe: &[u32], [w0, w1, w2]: [&[u8]; 3], q: usize) -> [i32; 3] {
-        let (mut a0, mut a1, mut a2) = (0i32, 0i32, 0i32);
         // SAFETY: `q ≥ 1`, `xe` holds `2·q` words (word-aligned, as `LDRD` needs: a `u32`
         // slice) and each row `4·q` bytes (the caller cut `q`), so the `q` steps read
         // within them; unaligned `LDR` is allowed on Armv7-M. The flags are the loop's own.
         unsafe {
-            asm!(
+            dot3_loop!(
+                xe,
+                [w0, w1, w2],
+                q,
                 // an odd quad first (the carry of the halving), then two per pass (the
                 // steps leave the flags of `lsrs` alone: `beq` sees `q / 2 = 0`)
                 "lsrs {n}, {n}, #1",
@@ -245,22 +261,8 @@ mod native {
                 "subs {n}, #1",
                 "bne 2b",
                 "4:",
-                x = out(reg) _,
-                xo = out(reg) _,
-                w = out(reg) _,
-                wo = out(reg) _,
-                a0 = inout(reg) a0,
-                a1 = inout(reg) a1,
-                a2 = inout(reg) a2,
-                xp = inout(reg) xe.as_ptr() => _,
-                p0 = inout(reg) w0.as_ptr() => _,
-                p1 = inout(reg) w1.as_ptr() => _,
-                p2 = inout(reg) w2.as_ptr() => _,
-                n = inout(reg) q => _,
-                options(nostack, readonly),
-            );
+            )
         }
-        [a0, a1, a2]
     }
 
     /// The four-row loop of `conv3_q15_quads` with window rows `$row` (`q15_row` or

@@ -320,6 +320,30 @@ fn channel_requant((bias, multiplier, shift): (&[i32], &[i32], &[i32]), m: usize
     [bias[m], multiplier[m], shift[m]].map(|v| [v; 8])
 }
 
+/// Every channel's bias, multiplier and shift.
+type Requant<'a> = (&'a [i32], &'a [i32], &'a [i32]);
+
+/// The tile's int8 outputs for each output channel: `put(m0, outputs)` for the channels
+/// `m0..` in blocks of [`MB`], then one by one.
+#[inline(always)]
+fn each_channel(
+    (t, stage, packed): (&Tile, &[i16], &[i32]),
+    m: usize,
+    (requant, out): (Requant<'_>, (i32, i32, i32)),
+    simd: Simd,
+    mut put: impl FnMut(usize, &[[i8; PT]]),
+) {
+    let full = m - m % MB;
+    for m0 in (0..full).step_by(MB) {
+        let r = core::array::from_fn(|j| channel_requant(requant, m0 + j));
+        put(m0, &block::<MB>(t, stage, packed, m0, r, out, simd));
+    }
+    for m0 in full..m {
+        let r = [channel_requant(requant, m0)];
+        put(m0, &block::<1>(t, stage, packed, m0, r, out, simd));
+    }
+}
+
 /// One sample's output from its staged input and the packed weights.
 fn run_sample(
     p: &Conv2dParams,
@@ -333,7 +357,6 @@ fn run_sample(
     let m = p.out_channels;
     let plane = p.out_h * p.out_w;
     let out = (q.output_zero_point, q.act_min, q.act_max);
-    let full = m - m % MB;
     let pitch = s.row_len / 2;
     for oy in 0..p.out_h {
         for x0 in (0..p.out_w).step_by(PT) {
@@ -348,19 +371,12 @@ fn run_sample(
             };
             let cols = PT.min(p.out_w - x0);
             let at = oy * p.out_w + x0;
-            let mut put = |m0: usize, q: &[[i8; PT]]| {
+            let tile = (&t, stage, packed);
+            each_channel(tile, m, (requant, out), simd, |m0, q| {
                 for (j, q) in q.iter().enumerate() {
                     y[(m0 + j) * plane + at..][..cols].copy_from_slice(&q[..cols]);
                 }
-            };
-            for m0 in (0..full).step_by(MB) {
-                let r = core::array::from_fn(|j| channel_requant(requant, m0 + j));
-                put(m0, &block::<MB>(&t, stage, packed, m0, r, out, simd));
-            }
-            for m0 in full..m {
-                let r = [channel_requant(requant, m0)];
-                put(m0, &block::<1>(&t, stage, packed, m0, r, out, simd));
-            }
+            });
         }
     }
 }
@@ -380,7 +396,6 @@ fn run_phases(
 ) {
     let m = p.out_channels;
     let out = (q.output_zero_point, q.act_min, q.act_max);
-    let full = m - m % MB;
     let positions = f.low_h * f.pitch;
     let per_phase = f.per_m * m;
     for (phase, packed) in packed.chunks_exact(per_phase).take(4).enumerate() {
@@ -396,19 +411,11 @@ fn run_phases(
                 base: f0 + a * f.pitch + b,
                 per_m: f.per_m,
             };
-            let mut put = |m0: usize, q: &[[i8; PT]]| {
+            each_channel((&t, stage, packed), m, (requant, out), simd, |m0, q| {
                 for (j, q) in q.iter().enumerate() {
                     outputs[(m0 + j) * f.padded + f0..][..PT].copy_from_slice(q);
                 }
-            };
-            for m0 in (0..full).step_by(MB) {
-                let r = core::array::from_fn(|j| channel_requant(requant, m0 + j));
-                put(m0, &block::<MB>(&t, stage, packed, m0, r, out, simd));
-            }
-            for m0 in full..m {
-                let r = [channel_requant(requant, m0)];
-                put(m0, &block::<1>(&t, stage, packed, m0, r, out, simd));
-            }
+            });
         }
     }
     // output row 2i + a, column 2j + b is phase (a, b)'s position i·pitch + j
