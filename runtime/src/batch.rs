@@ -9,8 +9,8 @@
 //!
 //! - **int8 Dense** runs once on the whole blocks (an int8 GEMM: each weight vector loaded
 //!   once for two samples, [`dense_i8_batch_host`](crate::kernels::host::dense::dense_i8_batch_host)),
-//!   and **int8 Conv2d** too (its weights packed once per batch,
-//!   [`conv2d_i8_batch_host`](crate::kernels::host::conv2d::conv2d_i8_batch_host));
+//!   and **int8 Conv2d** too (its weights packed and its buffers made once, when the
+//!   sampler is made: [`PackedConv2d`](crate::kernels::host::conv2d::PackedConv2d));
 //! - **elementwise ops** whose operands all lie in the arena at the output's size
 //!   (activations, Quantize, Dequantize, Clip, Reshape, Add/Sub/Mul without broadcast)
 //!   run once on the whole blocks, as one op on `B` times as many elements;
@@ -51,9 +51,11 @@ enum Mode {
 }
 
 /// One op, prepared once: its tensors (as in a single sample's arena) and how it runs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 struct Step<'m> {
     op: Prepared<'m>,
+    /// A Conv2d's weights packed once for the host kernel, with its buffers.
+    packed: Option<crate::ops::conv2d::Packed>,
     inputs: [TensorInfo; 4],
     n_inputs: usize,
     output: TensorInfo,
@@ -229,7 +231,7 @@ impl<'m> BatchSampler<'m> {
         }
         let blob = model.blob();
         let labels = self.labels.get(..b).ok_or(Error::Internal)?;
-        for st in &self.steps {
+        for st in &mut self.steps {
             let ins = st.inputs.get(..st.n_inputs).ok_or(Error::Internal)?;
             let mut ran = false;
             if st.mode != Mode::PerSample {
@@ -243,7 +245,9 @@ impl<'m> BatchSampler<'m> {
                 };
                 ran = match (&st.op, st.mode) {
                     (Prepared::Dense(op), Mode::Rows) => op.eval_rows(&mut cx, b, labels)?,
-                    (Prepared::Conv2d(op), Mode::Rows) => op.eval_rows(&mut cx, b)?,
+                    (Prepared::Conv2d(op), Mode::Rows) => {
+                        op.eval_rows(&mut cx, b, st.packed.as_mut())?
+                    }
                     _ => {
                         st.op.eval(&mut cx)?;
                         true
@@ -304,8 +308,13 @@ fn step<'m>(op: PreparedOp<'_, 'm>, no_broadcast: bool) -> Step<'m> {
         }
         _ => Mode::PerSample,
     };
+    let packed = match op.op {
+        Prepared::Conv2d(conv) => conv.packed(),
+        _ => None,
+    };
     Step {
         op: *op.op,
+        packed,
         inputs,
         n_inputs: op.inputs.len(),
         output: *op.output,

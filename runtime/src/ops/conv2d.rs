@@ -211,12 +211,46 @@ fn upsampled_input(cx: &Ctx<'_, '_>) -> Conv2dInput {
     Conv2dInput::Any
 }
 
+/// A conv's weights packed once for the host kernel (`None` off x86-64/aarch64).
+#[cfg(any(test, feature = "std"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) type Packed = crate::kernels::host::conv2d::PackedConv2d;
+/// (no host kernel: nothing to pack)
+#[cfg(any(test, feature = "std"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) type Packed = ();
+
 impl Conv2d<'_> {
-    /// The batch executor's Conv2d (`crate::batch`): `rows` samples at once, the input and
-    /// output given as whole blocks, the weights packed once for all of them. `false` where
-    /// there is no batched kernel (f32, w8a32, MCU targets): the caller runs each sample.
+    /// The host kernel's packed weights and buffers for this op, made once by the batch
+    /// executor (`crate::batch`); `None` where it runs no packed kernel (f32, w8a32, a
+    /// geometry the host kernel leaves to the reference, MCU targets).
     #[cfg(any(test, feature = "std"))]
-    pub(crate) fn eval_rows(&self, cx: &mut Eval<'_>, rows: usize) -> Result<bool, Error> {
+    pub(crate) fn packed(&self) -> Option<Packed> {
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        if let Weights::I8 {
+            w,
+            bias,
+            mult,
+            shift,
+        } = self.weights
+        {
+            return Packed::new(&self.p, &self.q, self.input, w, (bias, mult, shift));
+        }
+        None
+    }
+
+    /// The batch executor's Conv2d (`crate::batch`): `rows` samples at once, the input and
+    /// output given as whole blocks, the weights packed once for all of them (`packed`,
+    /// from [`packed`](Self::packed), when the sampler was made; else once per call).
+    /// `false` where there is no batched kernel (f32, w8a32, MCU targets): the caller runs
+    /// each sample.
+    #[cfg(any(test, feature = "std"))]
+    pub(crate) fn eval_rows(
+        &self,
+        cx: &mut Eval<'_>,
+        rows: usize,
+        packed: Option<&mut Packed>,
+    ) -> Result<bool, Error> {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         if let Weights::I8 {
             w,
@@ -227,13 +261,19 @@ impl Conv2d<'_> {
         {
             let x = i8s(cx.io.input(cx.x0()?)?);
             let y = i8s_mut(cx.io.out);
-            let conv = crate::kernels::host::conv2d::conv2d_i8_batch_host;
-            conv(
-                &self.p, &self.q, self.input, rows, x, w, bias, mult, shift, y,
-            );
+            let requant = (bias, mult, shift);
+            use crate::kernels::host::conv2d::{conv2d_i8_batch_host, conv2d_i8_packed_host};
+            let done = packed.is_some_and(|packed| {
+                conv2d_i8_packed_host(&self.p, &self.q, packed, rows, x, requant, y)
+            });
+            if !done {
+                conv2d_i8_batch_host(
+                    &self.p, &self.q, self.input, rows, x, w, bias, mult, shift, y,
+                );
+            }
             return Ok(true);
         }
-        let _ = (cx, rows);
+        let _ = (cx, rows, packed);
         Ok(false)
     }
 }

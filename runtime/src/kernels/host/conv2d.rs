@@ -47,7 +47,7 @@ const MAX_STAGE: usize = 32 * 1024;
 const MAX_PHASE_OUTPUTS: usize = 16 * 1024;
 
 /// The sizes of one call on the input as it is, derived once.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Shape {
     /// Channel pairs `⌈C/2⌉`.
     pairs: usize,
@@ -77,7 +77,7 @@ impl Shape {
 }
 
 /// The sizes of a 3×3 convolution of a ×2 upsampling run as its four output phases.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Phases {
     /// Channel pairs `⌈C/2⌉`.
     pairs: usize,
@@ -131,7 +131,7 @@ impl Phases {
 }
 
 /// How a call is computed.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Plan {
     /// The kernel over the input as it is.
     Direct(Shape),
@@ -198,52 +198,79 @@ pub fn conv2d_i8_batch_host(
     );
 }
 
+/// The plan for a call and the input zero point, or `None` where the kernel runs
+/// [`conv2d_i8_tiled`] (a geometry or size it does not take, short arrays).
+fn plan_for(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    input: Conv2dInput,
+    w: &[i8],
+    (bias, multiplier, shift): Requant<'_>,
+) -> Option<(Plan, i16)> {
+    let m = p.out_channels;
+    let taps = p.kernel_h * p.kernel_w;
+    let contract = p.stride_w == 1
+        && p.stride_h >= 1
+        && bias.len() >= m
+        && multiplier.len() >= m
+        && shift.len() >= m
+        && w.len() >= m * p.in_channels * taps;
+    let zp = i8::try_from(q.input_zero_point).ok().map(i16::from)?;
+    let phases = match input {
+        Conv2dInput::Upsampled2x => Phases::of(p).map(Plan::Phases),
+        Conv2dInput::Any => None,
+    };
+    let plan = phases.or_else(|| Shape::of(p).map(Plan::Direct))?;
+    contract.then_some((plan, zp))
+}
+
+/// Whether `x` and `y` hold `rows` inputs and outputs.
+fn holds_rows(p: &Conv2dParams, rows: usize, x: &[i8], y: &[i8]) -> bool {
+    let (x_len, y_len) = (
+        p.in_channels * p.in_h * p.in_w,
+        p.out_channels * p.out_h * p.out_w,
+    );
+    x.len() >= rows * x_len && y.len() >= rows * y_len
+}
+
+/// [`conv2d_i8_tiled`] on each of `rows` samples.
+#[allow(clippy::too_many_arguments)]
+fn tiled_rows(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    rows: usize,
+    x: &[i8],
+    w: &[i8],
+    (bias, multiplier, shift): Requant<'_>,
+    y: &mut [i8],
+) {
+    let (x_len, y_len) = (
+        p.in_channels * p.in_h * p.in_w,
+        p.out_channels * p.out_h * p.out_w,
+    );
+    let samples = x.chunks(x_len.max(1)).zip(y.chunks_mut(y_len.max(1)));
+    for (x, y) in samples.take(rows) {
+        conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
+    }
+}
+
 /// [`conv2d_i8_batch_host`] with the bodies `simd` allows.
 fn conv2d_i8_with(
     p: &Conv2dParams,
     q: &Conv2dI8Quant,
     (input, rows, x): (Conv2dInput, usize, &[i8]),
     w: &[i8],
-    (bias, multiplier, shift): (&[i32], &[i32], &[i32]),
+    requant: Requant<'_>,
     y: &mut [i8],
     simd: Simd,
 ) {
-    let m = p.out_channels;
-    let taps = p.kernel_h * p.kernel_w;
-    let (x_len, y_len) = (p.in_channels * p.in_h * p.in_w, m * p.out_h * p.out_w);
-    let contract = p.stride_w == 1
-        && p.stride_h >= 1
-        && bias.len() >= m
-        && multiplier.len() >= m
-        && shift.len() >= m
-        && x.len() >= rows * x_len
-        && w.len() >= m * p.in_channels * taps
-        && y.len() >= rows * y_len;
-    let zp = i8::try_from(q.input_zero_point).map(i16::from);
-    let phases = match input {
-        Conv2dInput::Upsampled2x => Phases::of(p).map(Plan::Phases),
-        Conv2dInput::Any => None,
-    };
-    let plan = phases.or_else(|| Shape::of(p).map(Plan::Direct));
-    let (Some(plan), Ok(zp), true) = (plan, zp, contract) else {
-        let samples = x.chunks(x_len.max(1)).zip(y.chunks_mut(y_len.max(1)));
-        for (x, y) in samples.take(rows) {
-            conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
-        }
-        return;
+    let planned = plan_for(p, q, input, w, requant).filter(|_| holds_rows(p, rows, x, y));
+    let Some((plan, zp)) = planned else {
+        return tiled_rows(p, q, rows, x, w, requant, y);
     };
     // the buffers live on the stack, zeroed on every call: the smallest size that fits
-    let (stage_len, pack_len) = plan.sizes(m);
-    let args = (
-        p,
-        q,
-        plan,
-        zp,
-        (rows, x),
-        w,
-        (bias, multiplier, shift),
-        simd,
-    );
+    let (stage_len, pack_len) = plan.sizes(p.out_channels);
+    let args = (p, q, plan, zp, (rows, x), w, requant, simd);
     match (stage_len <= SMALL, pack_len <= SMALL) {
         (true, true) => run::<SMALL, SMALL>(args, y),
         (true, false) => run::<SMALL, MAX_WEIGHT_PAIRS>(args, y),
@@ -260,7 +287,7 @@ type RunArgs<'a> = (
     i16,
     (usize, &'a [i8]),
     &'a [i8],
-    (&'a [i32], &'a [i32], &'a [i32]),
+    Requant<'a>,
     Simd,
 );
 
@@ -271,6 +298,16 @@ fn run<const S: usize, const W: usize>(
     y: &mut [i8],
 ) {
     let mut packed = [0i32; W];
+    pack(p, plan, w, &mut packed);
+    // every sample is staged at the same places: the padding stays zero
+    let mut stage = [0i16; S];
+    let mut phase_outputs = [0i8; MAX_PHASE_OUTPUTS];
+    let buffers = (&packed[..], &mut stage[..], &mut phase_outputs[..]);
+    run_rows(p, q, (plan, zp), (rows, x), buffers, (requant, simd), y);
+}
+
+/// Packs `w` for `plan` into `packed`.
+fn pack(p: &Conv2dParams, plan: Plan, w: &[i8], packed: &mut [i32]) {
     let (c, m, taps) = (p.in_channels, p.out_channels, p.kernel_h * p.kernel_w);
     // `w[m, c, t]` (zero past the last channel)
     let weight = |m: usize, ch: usize, t: usize| {
@@ -281,7 +318,7 @@ fn run<const S: usize, const W: usize>(
         }
     };
     match plan {
-        Plan::Direct(s) => pack_weights(m, s.pairs, taps, weight, &mut packed),
+        Plan::Direct(s) => pack_weights(m, s.pairs, taps, weight, packed),
         Plan::Phases(f) => pack_phase_weights(
             m,
             &f,
@@ -291,32 +328,119 @@ fn run<const S: usize, const W: usize>(
                 }
                 _ => [0; 9],
             },
-            &mut packed,
+            packed,
         ),
     }
-    // every sample is staged at the same places: the padding stays zero
-    let mut stage = [0i16; S];
-    let mut phase_outputs = [0i8; MAX_PHASE_OUTPUTS];
+}
+
+/// `rows` samples with the packed weights, a stage whose padding is zero and the phases'
+/// output buffer.
+fn run_rows(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    (plan, zp): (Plan, i16),
+    (rows, x): (usize, &[i8]),
+    (packed, stage, phase_outputs): (&[i32], &mut [i16], &mut [i8]),
+    (requant, simd): (Requant<'_>, Simd),
+    y: &mut [i8],
+) {
     let x_len = p.in_channels * p.in_h * p.in_w;
     let y_len = p.out_channels * p.out_h * p.out_w;
     let samples = x.chunks(x_len.max(1)).zip(y.chunks_mut(y_len.max(1)));
     for (x, y) in samples.take(rows) {
         match plan {
             Plan::Direct(s) => {
-                stage_input(p, &s, zp, x, &mut stage);
-                run_sample(p, q, &s, (&stage, &packed), requant, simd, y);
+                stage_input(p, &s, zp, x, stage);
+                run_sample(p, q, &s, (stage, packed), requant, simd, y);
             }
             Plan::Phases(f) => {
-                stage_low_resolution(p, &f, zp, x, &mut stage);
-                let phases = &mut phase_outputs[..];
-                run_phases(p, q, &f, (&stage, &packed), requant, simd, phases, y);
+                stage_low_resolution(p, &f, zp, x, stage);
+                run_phases(p, q, &f, (stage, packed), requant, simd, phase_outputs, y);
             }
         }
     }
 }
 
+/// A conv's weights packed once, with its stage and output buffers, for a sampler that
+/// runs it many times ([`crate::BatchSampler`]): what [`conv2d_i8_batch_host`] does on
+/// every call, the packing and the buffers' zeroing, done when it is made.
+#[cfg(any(test, feature = "std"))]
+#[derive(Clone, Debug)]
+pub struct PackedConv2d {
+    plan: Plan,
+    zp: i16,
+    packed: std::vec::Vec<i32>,
+    stage: std::vec::Vec<i16>,
+    phase_outputs: std::vec::Vec<i8>,
+}
+
+#[cfg(any(test, feature = "std"))]
+impl PackedConv2d {
+    /// `w` packed for the kernel, or `None` where it runs the reference path (then
+    /// [`conv2d_i8_batch_host`] is what runs).
+    pub fn new(
+        p: &Conv2dParams,
+        q: &Conv2dI8Quant,
+        input: Conv2dInput,
+        w: &[i8],
+        requant: Requant<'_>,
+    ) -> Option<Self> {
+        let (plan, zp) = plan_for(p, q, input, w, requant)?;
+        let (stage_len, pack_len) = plan.sizes(p.out_channels);
+        let mut packed = std::vec![0; pack_len];
+        pack(p, plan, w, &mut packed);
+        let phase_outputs = match plan {
+            Plan::Phases(_) => std::vec![0; MAX_PHASE_OUTPUTS],
+            Plan::Direct(_) => std::vec::Vec::new(),
+        };
+        Some(PackedConv2d {
+            plan,
+            zp,
+            packed,
+            stage: std::vec![0; stage_len],
+            phase_outputs,
+        })
+    }
+}
+
+/// [`conv2d_i8_batch_host`] with the weights packed by [`PackedConv2d::new`] for the same
+/// `p`, `q`, input kind, weights and requantisation: equal to it, bit for bit.
+#[cfg(any(test, feature = "std"))]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_i8_packed_host(
+    p: &Conv2dParams,
+    q: &Conv2dI8Quant,
+    packed: &mut PackedConv2d,
+    rows: usize,
+    x: &[i8],
+    requant: Requant<'_>,
+    y: &mut [i8],
+) -> bool {
+    if !holds_rows(p, rows, x, y) {
+        return false;
+    }
+    let PackedConv2d {
+        plan,
+        zp,
+        packed,
+        stage,
+        phase_outputs,
+    } = packed;
+    let buffers = (&packed[..], &mut stage[..], &mut phase_outputs[..]);
+    run_rows(
+        p,
+        q,
+        (*plan, *zp),
+        (rows, x),
+        buffers,
+        (requant, Simd::detect()),
+        y,
+    );
+    true
+}
+
 /// The requantisation parameters of channel `m`, each splat over eight lanes.
-fn channel_requant((bias, multiplier, shift): (&[i32], &[i32], &[i32]), m: usize) -> [[i32; 8]; 3] {
+fn channel_requant((bias, multiplier, shift): Requant<'_>, m: usize) -> [[i32; 8]; 3] {
     [bias[m], multiplier[m], shift[m]].map(|v| [v; 8])
 }
 
@@ -760,6 +884,23 @@ mod tests {
             let three = (input, 3, &xs[..]);
             conv2d_i8_with(p, q, three, w, (&bias, &mult, &shift), &mut got, simd);
             assert_eq!(got, want3, "batch of 3, {simd:?} {input:?} {p:?} {q:?}");
+        }
+        // the weights packed once, run twice (the kept stage and buffers reused)
+        let requant = (&bias[..], &mult[..], &shift[..]);
+        if let Some(mut packed) = PackedConv2d::new(p, q, input, w, requant) {
+            for run in 0..2 {
+                let mut got = vec![99i8; 3 * n];
+                assert!(conv2d_i8_packed_host(
+                    p,
+                    q,
+                    &mut packed,
+                    3,
+                    &xs,
+                    requant,
+                    &mut got
+                ));
+                assert_eq!(got, want3, "packed, run {run}, {input:?} {p:?} {q:?}");
+            }
         }
     }
 
