@@ -227,13 +227,7 @@ impl Conv2d<'_> {
     #[cfg(any(test, feature = "std"))]
     pub(crate) fn packed(&self) -> Option<Packed> {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-        if let Weights::I8 {
-            w,
-            bias,
-            mult,
-            shift,
-        } = self.weights
-        {
+        if let Some((w, bias, mult, shift)) = self.weights.int8() {
             return Packed::new(&self.p, &self.q, self.input, w, (bias, mult, shift));
         }
         None
@@ -252,13 +246,7 @@ impl Conv2d<'_> {
         packed: Option<&mut Packed>,
     ) -> Result<bool, Error> {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-        if let Weights::I8 {
-            w,
-            bias,
-            mult,
-            shift,
-        } = self.weights
-        {
+        if let Some((w, bias, mult, shift)) = self.weights.int8() {
             let x = i8s(cx.io.input(cx.x0()?)?);
             let y = i8s_mut(cx.io.out);
             let requant = (bias, mult, shift);

@@ -107,13 +107,7 @@ impl Dense<'_> {
         labels: &[usize],
     ) -> Result<bool, Error> {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-        if let Weights::I8 {
-            w,
-            bias,
-            mult,
-            shift,
-        } = self.weights
-        {
+        if let Some((w, bias, mult, shift)) = self.weights.int8() {
             let x = i8s(cx.io.input(cx.x0()?)?);
             // one bias row for every sample, or each sample's label's row of the table
             // (the labels were checked against the classes before the first op)

@@ -104,7 +104,26 @@ impl Weights<'_> {
     }
 }
 
+/// A w8a8 op's arrays: int8 weights, int32 bias, Q31 multipliers and shifts.
+#[cfg(any(test, feature = "std"))]
+pub(crate) type Int8Arrays<'a> = (&'a [i8], &'a [i32], &'a [i32], &'a [i32]);
+
 impl<'a> Weights<'a> {
+    /// The w8a8 arrays `(w, bias, multiplier, shift)`, `None` for the float formats (what the
+    /// host's batch kernels take).
+    #[cfg(any(test, feature = "std"))]
+    pub fn int8(&self) -> Option<Int8Arrays<'a>> {
+        match *self {
+            Weights::I8 {
+                w,
+                bias,
+                mult,
+                shift,
+            } => Some((w, bias, mult, shift)),
+            _ => None,
+        }
+    }
+
     /// The arrays with row `row` of a bias table of `rows`-value rows in place of the
     /// table (a Dense's label-indexed bias); `None` if the table has no such row.
     pub fn with_bias_row(self, row: usize, rows: usize) -> Option<Self> {
