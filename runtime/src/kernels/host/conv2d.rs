@@ -319,17 +319,7 @@ fn pack(p: &Conv2dParams, plan: Plan, w: &[i8], packed: &mut [i32]) {
     };
     match plan {
         Plan::Direct(s) => pack_weights(m, s.pairs, taps, weight, packed),
-        Plan::Phases(f) => pack_phase_weights(
-            m,
-            &f,
-            |m, ch| match w.get((m * c + ch) * 9..) {
-                Some([k0, k1, k2, k3, k4, k5, k6, k7, k8, ..]) if ch < c => {
-                    [*k0, *k1, *k2, *k3, *k4, *k5, *k6, *k7, *k8].map(i16::from)
-                }
-                _ => [0; 9],
-            },
-            packed,
-        ),
+        Plan::Phases(f) => pack_phase_weights(m, c, &f, w, packed),
     }
 }
 
@@ -645,30 +635,43 @@ fn phase_kernels(k: [i16; 9]) -> [[i16; 4]; 4] {
     })
 }
 
-/// [`pack_weights`] for the four phases, one after another (`4·per_m·M` pairs), from each
-/// `(m, c)`'s 3×3 kernel `kernel(m, c)` (zeros past the last channel).
-fn pack_phase_weights(
-    m_count: usize,
-    f: &Phases,
-    kernel: impl Fn(usize, usize) -> [i16; 9],
-    packed: &mut [i32],
-) {
+/// [`pack_weights`] for the four phases, one after another (`4·per_m·M` pairs), from the
+/// `[M, C, 3, 3]` weights `w` (zeros past the last channel). A block of `n` channels' taps
+/// of one channel pair are `4·n` consecutive values in each phase's part, written at once.
+fn pack_phase_weights(m_count: usize, c: usize, f: &Phases, w: &[i8], packed: &mut [i32]) {
     let full = m_count - m_count % MB;
     let per_phase = f.per_m * m_count;
-    for m in 0..m_count {
-        let (m0, n) = if m < full { (m - m % MB, MB) } else { (m, 1) };
+    // channel ch's 3×3 kernel for output channel m
+    let kernel = |m: usize, ch: usize| {
+        let k = w.get((m * c + ch) * 9..).and_then(<[i8]>::first_chunk::<9>);
+        match k {
+            Some(k) if ch < c => k.map(i16::from),
+            _ => [0; 9],
+        }
+    };
+    let mut m0 = 0;
+    while m0 < m_count {
+        let n = if m0 < full { MB } else { 1 };
         for i in 0..f.pairs {
-            let (lo, hi) = (
-                phase_kernels(kernel(m, 2 * i)),
-                phase_kernels(kernel(m, 2 * i + 1)),
-            );
-            for phase in 0..4 {
-                for t in 0..4 {
-                    let at = phase * per_phase + m0 * f.per_m + (i * 4 + t) * n + (m - m0);
-                    packed[at] = pair(lo[phase][t], hi[phase][t]);
+            // [phase][tap · n + j]: channel m0 + j's pair of taps
+            let mut taps = [[0i32; 4 * MB]; 4];
+            for j in 0..n {
+                let lo = phase_kernels(kernel(m0 + j, 2 * i));
+                let hi = phase_kernels(kernel(m0 + j, 2 * i + 1));
+                for (phase, taps) in taps.iter_mut().enumerate() {
+                    for t in 0..4 {
+                        taps[t * n + j] = pair(lo[phase][t], hi[phase][t]);
+                    }
+                }
+            }
+            let at = m0 * f.per_m + i * 4 * n;
+            for (part, taps) in packed.chunks_exact_mut(per_phase).zip(&taps) {
+                if let Some(dst) = part.get_mut(at..at + 4 * n) {
+                    dst.copy_from_slice(&taps[..4 * n]);
                 }
             }
         }
+        m0 += n;
     }
 }
 
