@@ -128,11 +128,12 @@ pub fn dense_i8_rows4(
     }
 }
 
-/// int8 dense with the DSP extension (CMSIS-NN's fully-connected shape): three rows per
-/// pass ([`dsp::dot3_quads`]: each word of four inputs loaded and sign-extended once with
-/// `SXTB16`, and multiplied with the three rows' words in two `SMLAD` each), then the
-/// last `N mod 3` rows and the last `K mod 4` products one by one, [`DENSE_BLOCK`] rows'
-/// sums at a time before their requantisations. Sums are exact, so it
+/// int8 dense with the DSP extension (CMSIS-NN's fully-connected shape): the input
+/// sign-extended once with `SXTB16` into a stack buffer ([`dsp::q15_quads`]), then three
+/// rows per pass ([`dsp::dot3_q15`]: each extended input pair read with one `LDRD` and
+/// multiplied with the three rows' words in two `SMLAD` each), then the last `N mod 3`
+/// rows and the last `K mod 4` products one by one, [`DENSE_BLOCK`] rows' sums at a time
+/// before their requantisations; inputs wider than the buffer run the reference. Sums are exact, so it
 /// equals [`dense_i8`](crate::kernels::dense::dense_i8); off the DSP cores the
 /// instructions are their plain-Rust equivalents ([`dsp`]).
 // (a function of its own: inlined into the sampler's op dispatch, its 0.7 KB of buffers
@@ -156,7 +157,7 @@ pub fn dense_i8_dsp(
     // both: about 45 instructions per output and 60 per pass beside the sums.
     let quads = k / 4;
     if quads > DENSE_QUADS {
-        // (wider than any generator's Dense here: the reference)
+        // (wider than the buffer, which no shipped or corpus generator's Dense is)
         let (x, w) = (bytemuck::cast_slice(x), bytemuck::cast_slice(w));
         return crate::kernels::dense::dense_i8(p, x, w, bias, multiplier, shift, y);
     }
