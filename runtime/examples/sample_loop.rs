@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use edgegan_runtime::{BatchSampler, Condition, ConditionKind, DeviceModel, Noise, Sampler};
 
 fn main() -> ExitCode {
-    match run() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sample_loop: {e}");
@@ -25,9 +26,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (path, mode, n, times) = match args.as_slice() {
+/// Runs the loop for the command line `args`; `Err` is the one line `main` prints before
+/// exiting with code 2.
+fn run(args: &[String]) -> Result<(), String> {
+    let (path, mode, n, times) = match args {
         [path, mode, n] => (path, mode, n, "1"),
         [path, mode, n, times] => (path, mode, n, times.as_str()),
         _ => return Err("usage: sample_loop MODEL.egm sampler|batch N [TIMES]".into()),
@@ -81,4 +83,44 @@ fn run() -> Result<(), String> {
     let sum: f64 = out.iter().map(|&v| f64::from(v)).sum();
     println!("{n} samples, output sum {sum:.6}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn model() -> String {
+        format!(
+            "{}/../models/ring8-cgan/model.w8a8.egm",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    #[test]
+    fn bad_command_lines_are_one_line_errors_naming_the_input() {
+        let e = run(&args(&["/no/such.egm", "sampler", "2"])).unwrap_err();
+        assert!(e.starts_with("/no/such.egm: "), "{e}");
+        let readme = format!("{}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
+        let e = run(&args(&[&readme, "batch", "2"])).unwrap_err();
+        assert!(e.starts_with(&format!("{readme}: ")), "{e}");
+        let e = run(&args(&[&model(), "sampler", "x"])).unwrap_err();
+        assert_eq!(e, "N must be a count, not \"x\"");
+        let e = run(&args(&[&model(), "batch", "2", "-1"])).unwrap_err();
+        assert_eq!(e, "TIMES must be a count, not \"-1\"");
+        let e = run(&args(&[&model(), "fast", "2"])).unwrap_err();
+        assert_eq!(e, "mode must be sampler or batch, not \"fast\"");
+        let e = run(&args(&[&model()])).unwrap_err();
+        assert!(e.starts_with("usage: "), "{e}");
+    }
+
+    #[test]
+    fn both_modes_run_a_shipped_model() {
+        for mode in ["sampler", "batch"] {
+            run(&args(&[&model(), mode, "3", "2"])).unwrap();
+        }
+    }
 }

@@ -224,12 +224,17 @@ fn plan_for(
     contract.then_some((plan, zp))
 }
 
-/// Whether `x` and `y` hold `rows` inputs and outputs.
-fn holds_rows(p: &Conv2dParams, rows: usize, x: &[i8], y: &[i8]) -> bool {
-    let (x_len, y_len) = (
+/// One sample's input and output lengths.
+fn sample_lens(p: &Conv2dParams) -> (usize, usize) {
+    (
         p.in_channels * p.in_h * p.in_w,
         p.out_channels * p.out_h * p.out_w,
-    );
+    )
+}
+
+/// Whether `x` and `y` hold `rows` inputs and outputs.
+fn holds_rows(p: &Conv2dParams, rows: usize, x: &[i8], y: &[i8]) -> bool {
+    let (x_len, y_len) = sample_lens(p);
     x.len() >= rows * x_len && y.len() >= rows * y_len
 }
 
@@ -244,10 +249,7 @@ fn tiled_rows(
     (bias, multiplier, shift): Requant<'_>,
     y: &mut [i8],
 ) {
-    let (x_len, y_len) = (
-        p.in_channels * p.in_h * p.in_w,
-        p.out_channels * p.out_h * p.out_w,
-    );
+    let (x_len, y_len) = sample_lens(p);
     let samples = x.chunks(x_len.max(1)).zip(y.chunks_mut(y_len.max(1)));
     for (x, y) in samples.take(rows) {
         conv2d_i8_tiled(p, q, x, w, bias, multiplier, shift, y);
@@ -334,8 +336,7 @@ fn run_rows(
     (requant, simd): (Requant<'_>, Simd),
     y: &mut [i8],
 ) {
-    let x_len = p.in_channels * p.in_h * p.in_w;
-    let y_len = p.out_channels * p.out_h * p.out_w;
+    let (x_len, y_len) = sample_lens(p);
     let samples = x.chunks(x_len.max(1)).zip(y.chunks_mut(y_len.max(1)));
     for (x, y) in samples.take(rows) {
         match plan {
@@ -357,6 +358,8 @@ fn run_rows(
 #[cfg(any(test, feature = "std"))]
 #[derive(Clone, Debug)]
 pub struct PackedConv2d {
+    /// The geometry and quantisation it was packed for (a call with others is refused).
+    made_for: (Conv2dParams, Conv2dI8Quant),
     plan: Plan,
     zp: i16,
     packed: std::vec::Vec<i32>,
@@ -384,6 +387,7 @@ impl PackedConv2d {
             Plan::Direct(_) => std::vec::Vec::new(),
         };
         Some(PackedConv2d {
+            made_for: (*p, *q),
             plan,
             zp,
             packed,
@@ -394,7 +398,8 @@ impl PackedConv2d {
 }
 
 /// [`conv2d_i8_batch_host`] with the weights packed by [`PackedConv2d::new`] for the same
-/// `p`, `q`, input kind, weights and requantisation: equal to it, bit for bit.
+/// `p`, `q`, input kind, weights and requantisation: equal to it, bit for bit. `false` (nothing
+/// written) for another geometry or quantisation than it was packed for, or short `x`/`y`.
 #[cfg(any(test, feature = "std"))]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_i8_packed_host(
@@ -406,10 +411,12 @@ pub fn conv2d_i8_packed_host(
     requant: Requant<'_>,
     y: &mut [i8],
 ) -> bool {
-    if !holds_rows(p, rows, x, y) {
+    // (its buffers are sized for that geometry: another would index past them)
+    if packed.made_for != (*p, *q) || !holds_rows(p, rows, x, y) {
         return false;
     }
     let PackedConv2d {
+        made_for: _,
         plan,
         zp,
         packed,
