@@ -170,9 +170,11 @@ pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// The runtime features the firmware is built with for `model`: the op formats it uses
-/// (`f32`, `w8a32`, `w8a8`, in that order) and then its op kinds (`op-dense`, …, in the
-/// order of their first use), each once, as `edgegan-runtime/<feature>`. With just these
-/// the other formats' and ops' kernels are not linked.
+/// (`f32`, `w8a32`, `w8a8`, in that order), then its op kinds (`op-dense`, …, in the
+/// order of their first use), each once, then `int8-fallbacks` if one of its int8 ops
+/// needs a fallback kernel on a DSP core (`DeviceModel::needs_int8_fallbacks`), as
+/// `edgegan-runtime/<feature>`. With just these the other formats', ops' and fallback
+/// kernels are not linked.
 pub fn runtime_features(model: &DeviceModel<'_>) -> Vec<String> {
     let mut formats = [false; 3];
     let mut ops: Vec<&str> = vec![];
@@ -191,6 +193,7 @@ pub fn runtime_features(model: &DeviceModel<'_>) -> Vec<String> {
         .zip(formats)
         .filter_map(|(name, on)| on.then_some(name))
         .chain(ops)
+        .chain(model.needs_int8_fallbacks().then_some("int8-fallbacks"))
         .map(|f| format!("edgegan-runtime/{f}"))
         .collect()
 }
@@ -691,6 +694,10 @@ pub(crate) fn instructions_per_tick((instructions, ticks): (u64, u64)) -> Result
 mod tests {
     use super::*;
     use crate::profiles;
+    use edgegan_compiler::builder::{
+        AlignedBytes, Conv2dSpec, GraphBuilder, TensorId, WriteOptions,
+    };
+    use edgegan_runtime::{Condition, ConditionKind};
 
     #[test]
     fn the_firmware_gets_just_the_op_formats_and_kinds_its_model_uses() {
@@ -713,6 +720,69 @@ mod tests {
                 .chain(ops.iter().map(|o| format!("edgegan-runtime/op-{o}")))
                 .collect();
             assert_eq!(got, want, "{name}");
+        }
+    }
+
+    /// A w8a8 model of `z[noise] -> layer -> tanh`, its features.
+    fn features_of(
+        noise: usize,
+        layer: impl FnOnce(&mut GraphBuilder, TensorId) -> TensorId,
+    ) -> Vec<String> {
+        let mut g = GraphBuilder::new(noise, ConditionKind::None);
+        let z = g.noise();
+        let y = layer(&mut g, z);
+        let y = g.tanh(y).unwrap();
+        let graph = g.finish(y, (-1.0, 1.0)).unwrap();
+        let cal = graph
+            .calibrate([(1, Condition::None), (2, Condition::None)])
+            .unwrap();
+        let bytes = AlignedBytes::new(&graph.write(&WriteOptions::w8a8(cal)).unwrap());
+        runtime_features(&DeviceModel::from_bytes(bytes.as_slice()).unwrap())
+    }
+
+    #[test]
+    fn the_int8_fallbacks_are_built_in_just_for_models_that_need_them() {
+        let fallbacks = "edgegan-runtime/int8-fallbacks".to_string();
+        let conv = |k: usize, stride: usize| {
+            features_of(64, |g, z| {
+                let x = g.reshape(z, &[4, 4, 4]).unwrap();
+                let spec = Conv2dSpec {
+                    out_channels: 2,
+                    kernel: [k, k],
+                    stride: [stride, stride],
+                    padding: [k / 2; 4],
+                };
+                let w: Vec<f32> = (0..2 * 4 * k * k)
+                    .map(|i| (i % 7) as f32 / 7.0 - 0.4)
+                    .collect();
+                g.conv2d(x, spec, &w, None).unwrap()
+            })
+        };
+        let dense = |k: usize| {
+            features_of(k, |g, z| {
+                let w: Vec<f32> = (0..3 * k).map(|i| (i % 5) as f32 / 50.0 - 0.04).collect();
+                g.dense(z, 3, &w, None).unwrap()
+            })
+        };
+        // what the DSP kernels take: 3-wide convs at stride 1 or 2, Dense up to 259 inputs
+        for features in [conv(3, 1), conv(3, 2), dense(256)] {
+            assert!(!features.contains(&fallbacks), "{features:?}");
+        }
+        // 1x1 and 5x5 convs, and a wider Dense, run the fallbacks on a DSP core
+        for features in [conv(1, 1), conv(5, 1), dense(300)] {
+            assert_eq!(features.last(), Some(&fallbacks), "{features:?}");
+        }
+        // and the shipped models none
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        for name in [
+            "ring8-cgan",
+            "fashion-cgan",
+            "fashion-inpaint",
+            "foreign/torch-dcgan-fashion",
+        ] {
+            let file = ModelFile::read(&models.join(name).join("model.w8a8.egm")).unwrap();
+            let features = runtime_features(&file.model().unwrap());
+            assert!(!features.contains(&fallbacks), "{name}: {features:?}");
         }
     }
 

@@ -57,7 +57,8 @@
 //! ```
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 // `deny`, not `forbid`: the one exception is `kernels::cortex_m::dsp`, whose `asm!` DSP
-// instructions (only with the `cortex-m-dsp` feature on Arm) allow it for themselves alone.
+// instructions (only with the `cortex-m-dsp` feature on Arm) and `VSQRT` (hard-float Arm)
+// allow it for themselves alone.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(clippy::cast_lossless, clippy::semicolon_if_nothing_returned)]

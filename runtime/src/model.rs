@@ -452,6 +452,18 @@ impl<'a> DeviceModel<'a> {
             .sum()
     }
 
+    /// Whether a DSP core runs one of this model's ops on an int8 fallback kernel (a Conv2d
+    /// the band kernel does not take, a Dense wider than its buffer): a firmware for it
+    /// needs the runtime's `int8-fallbacks` feature, and without it the model does not load
+    /// ([`INT8_FALLBACKS`](crate::kernels::cortex_m::INT8_FALLBACKS)). `firmware-sim`
+    /// builds with the feature exactly when this says so.
+    pub fn needs_int8_fallbacks(&self) -> bool {
+        (0..self.op_count()).any(|i| {
+            self.with_prepared(i, |op| op.op.needs_int8_fallbacks())
+                .unwrap_or(false)
+        })
+    }
+
     /// Multiply-accumulates per sample of op `index` (Dense, Conv2d, ConvTranspose2d; 0 for
     /// other ops or a bad index).
     pub fn op_macs(&self, index: usize) -> u64 {
@@ -645,8 +657,9 @@ impl<'a> DeviceModel<'a> {
         }
     }
 
-    // (inlined: its `Result<OpRecord>` was copied out with a `memcpy` call per op)
-    #[inline(always)]
+    // (not inlined: a copy in each caller was 0.3 KB of firmware code; the `memcpy` of its
+    // `Result<OpRecord>` that a call costs is under 40 instructions per sample on ring8-cgan)
+    #[inline(never)]
     fn record(&self, i: usize) -> Result<OpRecord, Error> {
         let r = self.ops.get(i * OP_RECORD_LEN..).ok_or(Error::Internal)?;
         OpRecord::decode(r).map_err(|reason| Error::BadOp {

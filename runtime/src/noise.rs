@@ -79,7 +79,7 @@ impl Gaussian {
         const TWO_POW_MINUS_24: f32 = 1.0 / 16_777_216.0;
         let u1 = ((self.rng.next_u32() >> 8) + 1) as f32 * TWO_POW_MINUS_24;
         let u2 = (self.rng.next_u32() >> 8) as f32 * TWO_POW_MINUS_24;
-        let r = libm::sqrtf(-2.0 * libm::logf(u1));
+        let r = crate::kernels::cortex_m::dsp::sqrt_f32(-2.0 * libm::logf(u1));
         let theta = core::f32::consts::TAU * u2;
         let (cos, sin) = cos_sin_turn(theta);
         (r * cos, r * sin)

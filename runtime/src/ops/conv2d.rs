@@ -331,7 +331,13 @@ impl<'a> Op<'a> for Conv2d<'a> {
     }
 
     fn validate_weights(&self) -> Result<(), &'static str> {
-        self.weights.validate()
+        self.weights.validate()?;
+        super::fallbacks_built(|| self.needs_int8_fallbacks())
+    }
+
+    fn needs_int8_fallbacks(&self) -> bool {
+        matches!(self.weights, Weights::I8 { .. })
+            && cortex_m::conv2d::needs_fallback(&self.p, &self.q)
     }
 
     fn macs(&self) -> u64 {

@@ -216,7 +216,12 @@ impl<'a> Op<'a> for Dense<'a> {
     }
 
     fn validate_weights(&self) -> Result<(), &'static str> {
-        self.weights.validate()
+        self.weights.validate()?;
+        super::fallbacks_built(|| self.needs_int8_fallbacks())
+    }
+
+    fn needs_int8_fallbacks(&self) -> bool {
+        matches!(self.weights, Weights::I8 { .. }) && cortex_m::dense::needs_fallback(&self.i8)
     }
 
     fn macs(&self) -> u64 {

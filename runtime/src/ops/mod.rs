@@ -88,7 +88,8 @@ pub(crate) trait Op<'a>: Sized {
     /// Runs the op: reads its inputs from the arena or the blob, writes its output.
     fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error>;
 
-    /// Load-time checks that loop over weight arrays (kept out of `prepare`).
+    /// Load-time checks that loop over weight arrays (kept out of `prepare`), and the
+    /// refusal of an op this build has no kernel for ([`fallbacks_built`]).
     fn validate_weights(&self) -> Result<(), &'static str> {
         Ok(())
     }
@@ -96,6 +97,13 @@ pub(crate) trait Op<'a>: Sized {
     /// Multiply-accumulates per sample (for cost reports).
     fn macs(&self) -> u64 {
         0
+    }
+
+    /// Whether a DSP core runs this op on an int8 fallback kernel
+    /// ([`INT8_FALLBACKS`](crate::kernels::cortex_m::INT8_FALLBACKS)): a build without
+    /// them refuses the model at load.
+    fn needs_int8_fallbacks(&self) -> bool {
+        false
     }
 
     /// Learned parameters: weights, biases and tables (for inspection).
@@ -133,6 +141,28 @@ pub type EncodeFn = fn(&[f32], Option<(f32, i32)>) -> Result<[u32; PARAM_WORDS],
 impl PartialEq for ElementwiseDef {
     fn eq(&self, other: &Self) -> bool {
         self.kind == other.kind
+    }
+}
+
+/// At load, an op that [needs the int8 fallback kernels](Op::needs_int8_fallbacks) in a
+/// build without them ([`INT8_FALLBACKS`](crate::kernels::cortex_m::INT8_FALLBACKS)) is
+/// refused, so that no kernel meets an op it does not cover. (Called by the ops that have
+/// fallbacks, from their `validate_weights`: a check in the model's loop over all ops would
+/// link every op's dispatch once more.)
+pub(crate) fn fallbacks_built(needs: impl FnOnce() -> bool) -> Result<(), &'static str> {
+    fallbacks_check(crate::kernels::cortex_m::INT8_FALLBACKS, needs)
+}
+
+/// [`fallbacks_built`] for a build that has the fallbacks or not (`built`).
+fn fallbacks_check(built: bool, needs: impl FnOnce() -> bool) -> Result<(), &'static str> {
+    if built || !needs() {
+        Ok(())
+    } else {
+        Err(
+            "needs the int8 fallback kernels, which this runtime leaves out (a DSP build \
+             without its `int8-fallbacks` feature): a Conv2d the band kernel does not take \
+             (a kernel not 3 wide, stride over 2) or a Dense over 259 inputs",
+        )
     }
 }
 
@@ -226,6 +256,12 @@ macro_rules! registry {
             pub(crate) fn macs(&self) -> u64 {
                 match self {
                     $( Prepared::$kind(op) => op.macs(), )*
+                }
+            }
+
+            pub(crate) fn needs_int8_fallbacks(&self) -> bool {
+                match self {
+                    $( Prepared::$kind(op) => op.needs_int8_fallbacks(), )*
                 }
             }
 
@@ -429,4 +465,19 @@ pub(crate) fn same_quant(a: &TensorInfo, b: &TensorInfo) -> bool {
 /// `-31..=30`.
 pub(crate) fn requant_ok(mult: &[i32], shift: &[i32]) -> bool {
     mult.iter().all(|&m| m >= 0) && shift.iter().all(|&s| (-31..=30).contains(&s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fallbacks_check;
+
+    #[test]
+    fn an_op_that_needs_the_fallbacks_is_refused_only_by_a_build_without_them() {
+        assert_eq!(fallbacks_check(true, || true), Ok(()));
+        assert_eq!(fallbacks_check(false, || false), Ok(()));
+        let refused = fallbacks_check(false, || true).unwrap_err();
+        assert!(refused.contains("`int8-fallbacks` feature"), "{refused}");
+        // a build with them does not even ask (the predicate is load-time work)
+        assert_eq!(fallbacks_check(true, || unreachable!()), Ok(()));
+    }
 }

@@ -409,8 +409,11 @@ pub fn conv2d_i8_m4(
 /// ([`conv2d_i8_band_dsp`]) for 3-wide kernels at horizontal stride 1 or 2, the patch
 /// kernel ([`conv2d_i8_patch_dsp`]) for other geometries, the reference past their limits
 /// (a patch of more than [`PATCH_MAX`] values, or more than [`DSP_CHANNELS`] channels of a
-/// kernel that is not 3 wide). Neither [`conv2d_i8_m4`], which the band kernel covers, nor
-/// [`conv2d_i8_tiled`] is linked then (3.5 KB of code). Equal to [`conv2d_i8`]. It holds no
+/// kernel that is not 3 wide); the last two only in a build with the int8 fallbacks
+/// ([`INT8_FALLBACKS`](super::INT8_FALLBACKS): without them a conv the band kernel does
+/// not cover is refused at load, [`needs_fallback`]). Neither [`conv2d_i8_m4`], which the
+/// band kernel covers, nor [`conv2d_i8_tiled`] is linked then (3.5 KB of code). Equal to
+/// [`conv2d_i8`]. It holds no
 /// buffer itself, so only one kernel's is on the stack.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_i8_dsp(
@@ -426,6 +429,9 @@ pub fn conv2d_i8_dsp(
     let requant = [bias, multiplier, shift];
     let kernel = if band_zero_point(p, q, requant, (usize::MAX, 2)).is_some() {
         conv2d_i8_band_dsp
+    } else if !super::INT8_FALLBACKS {
+        // (a build without the fallbacks refuses such a model at load: [`needs_fallback`])
+        return;
     } else if patch_zero_point(p, q, requant).is_some() {
         conv2d_i8_patch_dsp
     } else {
@@ -529,7 +535,8 @@ const Q15_ROWS: usize = 96;
 const Q15_GROUP: usize = 32;
 
 /// int8 conv2d for cores with the DSP extension, for 3-wide kernels at horizontal stride 1
-/// or 2 (others run the reference). Equal to [`conv2d_i8`].
+/// or 2 (others run the reference, in a build with the int8 fallbacks). Equal to
+/// [`conv2d_i8`].
 ///
 /// Like [`conv2d_i8_m4`], the `KH` input rows under a tile of four output columns (two at
 /// stride 2) are
@@ -561,7 +568,10 @@ pub fn conv2d_i8_band_dsp(
 ) {
     let rows = p.in_channels * p.kernel_h;
     let Some(zp8) = band_zero_point(p, q, [bias, multiplier, shift], (usize::MAX, 2)) else {
-        return conv2d_i8(p, q, x, w, bias, multiplier, shift, y);
+        if super::INT8_FALLBACKS {
+            conv2d_i8(p, q, x, w, bias, multiplier, shift, y);
+        }
+        return;
     };
     let per_m = rows * 3;
     let plane = p.out_h * p.out_w;
@@ -763,16 +773,30 @@ fn band_zero_point(
     requant: [&[i32]; 3],
     (max_rows, max_stride): (usize, usize),
 ) -> Option<i8> {
+    let covered =
+        band_covers(p, (max_rows, max_stride)) && requant.iter().all(|r| r.len() >= p.out_channels);
+    covered
+        .then(|| i8::try_from(q.input_zero_point).ok())
+        .flatten()
+}
+
+/// [`band_zero_point`]'s geometry: a 3-wide kernel at horizontal stride `1..=max_stride`
+/// over `1..=max_rows` (channel, kernel row) pairs.
+fn band_covers(p: &Conv2dParams, (max_rows, max_stride): (usize, usize)) -> bool {
     let rows = p.in_channels * p.kernel_h;
-    let covered = (1..=max_stride).contains(&p.stride_w)
+    (1..=max_stride).contains(&p.stride_w)
         && p.kernel_w == 3
         && (1..=max_rows).contains(&rows)
         && p.out_w > 0
         && p.in_w > 0
-        && requant.iter().all(|r| r.len() >= p.out_channels);
-    covered
-        .then(|| i8::try_from(q.input_zero_point).ok())
-        .flatten()
+}
+
+/// Whether [`conv2d_i8_dsp`] runs this conv on a fallback kernel (the patch kernel or the
+/// reference) rather than the band kernel, given a requantisation per output channel (the
+/// arrays a loaded model's conv has): such a model needs the int8 fallbacks
+/// ([`INT8_FALLBACKS`](super::INT8_FALLBACKS)) on a DSP core.
+pub fn needs_fallback(p: &Conv2dParams, q: &Conv2dI8Quant) -> bool {
+    !(band_covers(p, (usize::MAX, 2)) && i8::try_from(q.input_zero_point).is_ok())
 }
 
 /// `Σ w`, wrapping.
@@ -942,6 +966,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn convs_off_the_band_kernel_need_the_fallbacks() {
+        let q = |zp| Conv2dI8Quant {
+            input_zero_point: zp,
+            output_zero_point: 0,
+            act_min: -128,
+            act_max: 127,
+        };
+        let conv = |k: (usize, usize), s: (usize, usize)| {
+            geometry((4, 9, 9, 8), k, s, (0, 0, 0, 0), false)
+        };
+        // the shipped generators' up-block and output convs, and a stride-2 down conv
+        assert!(!needs_fallback(&conv((3, 3), (1, 1)), &q(-5)));
+        assert!(!needs_fallback(&conv((3, 3), (2, 2)), &q(127)));
+        assert!(!needs_fallback(&conv((5, 3), (1, 1)), &q(0)));
+        // 1x1, 5x5, 4x4 stride 2, 3x3 stride 3, a zero point past int8
+        assert!(needs_fallback(&conv((1, 1), (1, 1)), &q(0)));
+        assert!(needs_fallback(&conv((5, 5), (1, 1)), &q(0)));
+        assert!(needs_fallback(&conv((4, 4), (2, 2)), &q(0)));
+        assert!(needs_fallback(&conv((3, 3), (3, 3)), &q(0)));
+        assert!(needs_fallback(&conv((3, 3), (1, 1)), &q(128)));
+    }
+
+    #[test]
     fn non_finite_weights_fall_back_to_the_reference() {
         // The padding taps would add 0·inf = NaN; the reference skips them.
         let p = geometry((1, 3, 3, 1), (3, 3), (1, 1), (1, 1, 1, 1), false);
@@ -951,6 +998,19 @@ pub(crate) mod tests {
     }
 
     proptest! {
+        /// `needs_fallback` (what a firmware's features are chosen by) says exactly when the
+        /// dispatcher leaves the band kernel, for a loaded conv's full requantisation.
+        #[test]
+        fn needs_fallback_is_where_the_dispatcher_leaves_the_band_kernel(
+            p in geometry_strategy(), zp in -200i32..200,
+        ) {
+            let q = Conv2dI8Quant { input_zero_point: zp, output_zero_point: 0, act_min: -128, act_max: 127 };
+            let per_channel = vec![0i32; p.out_channels];
+            let requant = [&per_channel[..]; 3];
+            let band = band_zero_point(&p, &q, requant, (usize::MAX, 2)).is_some();
+            prop_assert_eq!(needs_fallback(&p, &q), !band);
+        }
+
         #[test]
         fn f32_matches_reference_bitwise(p in geometry_strategy(), seed in any::<u64>(), with_bias in any::<bool>()) {
             let (nx, nw, _) = sizes(&p);

@@ -157,9 +157,13 @@ pub fn dense_i8_dsp(
     // both: about 45 instructions per output and 60 per pass beside the sums.
     let quads = k / 4;
     if quads > DENSE_QUADS {
-        // (wider than the buffer, which no shipped or corpus generator's Dense is)
-        let (x, w) = (bytemuck::cast_slice(x), bytemuck::cast_slice(w));
-        return crate::kernels::dense::dense_i8(p, x, w, bias, multiplier, shift, y);
+        // (wider than the buffer, which no shipped or corpus generator's Dense is; a build
+        // without the fallbacks refuses such a model at load)
+        if super::INT8_FALLBACKS {
+            let (x, w) = (bytemuck::cast_slice(x), bytemuck::cast_slice(w));
+            crate::kernels::dense::dense_i8(p, x, w, bias, multiplier, shift, y);
+        }
+        return;
     }
     let x_tail = x.get(4 * quads..k).unwrap_or(&[]);
     // the input extended once for every row ([`dsp::q15_quads`])
@@ -208,6 +212,13 @@ pub fn dense_i8_dsp(
             *out = Rescale::new(m, s).to_i8(acc.wrapping_add(b), zp, lo, hi);
         }
     }
+}
+
+/// Whether [`dense_i8_dsp`] runs this Dense on the reference (its input is wider than the
+/// buffer it extends): such a model needs the int8 fallbacks
+/// ([`INT8_FALLBACKS`](super::INT8_FALLBACKS)) on a DSP core.
+pub fn needs_fallback(p: &DenseI8Params) -> bool {
+    p.in_features.max(1) / 4 > DENSE_QUADS
 }
 
 /// Output rows [`dense_i8_dsp`] sums before it requantises them (a multiple of three;
@@ -265,7 +276,25 @@ mod tests {
     );
     crate::kernels::dense::dense_i8_tests!(dsp_i8, crate::kernels::cortex_m::dense::dense_i8_dsp);
 
-    use super::DENSE_BLOCK;
+    use super::{DENSE_BLOCK, needs_fallback};
+
+    #[test]
+    fn dense_wider_than_the_extended_buffer_needs_the_fallbacks() {
+        let p = |k| DenseI8Params {
+            in_features: k,
+            out_features: 3,
+            output_zero_point: 0,
+            act_min: -128,
+            act_max: 127,
+        };
+        // 64 quads extended, then up to three products one by one
+        for k in [1, 8, 128, 256, 259] {
+            assert!(!needs_fallback(&p(k)), "{k}");
+        }
+        for k in [260, 1024] {
+            assert!(needs_fallback(&p(k)), "{k}");
+        }
+    }
     use crate::kernels::dense::{DenseI8Params, dense_i8};
     use crate::kernels::test_util::i8_vec;
     use proptest::prelude::*;

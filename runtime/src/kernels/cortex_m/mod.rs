@@ -8,6 +8,17 @@
 //! choosing one never changes a sample.
 
 pub mod add;
+
+/// Whether this build links the int8 fallback kernels: the kernels for the Conv2d and Dense
+/// shapes the DSP kernels do not cover ([`conv2d::needs_fallback`]: the conv patch kernel
+/// and the reference conv; [`dense::needs_fallback`]: the reference Dense). Every build but a DSP one
+/// (`cortex-m-dsp` on Arm) has them; a DSP build only with the `int8-fallbacks` feature,
+/// which a firmware leaves off when its model needs none (`firmware-sim` asks
+/// `DeviceModel::needs_int8_fallbacks`): 2.2 KB of code on fashion-inpaint. Without them a
+/// model with such an op fails to load, so the kernels never meet an op they do not cover.
+pub const INT8_FALLBACKS: bool =
+    cfg!(feature = "int8-fallbacks") || !cfg!(all(target_arch = "arm", feature = "cortex-m-dsp"));
+
 pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod dense;
