@@ -7,10 +7,11 @@
 //! every two tensors of the plan apart, overlapping or equal exactly as they were, and
 //! each tensor is one contiguous `[B, n]` block. Three kinds of step:
 //!
-//! - **int8 Dense** runs once on the whole blocks (an int8 GEMM: each weight vector loaded
-//!   once for two samples, [`dense_i8_batch_host`](crate::kernels::host::dense::dense_i8_batch_host)),
-//!   and **int8 Conv2d** too (its weights packed and its buffers made once, when the
-//!   sampler is made: [`PackedConv2d`](crate::kernels::host::conv2d::PackedConv2d));
+//! - **int8 Dense** runs once on the whole blocks (an int8 GEMM whose weights are packed,
+//!   widened to 16 bits, and its buffers made once, when the sampler is made:
+//!   [`PackedDense`](crate::kernels::host::dense::PackedDense); without AVX2,
+//!   [`dense_i8_batch_host`](crate::kernels::host::dense::dense_i8_batch_host)), and **int8
+//!   Conv2d** too ([`PackedConv2d`](crate::kernels::host::conv2d::PackedConv2d));
 //! - **elementwise ops** whose operands all lie in the arena at the output's size
 //!   (activations, Quantize, Dequantize, Clip, Reshape, Add/Sub/Mul without broadcast)
 //!   run once on the whole blocks, as one op on `B` times as many elements;
@@ -50,12 +51,19 @@ enum Mode {
     PerSample,
 }
 
+/// Weights packed once for a host kernel, with its buffers.
+#[derive(Debug)]
+enum Packed {
+    Conv2d(crate::ops::conv2d::Packed),
+    Dense(crate::ops::dense::Packed),
+}
+
 /// One op, prepared once: its tensors (as in a single sample's arena) and how it runs.
 #[derive(Debug)]
 struct Step<'m> {
     op: Prepared<'m>,
-    /// A Conv2d's weights packed once for the host kernel, with its buffers.
-    packed: Option<crate::ops::conv2d::Packed>,
+    /// A Conv2d's or Dense's weights packed once for the host kernel, with its buffers.
+    packed: Option<Packed>,
     inputs: [TensorInfo; 4],
     n_inputs: usize,
     output: TensorInfo,
@@ -106,7 +114,7 @@ impl<'m> BatchSampler<'m> {
             .map(|i| {
                 let rec = model.op(i).ok_or(Error::Internal)?;
                 let full = [0, 1].map(|w| rec.params[w] == crate::ops::binary::FULL);
-                model.with_prepared(i, |op| step(op, full == [true; 2]))
+                model.with_prepared(i, |op| step(op, full == [true; 2], capacity))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(BatchSampler {
@@ -244,9 +252,19 @@ impl<'m> BatchSampler<'m> {
                     label: 0,
                 };
                 ran = match (&st.op, st.mode) {
-                    (Prepared::Dense(op), Mode::Rows) => op.eval_rows(&mut cx, b, labels)?,
+                    (Prepared::Dense(op), Mode::Rows) => {
+                        let packed = match &mut st.packed {
+                            Some(Packed::Dense(p)) => Some(p),
+                            _ => None,
+                        };
+                        op.eval_rows(&mut cx, b, labels, packed)?
+                    }
                     (Prepared::Conv2d(op), Mode::Rows) => {
-                        op.eval_rows(&mut cx, b, st.packed.as_mut())?
+                        let packed = match &mut st.packed {
+                            Some(Packed::Conv2d(p)) => Some(p),
+                            _ => None,
+                        };
+                        op.eval_rows(&mut cx, b, packed)?
                     }
                     _ => {
                         st.op.eval(&mut cx)?;
@@ -275,7 +293,7 @@ impl<'m> BatchSampler<'m> {
 
 /// Op `op` as a [`Step`]: its tensors copied out, and whether it can run on whole blocks
 /// (`no_broadcast`: a binary op's record says both operands are full-size).
-fn step<'m>(op: PreparedOp<'_, 'm>, no_broadcast: bool) -> Step<'m> {
+fn step<'m>(op: PreparedOp<'_, 'm>, no_broadcast: bool, capacity: usize) -> Step<'m> {
     let mut inputs = [*op.output; 4];
     for (slot, t) in inputs.iter_mut().zip(op.inputs) {
         *slot = *t;
@@ -309,7 +327,8 @@ fn step<'m>(op: PreparedOp<'_, 'm>, no_broadcast: bool) -> Step<'m> {
         _ => Mode::PerSample,
     };
     let packed = match op.op {
-        Prepared::Conv2d(conv) => conv.packed(),
+        Prepared::Conv2d(conv) => conv.packed().map(Packed::Conv2d),
+        Prepared::Dense(dense) => dense.packed(capacity).map(Packed::Dense),
         _ => None,
     };
     Step {

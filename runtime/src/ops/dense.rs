@@ -95,16 +95,41 @@ pub(crate) struct Dense<'a> {
     weights: Weights<'a>,
 }
 
+/// A Dense's weights packed once for the host's batch kernel (`()` off x86-64/aarch64).
+#[cfg(any(test, feature = "std"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) type Packed = crate::kernels::host::dense::PackedDense;
+/// (no host kernel: nothing to pack)
+#[cfg(any(test, feature = "std"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) type Packed = ();
+
 impl Dense<'_> {
+    /// The host's packed weights and input buffer for this op, for up to `capacity` samples
+    /// a call, made once by the batch executor (`crate::batch`); `None` where no packed
+    /// kernel runs (f32, w8a32, no AVX2, MCU targets).
+    #[cfg(any(test, feature = "std"))]
+    pub(crate) fn packed(&self, capacity: usize) -> Option<Packed> {
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        if let Some((w, ..)) = self.weights.int8() {
+            return Packed::new(&self.i8, w, capacity);
+        }
+        let _ = capacity;
+        None
+    }
+
     /// The batch executor's Dense (`crate::batch`): `rows` samples at once, the input and
-    /// output given as whole `[rows, K]` and `[rows, N]` blocks. `false` where there is no
-    /// batched kernel (f32, w8a32, MCU targets): the caller then runs each sample.
+    /// output given as whole `[rows, K]` and `[rows, N]` blocks, the weights packed once
+    /// for all of them (`packed`, from [`packed`](Self::packed), when the sampler was made)
+    /// or taken as stored. `false` where there is no batched kernel (f32, w8a32, MCU
+    /// targets): the caller then runs each sample.
     #[cfg(any(test, feature = "std"))]
     pub(crate) fn eval_rows(
         &self,
         cx: &mut Eval<'_>,
         rows: usize,
         labels: &[usize],
+        packed: Option<&mut Packed>,
     ) -> Result<bool, Error> {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         if let Some((w, bias, mult, shift)) = self.weights.int8() {
@@ -113,12 +138,16 @@ impl Dense<'_> {
             // (the labels were checked against the classes before the first op)
             let bias = (bias, self.label_bias.then_some(labels));
             let y = i8s_mut(cx.io.out);
-            crate::kernels::host::dense::dense_i8_batch_host(
-                &self.i8, rows, x, w, bias, mult, shift, y,
-            );
+            use crate::kernels::host::dense::{dense_i8_batch_host, dense_i8_packed_host};
+            let done = packed.is_some_and(|packed| {
+                dense_i8_packed_host(&self.i8, packed, rows, x, bias, mult, shift, y)
+            });
+            if !done {
+                dense_i8_batch_host(&self.i8, rows, x, w, bias, mult, shift, y);
+            }
             return Ok(true);
         }
-        let _ = (cx, rows, labels);
+        let _ = (cx, rows, labels, packed);
         Ok(false)
     }
 }

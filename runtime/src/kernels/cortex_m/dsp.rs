@@ -31,14 +31,22 @@
 /// square root, so they agree bit for bit, −0 and NaN included). On hard-float Arm
 /// targets (`eabihf`: Cortex-M4F, M7F, M33F) the FPU's `VSQRT.F32`: `libm::sqrtf` is a
 /// software routine there (no Arm `asm` in libm), about 250 bytes of code in the noise
-/// generator and a few hundred instructions per pair of normals.
+/// generator and a few hundred instructions per pair of normals. With std (hosts) std's
+/// `sqrt` (`SQRTSS` on x86-64, where libm's generic routine took 64 instructions).
 #[inline(always)]
 pub fn sqrt_f32(x: f32) -> f32 {
     #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
     {
         fpu::vsqrt(x)
     }
-    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+    #[cfg(all(
+        any(test, feature = "std"),
+        not(all(target_arch = "arm", target_abi = "eabihf"))
+    ))]
+    {
+        x.sqrt()
+    }
+    #[cfg(not(any(all(target_arch = "arm", target_abi = "eabihf"), test, feature = "std")))]
     {
         libm::sqrtf(x)
     }

@@ -1,4 +1,6 @@
-//! int8 Dense for hosts: four output rows per pass, sixteen inputs per step.
+//! int8 Dense for hosts: four output rows per pass, sixteen inputs per step; and for a
+//! batch sampler, [`PackedDense`]: the weights packed once, six samples × sixteen rows
+//! per pass.
 //!
 //! Each row's sum is kept in 16 (portable) or 8 (AVX2, `vpmaddwd` adding adjacent
 //! products) 32-bit lanes and added up at the end; int8 sums are exact, so the result is
@@ -500,6 +502,285 @@ fn gemm_avx2(g: &Gemm<'_>, y: &mut [i8]) {
     g.tail(y, |x, rows| dot4_avx2(x, rows));
 }
 
+/// Rows per block of [`PackedDense`]'s kernel: two vectors of eight.
+const PACKED_ROWS: usize = 16;
+/// Samples per pass of [`PackedDense`]'s kernel.
+const PACKED_SAMPLES: usize = 6;
+
+/// A Dense's weights packed once for the batch kernel, with its buffers, for a sampler
+/// that runs it many times ([`crate::BatchSampler`], which keeps one per int8 Dense): the
+/// weights widened to 16 bits, for each block of [`PACKED_ROWS`] rows and each pair of
+/// inputs `(2p, 2p + 1)` the rows' pairs side by side (two vectors of eight `vpmaddwd`
+/// lanes). The kernel ([`dense_i8_packed_host`]) broadcasts a sample's input pair to every
+/// lane, so that one multiply-accumulate instruction adds two inputs' products to eight
+/// rows: [`PACKED_SAMPLES`] samples × 16 rows in twelve accumulators, no horizontal sums,
+/// no widening in the loop; the sums go to a buffer and are requantised in a second pass,
+/// eight rows of one sample at a time. x86-64 with AVX2 only (elsewhere
+/// [`dense_i8_batch_host`] runs).
+#[cfg(any(test, feature = "std"))]
+#[derive(Clone, Debug)]
+pub struct PackedDense {
+    /// The sizes and quantisation it was packed for (a call with others is refused).
+    made_for: DenseI8Params,
+    /// Input pairs: `⌈K / 2⌉`.
+    pairs: usize,
+    /// Per block of rows, per input pair, 16 words `(w[r, 2p], w[r, 2p + 1])` as two
+    /// 16-bit lanes (rows past `N`, and the odd `K`'s last input, zero).
+    w: std::vec::Vec<i32>,
+    /// Each sample's input as `pairs` such words; samples rounded up to whole passes (a
+    /// last pass's extra samples are computed from whatever is there and not used).
+    stage: std::vec::Vec<i32>,
+    /// The sums, per block of rows, per sample, the block's 16 (block-major: the
+    /// requantisation walks the samples of one block).
+    sums: std::vec::Vec<i32>,
+    /// Samples rounded up to whole passes.
+    samples: usize,
+    capacity: usize,
+}
+
+/// Two int8 values as one word of two 16-bit lanes (`lo` in the bottom one, as a
+/// little-endian `[i16; 2]` lays them out: the staged inputs' layout).
+#[inline(always)]
+fn lane_pair(lo: i8, hi: i8) -> i32 {
+    bytemuck::cast([i16::from(lo), i16::from(hi)])
+}
+
+#[cfg(any(test, feature = "std"))]
+impl PackedDense {
+    /// `w` (`[N, K]`) packed for up to `capacity` samples a call, or `None` where the
+    /// packed kernel does not run (no AVX2; then [`dense_i8_batch_host`] does).
+    pub fn new(p: &DenseI8Params, w: &[i8], capacity: usize) -> Option<Self> {
+        let (k, n) = (p.in_features, p.out_features);
+        if !cfg!(target_arch = "x86_64") || !Simd::detect().avx2() || k == 0 || n == 0 {
+            return None;
+        }
+        let w = w.get(..k.checked_mul(n)?)?;
+        let pairs = k.div_ceil(2);
+        let rows_padded = n.div_ceil(PACKED_ROWS) * PACKED_ROWS;
+        let mut packed = std::vec![0i32; rows_padded.checked_mul(pairs)?];
+        for (b, block) in packed.chunks_exact_mut(pairs * PACKED_ROWS).enumerate() {
+            for (pair, words) in block.chunks_exact_mut(PACKED_ROWS).enumerate() {
+                for (i, word) in words.iter_mut().enumerate() {
+                    let Some(row) = w.get((b * PACKED_ROWS + i) * k..) else {
+                        continue;
+                    };
+                    let at = |j: usize| {
+                        if j < k {
+                            row.get(j).copied().unwrap_or(0)
+                        } else {
+                            0
+                        }
+                    };
+                    *word = lane_pair(at(2 * pair), at(2 * pair + 1));
+                }
+            }
+        }
+        let samples = capacity.checked_next_multiple_of(PACKED_SAMPLES)?;
+        Some(PackedDense {
+            made_for: *p,
+            pairs,
+            w: packed,
+            stage: std::vec![0; samples.checked_mul(pairs)?],
+            sums: std::vec![0; samples.checked_mul(rows_padded)?],
+            samples,
+            capacity,
+        })
+    }
+}
+
+/// [`dense_i8_batch_host`] with the weights packed by [`PackedDense::new`] for the same
+/// sizes and quantisation; `false` (nothing written) when `packed` was made for others or
+/// for fewer samples, or a sample's bias row is missing: the caller then runs
+/// [`dense_i8_batch_host`]. Equal to it bit for bit.
+#[cfg(any(test, feature = "std"))]
+#[allow(clippy::too_many_arguments)]
+pub fn dense_i8_packed_host(
+    p: &DenseI8Params,
+    packed: &mut PackedDense,
+    rows: usize,
+    x: &[i8],
+    (bias, bias_rows): (&[i32], Option<&[usize]>),
+    multiplier: &[i32],
+    shift: &[i32],
+    y: &mut [i8],
+) -> bool {
+    let (k, n) = (p.in_features, p.out_features);
+    let bias_of = |s: usize| -> Option<&[i32]> {
+        let r = bias_rows.map_or(Some(0), |b| b.get(s).copied())?;
+        bias.get(r.checked_mul(n)?..)?.get(..n)
+    };
+    let fits = packed.made_for == *p
+        && (1..=packed.capacity).contains(&rows)
+        && x.len() >= rows * k
+        && y.len() >= rows * n
+        && multiplier.len() >= n
+        && shift.len() >= n
+        && (0..rows).all(|s| bias_of(s).is_some());
+    if !fits {
+        return false;
+    }
+    let pairs = packed.pairs;
+    // each sample's input widened to 16 bits (little-endian lanes: value 2p is the bottom
+    // half of word p; an odd K's last word keeps its zero top half)
+    for (xs, stage) in x
+        .chunks_exact(k)
+        .zip(packed.stage.chunks_exact_mut(pairs))
+        .take(rows)
+    {
+        let halves: &mut [i16] = bytemuck::cast_slice_mut(stage);
+        for (d, &v) in halves.iter_mut().zip(xs) {
+            *d = i16::from(v);
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let passes = rows.div_ceil(PACKED_SAMPLES);
+        #[allow(unsafe_code)]
+        // SAFETY: these are safe code that needs AVX2; a `PackedDense` is made only when
+        // `Simd::detect` found it on this CPU.
+        unsafe {
+            sums_packed_avx2(packed, passes);
+            let out = (p.output_zero_point, p.act_min, p.act_max);
+            let bias = (bias, bias_rows);
+            requantize_rows_avx2(packed, n, rows, bias, (multiplier, shift), out, y);
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (pairs, y, multiplier, shift);
+        false
+    }
+}
+
+/// The sums of [`PackedDense`]: for each block of 16 rows, for each pass of four samples,
+/// the sixteen rows' sums of the four samples in eight accumulators, stored to `sums`.
+#[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+#[target_feature(enable = "avx2")]
+fn sums_packed_avx2(d: &mut PackedDense, passes: usize) {
+    use core::arch::x86_64::*;
+    let v = |a: &[i32; 8]| bytemuck::cast::<[i32; 8], __m256i>(*a);
+    let pairs = d.pairs.max(1);
+    let (words, _) = d.w.as_chunks::<PACKED_ROWS>();
+    let sums = d.sums.chunks_exact_mut(d.samples * PACKED_ROWS);
+    for (block, sums) in words.chunks_exact(pairs).zip(sums) {
+        let (sums, _) = sums.as_chunks_mut::<PACKED_ROWS>();
+        let stages = d.stage.chunks_exact(pairs * PACKED_SAMPLES).take(passes);
+        for (stage, sums) in stages.zip(sums.chunks_exact_mut(PACKED_SAMPLES)) {
+            let (x0, rest) = stage.split_at(pairs);
+            let (x1, rest) = rest.split_at(pairs);
+            let (x2, rest) = rest.split_at(pairs);
+            let (x3, rest) = rest.split_at(pairs);
+            let (x4, x5) = rest.split_at(pairs);
+            let zero = _mm256_setzero_si256();
+            let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5) =
+                (zero, zero, zero, zero, zero, zero);
+            let (mut b0, mut b1, mut b2, mut b3, mut b4, mut b5) =
+                (zero, zero, zero, zero, zero, zero);
+            let inputs = x0.iter().zip(x1).zip(x2).zip(x3).zip(x4).zip(x5);
+            for (w, (((((&p0, &p1), &p2), &p3), &p4), &p5)) in block.iter().zip(inputs) {
+                let (lo, hi) = w.split_at(8);
+                let (wa, wb) = (
+                    v(lo.try_into().unwrap_or(&[0; 8])),
+                    v(hi.try_into().unwrap_or(&[0; 8])),
+                );
+                let x = _mm256_set1_epi32(p0);
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, wa));
+                b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(x, wb));
+                let x = _mm256_set1_epi32(p1);
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, wa));
+                b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(x, wb));
+                let x = _mm256_set1_epi32(p2);
+                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, wa));
+                b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(x, wb));
+                let x = _mm256_set1_epi32(p3);
+                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, wa));
+                b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(x, wb));
+                let x = _mm256_set1_epi32(p4);
+                a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(x, wa));
+                b4 = _mm256_add_epi32(b4, _mm256_madd_epi16(x, wb));
+                let x = _mm256_set1_epi32(p5);
+                a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(x, wa));
+                b5 = _mm256_add_epi32(b5, _mm256_madd_epi16(x, wb));
+            }
+            for (dst, (a, b)) in
+                sums.iter_mut()
+                    .zip([(a0, b0), (a1, b1), (a2, b2), (a3, b3), (a4, b4), (a5, b5)])
+            {
+                *dst = bytemuck::cast::<[__m256i; 2], [i32; 16]>([a, b]);
+            }
+        }
+    }
+}
+
+/// `v[r0..r0 + 8]`, zero past its end.
+#[inline(always)]
+fn lanes8(v: &[i32], r0: usize) -> [i32; 8] {
+    let v = v.get(r0..).unwrap_or(&[]);
+    if let Some(&whole) = v.first_chunk::<8>() {
+        return whole;
+    }
+    let mut a = [0; 8];
+    for (d, &s) in a.iter_mut().zip(v) {
+        *d = s;
+    }
+    a
+}
+
+/// The requantisation of [`PackedDense`]'s sums: for each block of eight rows (its
+/// requantisation made once), each sample's eight outputs (the first `n − r0` of the last
+/// block).
+#[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+#[target_feature(enable = "avx2")]
+fn requantize_rows_avx2(
+    d: &PackedDense,
+    n: usize,
+    rows: usize,
+    (bias, bias_rows): (&[i32], Option<&[usize]>),
+    (multiplier, shift): (&[i32], &[i32]),
+    out: (i32, i32, i32),
+    y: &mut [i8],
+) {
+    let v = |a: [i32; 8]| bytemuck::cast::<[i32; 8], core::arch::x86_64::__m256i>(a);
+    let blocks = d.sums.chunks_exact(d.samples * PACKED_ROWS);
+    for (b, block) in blocks.enumerate() {
+        let (block, _) = block.as_chunks::<PACKED_ROWS>();
+        for half in 0..2 {
+            let r0 = b * PACKED_ROWS + 8 * half;
+            if r0 >= n {
+                break;
+            }
+            let (m, sh) = (lanes8(multiplier, r0), lanes8(shift, r0));
+            let rq = Requant8::new(m, sh, out);
+            let samples = block
+                .iter()
+                .zip(y.chunks_exact_mut(n))
+                .take(rows)
+                .enumerate();
+            for (s, (sums, y)) in samples {
+                let acc: [i32; 8] = sums.as_chunks::<8>().0.get(half).copied().unwrap_or([0; 8]);
+                // (each sample's row was checked to be in the table)
+                let row = bias_rows.map_or(0, |b| b.get(s).copied().unwrap_or(0));
+                let bias = lanes8(bias, row * n + r0);
+                let q = match &rq {
+                    Some(rq) => pack8(rq.apply(v(acc), v(bias))),
+                    None => requantize8_portable(acc, [bias, m, sh], out),
+                };
+                let dst = y.get_mut(r0..).unwrap_or(&mut []);
+                if let Some(dst) = dst.first_chunk_mut::<8>() {
+                    *dst = q;
+                } else {
+                    // (the last block's rows one by one: a `copy_from_slice` of a
+                    // variable length is a `memcpy` call)
+                    for (d, &v) in dst.iter_mut().zip(&q) {
+                        *d = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `v` (at most 16 values) zero-padded to 16.
 #[inline(always)]
 fn padded16(v: &[i8]) -> [i8; L] {
@@ -688,9 +969,11 @@ mod tests {
                 })
         }
 
-        /// Each row of the batch kernel's output against the reference on that row.
+        /// Each row of the batch kernel's output against the reference on that row; with
+        /// `dispatched`, the packed kernel's too (twice, through the buffers it keeps),
+        /// where the CPU runs it.
         fn check(b: &Batch, dispatched: bool) -> Result<(), TestCaseError> {
-            let (k, n) = (b.p.in_features, b.p.out_features);
+            let n = b.p.out_features;
             let mut got = vec![99i8; b.rows * n];
             super::super::dense_i8_batch_with(
                 &b.p,
@@ -702,6 +985,34 @@ mod tests {
                 &mut got,
                 super::simd(dispatched),
             );
+            check_rows(b, &got)?;
+            if dispatched {
+                let packed = super::super::PackedDense::new(&b.p, &b.w, b.rows + 2);
+                prop_assert_eq!(packed.is_some(), super::simd(true).avx2());
+                if let Some(mut packed) = packed {
+                    for _ in 0..2 {
+                        let mut got = vec![99i8; b.rows * n];
+                        let ran = super::super::dense_i8_packed_host(
+                            &b.p,
+                            &mut packed,
+                            b.rows,
+                            &b.x,
+                            (&b.bias, b.labels.as_deref()),
+                            &b.mult,
+                            &b.shift,
+                            &mut got,
+                        );
+                        prop_assert!(ran);
+                        check_rows(b, &got)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        /// `got` against the reference, row by row.
+        fn check_rows(b: &Batch, got: &[i8]) -> Result<(), TestCaseError> {
+            let (k, n) = (b.p.in_features, b.p.out_features);
             for s in 0..b.rows {
                 let label = b.labels.as_ref().map_or(0, |l| l[s]);
                 let mut want = vec![0i8; n];
@@ -740,6 +1051,45 @@ mod tests {
                 check(&b, true).unwrap();
                 check(&b, false).unwrap();
             }
+        }
+
+        #[test]
+        fn packed_weights_refuse_what_they_were_not_made_for() {
+            let p = DenseI8Params {
+                in_features: 5,
+                out_features: 3,
+                output_zero_point: 0,
+                act_min: -128,
+                act_max: 127,
+            };
+            let (w, bias, mult, shift) =
+                (vec![1i8; 15], vec![0i32; 6], vec![1 << 30; 3], vec![0; 3]);
+            let Some(mut packed) = super::super::PackedDense::new(&p, &w, 2) else {
+                assert!(!super::simd(true).avx2(), "no packed kernel on an AVX2 CPU");
+                return;
+            };
+            let (x, mut y) = (vec![1i8; 15], vec![7i8; 9]);
+            let mut run = |p: &DenseI8Params, rows: usize, labels: Option<&[usize]>| {
+                let bias = (&bias[..], labels);
+                let packed = &mut packed;
+                super::super::dense_i8_packed_host(p, packed, rows, &x, bias, &mult, &shift, &mut y)
+            };
+            assert!(run(&p, 2, None));
+            // more samples than it has room for, another geometry or clamp, no samples,
+            // a label past the bias table
+            assert!(!run(&p, 3, None));
+            assert!(!run(
+                &DenseI8Params {
+                    in_features: 4,
+                    ..p
+                },
+                2,
+                None
+            ));
+            assert!(!run(&DenseI8Params { act_min: 0, ..p }, 2, None));
+            assert!(!run(&p, 0, None));
+            assert!(!run(&p, 2, Some(&[0, 2])));
+            assert!(run(&p, 2, Some(&[0, 1])));
         }
 
         proptest! {
