@@ -653,8 +653,8 @@ pub fn dense_i8_packed_host(
     }
 }
 
-/// The sums of [`PackedDense`]: for each block of 16 rows, for each pass of four samples,
-/// the sixteen rows' sums of the four samples in eight accumulators, stored to `sums`.
+/// The sums of [`PackedDense`]: for each block of 16 rows, for each pass of six samples,
+/// the sixteen rows' sums of the six samples in twelve accumulators, stored to `sums`.
 #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
 #[target_feature(enable = "avx2")]
 fn sums_packed_avx2(d: &mut PackedDense, passes: usize) {
