@@ -590,8 +590,8 @@ impl PackedDense {
 
 /// [`dense_i8_batch_host`] with the weights packed by [`PackedDense::new`] for the same
 /// sizes and quantisation; `false` (nothing written) when `packed` was made for others or
-/// for fewer samples, or a sample's bias row is missing: the caller then runs
-/// [`dense_i8_batch_host`]. Equal to it bit for bit.
+/// for fewer samples, for fewer than half a pass of samples, or a sample's bias row is
+/// missing: the caller then runs [`dense_i8_batch_host`]. Equal to it bit for bit.
 #[cfg(any(test, feature = "std"))]
 #[allow(clippy::too_many_arguments)]
 pub fn dense_i8_packed_host(
@@ -609,8 +609,10 @@ pub fn dense_i8_packed_host(
         let r = bias_rows.map_or(Some(0), |b| b.get(s).copied())?;
         bias.get(r.checked_mul(n)?..)?.get(..n)
     };
+    // (fewer samples than half a pass: the pass's empty places would cost more than the
+    // packing saves; the per-sample kernels are faster there)
     let fits = packed.made_for == *p
-        && (1..=packed.capacity).contains(&rows)
+        && (PACKED_SAMPLES / 2..=packed.capacity).contains(&rows)
         && x.len() >= rows * k
         && y.len() >= rows * n
         && multiplier.len() >= n
@@ -932,7 +934,7 @@ mod tests {
 
         fn batch() -> impl Strategy<Value = Batch> {
             (
-                1usize..7,
+                1usize..15,
                 1usize..70,
                 1usize..21,
                 1usize..4,
@@ -1002,8 +1004,10 @@ mod tests {
                             &b.shift,
                             &mut got,
                         );
-                        prop_assert!(ran);
-                        check_rows(b, &got)?;
+                        prop_assert_eq!(ran, b.rows >= super::super::PACKED_SAMPLES / 2);
+                        if ran {
+                            check_rows(b, &got)?;
+                        }
                     }
                 }
             }
@@ -1064,20 +1068,21 @@ mod tests {
             };
             let (w, bias, mult, shift) =
                 (vec![1i8; 15], vec![0i32; 6], vec![1 << 30; 3], vec![0; 3]);
-            let Some(mut packed) = super::super::PackedDense::new(&p, &w, 2) else {
+            let Some(mut packed) = super::super::PackedDense::new(&p, &w, 4) else {
                 assert!(!super::simd(true).avx2(), "no packed kernel on an AVX2 CPU");
                 return;
             };
-            let (x, mut y) = (vec![1i8; 15], vec![7i8; 9]);
+            let (x, mut y) = (vec![1i8; 25], vec![7i8; 15]);
             let mut run = |p: &DenseI8Params, rows: usize, labels: Option<&[usize]>| {
                 let bias = (&bias[..], labels);
                 let packed = &mut packed;
                 super::super::dense_i8_packed_host(p, packed, rows, &x, bias, &mult, &shift, &mut y)
             };
-            assert!(run(&p, 2, None));
-            // more samples than it has room for, another geometry or clamp, no samples,
-            // a label past the bias table
-            assert!(!run(&p, 3, None));
+            assert!(run(&p, 3, None));
+            // more samples than it has room for, another geometry or clamp, too few
+            // samples, a label past the bias table
+            assert!(!run(&p, 5, None));
+            assert!(!run(&p, 1, None));
             assert!(!run(
                 &DenseI8Params {
                     in_features: 4,
@@ -1088,8 +1093,8 @@ mod tests {
             ));
             assert!(!run(&DenseI8Params { act_min: 0, ..p }, 2, None));
             assert!(!run(&p, 0, None));
-            assert!(!run(&p, 2, Some(&[0, 2])));
-            assert!(run(&p, 2, Some(&[0, 1])));
+            assert!(!run(&p, 3, Some(&[0, 2, 1])));
+            assert!(run(&p, 3, Some(&[0, 1, 1])));
         }
 
         proptest! {
