@@ -8,7 +8,7 @@ use crate::format::{
     OpFormat, OpKind, OpRecord, PREAMBLE_LEN, SECTION_ALIGN, Storage, TENSOR_RECORD_LEN,
     TensorInfo, VERSION, flags,
 };
-use crate::ops::{Ctx, Prepared, overlaps};
+use crate::ops::{Ctx, Prepared, fallbacks_built, overlaps};
 
 /// How a model stores weights and computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -589,8 +589,11 @@ impl<'a> DeviceModel<'a> {
                 index: i as u32,
                 reason,
             };
-            let storage =
-                self.with_prepared(i, |op| op.op.validate_weights().map(|()| op.output.storage))?;
+            let storage = self.with_prepared(i, |op| {
+                op.op.validate_weights()?;
+                fallbacks_built(|| op.op.needs_int8_fallbacks())?;
+                Ok(op.output.storage)
+            })?;
             let storage = storage.map_err(bad)?;
             let rec = self.record(i)?;
             let allowed = matches!(

@@ -245,8 +245,7 @@ impl<'a> Op<'a> for Dense<'a> {
     }
 
     fn validate_weights(&self) -> Result<(), &'static str> {
-        self.weights.validate()?;
-        super::fallbacks_built(|| self.needs_int8_fallbacks())
+        self.weights.validate()
     }
 
     fn needs_int8_fallbacks(&self) -> bool {

@@ -88,8 +88,7 @@ pub(crate) trait Op<'a>: Sized {
     /// Runs the op: reads its inputs from the arena or the blob, writes its output.
     fn eval(&self, cx: &mut Eval<'_>) -> Result<(), Error>;
 
-    /// Load-time checks that loop over weight arrays (kept out of `prepare`), and the
-    /// refusal of an op this build has no kernel for ([`fallbacks_built`]).
+    /// Load-time checks that loop over weight arrays (kept out of `prepare`).
     fn validate_weights(&self) -> Result<(), &'static str> {
         Ok(())
     }
@@ -144,11 +143,13 @@ impl PartialEq for ElementwiseDef {
     }
 }
 
-/// At load, an op that [needs the int8 fallback kernels](Op::needs_int8_fallbacks) in a
-/// build without them ([`INT8_FALLBACKS`](crate::kernels::cortex_m::INT8_FALLBACKS)) is
-/// refused, so that no kernel meets an op it does not cover. (Called by the ops that have
-/// fallbacks, from their `validate_weights`: a check in the model's loop over all ops would
-/// link every op's dispatch once more.)
+/// At load (`DeviceModel`'s validation, for every op), an op that [needs the int8 fallback
+/// kernels](Op::needs_int8_fallbacks) in a build without them
+/// ([`INT8_FALLBACKS`](crate::kernels::cortex_m::INT8_FALLBACKS)) is refused, so that no
+/// kernel meets an op it does not cover. (One check for all ops, on the predicate
+/// `needs_int8_fallbacks` that `firmware-sim` chooses the feature by: a check inside an
+/// op's `validate_weights` was inherited by ConvTranspose2d, which wraps Conv2d, and
+/// refused the DCGAN's 4×4 transposed convs on the device.)
 pub(crate) fn fallbacks_built(needs: impl FnOnce() -> bool) -> Result<(), &'static str> {
     fallbacks_check(crate::kernels::cortex_m::INT8_FALLBACKS, needs)
 }
