@@ -270,11 +270,15 @@ fn bench_model(dir: &Path, rows: &mut Vec<Row>) -> Result<(), String> {
     Ok(())
 }
 
+/// Three significant digits or so: ms above a millisecond, µs with one decimal down to
+/// 10 µs and two below (ring8-cgan's batch rows are a fraction of a microsecond).
 fn latency(seconds: f64) -> String {
     if seconds >= 1e-3 {
         format!("{:.2} ms", seconds * 1e3)
-    } else {
+    } else if seconds >= 1e-5 {
         format!("{:.1} µs", seconds * 1e6)
+    } else {
+        format!("{:.2} µs", seconds * 1e6)
     }
 }
 
