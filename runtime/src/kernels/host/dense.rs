@@ -686,24 +686,15 @@ fn sums_packed_avx2(d: &mut PackedDense, passes: usize) {
                     v(lo.try_into().unwrap_or(&[0; 8])),
                     v(hi.try_into().unwrap_or(&[0; 8])),
                 );
-                let x = _mm256_set1_epi32(p0);
-                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, wa));
-                b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(x, wb));
-                let x = _mm256_set1_epi32(p1);
-                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, wa));
-                b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(x, wb));
-                let x = _mm256_set1_epi32(p2);
-                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, wa));
-                b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(x, wb));
-                let x = _mm256_set1_epi32(p3);
-                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, wa));
-                b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(x, wb));
-                let x = _mm256_set1_epi32(p4);
-                a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(x, wa));
-                b4 = _mm256_add_epi32(b4, _mm256_madd_epi16(x, wb));
-                let x = _mm256_set1_epi32(p5);
-                a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(x, wa));
-                b5 = _mm256_add_epi32(b5, _mm256_madd_epi16(x, wb));
+                // one sample's input pair, broadcast, into its two accumulators
+                macro_rules! mac {
+                    ($($p:ident $a:ident $b:ident),*) => {$(
+                        let x = _mm256_set1_epi32($p);
+                        $a = _mm256_add_epi32($a, _mm256_madd_epi16(x, wa));
+                        $b = _mm256_add_epi32($b, _mm256_madd_epi16(x, wb));
+                    )*};
+                }
+                mac!(p0 a0 b0, p1 a1 b1, p2 a2 b2, p3 a3 b3, p4 a4 b4, p5 a5 b5);
             }
             for (dst, (a, b)) in
                 sums.iter_mut()
